@@ -1,0 +1,115 @@
+"""Appointments (维修预约): a reception slot with an advisor plus workshop hours."""
+
+from decimal import Decimal
+
+from django.conf import settings
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+from customers.models import Customer, Vehicle
+from dms.models import Site
+
+
+class AppointmentStatus(models.TextChoices):
+    BOOKED = "booked", _("Booked")
+    CONFIRMED = "confirmed", _("Confirmed")
+    ARRIVED = "arrived", _("Arrived")
+    CANCELLED = "cancelled", _("Cancelled")
+    NO_SHOW = "no_show", _("No show")
+
+
+# Appointments in these states hold their slot and their workshop hours.
+ACTIVE_STATUSES = (AppointmentStatus.BOOKED, AppointmentStatus.CONFIRMED, AppointmentStatus.ARRIVED)
+
+
+class Appointment(models.Model):
+    class Source(models.TextChoices):
+        PROACTIVE = "proactive", _("Proactive (we called)")
+        CUSTOMER = "customer", _("Customer asked")
+
+    class BookingChannel(models.TextChoices):
+        PHONE = "phone", _("Phone")
+        ONLINE = "online", _("Online")
+        WALK_IN = "walk_in", _("Walk-in")
+        FRONT_DESK = "front_desk", _("Front desk")
+        CALL_CENTRE = "call_centre", _("Call centre")
+
+    site = models.ForeignKey(Site, on_delete=models.PROTECT, related_name="appointments")
+    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="appointments")
+    vehicle = models.ForeignKey(Vehicle, on_delete=models.PROTECT, related_name="appointments")
+    advisor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="appointments"
+    )
+    start = models.DateTimeField(_("start"))
+    end = models.DateTimeField(_("end"))
+    day = models.DateField(_("day"), help_text=_("the start's date in the site's time zone"))
+    estimated_hours = models.DecimalField(
+        _("estimated labour hours"), max_digits=5, decimal_places=1, default=Decimal("1.0")
+    )
+    services = models.JSONField(_("services"), default=list, blank=True)
+    source = models.CharField(
+        _("source"), max_length=10, choices=Source.choices, default=Source.CUSTOMER
+    )
+    channel = models.CharField(
+        _("channel"), max_length=12, choices=BookingChannel.choices, default=BookingChannel.PHONE
+    )
+    status = models.CharField(
+        _("status"),
+        max_length=10,
+        choices=AppointmentStatus.choices,
+        default=AppointmentStatus.BOOKED,
+    )
+    is_buffer_slot = models.BooleanField(_("in a buffer slot"), default=False)
+    override_reason = models.CharField(_("override reason"), max_length=200, blank=True)
+    notes = models.TextField(_("notes"), blank=True)
+    reschedule_count = models.PositiveSmallIntegerField(default=0)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = _("appointment")
+        verbose_name_plural = _("appointments")
+        ordering = ["start", "id"]
+        constraints = [
+            # No double booking, ever: one active appointment per advisor and start time.
+            models.UniqueConstraint(
+                fields=["advisor", "start"],
+                condition=models.Q(status__in=["booked", "confirmed", "arrived"]),
+                name="appointment_no_double_booking",
+                violation_error_message=_("This advisor already has an appointment at that time."),
+            ),
+            models.CheckConstraint(
+                condition=models.Q(end__gt=models.F("start")), name="appointment_end_after_start"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(estimated_hours__gte=0), name="appointment_hours_not_negative"
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["site", "day", "status"]),
+            models.Index(fields=["site", "start"]),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.start:%Y-%m-%d %H:%M} {self.vehicle}"
+
+
+class DayCapacity(models.Model):
+    """The row locked while booking a day, holding the day's booked hours.
+
+    Booking locks this row (`SELECT … FOR UPDATE`), so parallel bookings of one site-day
+    serialise and the booked hours can never pass the capacity without an override.
+    """
+
+    site = models.ForeignKey(Site, on_delete=models.CASCADE, related_name="+")
+    day = models.DateField()
+    booked_hours = models.DecimalField(max_digits=7, decimal_places=1, default=Decimal("0"))
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["site", "day"], name="day_capacity_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.site} {self.day} {self.booked_hours}h"

@@ -1,0 +1,109 @@
+from django.contrib import admin
+
+from .models import AuditEntry, ClosedDate, OpeningHours, Site, StaffRole
+
+
+class OpeningHoursInline(admin.TabularInline):
+    model = OpeningHours
+    extra = 0
+
+
+class ClosedDateInline(admin.TabularInline):
+    model = ClosedDate
+    extra = 0
+
+
+@admin.register(Site)
+class SiteAdmin(admin.ModelAdmin):
+    list_display = ["name", "code", "time_zone", "currency", "dispatch_mode", "labour_rate"]
+    inlines = [OpeningHoursInline, ClosedDateInline]
+    fieldsets = [
+        (None, {"fields": ["code", "name", "phone", "address", "time_zone", "currency"]}),
+        (
+            "Workshop",
+            {
+                "fields": [
+                    "labour_rate",
+                    "tax_rate",
+                    "dispatch_mode",
+                    "technicians_on_duty",
+                    "technician_hours_per_day",
+                    "bookable_share",
+                    "comeback_days",
+                ]
+            },
+        ),
+        (
+            "Reception",
+            {
+                "fields": [
+                    "slot_minutes",
+                    "slots_per_cycle",
+                    "buffer_slots_per_cycle",
+                    "no_show_grace_minutes",
+                    "reminder_day_before_hour",
+                    "reminder_before_minutes",
+                ]
+            },
+        ),
+        (
+            "Follow-up",
+            {
+                "fields": [
+                    "followup_min_days",
+                    "followup_max_days",
+                    "followup_max_attempts",
+                    "calling_hours_start",
+                    "calling_hours_end",
+                    "complaint_response_hours",
+                    "marketing_contacts_per_month",
+                ]
+            },
+        ),
+        (
+            "Segmentation",
+            {
+                "fields": [
+                    "retention_at_risk_months",
+                    "retention_nearly_lost_months",
+                    "retention_lost_months",
+                    "abc_a_min_visits",
+                    "abc_a_top_spend_share",
+                ]
+            },
+        ),
+    ]
+
+
+@admin.register(StaffRole)
+class StaffRoleAdmin(admin.ModelAdmin):
+    list_display = ["user", "site", "role", "team_lead", "on_duty"]
+    list_filter = ["site", "role", "on_duty"]
+    search_fields = ["user__username", "user__first_name", "user__last_name"]
+    autocomplete_fields = ["user", "team_lead"]
+
+
+@admin.register(AuditEntry)
+class AuditEntryAdmin(admin.ModelAdmin):
+    list_display = [
+        "at",
+        "site",
+        "actor",
+        "content_type",
+        "object_id",
+        "action",
+        "from_state",
+        "to_state",
+    ]
+    list_filter = ["site", "content_type", "action"]
+    search_fields = ["note", "object_id"]
+    date_hierarchy = "at"
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False

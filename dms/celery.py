@@ -1,0 +1,28 @@
+"""The Celery app. The database is the schedule: beat only runs the minute sweepers."""
+
+import os
+
+from celery import Celery
+from celery.schedules import crontab
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "dms.settings.local")
+
+app = Celery("dms")
+app.config_from_object("django.conf:settings", namespace="CELERY")
+app.autodiscover_tasks()
+
+app.conf.beat_schedule = {
+    # claim due call tasks / messages (reminders, follow-ups, proactive care)
+    "outreach-sweep": {"task": "followups.tasks.sweep_due_tasks", "schedule": 60.0},
+    # appointments past their grace period become no-shows
+    "appointments-no-show": {"task": "appointments.tasks.mark_no_shows", "schedule": 60.0},
+    # nightly: segmentation and proactive-care reminder rules
+    "customers-segmentation": {
+        "task": "customers.tasks.recompute_segments",
+        "schedule": crontab(hour=1, minute=30),
+    },
+    "followups-reminder-rules": {
+        "task": "followups.tasks.run_reminder_rules",
+        "schedule": crontab(hour=2, minute=0),
+    },
+}

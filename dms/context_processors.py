@@ -1,0 +1,43 @@
+from django.urls import NoReverseMatch, reverse
+from django.utils.translation import gettext_lazy as _
+
+from .models import Role
+from .permissions import current_site, has_role, roles_of, sites_of
+
+# (label, url name, roles that see it) — the same roles the views enforce.
+NAV = [
+    (_("Front desk"), "appointments:front_desk", (Role.ADVISOR,)),
+    (_("Repair orders"), "workorders:list", (Role.ADVISOR,)),
+    (
+        _("Workshop board"),
+        "workshop:board",
+        (Role.DISPATCHER, Role.ADVISOR, Role.TECHNICIAN, Role.QC_INSPECTOR),
+    ),
+    (_("My jobs"), "workshop:technician", (Role.TECHNICIAN,)),
+    (_("QC"), "workshop:qc", (Role.QC_INSPECTOR,)),
+    (_("Parts"), "appointments:pick_list", (Role.PARTS_CLERK,)),
+    (_("Follow-up desk"), "followups:desk", (Role.FOLLOWUP_AGENT,)),
+    (_("Complaints"), "followups:complaints", (Role.FOLLOWUP_AGENT,)),
+    (_("Dashboard"), "kpis:dashboard", (Role.MANAGER,)),
+]
+
+
+def navigation(request):
+    user = getattr(request, "user", None)
+    if not user or not user.is_authenticated:
+        return {}
+    site = current_site(request)
+    items = []
+    for label, name, roles in NAV:
+        if has_role(user, site, *roles):
+            try:
+                items.append({"label": label, "url": reverse(name), "name": name})
+            except NoReverseMatch:
+                continue
+    return {
+        "nav_items": items,
+        "current_site": site,
+        "my_sites": sites_of(user),
+        "my_roles": [Role(r).label for r in sorted(roles_of(user, site))],
+        "is_staff_admin": user.is_staff,
+    }

@@ -1,0 +1,71 @@
+"""Runs the web server, a Celery worker and Celery beat together; Ctrl-C stops all three."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from django.conf import settings
+from django.core.management.base import BaseCommand
+
+from dms.demo import DEMO_PASSWORD, DEMO_STAFF
+
+
+class Command(BaseCommand):
+    help = "Start the web app with a Celery worker and Celery beat (development)."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--addr", default=os.environ.get("DMS_ADDR", "127.0.0.1:8000"))
+
+    def handle(self, *args, addr: str, **options):
+        Path(settings.VAR_DIR, "broker", "queue").mkdir(parents=True, exist_ok=True)
+        Path(settings.VAR_DIR, "broker", "processed").mkdir(parents=True, exist_ok=True)
+        py = sys.executable
+        procs = {
+            "web": [py, "manage.py", "runserver", addr, "--noreload"],
+            "worker": [
+                py,
+                "-m",
+                "celery",
+                "-A",
+                "dms",
+                "worker",
+                "-l",
+                "info",
+                "--concurrency",
+                "2",
+            ],
+            "beat": [py, "-m", "celery", "-A", "dms", "beat", "-l", "info"],
+        }
+        running = {name: subprocess.Popen(cmd) for name, cmd in procs.items()}
+        host = addr if not addr.startswith("0.0.0.0") else addr.replace("0.0.0.0", "127.0.0.1")
+        self.stdout.write(self.style.SUCCESS(f"\nDMS-lite is running at http://{host}/"))
+        self.stdout.write(
+            f"Demo logins (password “{DEMO_PASSWORD}”): " + ", ".join(u for u, *_ in DEMO_STAFF)
+        )
+        self.stdout.write("Press Ctrl-C to stop the web server, the worker and beat.\n")
+
+        def stop(*_args):
+            for proc in running.values():
+                if proc.poll() is None:
+                    proc.send_signal(signal.SIGTERM)
+            deadline = time.monotonic() + 10
+            for proc in running.values():
+                try:
+                    proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+            sys.exit(0)
+
+        signal.signal(signal.SIGINT, stop)
+        signal.signal(signal.SIGTERM, stop)
+        while True:
+            for name, proc in running.items():
+                if proc.poll() is not None:
+                    self.stderr.write(
+                        f"{name} stopped with exit code {proc.returncode}; stopping all."
+                    )
+                    stop()
+            time.sleep(1)

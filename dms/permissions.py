@@ -1,0 +1,150 @@
+"""The one permission layer for pages and APIs: roles per site, and site scoping of queries.
+
+A service manager may do everything at their site; a superuser everything everywhere.
+"""
+
+from collections.abc import Iterable
+from functools import wraps
+
+from django.contrib.auth.views import redirect_to_login
+from django.db.models import QuerySet
+from django.shortcuts import render
+from django.utils.translation import gettext as _
+from rest_framework.permissions import BasePermission
+
+from .exceptions import PermissionDeniedError
+from .models import Role, Site, StaffRole
+
+
+def _role_map(user) -> dict[int, set[str]]:
+    """{site_id: {roles}} for a user, cached on the user object for the request."""
+    if not getattr(user, "is_authenticated", False):
+        return {}
+    cached = getattr(user, "_dms_roles", None)
+    if cached is None:
+        cached = {}
+        for site_id, role in StaffRole.objects.filter(user=user).values_list("site_id", "role"):
+            cached.setdefault(site_id, set()).add(role)
+        user._dms_roles = cached
+    return cached
+
+
+def site_ids_of(user) -> list[int]:
+    if getattr(user, "is_superuser", False):
+        return list(Site.objects.values_list("id", flat=True))
+    return sorted(_role_map(user))
+
+
+def sites_of(user) -> QuerySet[Site]:
+    return Site.objects.filter(id__in=site_ids_of(user))
+
+
+def roles_of(user, site: Site | int | None) -> set[str]:
+    site_id = site if isinstance(site, int) else getattr(site, "pk", None)
+    if site_id is None:
+        return set()
+    if getattr(user, "is_superuser", False):
+        return set(Role.values)
+    return set(_role_map(user).get(site_id, set()))
+
+
+def has_role(user, site: Site | int | None, *roles: str) -> bool:
+    held = roles_of(user, site)
+    if Role.MANAGER in held:
+        return True
+    return bool(held.intersection(roles)) if roles else bool(held)
+
+
+def require_role(user, site: Site | int | None, *roles: str) -> None:
+    if not has_role(user, site, *roles):
+        names = ", ".join(str(Role(r).label) for r in roles) or _("staff")
+        raise PermissionDeniedError(_("This needs the role: %(roles)s.") % {"roles": names})
+
+
+def users_with_role(site: Site, role: str):
+    from django.contrib.auth import get_user_model
+
+    return (
+        get_user_model()
+        .objects.filter(staff_roles__site=site, staff_roles__role=role, is_active=True)
+        .distinct()
+    )
+
+
+def current_site(request) -> Site | None:
+    """The site a request works on: `?site=` / `X-Site` header if the user works there, the
+    session's choice, else the user's first site."""
+    user = request.user
+    ids = site_ids_of(user)
+    if not ids:
+        return None
+    wanted = request.GET.get("site") or request.headers.get("X-Site")
+    if wanted is None and hasattr(request, "session"):
+        wanted = request.session.get("site_id")
+    try:
+        wanted_id = int(wanted) if wanted is not None else None
+    except (TypeError, ValueError):
+        wanted_id = None
+    site_id = wanted_id if wanted_id in ids else ids[0]
+    cache = getattr(request, "_dms_site", None)
+    if cache is not None and cache.pk == site_id:
+        return cache
+    site = Site.objects.get(pk=site_id)
+    request._dms_site = site
+    return site
+
+
+def scope(qs: QuerySet, user, field: str = "site") -> QuerySet:
+    """Limit any queryset to the user's sites."""
+    return qs.filter(**{f"{field}__in": site_ids_of(user)})
+
+
+# --- pages -----------------------------------------------------------------------------------
+def role_required(*roles: str):
+    """Page decorator: login first (redirect), then the role at the current site (403 page)."""
+
+    def decorator(view):
+        @wraps(view)
+        def wrapped(request, *args, **kwargs):
+            if not request.user.is_authenticated:
+                return redirect_to_login(request.get_full_path())
+            site = current_site(request)
+            if not has_role(request.user, site, *roles):
+                names = ", ".join(str(Role(r).label) for r in roles) or _("staff")
+                return render(
+                    request,
+                    "403.html",
+                    {"message": _("This page needs the role: %(roles)s.") % {"roles": names}},
+                    status=403,
+                )
+            request.site = site
+            return view(request, *args, **kwargs)
+
+        wrapped.required_roles = roles
+        return wrapped
+
+    return decorator
+
+
+# --- API -------------------------------------------------------------------------------------
+class HasRole(BasePermission):
+    """DRF permission. The view declares `required_roles` (a tuple for every action) or
+    `action_roles` ({action: tuple}); a manager passes everything at their site."""
+
+    message = _("You do not have the role this needs.")
+
+    def has_permission(self, request, view) -> bool:
+        if not (request.user and request.user.is_authenticated):
+            return False
+        site = current_site(request)
+        request.site = site
+        roles: Iterable[str] = getattr(view, "required_roles", ())
+        per_action = getattr(view, "action_roles", None)
+        action = getattr(view, "action", None)
+        if per_action and action in per_action:
+            roles = per_action[action]
+        if not has_role(request.user, site, *roles):
+            names = ", ".join(str(Role(r).label) for r in roles) or _("staff")
+            self.message = _("This needs the role: %(roles)s.") % {"roles": names}
+            return False
+        return True

@@ -1,0 +1,29 @@
+from django.conf import settings
+from django.conf.urls.static import static
+from django.contrib import admin
+from django.contrib.auth import views as auth_views
+from django.urls import include, path
+
+from . import views
+
+urlpatterns = [
+    path("", views.home, name="home"),
+    path(
+        "login/",
+        auth_views.LoginView.as_view(template_name="registration/login.html"),
+        name="login",
+    ),
+    path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("site/", views.switch_site, name="switch_site"),
+    path("i18n/", include("django.conf.urls.i18n")),
+    path("admin/", admin.site.urls),
+    path("api/v1/", include("dms.api.urls")),
+    path("customers/", include("customers.urls")),
+    path("appointments/", include("appointments.urls")),
+    path("ro/", include("workorders.urls")),
+    path("workshop/", include("workshop.urls")),
+    path("followups/", include("followups.urls")),
+    path("dashboard/", include("dms.kpis.urls")),
+]
+if settings.DEBUG:
+    urlpatterns += static(settings.MEDIA_URL, document_root=settings.MEDIA_ROOT)

@@ -1,0 +1,50 @@
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.shortcuts import redirect, render
+from django.urls import NoReverseMatch
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_POST
+
+from .models import Role
+from .permissions import current_site, has_role, site_ids_of
+
+# Where each role starts its day, in order of precedence.
+HOME_BY_ROLE = [
+    (Role.MANAGER, "kpis:dashboard"),
+    (Role.ADVISOR, "appointments:front_desk"),
+    (Role.DISPATCHER, "workshop:board"),
+    (Role.TECHNICIAN, "workshop:technician"),
+    (Role.QC_INSPECTOR, "workshop:qc"),
+    (Role.FOLLOWUP_AGENT, "followups:desk"),
+    (Role.PARTS_CLERK, "appointments:pick_list"),
+]
+
+
+@login_required
+def home(request):
+    site = current_site(request)
+    for role, url_name in HOME_BY_ROLE:
+        if has_role(request.user, site, role):
+            try:
+                return redirect(url_name)
+            except NoReverseMatch:
+                continue
+    return render(request, "home.html", {"site": site})
+
+
+@login_required
+@require_POST
+def switch_site(request):
+    try:
+        site_id = int(request.POST.get("site", ""))
+    except ValueError:
+        site_id = None
+    if site_id not in site_ids_of(request.user):
+        messages.error(request, _("You do not work at that site."))
+    else:
+        request.session["site_id"] = site_id
+    nxt = request.POST.get("next") or "/"
+    if not url_has_allowed_host_and_scheme(nxt, allowed_hosts={request.get_host()}):
+        nxt = "/"
+    return redirect(nxt)
