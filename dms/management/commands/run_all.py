@@ -40,8 +40,7 @@ class Command(BaseCommand):
             "beat": [py, "-m", "celery", "-A", "dms", "beat", "-l", "info"],
         }
         running = {name: subprocess.Popen(cmd) for name, cmd in procs.items()}
-        host = addr if not addr.startswith("0.0.0.0") else addr.replace("0.0.0.0", "127.0.0.1")
-        self.stdout.write(self.style.SUCCESS(f"\nDMS-lite is running at http://{host}/"))
+        self.stdout.write(self.style.SUCCESS(f"\nDMS-lite is running at http://{addr}/"))
         self.stdout.write(
             f"Demo logins (password “{DEMO_PASSWORD}”): " + ", ".join(u for u, *_ in DEMO_STAFF)
         )
