@@ -26,4 +26,4 @@ class Command(BaseCommand):
                     continue
                 module.load(site=site, users=users)
         self.stdout.write(self.style.SUCCESS(f"Demo site “{site.name}” is ready."))
-        self.stdout.write("Logins (password %s): %s" % (DEMO_PASSWORD, ", ".join(sorted(users))))
+        self.stdout.write(f"Logins (password {DEMO_PASSWORD}): {', '.join(sorted(users))}")
