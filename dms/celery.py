@@ -21,8 +21,8 @@ app.conf.beat_schedule = {
         "task": "customers.tasks.recompute_segments",
         "schedule": crontab(hour=1, minute=30),
     },
-    "followups-reminder-rules": {
-        "task": "followups.tasks.run_reminder_rules",
+    "care-reminder-rules": {
+        "task": "care.tasks.run_reminder_rules",
         "schedule": crontab(hour=2, minute=0),
     },
 }

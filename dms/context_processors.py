@@ -18,6 +18,7 @@ NAV = [
     (_("Parts"), "appointments:pick_list", (Role.PARTS_CLERK,)),
     (_("Follow-up desk"), "followups:desk", (Role.FOLLOWUP_AGENT,)),
     (_("Complaints"), "followups:complaints", (Role.FOLLOWUP_AGENT,)),
+    (_("Proactive care"), "care:due_this_month", (Role.FOLLOWUP_AGENT, Role.ADVISOR)),
     (_("Dashboard"), "kpis:dashboard", (Role.MANAGER,)),
 ]
 

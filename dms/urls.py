@@ -23,6 +23,7 @@ urlpatterns = [
     path("ro/", include("workorders.urls")),
     path("workshop/", include("workshop.urls")),
     path("followups/", include("followups.urls")),
+    path("care/", include("care.urls")),
     path("dashboard/", include("dms.kpis.urls")),
 ]
 if settings.DEBUG:

@@ -16,5 +16,6 @@ urlpatterns = [
     path("", include("workorders.apis")),
     path("", include("workshop.apis")),
     path("", include("followups.apis")),
+    path("", include("care.apis")),
     path("", include("dms.kpis.apis")),
 ]

@@ -36,6 +36,7 @@ INSTALLED_APPS = [
     "workorders",
     "workshop",
     "followups",
+    "care",
 ]
 
 MIDDLEWARE = [

@@ -8,7 +8,7 @@ from django.db import transaction
 from dms.demo import DEMO_PASSWORD, load_site
 
 # Order matters: later apps use what earlier ones made.
-DEMO_APPS = ["customers", "appointments", "workorders", "workshop", "followups"]
+DEMO_APPS = ["customers", "appointments", "workorders", "workshop", "followups", "care"]
 
 
 class Command(BaseCommand):
