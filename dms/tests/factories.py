@@ -11,6 +11,7 @@ from dms.models import OpeningHours, Site, StaffRole
 class SiteFactory(factory.django.DjangoModelFactory):
     class Meta:
         model = Site
+        skip_postgeneration_save = True
 
     code = factory.Sequence(lambda n: f"site{n}")
     name = factory.Sequence(lambda n: f"Test 4S {n}")
@@ -30,6 +31,7 @@ class UserFactory(factory.django.DjangoModelFactory):
     class Meta:
         model = get_user_model()
         django_get_or_create = ("username",)
+        skip_postgeneration_save = True
 
     username = factory.Sequence(lambda n: f"user{n}")
     first_name = factory.Faker("first_name")
