@@ -1,10 +1,8 @@
-from django.conf import settings
-from django.conf.urls.static import static
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
-from . import views
+from . import media, views
 
 urlpatterns = [
     path("", views.home, name="home"),
@@ -25,6 +23,5 @@ urlpatterns = [
     path("followups/", include("followups.urls")),
     path("care/", include("care.urls")),
     path("dashboard/", include("dms.kpis.urls")),
+    path("media/<path:path>", media.protected_media, name="media"),
 ]
-if settings.DEBUG:
-    urlpatterns += static(settings.MEDIA_URL, document_root=settings.MEDIA_ROOT)
