@@ -5,3 +5,10 @@ from django.utils.translation import gettext_lazy as _
 class FollowupsConfig(AppConfig):
     name = "followups"
     verbose_name = _("Follow-up and outreach")
+
+    def ready(self) -> None:
+        from dms import audit
+
+        from .webhooks import events_publish
+
+        audit.subscribe(events_publish)

@@ -103,3 +103,232 @@ class CallTask(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} · {self.customer}"
+
+
+class CallOutcome(models.TextChoices):
+    """What the agent records on a call task (reminder outcomes act on the appointment)."""
+
+    REACHED = "reached", _("Reached")
+    NO_ANSWER = "no_answer", _("No answer")
+    WRONG_NUMBER = "wrong_number", _("Wrong number")
+    CONFIRMED = "confirmed", _("Appointment confirmed")
+    CANCEL = "cancel", _("Appointment cancelled")
+    RESCHEDULE = "reschedule", _("Appointment moved")
+
+
+class OutboundMessage(models.Model):
+    """An SMS or e-mail handed to a channel backend, once per task (the unique task makes a
+    second worker run unable to send it twice)."""
+
+    task = models.OneToOneField(CallTask, on_delete=models.CASCADE, related_name="outbound")
+    site = models.ForeignKey(Site, on_delete=models.CASCADE, related_name="+")
+    channel = models.CharField(_("channel"), max_length=8, choices=Channel.choices)
+    to = models.CharField(_("to"), max_length=254)
+    body = models.TextField(_("message"))
+    backend = models.CharField(_("backend"), max_length=120)
+    sent_at = models.DateTimeField(_("sent at"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("outbound message")
+        verbose_name_plural = _("outbound messages")
+        ordering = ["-sent_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.get_channel_display()} → {self.to}"
+
+
+class ComplaintChannel(models.TextChoices):
+    ON_SITE = "on_site", _("On site")
+    FOLLOWUP_CALL = "followup_call", _("Follow-up call")
+    INBOUND_CALL = "inbound_call", _("Inbound call")
+    LETTER = "letter", _("Letter")
+    AUTHORITY = "authority", _("Authority")
+
+
+class ComplaintStatus(models.TextChoices):
+    OPEN = "open", _("Open")
+    ASSIGNED = "assigned", _("Handler assigned")
+    CONTACTED = "contacted", _("Customer contacted")
+    DECIDED = "decided", _("Decision made")
+    RESOLVED = "resolved", _("Resolved")
+    CLOSED = "closed", _("Closed")
+
+
+class ComplaintDecision(models.TextChoices):
+    OUR_FAULT = "our_fault", _("Our fault")
+    NOT_OUR_FAULT = "not_our_fault", _("Not our fault")
+
+
+class ComplaintCause(models.TextChoices):
+    WORKMANSHIP = "workmanship", _("Workmanship")
+    PARTS = "parts", _("Parts")
+    COMMUNICATION = "communication", _("Communication")
+    PRICE = "price", _("Price / invoice")
+    WAITING = "waiting", _("Waiting / late delivery")
+    ATTITUDE = "attitude", _("Staff attitude")
+    PRODUCT = "product", _("Vehicle quality (manufacturer)")
+    OTHER = "other", _("Other")
+
+
+class Complaint(models.Model):
+    """A dissatisfaction case (投诉): handler, contact, decision, remedy, confirming call."""
+
+    site = models.ForeignKey(Site, on_delete=models.PROTECT, related_name="complaints")
+    channel = models.CharField(_("channel"), max_length=16, choices=ComplaintChannel.choices)
+    status = models.CharField(
+        _("status"), max_length=12, choices=ComplaintStatus.choices, default=ComplaintStatus.OPEN
+    )
+    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="complaints")
+    vehicle = models.ForeignKey(
+        Vehicle, on_delete=models.PROTECT, null=True, blank=True, related_name="complaints"
+    )
+    repair_order = models.ForeignKey(
+        RepairOrder, on_delete=models.PROTECT, null=True, blank=True, related_name="complaints"
+    )
+    advisor = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="complaints_as_advisor",
+    )
+    technicians = models.ManyToManyField(
+        settings.AUTH_USER_MODEL, blank=True, related_name="complaints_as_technician"
+    )
+    call_task = models.ForeignKey(
+        CallTask,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="complaints",
+        help_text=_("the follow-up call that opened it"),
+    )
+    description = models.TextField(_("what the customer says"))
+    cause = models.CharField(_("cause"), max_length=16, choices=ComplaintCause.choices, blank=True)
+    handler = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="complaints_handled",
+    )
+    opened_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
+    )
+    opened_at = models.DateTimeField(_("opened"), auto_now_add=True)
+    respond_by = models.DateTimeField(_("contact the customer by"))
+    contacted_at = models.DateTimeField(_("contacted"), null=True, blank=True)
+    contact_note = models.TextField(_("contact note"), blank=True)
+    escalated_at = models.DateTimeField(_("escalated"), null=True, blank=True)
+    decision = models.CharField(
+        _("decision"), max_length=16, choices=ComplaintDecision.choices, blank=True
+    )
+    apology = models.TextField(_("apology"), blank=True)
+    explanation = models.TextField(_("explanation"), blank=True)
+    rework_appointment = models.ForeignKey(
+        Appointment, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    remedy_cost = models.DecimalField(
+        _("cost of the remedy"), max_digits=10, decimal_places=2, default=0
+    )
+    free_inspection_offered = models.BooleanField(_("free inspection offered"), default=False)
+    labour_discount = models.DecimalField(
+        _("labour discount"), max_digits=10, decimal_places=2, default=0
+    )
+    decided_at = models.DateTimeField(null=True, blank=True)
+    resolution = models.TextField(_("resolution"), blank=True)
+    resolved_at = models.DateTimeField(null=True, blank=True)
+    confirm_task = models.ForeignKey(
+        CallTask, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    closed_at = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = _("complaint")
+        verbose_name_plural = _("complaints")
+        ordering = ["-opened_at", "-id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(remedy_cost__gte=0) & models.Q(labour_discount__gte=0),
+                name="complaint_amounts_not_negative",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["site", "status", "respond_by"]),
+            models.Index(fields=["site", "cause"]),
+        ]
+
+    def __str__(self) -> str:
+        return f"#{self.pk} {self.customer}"
+
+
+class WebhookSubscription(models.Model):
+    """A URL that receives the site's events as signed JSON (managed in the admin)."""
+
+    site = models.ForeignKey(Site, on_delete=models.CASCADE, related_name="webhook_subscriptions")
+    name = models.CharField(_("name"), max_length=80)
+    url = models.URLField(_("URL"), max_length=500)
+    secret = models.CharField(
+        _("signing secret"), max_length=128, help_text=_("HMAC-SHA256 key for X-DMS-Signature")
+    )
+    events = models.JSONField(
+        _("events"),
+        default=list,
+        blank=True,
+        help_text=_(
+            'Event prefixes to send, e.g. ["repair_order", "complaint.closed"]; empty = all.'
+        ),
+    )
+    active = models.BooleanField(_("active"), default=True)
+    max_attempts = models.PositiveSmallIntegerField(_("attempts"), default=8)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("webhook subscription")
+        verbose_name_plural = _("webhook subscriptions")
+        ordering = ["site", "name"]
+
+    def __str__(self) -> str:
+        return f"{self.name} → {self.url}"
+
+
+class DeliveryStatus(models.TextChoices):
+    PENDING = "pending", _("Pending")
+    DELIVERED = "delivered", _("Delivered")
+    FAILED = "failed", _("Failed")
+
+
+class WebhookDelivery(models.Model):
+    """One event for one subscription, with every attempt logged in `log`."""
+
+    subscription = models.ForeignKey(
+        WebhookSubscription, on_delete=models.CASCADE, related_name="deliveries"
+    )
+    entry = models.ForeignKey("dms.AuditEntry", on_delete=models.CASCADE, related_name="+")
+    event = models.CharField(_("event"), max_length=80)
+    payload = models.JSONField(_("payload"))
+    status = models.CharField(
+        _("status"), max_length=10, choices=DeliveryStatus.choices, default=DeliveryStatus.PENDING
+    )
+    attempts = models.PositiveSmallIntegerField(_("attempts"), default=0)
+    next_attempt_at = models.DateTimeField(_("next attempt"), null=True, blank=True)
+    last_status_code = models.PositiveSmallIntegerField(null=True, blank=True)
+    last_error = models.CharField(max_length=300, blank=True)
+    log = models.JSONField(default=list, blank=True)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("webhook delivery")
+        verbose_name_plural = _("webhook deliveries")
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["subscription", "entry"], name="webhook_delivery_once_per_event"
+            )
+        ]
+        indexes = [models.Index(fields=["status", "next_attempt_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.event} → {self.subscription.url} ({self.status})"

@@ -1,0 +1,44 @@
+"""Thin Celery tasks: take ids, call one service."""
+
+from celery import shared_task
+
+from . import services
+from .backends import TransientSendError
+
+
+@shared_task
+def sweep_due_tasks() -> dict:
+    """Beat, every minute: expire closed windows, claim due rows (SKIP LOCKED), enqueue them;
+    then hand out webhook deliveries that are due."""
+    result = services.outreach_sweep()
+    from . import webhooks
+
+    result["webhooks"] = webhooks.deliveries_sweep()
+    return result
+
+
+@shared_task(
+    autoretry_for=(TransientSendError,),
+    retry_backoff=30,
+    retry_backoff_max=1800,
+    max_retries=6,
+)
+def dispatch_task(task_id: int) -> str:
+    return services.task_dispatch(task_id=task_id)
+
+
+@shared_task(bind=True, max_retries=None)
+def deliver_webhook(self, delivery_id: int) -> str:
+    """POST one webhook delivery; on failure retry with the delivery's exponential backoff."""
+    from django.utils import timezone
+
+    from . import webhooks
+    from .models import WebhookDelivery
+
+    result = webhooks.delivery_attempt(delivery_id=delivery_id)
+    if result == "retry":
+        due = WebhookDelivery.objects.values_list("next_attempt_at", flat=True).get(pk=delivery_id)
+        countdown = max((due - timezone.now()).total_seconds(), 0)
+        if countdown <= webhooks.BACKOFF_MAX_SECONDS:
+            raise self.retry(countdown=countdown)
+    return result

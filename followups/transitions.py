@@ -1,0 +1,29 @@
+"""The allowed status moves of call tasks and complaints, as data."""
+
+from .models import ComplaintStatus as C
+from .models import TaskStatus as T
+
+TASK_TRANSITIONS: dict[str, set[str]] = {
+    # the sweeper claims due rows; a reschedule of the cause can still cancel them
+    T.SCHEDULED: {T.QUEUED, T.CANCELLED, T.UNREACHABLE},
+    # a worker opens a call on the desk, sends a message, or puts it back to wait for
+    # allowed hours; an opted-out channel fails it
+    T.QUEUED: {T.OPEN, T.SENT, T.SCHEDULED, T.CANCELLED, T.FAILED, T.UNREACHABLE},
+    # an agent records the outcome; "no answer" waits for the next attempt
+    T.OPEN: {T.DONE, T.SCHEDULED, T.UNREACHABLE, T.CANCELLED},
+    T.DONE: set(),
+    T.SENT: set(),
+    T.UNREACHABLE: set(),
+    T.CANCELLED: set(),
+    T.FAILED: set(),
+}
+
+COMPLAINT_TRANSITIONS: dict[str, set[str]] = {
+    C.OPEN: {C.ASSIGNED},
+    C.ASSIGNED: {C.ASSIGNED, C.CONTACTED},
+    C.CONTACTED: {C.DECIDED},
+    C.DECIDED: {C.RESOLVED},
+    # the confirming call: satisfied closes it, not satisfied reopens the handling
+    C.RESOLVED: {C.CLOSED, C.CONTACTED},
+    C.CLOSED: set(),
+}

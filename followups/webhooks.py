@@ -1,0 +1,186 @@
+"""Events and webhooks. Every audit entry about a repair order, appointment, call task or
+complaint is an event; each active subscription of its site whose filter matches gets one
+`WebhookDelivery` row, POSTed as JSON signed with HMAC-SHA256 (`X-DMS-Signature: sha256=<hex>`
+over the exact body) and retried with exponential backoff until `max_attempts`. Every attempt is
+logged on the delivery row. The rows are the schedule: a lost broker message is picked up again
+by the minute sweeper."""
+
+import hashlib
+import hmac
+import json
+import logging
+import urllib.error
+import urllib.request
+from datetime import datetime, timedelta
+
+from django.core.serializers.json import DjangoJSONEncoder
+from django.db import transaction
+from django.utils import timezone
+
+from dms.models import AuditEntry
+
+from .models import DeliveryStatus, WebhookDelivery, WebhookSubscription
+
+log = logging.getLogger(__name__)
+
+# content type "app_label.model" → event subject name
+SUBJECTS = {
+    "workorders.repairorder": "repair_order",
+    "appointments.appointment": "appointment",
+    "followups.calltask": "call_task",
+    "followups.complaint": "complaint",
+}
+BACKOFF_BASE_SECONDS = 30
+BACKOFF_MAX_SECONDS = 6 * 3600
+TIMEOUT_SECONDS = 10
+
+
+def backoff(attempts: int) -> timedelta:
+    """Wait before attempt n+1: 30 s, 1 min, 2 min, 4 min … capped at 6 h."""
+    return timedelta(
+        seconds=min(BACKOFF_BASE_SECONDS * 2 ** max(attempts - 1, 0), BACKOFF_MAX_SECONDS)
+    )
+
+
+def sign(secret: str, body: bytes) -> str:
+    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+def event_payload(entry: AuditEntry, subject: str) -> dict:
+    return {
+        "id": entry.pk,
+        "event": f"{subject}.{entry.action}",
+        "at": entry.at.isoformat(),
+        "site": entry.site.code if entry.site_id else None,
+        "subject": {"type": subject, "id": entry.object_id},
+        "action": entry.action,
+        "from": entry.from_state,
+        "to": entry.to_state,
+        "actor": entry.actor.get_username() if entry.actor_id else None,
+        "note": entry.note,
+        "data": entry.data,
+    }
+
+
+def _matches(filters: list, event: str) -> bool:
+    return not filters or any(event == f or event.startswith(f"{f}.") for f in filters)
+
+
+def events_publish(entry_id: int) -> list[int]:
+    """`dms.audit` listener (after commit): create the deliveries of one event and enqueue them."""
+    entry = (
+        AuditEntry.objects.select_related("content_type", "site", "actor")
+        .filter(pk=entry_id)
+        .first()
+    )
+    if entry is None or entry.site_id is None:
+        return []
+    subject = SUBJECTS.get(f"{entry.content_type.app_label}.{entry.content_type.model}")
+    if subject is None:
+        return []
+    subscriptions = [
+        s
+        for s in WebhookSubscription.objects.filter(site_id=entry.site_id, active=True)
+        if _matches(s.events, f"{subject}.{entry.action}")
+    ]
+    if not subscriptions:
+        return []
+    payload = json.loads(json.dumps(event_payload(entry, subject), cls=DjangoJSONEncoder))
+    now = timezone.now()
+    ids = []
+    for sub in subscriptions:
+        delivery, created = WebhookDelivery.objects.get_or_create(
+            subscription=sub,
+            entry=entry,
+            defaults={"event": payload["event"], "payload": payload, "next_attempt_at": now},
+        )
+        if created:
+            ids.append(delivery.pk)
+    _enqueue(ids)
+    return ids
+
+
+def _enqueue(delivery_ids: list[int], countdown: float | None = None) -> None:
+    from .tasks import deliver_webhook
+
+    try:
+        for delivery_id in delivery_ids:
+            deliver_webhook.apply_async((delivery_id,), countdown=countdown)
+    except Exception:  # broker down: the sweeper sends them later
+        log.warning("Broker unavailable; %d webhook deliveries wait", len(delivery_ids))
+
+
+def _post(url: str, body: bytes, headers: dict) -> tuple[int | None, str]:
+    request = urllib.request.Request(url, data=body, headers=headers, method="POST")  # noqa: S310
+    try:
+        with urllib.request.urlopen(request, timeout=TIMEOUT_SECONDS) as response:  # noqa: S310
+            return response.status, ""
+    except urllib.error.HTTPError as exc:
+        return exc.code, f"HTTP {exc.code}"
+    except (urllib.error.URLError, OSError) as exc:
+        return None, str(getattr(exc, "reason", exc))[:300]
+
+
+def delivery_attempt(*, delivery_id: int, now: datetime | None = None) -> str:
+    """POST one pending delivery whose time has come. Returns delivered / retry / failed /
+    skipped (not pending, not yet due, or another worker has it)."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        delivery = (
+            WebhookDelivery.objects.select_for_update(skip_locked=True, of=("self",))
+            .select_related("subscription")
+            .filter(pk=delivery_id, status=DeliveryStatus.PENDING)
+            .first()
+        )
+        if delivery is None or (delivery.next_attempt_at and delivery.next_attempt_at > now):
+            return "skipped"
+        sub = delivery.subscription
+        body = json.dumps(delivery.payload, sort_keys=True, separators=(",", ":")).encode()
+        headers = {
+            "Content-Type": "application/json",
+            "User-Agent": "DMS-lite-webhooks/1",
+            "X-DMS-Event": delivery.event,
+            "X-DMS-Delivery": str(delivery.pk),
+            "X-DMS-Signature": sign(sub.secret, body),
+        }
+        code, error = _post(sub.url, body, headers)
+        delivery.attempts += 1
+        delivery.last_status_code = code
+        delivery.last_error = error
+        delivery.log = [*delivery.log, {"at": now.isoformat(), "status": code, "error": error}]
+        if code is not None and 200 <= code < 300:
+            delivery.status = DeliveryStatus.DELIVERED
+            delivery.delivered_at = now
+            delivery.next_attempt_at = None
+            result = "delivered"
+        elif delivery.attempts >= sub.max_attempts:
+            delivery.status = DeliveryStatus.FAILED
+            delivery.next_attempt_at = None
+            result = "failed"
+        else:
+            delivery.next_attempt_at = now + backoff(delivery.attempts)
+            result = "retry"
+        delivery.save(
+            update_fields=[
+                "attempts",
+                "last_status_code",
+                "last_error",
+                "log",
+                "status",
+                "delivered_at",
+                "next_attempt_at",
+            ]
+        )
+    return result
+
+
+def deliveries_sweep(*, now: datetime | None = None, limit: int = 500) -> int:
+    """Enqueue pending deliveries that are due (their broker message may have been lost)."""
+    now = now or timezone.now()
+    ids = list(
+        WebhookDelivery.objects.filter(
+            status=DeliveryStatus.PENDING, next_attempt_at__lte=now - timedelta(seconds=5)
+        ).values_list("id", flat=True)[:limit]
+    )
+    _enqueue(ids)
+    return len(ids)
