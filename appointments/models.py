@@ -113,3 +113,69 @@ class DayCapacity(models.Model):
 
     def __str__(self) -> str:
         return f"{self.site} {self.day} {self.booked_hours}h"
+
+
+class ServiceOffering(models.Model):
+    """A bookable service from the site's menu: its standard labour hours and the parts it uses.
+
+    `parts` is a list of {"part_number", "name", "quantity"}; a booking copies them into
+    PartReservation rows so the parts clerk can pick and reserve them the day before.
+    """
+
+    site = models.ForeignKey(Site, on_delete=models.CASCADE, related_name="service_offerings")
+    code = models.SlugField(_("code"), max_length=30)
+    name = models.CharField(_("name"), max_length=120)
+    standard_hours = models.DecimalField(
+        _("standard labour hours"), max_digits=4, decimal_places=1, default=Decimal("1.0")
+    )
+    parts = models.JSONField(_("parts used"), default=list, blank=True)
+    active = models.BooleanField(_("active"), default=True)
+    position = models.PositiveSmallIntegerField(default=0)
+
+    class Meta:
+        verbose_name = _("service offering")
+        verbose_name_plural = _("service offerings")
+        ordering = ["site", "position", "name"]
+        constraints = [
+            models.UniqueConstraint(fields=["site", "code"], name="service_offering_code_unique"),
+            models.CheckConstraint(
+                condition=models.Q(standard_hours__gte=0), name="service_offering_hours_not_neg"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class PartReservation(models.Model):
+    """One part a booked appointment needs; the parts clerk reserves it the day before."""
+
+    appointment = models.ForeignKey(
+        Appointment, on_delete=models.CASCADE, related_name="part_reservations"
+    )
+    part_number = models.CharField(_("part number"), max_length=40, blank=True)
+    name = models.CharField(_("part"), max_length=120)
+    quantity = models.DecimalField(
+        _("quantity"), max_digits=8, decimal_places=2, default=Decimal("1")
+    )
+    reserved_at = models.DateTimeField(_("reserved at"), null=True, blank=True)
+    reserved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+
+    class Meta:
+        verbose_name = _("part reservation")
+        verbose_name_plural = _("part reservations")
+        ordering = ["appointment", "part_number", "id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(quantity__gt=0), name="part_reservation_quantity_positive"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.part_number} {self.name} × {self.quantity}"
+
+    @property
+    def is_reserved(self) -> bool:
+        return self.reserved_at is not None
