@@ -54,3 +54,85 @@ class ClockEntry(models.Model):
 
     def __str__(self) -> str:
         return f"{self.technician} on {self.job_id} from {self.started_at:%H:%M}"
+
+
+class PartsRequest(models.Model):
+    """A technician's job stopped for a part: what is missing and when it is expected."""
+
+    job = models.ForeignKey(JobLine, on_delete=models.CASCADE, related_name="parts_requests")
+    part = models.CharField(_("part"), max_length=120)
+    expected_date = models.DateField(_("expected"))
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    requested_at = models.DateTimeField(_("requested"))
+    arrived_at = models.DateTimeField(_("arrived"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("parts request")
+        verbose_name_plural = _("parts requests")
+        ordering = ["-requested_at", "-id"]
+        constraints = [
+            # One open request per job: the job is waiting for parts until it is resolved.
+            models.UniqueConstraint(
+                fields=["job"],
+                condition=models.Q(arrived_at__isnull=True),
+                name="one_open_parts_request_per_job",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.part} ({self.expected_date:%Y-%m-%d})"
+
+
+class JobSignOff(models.Model):
+    """The technician's self-check and signature when a job is finished (seed 001).
+
+    A job signed off and then reworked after a failed QC is signed again: one row per signing.
+    """
+
+    job = models.ForeignKey(JobLine, on_delete=models.CASCADE, related_name="sign_offs")
+    technician = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    self_check = models.JSONField(_("self-check"), default=dict)
+    report = models.TextField(_("work report"), blank=True)
+    signed_at = models.DateTimeField(_("signed"))
+
+    class Meta:
+        verbose_name = _("job sign-off")
+        verbose_name_plural = _("job sign-offs")
+        ordering = ["-signed_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.job_id} signed {self.signed_at:%Y-%m-%d %H:%M}"
+
+
+class QCInspection(models.Model):
+    """One road test and final inspection of a repair order, passed or failed."""
+
+    repair_order = models.ForeignKey(
+        "workorders.RepairOrder", on_delete=models.CASCADE, related_name="qc_inspections"
+    )
+    inspector = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    passed = models.BooleanField(_("passed"))
+    checklist = models.JSONField(_("checklist"), default=dict)
+    reason = models.TextField(_("reason for failing"), blank=True)
+    inspected_at = models.DateTimeField(_("inspected"))
+
+    class Meta:
+        verbose_name = _("QC inspection")
+        verbose_name_plural = _("QC inspections")
+        ordering = ["-inspected_at", "-id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(passed=True) | ~models.Q(reason=""),
+                name="qc_fail_has_reason",
+                violation_error_message=_("A failed inspection needs a reason."),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.repair_order_id} {'pass' if self.passed else 'fail'}"

@@ -1,0 +1,373 @@
+"""Workshop reads: the wall board, the technician's jobs, the QC queue and the workload.
+
+Each selector runs a fixed number of SQL queries whatever the number of cards.
+"""
+
+from collections import defaultdict
+from datetime import date, datetime, time, timedelta
+from decimal import Decimal
+from typing import Any
+
+from django.db.models import Count, Prefetch, Q, Sum
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from appointments.models import ACTIVE_STATUSES, Appointment
+from dms.models import Role, Site, StaffRole
+from workorders.models import JobLine, RepairOrder, ROStatus
+
+from .models import ClockEntry, JobSignOff, PartsRequest
+from .transitions import WORKABLE_APPROVALS, clock_on_refusal
+
+W = JobLine.WorkStatus
+S = ROStatus
+
+# The board's columns, left to right, and the RO statuses each shows.
+BOARD_COLUMNS: list[tuple[str, Any, tuple[str, ...]]] = [
+    ("to_dispatch", _("To dispatch"), (S.AUTHORIZED,)),
+    ("in_progress", _("In progress"), (S.IN_PROGRESS, S.REWORK)),
+    ("waiting_approval", _("Waiting approval"), (S.WAITING_APPROVAL,)),
+    ("waiting_parts", _("Waiting parts"), (S.WAITING_PARTS,)),
+    ("qc", _("QC"), (S.WORK_DONE, S.QC)),
+    ("washing", _("Washing"), (S.WASHING,)),
+    ("ready", _("Ready"), (S.READY,)),
+]
+BOARD_STATUSES = [s for _key, _label, statuses in BOARD_COLUMNS for s in statuses]
+# Cars still needing workshop hours: late risk is measured against their remaining work.
+WORKSHOP_STATUSES = (S.AUTHORIZED, S.IN_PROGRESS, S.WAITING_APPROVAL, S.WAITING_PARTS, S.REWORK)
+
+
+def late_risk(
+    *, promised_at: datetime | None, now: datetime, remaining_hours: Decimal, status: str = ""
+) -> str:
+    """ "late" past the promised time, "at_risk" when the remaining standard hours exceed the
+    time left, "ok" otherwise, "" without a promise or once the car is ready."""
+    if promised_at is None or status == S.READY:
+        return ""
+    if now >= promised_at:
+        return "late"
+    hours_left = Decimal((promised_at - now).total_seconds()) / Decimal(3600)
+    if remaining_hours > hours_left:
+        return "at_risk"
+    return "ok"
+
+
+def remaining_hours_of(jobs) -> Decimal:
+    """Standard hours still to do: each agreed, unfinished job's standard hours less what was
+    already clocked on it (never below zero)."""
+    total = Decimal("0")
+    for job in jobs:
+        if job.approval in WORKABLE_APPROVALS and job.work_status != W.DONE:
+            total += max(job.standard_hours - job.actual_hours, Decimal("0"))
+    return total
+
+
+def _name(user) -> str:
+    return (user.get_full_name() or user.username) if user else ""
+
+
+def _job_lines_prefetch(prefix: str = "lines") -> Prefetch:
+    return Prefetch(
+        prefix,
+        queryset=JobLine.objects.select_related("technician")
+        .order_by("position", "id")
+        .prefetch_related(
+            Prefetch(
+                "parts_requests",
+                queryset=PartsRequest.objects.filter(arrived_at__isnull=True),
+                to_attr="open_parts",
+            ),
+            Prefetch(
+                "clock_entries",
+                queryset=ClockEntry.objects.filter(ended_at__isnull=True),
+                to_attr="open_clocks",
+            ),
+        ),
+    )
+
+
+def _job_dict(job: JobLine, ro: RepairOrder) -> dict[str, Any]:
+    parts = job.open_parts[0] if job.open_parts else None
+    return {
+        "id": job.pk,
+        "description": job.description,
+        "standard_hours": job.standard_hours,
+        "actual_hours": job.actual_hours,
+        "technician_id": job.technician_id,
+        "technician": _name(job.technician),
+        "bay": job.bay,
+        "work_status": job.work_status,
+        "work_status_label": W(job.work_status).label,
+        "approval": job.approval,
+        "approval_label": JobLine.Approval(job.approval).label,
+        "is_additional": job.is_additional,
+        "clocked_on": bool(job.open_clocks),
+        "parts": (
+            {"part": parts.part, "expected_date": parts.expected_date}
+            if parts is not None
+            else None
+        ),
+        "workable": job.approval in WORKABLE_APPROVALS,
+        "refusal": clock_on_refusal(
+            ro_status=ro.status,
+            approval=job.approval,
+            work_status=job.work_status,
+            reworking=ro.qc_fail_count > 0,
+        ),
+    }
+
+
+def _card(ro: RepairOrder, now: datetime) -> dict[str, Any]:
+    jobs = list(ro.lines.all())
+    remaining = remaining_hours_of(jobs) if ro.status in WORKSHOP_STATUSES else Decimal("0")
+    minutes_left = (
+        int((ro.promised_at - now).total_seconds() // 60) if ro.promised_at is not None else None
+    )
+    job_dicts = [_job_dict(j, ro) for j in jobs if j.approval != JobLine.Approval.DECLINED]
+    vehicle = ro.vehicle
+    return {
+        "id": ro.pk,
+        "number": ro.number,
+        "status": ro.status,
+        "status_label": S(ro.status).label,
+        "rework": ro.status == S.REWORK
+        or (ro.qc_fail_count > 0 and ro.status in WORKSHOP_STATUSES),
+        "plate": vehicle.plate or vehicle.vin[-6:],
+        "model": " ".join(p for p in (vehicle.make, vehicle.model) if p),
+        "advisor": _name(ro.advisor),
+        "promised_at": ro.promised_at,
+        "minutes_left": minutes_left,
+        "remaining_hours": remaining.quantize(Decimal("0.01")),
+        "risk": late_risk(
+            promised_at=ro.promised_at, now=now, remaining_hours=remaining, status=ro.status
+        ),
+        "jobs": job_dicts,
+        "unassigned": sum(1 for j in job_dicts if j["workable"] and not j["technician_id"]),
+        "technicians": sorted({j["technician"] for j in job_dicts if j["technician"]}),
+        "bays": sorted({j["bay"] for j in job_dicts if j["bay"]}),
+    }
+
+
+def board_columns(*, site: Site, now: datetime | None = None) -> list[dict[str, Any]]:
+    """The wall board: columns by state, cards with plate, model, jobs, technician, bay,
+    promised time, time left and late risk. Four queries, whatever the number of cards."""
+    now = now or timezone.now()
+    ros = (
+        RepairOrder.objects.filter(site=site, status__in=BOARD_STATUSES)
+        .select_related("vehicle", "advisor")
+        .prefetch_related(_job_lines_prefetch())
+        .order_by("promised_at", "opened_at", "id")
+    )
+    by_status: dict[str, list] = defaultdict(list)
+    for ro in ros:
+        by_status[ro.status].append(_card(ro, now))
+    columns = []
+    for key, label, statuses in BOARD_COLUMNS:
+        cards = [card for status in statuses for card in by_status.get(status, [])]
+        if len(statuses) > 1:
+            cards.sort(key=lambda c: (c["promised_at"] is None, c["promised_at"] or now, c["id"]))
+        columns.append({"key": key, "label": label, "cards": cards})
+    return columns
+
+
+def _day_bounds(site: Site, day: date) -> tuple[datetime, datetime]:
+    tz = site.tzinfo
+    start = datetime.combine(day, time.min, tzinfo=tz)
+    return start, start + timedelta(days=1)
+
+
+def technician_workload(
+    *, site: Site, day: date, now: datetime | None = None, days_ahead: int = 5
+) -> dict[str, Any]:
+    """Per technician: the standard hours assigned to them and not yet done, hours clocked on
+    the day, against the hours on duty; per day: booked hours against the bookable capacity."""
+    now = now or timezone.now()
+    roles = (
+        StaffRole.objects.filter(site=site, role=Role.TECHNICIAN, user__is_active=True)
+        .select_related("user", "team_lead")
+        .order_by("user__last_name", "user__first_name", "user__username")
+    )
+    assigned = {
+        row["technician_id"]: row
+        for row in JobLine.objects.filter(
+            repair_order__site=site,
+            repair_order__status__in=WORKSHOP_STATUSES,
+            technician__isnull=False,
+            approval__in=WORKABLE_APPROVALS,
+        )
+        .exclude(work_status=W.DONE)
+        .values("technician_id")
+        .annotate(hours=Sum("standard_hours"), jobs=Count("id"))
+    }
+    start, end = _day_bounds(site, day)
+    clocked: dict[int, Decimal] = defaultdict(Decimal)
+    on_job: dict[int, str] = {}
+    for tech_id, started, ended, description, number in (
+        ClockEntry.objects.filter(job__repair_order__site=site, started_at__lt=end)
+        .filter(Q(ended_at__isnull=True) | Q(ended_at__gt=start))
+        .values_list(
+            "technician_id",
+            "started_at",
+            "ended_at",
+            "job__description",
+            "job__repair_order__number",
+        )
+    ):
+        until = min(ended or now, end)
+        since = max(started, start)
+        if until > since:
+            clocked[tech_id] += Decimal(int((until - since).total_seconds())) / Decimal(3600)
+        if ended is None:
+            on_job[tech_id] = f"{number} · {description}"
+    duty = site.technician_hours_per_day
+    technicians = []
+    for role in roles:
+        row = assigned.get(role.user_id, {})
+        hours = row.get("hours") or Decimal("0")
+        technicians.append(
+            {
+                "id": role.user_id,
+                "name": _name(role.user),
+                "on_duty": role.on_duty,
+                "team_lead_id": role.team_lead_id,
+                "team_lead": _name(role.team_lead),
+                "hours_on_duty": duty if role.on_duty else Decimal("0"),
+                "assigned_hours": hours.quantize(Decimal("0.1")),
+                "open_jobs": row.get("jobs", 0),
+                "clocked_hours": clocked[role.user_id].quantize(Decimal("0.1")),
+                "clocked_on": on_job.get(role.user_id, ""),
+                "load_pct": int(hours * 100 / duty) if duty and role.on_duty else 0,
+                "overloaded": role.on_duty and hours > duty,
+            }
+        )
+    booked = dict(
+        Appointment.objects.filter(
+            site=site,
+            day__gte=day,
+            day__lt=day + timedelta(days=days_ahead),
+            status__in=ACTIVE_STATUSES,
+        )
+        .values_list("day")
+        .annotate(hours=Sum("estimated_hours"))
+        .values_list("day", "hours")
+    )
+    capacity = site.daily_bookable_hours
+    days = []
+    for offset in range(days_ahead):
+        d = day + timedelta(days=offset)
+        hours = booked.get(d) or Decimal("0")
+        days.append(
+            {
+                "day": d,
+                "booked_hours": hours,
+                "capacity": capacity,
+                "load_pct": int(hours * 100 / capacity) if capacity else 0,
+                "over": hours > capacity,
+            }
+        )
+    return {"technicians": technicians, "days": days}
+
+
+def my_jobs(*, site: Site, technician, now: datetime | None = None) -> list[dict[str, Any]]:
+    """The technician's jobs: everything assigned to them still in the workshop, and what they
+    finished today. Each with whether it can be clocked on now, or why not."""
+    now = now or timezone.now()
+    start, _end = _day_bounds(site, timezone.localtime(now, site.tzinfo).date())
+    jobs = (
+        JobLine.objects.filter(repair_order__site=site, technician=technician)
+        .filter(
+            Q(repair_order__status__in=WORKSHOP_STATUSES)
+            | Q(signed_off_at__gte=start)
+            | Q(work_status=W.IN_PROGRESS)
+        )
+        .exclude(approval=JobLine.Approval.DECLINED)
+        .select_related("repair_order__vehicle", "repair_order__advisor", "technician")
+        .prefetch_related(
+            Prefetch(
+                "parts_requests",
+                queryset=PartsRequest.objects.filter(arrived_at__isnull=True),
+                to_attr="open_parts",
+            ),
+            Prefetch(
+                "clock_entries",
+                queryset=ClockEntry.objects.filter(ended_at__isnull=True),
+                to_attr="open_clocks",
+            ),
+        )
+        .order_by("repair_order__promised_at", "repair_order_id", "position", "id")
+    )
+    out = []
+    for job in jobs:
+        ro = job.repair_order
+        item = _job_dict(job, ro)
+        item.update(
+            {
+                "ro_id": ro.pk,
+                "ro_number": ro.number,
+                "ro_status": ro.status,
+                "ro_status_label": S(ro.status).label,
+                "plate": ro.vehicle.plate or ro.vehicle.vin[-6:],
+                "model": " ".join(p for p in (ro.vehicle.make, ro.vehicle.model) if p),
+                "concern": ro.concern,
+                "promised_at": ro.promised_at,
+                "can_sign_off": job.work_status == W.IN_PROGRESS,
+                "can_request_parts": item["workable"]
+                and job.work_status in (W.PENDING, W.IN_PROGRESS)
+                and ro.status in (S.AUTHORIZED, S.IN_PROGRESS, S.REWORK),
+            }
+        )
+        out.append(item)
+    return out
+
+
+def qc_queue(*, site: Site) -> list[dict[str, Any]]:
+    """Repair orders waiting for the road test and final inspection, with their lines and who
+    signed each."""
+    ros = (
+        RepairOrder.objects.filter(site=site, status__in=(S.WORK_DONE, S.QC))
+        .select_related("vehicle", "advisor")
+        .prefetch_related(
+            Prefetch(
+                "lines",
+                queryset=JobLine.objects.filter(approval__in=WORKABLE_APPROVALS)
+                .select_related("technician")
+                .order_by("position", "id")
+                .prefetch_related(
+                    Prefetch(
+                        "sign_offs",
+                        queryset=JobSignOff.objects.order_by("-signed_at"),
+                        to_attr="signings",
+                    )
+                ),
+            )
+        )
+        .order_by("work_done_at", "promised_at", "id")
+    )
+    out = []
+    for ro in ros:
+        out.append(
+            {
+                "id": ro.pk,
+                "number": ro.number,
+                "plate": ro.vehicle.plate or ro.vehicle.vin[-6:],
+                "model": " ".join(p for p in (ro.vehicle.make, ro.vehicle.model) if p),
+                "concern": ro.concern,
+                "advisor": _name(ro.advisor),
+                "promised_at": ro.promised_at,
+                "qc_fail_count": ro.qc_fail_count,
+                "lines": [
+                    {
+                        "id": line.pk,
+                        "key": f"line_{line.pk}",
+                        "description": line.description,
+                        "technician": _name(line.technician),
+                        "standard_hours": line.standard_hours,
+                        "actual_hours": line.actual_hours,
+                        "signed_off_at": line.signed_off_at,
+                        "report": line.signings[0].report if line.signings else "",
+                    }
+                    for line in ro.lines.all()
+                ],
+            }
+        )
+    return out
