@@ -12,7 +12,9 @@ def protected_media(request, path: str):
     if ".." in path.split("/") or not default_storage.exists(path):
         raise Http404
     content_type, _encoding = mimetypes.guess_type(path)
-    response = FileResponse(default_storage.open(path, "rb"), content_type=content_type or "application/octet-stream")
+    response = FileResponse(
+        default_storage.open(path, "rb"), content_type=content_type or "application/octet-stream"
+    )
     response["Cache-Control"] = "private, max-age=3600"
     response["X-Content-Type-Options"] = "nosniff"
     return response
