@@ -2,6 +2,7 @@
 
 from django.conf import settings
 from django.db import models
+from django.db.models.functions import Right
 from django.utils.translation import gettext_lazy as _
 
 from dms.models import Site
@@ -74,6 +75,11 @@ class Customer(models.Model):
         _("retention"), max_length=12, choices=Retention.choices, default=Retention.NEW
     )
     last_delivery_at = models.DateTimeField(_("last delivery"), null=True, blank=True)
+    visits_12m = models.PositiveSmallIntegerField(_("visits in 12 months"), default=0)
+    spend_12m = models.DecimalField(
+        _("spend in 12 months"), max_digits=12, decimal_places=2, default=0
+    )
+    segmented_at = models.DateTimeField(_("segments computed"), null=True, blank=True)
     board_display = models.CharField(
         _("welcome board shows"),
         max_length=8,
@@ -95,16 +101,35 @@ class Customer(models.Model):
             models.Index(fields=["site", "phone"]),
             models.Index(fields=["site", "retention"]),
             models.Index(fields=["site", "name"]),
+            models.Index(fields=["site", "phone2"]),
+            models.Index(fields=["site", "abc_class"]),
+            models.Index(fields=["site", "last_delivery_at"]),
         ]
+        # On Postgres, migration 0003 adds GIN trigram indexes on name for the one-box lookup.
 
     def __str__(self) -> str:
         return self.name
+
+    @property
+    def is_merged(self) -> bool:
+        return self.merged_into_id is not None
 
 
 class Vehicle(models.Model):
     site = models.ForeignKey(Site, on_delete=models.PROTECT, related_name="vehicles")
     owner = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="vehicles")
     vin = models.CharField(_("VIN"), max_length=17)
+    # the last 6 characters of the VIN, as the front desk reads them off the windscreen
+    vin_last6 = models.GeneratedField(
+        expression=Right("vin", 6),
+        output_field=models.CharField(max_length=6),
+        db_persist=True,
+    )
+    vin_check_digit_ok = models.BooleanField(
+        _("VIN check digit correct"),
+        default=True,
+        help_text=_("False when an advisor acknowledged a VIN whose check digit does not match."),
+    )
     plate = models.CharField(_("plate"), max_length=10, blank=True)
     engine_number = models.CharField(_("engine number"), max_length=30, blank=True)
     make = models.CharField(_("make"), max_length=40, blank=True)
@@ -129,6 +154,11 @@ class Vehicle(models.Model):
     annual_inspection_date = models.DateField(_("annual inspection"), null=True, blank=True)
     licence_review_date = models.DateField(_("licence review"), null=True, blank=True)
     last_visit_at = models.DateTimeField(_("last visit"), null=True, blank=True)
+    # estimated from the mileage history; refreshed on each reading and nightly
+    km_per_day = models.DecimalField(
+        _("km per day (estimated)"), max_digits=6, decimal_places=1, null=True, blank=True
+    )
+    km_due_on = models.DateField(_("service km reached on (estimated)"), null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -149,7 +179,13 @@ class Vehicle(models.Model):
                 violation_error_message=_("This plate is already on another vehicle."),
             ),
         ]
-        indexes = [models.Index(fields=["site", "next_service_due_date"])]
+        indexes = [
+            models.Index(fields=["site", "next_service_due_date"]),
+            models.Index(fields=["site", "vin_last6"]),
+            models.Index(fields=["site", "km_due_on"]),
+            models.Index(fields=["owner", "plate"]),
+        ]
+        # On Postgres, migration 0003 adds a GIN trigram index on plate (partial plates).
 
     def __str__(self) -> str:
         return self.plate or self.vin
@@ -184,3 +220,61 @@ class VehicleOwnership(models.Model):
 
     def __str__(self) -> str:
         return f"{self.vehicle} ← {self.customer}"
+
+
+class MileageReading(models.Model):
+    """An odometer reading: typed at the desk, read at intake, or imported. Feeds the km-per-day
+    estimate behind mileage-based reminders."""
+
+    class Source(models.TextChoices):
+        DESK = "desk", _("Front desk")
+        INTAKE = "intake", _("Intake (repair order)")
+        IMPORT = "import", _("Import")
+        CALL = "call", _("Phone call")
+
+    vehicle = models.ForeignKey(Vehicle, on_delete=models.CASCADE, related_name="mileage_readings")
+    km = models.PositiveIntegerField(_("km"))
+    read_on = models.DateField(_("read on"))
+    source = models.CharField(_("source"), max_length=10, choices=Source.choices)
+    recorded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("mileage reading")
+        verbose_name_plural = _("mileage readings")
+        ordering = ["-read_on", "-id"]
+        indexes = [models.Index(fields=["vehicle", "read_on"])]
+
+    def __str__(self) -> str:
+        return f"{self.vehicle} {self.km} km @ {self.read_on}"
+
+
+class ImportBatch(models.Model):
+    """An uploaded customer/vehicle file: parsed, checked row by row, applied all at once."""
+
+    class Status(models.TextChoices):
+        CHECKED = "checked", _("Checked — waiting for confirmation")
+        INVALID = "invalid", _("Has errors — nothing saved")
+        APPLIED = "applied", _("Imported")
+
+    site = models.ForeignKey(Site, on_delete=models.CASCADE, related_name="+")
+    filename = models.CharField(_("file"), max_length=200)
+    status = models.CharField(_("status"), max_length=10, choices=Status.choices)
+    rows = models.JSONField(default=list)
+    errors = models.JSONField(default=list)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    applied_at = models.DateTimeField(null=True, blank=True)
+    result = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        verbose_name = _("import")
+        verbose_name_plural = _("imports")
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.filename} ({self.get_status_display()})"

@@ -1,0 +1,431 @@
+"""Reads from the customer and vehicle archive: lookup, history, segments, due lists."""
+
+from __future__ import annotations
+
+import calendar
+import re
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from django.apps import apps
+from django.db.models import Count, Max, Prefetch, Q, QuerySet, Sum
+from django.utils import timezone
+
+from dms.exceptions import ApplicationError
+from dms.models import Site
+
+from . import validators
+from .models import Customer, MileageReading, Vehicle, VehicleOwnership
+
+# --- lookup ----------------------------------------------------------------------------------
+_PHONEISH = re.compile(r"^[+()\d\s\-.]{7,}$")
+_VIN_TAIL = re.compile(r"^[A-HJ-NPR-Z0-9]{6}$")
+
+
+@dataclass
+class LookupHit:
+    customer: Customer
+    vehicles: list[Vehicle]
+    matched_on: list[str] = field(default_factory=list)
+    matched_vehicle_ids: set[int] = field(default_factory=set)
+    last_visit_at: datetime | None = None
+    open_repair_orders: list[Any] = field(default_factory=list)
+
+
+def _customer_ids_for(
+    site_ids: list[int], q: str, limit: int
+) -> tuple[dict[int, list[str]], dict[int, set[int]]]:
+    """Customer ids matched by each key, each found with one index-backed query."""
+    matched: dict[int, list[str]] = {}
+    vehicle_hits: dict[int, set[int]] = {}
+    compact = re.sub(r"[\s.·\-_]+", "", q).upper()
+    live = Customer.objects.filter(site_id__in=site_ids, merged_into__isnull=True)
+    vehicles = Vehicle.objects.filter(site_id__in=site_ids)
+
+    def add(pairs, key):
+        for customer_id, vehicle_id in pairs:
+            matched.setdefault(customer_id, [])
+            if key not in matched[customer_id]:
+                matched[customer_id].append(key)
+            if vehicle_id:
+                vehicle_hits.setdefault(customer_id, set()).add(vehicle_id)
+
+    # phone, any format
+    if _PHONEISH.match(q) and sum(c.isdigit() for c in q) >= 7:
+        try:
+            phone = validators.normalize_phone(q)
+        except ApplicationError:
+            phone = None
+        if phone:
+            ids = live.filter(Q(phone=phone) | Q(phone2=phone)).values_list("id", flat=True)[:limit]
+            add(((i, None) for i in ids), "phone")
+    # full VIN, or its last 6
+    if len(compact) == 17:
+        pairs = vehicles.filter(vin=compact).values_list("owner_id", "id")[:limit]
+        add(pairs, "vin")
+    elif _VIN_TAIL.match(compact) and any(c.isdigit() for c in compact):
+        pairs = vehicles.filter(vin_last6=compact).values_list("owner_id", "id")[:limit]
+        add(pairs, "vin_last6")
+    # plate, full or without the province character / partial
+    if 3 <= len(compact) <= 8 and any(c.isdigit() for c in compact):
+        try:
+            plate = validators.normalize_plate(compact)
+        except ApplicationError:
+            plate = None
+        if plate:
+            pairs = vehicles.filter(plate=plate).values_list("owner_id", "id")[:limit]
+        elif compact[0] in validators.PROVINCES:
+            pairs = vehicles.filter(plate__startswith=compact).values_list("owner_id", "id")[:limit]
+        else:
+            pairs = vehicles.filter(plate__contains=compact).values_list("owner_id", "id")[:limit]
+        add(pairs, "plate")
+    # part of a name: a prefix for 1–2 characters, anywhere in the name from 3 on
+    name = " ".join(q.split())
+    if name and not name.isdigit():
+        cond = Q(name__startswith=name) if len(name) < 3 else Q(name__icontains=name)
+        ids = live.filter(cond).order_by("name", "id").values_list("id", flat=True)[:limit]
+        add(((i, None) for i in ids), "name")
+    return matched, vehicle_hits
+
+
+def lookup(*, site_ids: list[int], q: str, limit: int = 20) -> list[LookupHit]:
+    """One box: plate (any case/spaces), full VIN or its last 6, phone (any format), or part of a
+    name. Results carry the customer, their vehicles, the last visit and open work.
+
+    A fixed number of queries whatever the data size; each key uses an index (trigram GIN for
+    partial plates and names on Postgres)."""
+    q = (q or "").strip()
+    if not q or not site_ids:
+        return []
+    limit = max(1, min(int(limit), 100))
+    matched, vehicle_hits = _customer_ids_for(list(site_ids), q, limit)
+    if not matched:
+        return []
+    # merged customers' vehicles moved to the kept one; plate/VIN hits are on live owners
+    customers = (
+        Customer.objects.filter(pk__in=list(matched), merged_into__isnull=True)
+        .select_related("site")
+        .prefetch_related(Prefetch("vehicles", queryset=Vehicle.objects.order_by("plate", "id")))
+    )
+    by_id = {c.pk: c for c in customers}
+    order = {"vin": 0, "plate": 1, "vin_last6": 2, "phone": 3, "name": 4}
+    ranked = sorted(
+        (cid for cid in matched if cid in by_id),
+        key=lambda cid: (min(order[k] for k in matched[cid]), by_id[cid].name, cid),
+    )[:limit]
+    hits = [
+        LookupHit(
+            customer=by_id[cid],
+            vehicles=list(by_id[cid].vehicles.all()),
+            matched_on=matched[cid],
+            matched_vehicle_ids=vehicle_hits.get(cid, set()),
+        )
+        for cid in ranked
+    ]
+    _attach_visits(hits)
+    return hits
+
+
+def _attach_visits(hits: list[LookupHit]) -> None:
+    from workorders.models import OPEN_STATUSES, RepairOrder
+
+    customer_ids = [h.customer.pk for h in hits]
+    last = dict(
+        RepairOrder.objects.filter(customer_id__in=customer_ids)
+        .exclude(status="cancelled")
+        .values_list("customer_id")
+        .annotate(last=Max("opened_at"))
+        .values_list("customer_id", "last")
+    )
+    open_ros: dict[int, list] = {}
+    for ro in (
+        RepairOrder.objects.filter(customer_id__in=customer_ids, status__in=OPEN_STATUSES)
+        .select_related("vehicle")
+        .only(
+            "id", "number", "status", "customer_id", "vehicle__plate", "vehicle__vin", "promised_at"
+        )
+        .order_by("-opened_at")
+    ):
+        open_ros.setdefault(ro.customer_id, []).append(ro)
+    for hit in hits:
+        candidates = [d for d in (last.get(hit.customer.pk), hit.customer.last_delivery_at) if d]
+        hit.last_visit_at = max(candidates) if candidates else None
+        hit.open_repair_orders = open_ros.get(hit.customer.pk, [])
+
+
+# --- duplicates ------------------------------------------------------------------------------
+def possible_duplicates(
+    *, site: Site, name: str = "", phone: str = "", plate: str = "", exclude_id: int | None = None
+) -> list[Customer]:
+    """Customers that may be the same person: same phone, or same name and a vehicle with the
+    same plate."""
+    cond = Q()
+    try:
+        phone = validators.normalize_phone(phone) if phone else ""
+    except ApplicationError:
+        phone = ""
+    if phone:
+        cond |= Q(phone=phone) | Q(phone2=phone)
+    try:
+        plate = validators.normalize_plate(plate) if plate else ""
+    except ApplicationError:
+        plate = ""
+    name = " ".join((name or "").split())
+    if name and plate:
+        cond |= Q(name=name, vehicles__plate=plate)
+    if not cond:
+        return []
+    qs = Customer.objects.filter(cond, site=site, merged_into__isnull=True)
+    if exclude_id:
+        qs = qs.exclude(pk=exclude_id)
+    return list(qs.distinct().order_by("name", "id")[:10])
+
+
+# --- history ---------------------------------------------------------------------------------
+@dataclass
+class Visit:
+    repair_order: Any
+    date: date
+    mileage_km: int | None
+    advisor: Any
+    lines: list[Any]
+    amount: Decimal
+    status: str
+    followup: Any | None
+    complaints: list[Any]
+
+
+def _complaint_model():
+    """followups.Complaint, if that app has it yet (it is added alongside this archive)."""
+    try:
+        return apps.get_model("followups", "Complaint")
+    except LookupError:
+        return None
+
+
+def vehicle_history(*, vehicle: Vehicle) -> list[Visit]:
+    """Every visit of a vehicle, newest first: date, mileage, advisor, lines (with parts),
+    amount, the follow-up call's result and complaints. A fixed number of queries."""
+    from followups.models import CallTask, TaskKind
+    from workorders.models import JobLine, RepairOrder
+
+    ros = list(
+        RepairOrder.objects.filter(vehicle=vehicle)
+        .select_related("advisor")
+        .prefetch_related(
+            Prefetch(
+                "lines",
+                queryset=JobLine.objects.select_related("technician")
+                .prefetch_related("parts")
+                .order_by("position", "id"),
+            ),
+            Prefetch(
+                "call_tasks",
+                queryset=CallTask.objects.filter(kind=TaskKind.FOLLOWUP).order_by("-id"),
+                to_attr="followup_tasks",
+            ),
+        )
+        .order_by("-opened_at", "-id")
+    )
+    complaints: dict[int, list] = {}
+    model = _complaint_model()
+    if model is not None and ros:
+        names = {f.name for f in model._meta.get_fields()}
+        if "repair_order" in names:
+            cond = Q(repair_order__in=[r.pk for r in ros])
+            if "vehicle" in names:
+                cond |= Q(vehicle=vehicle)
+            for c in model.objects.filter(cond).order_by("-pk"):
+                complaints.setdefault(c.repair_order_id, []).append(c)
+    visits = []
+    for ro in ros:
+        when = ro.delivered_at or ro.opened_at
+        day = timezone.localtime(when).date() if when else ro.opened_day
+        visits.append(
+            Visit(
+                repair_order=ro,
+                date=day,
+                mileage_km=ro.odometer_km,
+                advisor=ro.advisor,
+                lines=list(ro.lines.all()),
+                amount=ro.grand_total,
+                status=ro.status,
+                followup=ro.followup_tasks[0] if ro.followup_tasks else None,
+                complaints=complaints.get(ro.pk, []),
+            )
+        )
+    return visits
+
+
+def vehicle_ownerships(*, vehicle: Vehicle) -> list[VehicleOwnership]:
+    return list(vehicle.ownerships.select_related("customer").order_by("-since", "-id"))
+
+
+# --- segmentation ----------------------------------------------------------------------------
+def add_months(day: date, months: int) -> date:
+    """`day` plus whole calendar months; the 31st becomes the month's last day when needed."""
+    month0 = day.month - 1 + months
+    year, month = day.year + month0 // 12, month0 % 12 + 1
+    return date(year, month, min(day.day, calendar.monthrange(year, month)[1]))
+
+
+def retention_bucket(*, site: Site, last_delivery_at: datetime | date | None, today: date) -> str:
+    """The 3-6-9 bucket: months since the last delivery, thresholds from the site. Exactly
+    3 months (same day of month) is already "at risk"; exactly 6 "nearly lost"; exactly 9 "lost"."""
+    if last_delivery_at is None:
+        return Customer.Retention.NEW
+    if isinstance(last_delivery_at, datetime):
+        last = timezone.localtime(last_delivery_at, site.tzinfo).date()
+    else:
+        last = last_delivery_at
+    if today >= add_months(last, site.retention_lost_months):
+        return Customer.Retention.LOST
+    if today >= add_months(last, site.retention_nearly_lost_months):
+        return Customer.Retention.NEARLY_LOST
+    if today >= add_months(last, site.retention_at_risk_months):
+        return Customer.Retention.AT_RISK
+    return Customer.Retention.ACTIVE
+
+
+def abc_class_for(
+    *, site: Site, visits: int, spend: Decimal, spend_threshold: Decimal | None
+) -> str:
+    """A: at least the site's visit count in 12 months (default 3) or in the top spend share
+    (default 20%); B: 1 visit or more; C: none."""
+    if visits >= site.abc_a_min_visits or (
+        spend_threshold is not None and spend > 0 and spend >= spend_threshold
+    ):
+        return Customer.AbcClass.A
+    if visits >= 1:
+        return Customer.AbcClass.B
+    return Customer.AbcClass.C
+
+
+def spend_by_customer(
+    *, site: Site, today: date, customer_ids: list[int] | None = None
+) -> dict[int, dict[str, Any]]:
+    """{customer_id: {visits, spend (12 months), last (delivery, ever)}} from delivered ROs."""
+    from workorders.models import RepairOrder
+
+    since = today - timedelta(days=365)
+    qs = RepairOrder.objects.filter(site=site, status="delivered", delivered_at__isnull=False)
+    if customer_ids is not None:
+        qs = qs.filter(customer_id__in=customer_ids)
+    rows = qs.values("customer_id").annotate(
+        visits=Count("id", filter=Q(delivered_day__gt=since, delivered_day__lte=today)),
+        spend=Sum("grand_total", filter=Q(delivered_day__gt=since, delivered_day__lte=today)),
+        last=Max("delivered_at"),
+    )
+    return {
+        r["customer_id"]: {
+            "visits": r["visits"] or 0,
+            "spend": r["spend"] or Decimal("0"),
+            "last": r["last"],
+        }
+        for r in rows
+    }
+
+
+def segment_counts(*, site: Site) -> dict[str, dict[str, int]]:
+    """How many live customers per retention bucket and per ABC class."""
+    live = Customer.objects.filter(site=site, merged_into__isnull=True)
+    retention = dict(
+        live.values_list("retention").annotate(n=Count("id")).values_list("retention", "n")
+    )
+    abc = dict(live.values_list("abc_class").annotate(n=Count("id")).values_list("abc_class", "n"))
+    return {
+        "retention": {k: retention.get(k, 0) for k in Customer.Retention.values},
+        "abc": {k: abc.get(k, 0) for k in Customer.AbcClass.values},
+    }
+
+
+# --- mileage and due lists -------------------------------------------------------------------
+def _readings(vehicle: Vehicle) -> list[tuple[date, int]]:
+    from workorders.models import RepairOrder
+
+    points = list(MileageReading.objects.filter(vehicle=vehicle).values_list("read_on", "km"))
+    points += [
+        (day, km)
+        for day, km in RepairOrder.objects.filter(vehicle=vehicle, odometer_km__isnull=False)
+        .exclude(status="cancelled")
+        .values_list("opened_day", "odometer_km")
+    ]
+    if vehicle.mileage_read_at and vehicle.mileage_km:
+        points.append((vehicle.mileage_read_at, vehicle.mileage_km))
+    return sorted(set(points))
+
+
+def km_per_day(*, vehicle: Vehicle) -> Decimal:
+    """Average km per day from the vehicle's readings (desk, intake, RO odometers): the first
+    and the last reading at least 14 days apart; else since purchase; else a typical 40 km."""
+    from .services import DEFAULT_KM_PER_DAY
+
+    points = _readings(vehicle)
+    if len(points) >= 2:
+        (d0, k0), (d1, k1) = points[0], points[-1]
+        if (d1 - d0).days >= 14 and k1 >= k0:
+            return (Decimal(k1 - k0) / Decimal((d1 - d0).days)).quantize(Decimal("0.1"))
+    if points and vehicle.purchase_date:
+        d1, k1 = points[-1]
+        days = (d1 - vehicle.purchase_date).days
+        if days >= 14:
+            return (Decimal(k1) / Decimal(days)).quantize(Decimal("0.1"))
+    return DEFAULT_KM_PER_DAY
+
+
+def projected_mileage(*, vehicle: Vehicle, on: date) -> int:
+    """The odometer estimated for `on` from the last reading and km per day; never below the
+    last reading."""
+    rate = vehicle.km_per_day if vehicle.km_per_day is not None else km_per_day(vehicle=vehicle)
+    base_day = vehicle.mileage_read_at or timezone.localdate()
+    days = max(0, (on - base_day).days)
+    return int(vehicle.mileage_km + rate * days)
+
+
+def month_bounds(month: date) -> tuple[date, date]:
+    first = month.replace(day=1)
+    last = first.replace(day=calendar.monthrange(first.year, first.month)[1])
+    return first, last
+
+
+def due_this_month(*, site: Site, month: date) -> QuerySet[Vehicle]:
+    """Vehicles whose maintenance falls due in the month of `month`: by the next-service date,
+    or by the date their service km is reached at their km-per-day (kept in `km_due_on`).
+    Each row has `due_by` ("date" or "km") and `due_on`. Merged-away owners are left out."""
+    from django.db.models import Case, CharField, DateField, Value, When
+    from django.db.models.functions import Coalesce
+
+    first, last = month_bounds(month)
+    by_date = Q(next_service_due_date__gte=first, next_service_due_date__lte=last)
+    by_km = Q(km_due_on__gte=first, km_due_on__lte=last)
+    return (
+        Vehicle.objects.filter(by_date | by_km, site=site, owner__merged_into__isnull=True)
+        .select_related("owner")
+        .annotate(
+            due_by=Case(
+                When(by_date, then=Value("date")), default=Value("km"), output_field=CharField()
+            ),
+            due_on=Case(
+                When(by_date, then="next_service_due_date"),
+                default=Coalesce("km_due_on", "next_service_due_date"),
+                output_field=DateField(),
+            ),
+        )
+        .order_by("due_on", "plate", "id")
+    )
+
+
+def customer_list(
+    *, site_ids: list[int], q: str = "", retention: str = "", abc: str = ""
+) -> QuerySet[Customer]:
+    qs = Customer.objects.filter(site_id__in=site_ids, merged_into__isnull=True)
+    if retention:
+        qs = qs.filter(retention=retention)
+    if abc:
+        qs = qs.filter(abc_class=abc)
+    if q:
+        ids = [h.customer.pk for h in lookup(site_ids=site_ids, q=q, limit=100)]
+        qs = qs.filter(pk__in=ids)
+    return qs.order_by("name", "id")
