@@ -9,6 +9,7 @@ idempotent: they act only on a row still in `queued`.
 
 import logging
 from datetime import date, datetime, time, timedelta
+from decimal import Decimal, InvalidOperation
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -20,11 +21,23 @@ from django.utils.translation import gettext as _
 
 from customers.models import Channel
 from dms import audit
+from dms.exceptions import ApplicationError, ConflictError, PermissionDeniedError
 from dms.models import ClosedDate, Role
+from dms.permissions import has_role, require_role
 from dms.statemachine import lock, move
 
-from .models import CallTask, TaskKind, TaskStatus
-from .transitions import TASK_TRANSITIONS
+from .models import (
+    CallOutcome,
+    CallTask,
+    Complaint,
+    ComplaintCause,
+    ComplaintChannel,
+    ComplaintDecision,
+    ComplaintStatus,
+    TaskKind,
+    TaskStatus,
+)
+from .transitions import COMPLAINT_TRANSITIONS, TASK_TRANSITIONS
 
 log = logging.getLogger(__name__)
 
@@ -419,3 +432,678 @@ def task_dispatch(*, task_id: int, now: datetime | None = None) -> str:
         channel_backend(task.channel).send(task=task, to=_address(task), body=task.message)
         move(task, to=TaskStatus.SENT, table=TASK_TRANSITIONS, extra_fields={"completed_at": now})
         return "sent"
+
+
+# --- the desk: assignment and outcomes -------------------------------------------------------
+REMINDER_KINDS = (TaskKind.REMINDER_DAY_BEFORE, TaskKind.REMINDER_SOON)
+REMINDER_OUTCOMES = (CallOutcome.CONFIRMED, CallOutcome.CANCEL, CallOutcome.RESCHEDULE)
+# Who may make each kind of call (a manager may make every call).
+CALLER_ROLES = {
+    TaskKind.FOLLOWUP: (Role.FOLLOWUP_AGENT,),
+    TaskKind.COMPLAINT_CONFIRM: (Role.FOLLOWUP_AGENT,),
+    TaskKind.TECH_CALLBACK: (Role.TECHNICIAN, Role.DISPATCHER),
+}
+DEFAULT_CALLER_ROLES = (Role.FOLLOWUP_AGENT, Role.ADVISOR)
+RETRY_AFTER = timedelta(hours=2)
+
+
+def caller_roles(kind: str) -> tuple[str, ...]:
+    return CALLER_ROLES.get(kind, DEFAULT_CALLER_ROLES)
+
+
+def _refuse_the_advisor(task: CallTask, user) -> None:
+    """Seed 000: customers do not tell their own advisor the truth."""
+    independent = task.kind in (TaskKind.FOLLOWUP, TaskKind.COMPLAINT_CONFIRM)
+    if independent and user is not None and user.pk == _advisor_id(task):
+        raise PermissionDeniedError(
+            _(
+                "%(name)s was the service advisor on this visit. The follow-up must be made "
+                "by someone else: customers rarely tell their own advisor what went wrong."
+            )
+            % {"name": user.get_full_name() or user.get_username()}
+        )
+
+
+def _get_task(task_id, *, actor) -> CallTask:
+    task = (
+        CallTask.objects.select_for_update(of=("self",))
+        .select_related("site", "repair_order", "customer")
+        .filter(pk=task_id)
+        .first()
+    )
+    if task is None or not has_role(actor, task.site):
+        from dms.exceptions import NotFoundError
+
+        raise NotFoundError(_("No such call task."))
+    return task
+
+
+@transaction.atomic
+def call_task_assign(*, task_id: int, actor, assignee) -> CallTask:
+    """An agent picks a task for themselves; a manager gives it to anyone who may make it.
+    Never to the RO's advisor."""
+    task = _get_task(task_id, actor=actor)
+    if task.status not in PENDING:
+        raise ConflictError(
+            _("This call is already finished (%(status)s).") % {"status": task.get_status_display()}
+        )
+    if assignee is None:
+        raise ApplicationError(_("Choose who makes the call."), fields={"assignee": _("Required.")})
+    if assignee.pk != actor.pk or task.assignee_id not in (None, actor.pk):
+        require_role(actor, task.site, Role.MANAGER)
+    _refuse_the_advisor(task, assignee)
+    if not has_role(assignee, task.site, *caller_roles(task.kind)):
+        raise ApplicationError(
+            _("%(name)s may not make this kind of call.") % {"name": assignee.get_username()},
+            fields={"assignee": _("Not allowed for this call.")},
+        )
+    old = task.assignee
+    task.assignee = assignee
+    task.save(update_fields=["assignee", "updated_at"])
+    audit.record(
+        subject=task,
+        action="assigned",
+        actor=actor,
+        from_state=task.status,
+        to_state=task.status,
+        data={"from": old.get_username() if old else None, "to": assignee.get_username()},
+    )
+    return task
+
+
+def _satisfaction(value) -> int | None:
+    if value in (None, ""):
+        return None
+    try:
+        score = int(value)
+    except (TypeError, ValueError):
+        score = 0
+    if not 1 <= score <= 5:
+        raise ApplicationError(
+            _("Satisfaction is a score from 1 to 5."),
+            fields={"satisfaction": _("Enter a whole number from 1 to 5.")},
+        )
+    return score
+
+
+def _callback_target(task: CallTask):
+    """A technician on the RO, else the workshop lead (dispatcher), else a manager."""
+    from dms.permissions import users_with_role
+
+    if task.repair_order_id:
+        line = (
+            task.repair_order.lines.filter(technician__isnull=False)
+            .select_related("technician")
+            .order_by("position", "id")
+            .first()
+        )
+        if line is not None:
+            return line.technician
+    for role in (Role.DISPATCHER, Role.MANAGER):
+        user = users_with_role(task.site, role).order_by("id").first()
+        if user is not None:
+            return user
+    return None
+
+
+def _schedule_tech_callback(task: CallTask, *, note: str, now: datetime) -> CallTask:
+    callback, _created = task_schedule(
+        site=task.site,
+        kind=TaskKind.TECH_CALLBACK,
+        source_key=f"calltask:{task.pk}",
+        customer=task.customer,
+        vehicle=task.vehicle,
+        repair_order=task.repair_order,
+        due_at=now,
+        due_until=now + timedelta(days=2),
+        assignee=_callback_target(task),
+        message=note,
+        data={"from_task": task.pk},
+    )
+    return callback
+
+
+@transaction.atomic
+def call_task_record_outcome(
+    *,
+    task_id: int,
+    actor,
+    outcome: str,
+    satisfaction=None,
+    comments: str = "",
+    technical_problem: bool = False,
+    technical_note: str = "",
+    dissatisfied: bool = False,
+    new_start: datetime | None = None,
+    reason: str = "",
+    now: datetime | None = None,
+) -> CallTask:
+    """Record what happened on a call. Reached → done (a low score or "not satisfied" opens a
+    complaint; a technical problem routes a call-back to the workshop); no answer → another
+    attempt later in the window, up to the site's attempts, else unreachable; wrong number →
+    unreachable. On appointment reminders: confirmed / cancel / reschedule act on the appointment."""
+    now = now or timezone.now()
+    task = _get_task(task_id, actor=actor)
+    require_role(actor, task.site, *caller_roles(task.kind))
+    _refuse_the_advisor(task, actor)
+    if task.status != TaskStatus.OPEN:
+        raise ConflictError(
+            _("This call is not open (it is “%(status)s”); no outcome can be recorded.")
+            % {"status": task.get_status_display()},
+            extra={"state": task.status},
+        )
+    if task.assignee_id not in (None, actor.pk) and not has_role(actor, task.site, Role.MANAGER):
+        raise PermissionDeniedError(
+            _("This call is on %(name)s's desk.") % {"name": task.assignee.get_username()}
+        )
+    if outcome not in CallOutcome.values:
+        raise ApplicationError(
+            _("Unknown outcome."), fields={"outcome": _("Choose one of the listed outcomes.")}
+        )
+    if outcome in REMINDER_OUTCOMES and task.kind not in REMINDER_KINDS:
+        raise ApplicationError(
+            _("That outcome is only for appointment reminders."),
+            fields={"outcome": _("Not for this call.")},
+        )
+    score = _satisfaction(satisfaction)
+    if outcome == CallOutcome.RESCHEDULE and new_start is None:
+        raise ApplicationError(
+            _("Give the new appointment time."), fields={"new_start": _("Required.")}
+        )
+    confirming = task.kind == TaskKind.COMPLAINT_CONFIRM and outcome == CallOutcome.REACHED
+    if confirming and score is None and not dissatisfied:
+        raise ApplicationError(
+            _("Record whether the customer is satisfied with how the complaint was handled."),
+            fields={"satisfaction": _("Required for a confirming call.")},
+        )
+    if technical_problem and not (technical_note or comments).strip():
+        raise ApplicationError(
+            _("Describe the technical problem in the customer's words."),
+            fields={"technical_note": _("Required when a technical problem is reported.")},
+        )
+
+    attempts = task.attempts + 1
+    fields = {
+        "attempts": attempts,
+        "outcome": outcome,
+        "comments": comments.strip(),
+        "updated_at": now,
+        "assignee": task.assignee or actor,
+    }
+    data = {"attempt": attempts, "outcome": outcome}
+    if outcome == CallOutcome.NO_ANSWER:
+        next_at = next_contact_time(task=task, at=now + RETRY_AFTER)
+        if (
+            attempts >= task.site.followup_max_attempts
+            or next_at is None
+            or next_at > task.due_until
+        ):
+            move(
+                task,
+                to=TaskStatus.UNREACHABLE,
+                table=TASK_TRANSITIONS,
+                actor=actor,
+                note=_("No answer after %(n)d attempt(s).") % {"n": attempts},
+                data=data,
+                extra_fields={**fields, "completed_at": now},
+            )
+        else:
+            move(
+                task,
+                to=TaskStatus.SCHEDULED,
+                table=TASK_TRANSITIONS,
+                actor=actor,
+                action="retry",
+                note=_("No answer; next attempt from %(at)s.")
+                % {"at": timezone.localtime(next_at, task.site.tzinfo).strftime("%Y-%m-%d %H:%M")},
+                data=data,
+                extra_fields={**fields, "due_at": next_at},
+            )
+        return task
+    if outcome == CallOutcome.WRONG_NUMBER:
+        move(
+            task,
+            to=TaskStatus.UNREACHABLE,
+            table=TASK_TRANSITIONS,
+            actor=actor,
+            action="wrong_number",
+            note=_("Wrong number."),
+            data=data,
+            extra_fields={**fields, "completed_at": now},
+        )
+        return task
+
+    fields.update({"satisfaction": score, "completed_at": now})
+    unhappy = dissatisfied or (score is not None and score <= 2)
+    fields["data"] = {**task.data, "technical_problem": technical_problem, "dissatisfied": unhappy}
+    move(
+        task,
+        to=TaskStatus.DONE,
+        table=TASK_TRANSITIONS,
+        actor=actor,
+        action=f"outcome_{outcome}",
+        note=comments.strip(),
+        data={**data, "satisfaction": score, "dissatisfied": unhappy},
+        extra_fields=fields,
+    )
+    if technical_problem:
+        _schedule_tech_callback(task, note=(technical_note or comments).strip(), now=now)
+    if task.kind == TaskKind.COMPLAINT_CONFIRM:
+        complaint_id = task.data.get("complaint_id")
+        complaint_confirm(
+            complaint_id=complaint_id, actor=actor, satisfied=not unhappy, comments=comments
+        )
+    elif unhappy and task.kind in (TaskKind.FOLLOWUP, TaskKind.TECH_CALLBACK):
+        complaint_open(
+            site=task.site,
+            actor=actor,
+            channel=ComplaintChannel.FOLLOWUP_CALL,
+            customer=task.customer,
+            repair_order=task.repair_order,
+            vehicle=task.vehicle,
+            call_task=task,
+            description=comments.strip() or _("Not satisfied (score %(s)s).") % {"s": score},
+        )
+    if outcome in REMINDER_OUTCOMES:
+        _act_on_appointment(task, actor=actor, outcome=outcome, new_start=new_start, reason=reason)
+    return task
+
+
+def _act_on_appointment(task, *, actor, outcome, new_start, reason) -> None:
+    from appointments import services as appointments
+
+    if task.appointment_id is None:
+        raise ApplicationError(_("This reminder has no appointment."))
+    if outcome == CallOutcome.CONFIRMED:
+        appointments.appointment_confirm(appointment_id=task.appointment_id, actor=actor)
+    elif outcome == CallOutcome.CANCEL:
+        appointments.appointment_cancel(
+            appointment_id=task.appointment_id,
+            actor=actor,
+            reason=reason or _("Cancelled on the reminder call."),
+        )
+    else:
+        appointments.appointment_reschedule(
+            appointment_id=task.appointment_id, start=new_start, actor=actor
+        )
+
+
+# --- complaints --------------------------------------------------------------------------------
+COMPLAINT_OPENERS = (Role.FOLLOWUP_AGENT, Role.ADVISOR)
+
+
+def _choice(value, choices, field: str, message: str) -> str:
+    if value not in choices.values:
+        raise ApplicationError(message, fields={field: _("Choose one of the listed values.")})
+    return value
+
+
+def _amount(value, field: str) -> Decimal:
+    try:
+        amount = Decimal(str(value if value not in (None, "") else "0"))
+    except InvalidOperation:
+        amount = Decimal("-1")
+    if not amount.is_finite() or amount < 0:
+        raise ApplicationError(
+            _("Amounts cannot be negative."), fields={field: _("Enter an amount of 0 or more.")}
+        )
+    return amount.quantize(Decimal("0.01"))
+
+
+def _get_complaint(complaint_id, *, actor) -> Complaint:
+    from dms.exceptions import NotFoundError
+
+    complaint = (
+        Complaint.objects.select_for_update(of=("self",))
+        .select_related("site", "repair_order", "customer", "handler")
+        .filter(pk=complaint_id)
+        .first()
+    )
+    if complaint is None or not has_role(actor, complaint.site):
+        raise NotFoundError(_("No such complaint."))
+    return complaint
+
+
+@transaction.atomic
+def complaint_open(
+    *,
+    site,
+    actor,
+    channel: str,
+    customer,
+    description: str,
+    repair_order=None,
+    vehicle=None,
+    call_task=None,
+    cause: str = "",
+) -> Complaint:
+    """Open a complaint, linked to the RO, its advisor and its technicians."""
+    require_role(actor, site, *COMPLAINT_OPENERS)
+    _choice(channel, ComplaintChannel, "channel", _("Unknown complaint channel."))
+    if cause:
+        _choice(cause, ComplaintCause, "cause", _("Unknown cause."))
+    errors = {}
+    if not (description or "").strip():
+        errors["description"] = _("Write down what the customer says.")
+    if customer is None or customer.site_id != site.pk:
+        errors["customer"] = _("Choose a customer of this site.")
+    if repair_order is not None and (
+        repair_order.site_id != site.pk or (customer and repair_order.customer_id != customer.pk)
+    ):
+        errors["repair_order"] = _("This repair order is not the customer's.")
+    if errors:
+        raise ApplicationError(_("The complaint could not be opened."), fields=errors)
+    now = timezone.now()
+    complaint = Complaint.objects.create(
+        site=site,
+        channel=channel,
+        customer=customer,
+        vehicle=vehicle or (repair_order.vehicle if repair_order else None),
+        repair_order=repair_order,
+        advisor=repair_order.advisor if repair_order else None,
+        call_task=call_task,
+        description=description.strip(),
+        cause=cause,
+        opened_by=actor,
+        respond_by=now + timedelta(hours=site.complaint_response_hours),
+    )
+    if repair_order is not None:
+        tech_ids = set(
+            repair_order.lines.filter(technician__isnull=False).values_list(
+                "technician_id", flat=True
+            )
+        )
+        complaint.technicians.set(tech_ids)
+    audit.record(
+        subject=complaint,
+        action="opened",
+        actor=actor,
+        to_state=complaint.status,
+        note=complaint.description,
+        data={"channel": channel},
+    )
+    return complaint
+
+
+@transaction.atomic
+def complaint_assign(*, complaint_id: int, actor, handler) -> Complaint:
+    """Give the complaint a handler. Staff may take an unassigned one; a manager can assign it
+    to anyone or take it over. Never the advisor the complaint is about."""
+    complaint = _get_complaint(complaint_id, actor=actor)
+    if handler is None:
+        raise ApplicationError(_("Choose a handler."), fields={"handler": _("Required.")})
+    taking_free = handler.pk == actor.pk and complaint.handler_id is None
+    if not taking_free:
+        require_role(actor, complaint.site, Role.MANAGER)
+    require_role(handler, complaint.site, *COMPLAINT_OPENERS)
+    if complaint.advisor_id and handler.pk == complaint.advisor_id:
+        raise PermissionDeniedError(
+            _("The advisor the complaint is about cannot handle it."),
+            fields={"handler": _("Choose someone else.")},
+        )
+    if complaint.status not in (ComplaintStatus.OPEN, ComplaintStatus.ASSIGNED):
+        # a manager taking over later keeps the state and records the change
+        require_role(actor, complaint.site, Role.MANAGER)
+        old = complaint.handler
+        complaint.handler = handler
+        complaint.save(update_fields=["handler", "updated_at"])
+        audit.record(
+            subject=complaint,
+            action="taken_over",
+            actor=actor,
+            from_state=complaint.status,
+            to_state=complaint.status,
+            data={"from": old.get_username() if old else None, "to": handler.get_username()},
+        )
+        return complaint
+    move(
+        complaint,
+        to=ComplaintStatus.ASSIGNED,
+        table=COMPLAINT_TRANSITIONS,
+        actor=actor,
+        action="assigned",
+        idempotent=False,
+        data={"handler": handler.get_username()},
+        extra_fields={"handler": handler, "updated_at": timezone.now()},
+    )
+    return complaint
+
+
+def _require_handler(complaint: Complaint, actor) -> None:
+    if complaint.handler_id != actor.pk:
+        require_role(actor, complaint.site, Role.MANAGER)
+
+
+@transaction.atomic
+def complaint_contact(*, complaint_id: int, actor, note: str) -> Complaint:
+    complaint = _get_complaint(complaint_id, actor=actor)
+    _require_handler(complaint, actor)
+    if not (note or "").strip():
+        raise ApplicationError(
+            _("Note what was said."), fields={"note": _("Write down the conversation.")}
+        )
+    now = timezone.now()
+    move(
+        complaint,
+        to=ComplaintStatus.CONTACTED,
+        table=COMPLAINT_TRANSITIONS,
+        actor=actor,
+        action="contacted",
+        note=note.strip(),
+        extra_fields={
+            "contacted_at": complaint.contacted_at or now,
+            "contact_note": note.strip(),
+            "updated_at": now,
+        },
+    )
+    return complaint
+
+
+@transaction.atomic
+def complaint_decide(
+    *,
+    complaint_id: int,
+    actor,
+    decision: str,
+    cause: str,
+    apology: str = "",
+    explanation: str = "",
+    rework_start: datetime | None = None,
+    rework_hours=Decimal("1.0"),
+    remedy_cost=0,
+    free_inspection: bool = False,
+    labour_discount=0,
+) -> Complaint:
+    """our_fault: apology + a free rework booked at the customer's convenience, cost recorded.
+    not_our_fault: explanation + a free inspection offered, optional labour discount."""
+    complaint = _get_complaint(complaint_id, actor=actor)
+    _require_handler(complaint, actor)
+    _choice(decision, ComplaintDecision, "decision", _("Choose our fault or not our fault."))
+    _choice(cause, ComplaintCause, "cause", _("Choose the cause (for reports)."))
+    cost = _amount(remedy_cost, "remedy_cost")
+    discount = _amount(labour_discount, "labour_discount")
+    fields = {"decision": decision, "cause": cause, "decided_at": timezone.now()}
+    if decision == ComplaintDecision.OUR_FAULT:
+        errors = {}
+        if not apology.strip():
+            errors["apology"] = _("Record the apology given to the customer.")
+        if rework_start is None:
+            errors["rework_start"] = _("Book the free rework at a time the customer chose.")
+        if errors:
+            raise ApplicationError(_("The decision is incomplete."), fields=errors)
+        fields.update({"apology": apology.strip(), "remedy_cost": cost})
+    else:
+        if not explanation.strip():
+            raise ApplicationError(
+                _("The decision is incomplete."),
+                fields={"explanation": _("Record the explanation given to the customer.")},
+            )
+        fields.update(
+            {
+                "explanation": explanation.strip(),
+                "free_inspection_offered": bool(free_inspection),
+                "labour_discount": discount,
+            }
+        )
+    move(
+        complaint,
+        to=ComplaintStatus.DECIDED,
+        table=COMPLAINT_TRANSITIONS,
+        actor=actor,
+        action=f"decided_{decision}",
+        note=fields.get("apology") or fields.get("explanation", ""),
+        data={"cause": cause, "remedy_cost": str(cost), "labour_discount": str(discount)},
+        extra_fields=fields,
+    )
+    if decision == ComplaintDecision.OUR_FAULT:
+        complaint.rework_appointment = _book_rework(complaint, actor, rework_start, rework_hours)
+        complaint.save(update_fields=["rework_appointment"])
+    return complaint
+
+
+def _book_rework(complaint, actor, start, hours):
+    from appointments.services import appointment_book
+
+    vehicle = complaint.vehicle or complaint.customer.vehicles.order_by("id").first()
+    if vehicle is None:
+        raise ApplicationError(
+            _("The customer has no vehicle on record to book the rework for."),
+            fields={"rework_start": _("Add the vehicle first.")},
+        )
+    return appointment_book(
+        site=complaint.site,
+        customer=complaint.customer,
+        vehicle=vehicle,
+        start=start,
+        actor=actor,
+        estimated_hours=hours,
+        services=["complaint_rework"],
+        source="customer",
+        channel="phone",
+        notes=_("Free rework for complaint #%(id)s.") % {"id": complaint.pk},
+    )
+
+
+@transaction.atomic
+def complaint_resolve(*, complaint_id: int, actor, resolution: str) -> Complaint:
+    """The remedy is done. A confirming call is scheduled; only it can close the complaint."""
+    complaint = _get_complaint(complaint_id, actor=actor)
+    _require_handler(complaint, actor)
+    if not (resolution or "").strip():
+        raise ApplicationError(_("Describe what was done."), fields={"resolution": _("Required.")})
+    now = timezone.now()
+    move(
+        complaint,
+        to=ComplaintStatus.RESOLVED,
+        table=COMPLAINT_TRANSITIONS,
+        actor=actor,
+        action="resolved",
+        note=resolution.strip(),
+        extra_fields={"resolution": resolution.strip(), "resolved_at": now, "updated_at": now},
+    )
+    rounds = (
+        CallTask.objects.filter(
+            kind=TaskKind.COMPLAINT_CONFIRM, source_key__startswith=f"complaint:{complaint.pk}:"
+        ).count()
+        + 1
+    )
+    start = next_call_start(site=complaint.site, at=now)
+    task, _created = task_schedule(
+        site=complaint.site,
+        kind=TaskKind.COMPLAINT_CONFIRM,
+        source_key=f"complaint:{complaint.pk}:{rounds}",
+        customer=complaint.customer,
+        vehicle=complaint.vehicle,
+        repair_order=complaint.repair_order,
+        due_at=start,
+        due_until=start + timedelta(days=3),
+        assignee=_pick_agent(
+            site=complaint.site, exclude_ids=[complaint.advisor_id, complaint.handler_id]
+        ),
+        data={"complaint_id": complaint.pk, "advisor_id": complaint.advisor_id},
+    )
+    complaint.confirm_task = task
+    complaint.save(update_fields=["confirm_task"])
+    return complaint
+
+
+def next_call_start(*, site, at: datetime) -> datetime:
+    """The next moment inside calling hours on an open day (for calls the system schedules)."""
+    local_at = timezone.localtime(at, site.tzinfo)
+    for day in _open_days(site, local_at.date(), local_at.date() + timedelta(days=31)):
+        start = _at(site, day, site.calling_hours_start)
+        end = _at(site, day, site.calling_hours_end)
+        if local_at < end:
+            return max(start, local_at)
+    return at
+
+
+@transaction.atomic
+def complaint_confirm(
+    *, complaint_id: int, actor, satisfied: bool, comments: str = ""
+) -> Complaint:
+    """The confirming call's answer: satisfied closes the complaint; not satisfied sends it back
+    to the handler (contacted) for another remedy."""
+    complaint = _get_complaint(complaint_id, actor=actor)
+    if complaint.status != ComplaintStatus.RESOLVED:
+        raise ConflictError(
+            _("Only a resolved complaint can be confirmed with the customer."),
+            extra={"state": complaint.status},
+        )
+    now = timezone.now()
+    if satisfied:
+        move(
+            complaint,
+            to=ComplaintStatus.CLOSED,
+            table=COMPLAINT_TRANSITIONS,
+            actor=actor,
+            action="closed",
+            note=comments.strip() or _("The customer confirmed they are satisfied."),
+            extra_fields={"closed_at": now, "updated_at": now},
+        )
+    else:
+        move(
+            complaint,
+            to=ComplaintStatus.CONTACTED,
+            table=COMPLAINT_TRANSITIONS,
+            actor=actor,
+            action="reopened",
+            note=comments.strip() or _("The customer is still not satisfied."),
+            extra_fields={"updated_at": now},
+        )
+    return complaint
+
+
+def complaints_escalate(*, now: datetime | None = None) -> int:
+    """Complaints not contacted by their response time escalate to the service manager
+    (audited once; the dashboard and complaint list show them)."""
+    now = now or timezone.now()
+    count = 0
+    ids = list(
+        Complaint.objects.filter(
+            status__in=(ComplaintStatus.OPEN, ComplaintStatus.ASSIGNED),
+            respond_by__lt=now,
+            escalated_at__isnull=True,
+        ).values_list("id", flat=True)
+    )
+    for complaint_id in ids:
+        with transaction.atomic():
+            c = (
+                Complaint.objects.select_for_update()
+                .filter(pk=complaint_id, escalated_at__isnull=True)
+                .first()
+            )
+            if c is None:
+                continue
+            c.escalated_at = now
+            c.save(update_fields=["escalated_at", "updated_at"])
+            audit.record(
+                subject=c,
+                action="escalated",
+                from_state=c.status,
+                to_state=c.status,
+                note=_("Not contacted within %(h)d hours.")
+                % {"h": c.site.complaint_response_hours},
+            )
+            count += 1
+    return count

@@ -11,6 +11,7 @@ def sweep_due_tasks() -> dict:
     """Beat, every minute: expire closed windows, claim due rows (SKIP LOCKED), enqueue them;
     then hand out webhook deliveries that are due."""
     result = services.outreach_sweep()
+    result["escalated"] = services.complaints_escalate()
     from . import webhooks
 
     result["webhooks"] = webhooks.deliveries_sweep()

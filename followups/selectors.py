@@ -1,0 +1,176 @@
+"""Reads for the follow-up desk, complaints and reports."""
+
+from datetime import datetime
+
+from django.db.models import Count, Prefetch, Q, QuerySet
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from dms.models import Role
+from dms.permissions import has_role
+from workorders.models import JobLine
+
+from .models import CallTask, Complaint, ComplaintStatus, TaskKind, TaskStatus
+from .services import caller_roles
+
+
+def _task_qs() -> QuerySet[CallTask]:
+    return CallTask.objects.select_related(
+        "customer", "vehicle", "repair_order", "repair_order__advisor", "appointment", "assignee"
+    )
+
+
+def desk_tasks(*, user, site) -> QuerySet[CallTask]:
+    """My open calls in deadline order, plus unassigned ones I may make (agents pick them)."""
+    kinds = [k for k in TaskKind.values if has_role(user, site, *caller_roles(k))]
+    mine = Q(assignee=user)
+    if has_role(user, site, Role.FOLLOWUP_AGENT):
+        mine |= Q(assignee__isnull=True, kind__in=kinds)
+    return (
+        _task_qs()
+        .filter(site=site, status=TaskStatus.OPEN, channel="call")
+        .filter(mine)
+        .order_by("due_until", "id")
+    )
+
+
+def call_tasks_for(*, user, site, mine: bool = True) -> QuerySet[CallTask]:
+    qs = _task_qs().filter(site=site)
+    if mine and not has_role(user, site, Role.MANAGER):
+        qs = qs.filter(assignee=user)
+    return qs
+
+
+def task_get(*, site, task_id) -> CallTask:
+    lines = Prefetch(
+        "repair_order__lines",
+        queryset=JobLine.objects.select_related("technician").order_by("position", "id"),
+    )
+    return _task_qs().prefetch_related(lines).get(site=site, pk=task_id)
+
+
+def visit_summary(task: CallTask) -> dict:
+    ro = task.repair_order
+    if ro is None:
+        return {}
+    lines = list(ro.lines.all())
+    return {
+        "number": ro.number,
+        "delivered_at": ro.delivered_at,
+        "advisor": ro.advisor,
+        "concern": ro.concern,
+        "jobs": [line.description for line in lines if line.approval != "declined"],
+        "declined": [line.description for line in lines if line.approval == "declined"],
+        "technicians": sorted(
+            {
+                line.technician.get_full_name() or line.technician.get_username()
+                for line in lines
+                if line.technician
+            }
+        ),
+        "total": ro.grand_total,
+    }
+
+
+def call_script(task: CallTask) -> list[str]:
+    """The call script in the active language: open questions first (seed 000), no technical
+    questions the caller cannot judge; a symptom is written down and routed to the workshop."""
+    name = task.customer.name
+    if task.kind == TaskKind.FOLLOWUP and task.repair_order is not None:
+        ro = task.repair_order
+        day = timezone.localtime(ro.delivered_at or ro.updated_at, task.site.tzinfo)
+        return [
+            _(
+                "Hello %(name)s, this is %(site)s customer service. Is now a good time for two minutes?"
+            )
+            % {"name": name, "site": task.site.name},
+            _("How has the car been since your visit on %(day)s?") % {"day": f"{day:%Y-%m-%d}"},
+            _(
+                "How did you find the service that day — the reception, the waiting, the explanation of the bill?"
+            ),
+            _("Is there anything we could have done better?"),
+            _("On a scale of 1 to 5, how satisfied are you with this visit?"),
+            _(
+                "If the customer describes a symptom (noise, warning light, leak…), write it down in their words and tick “reports a technical problem” — a technician will call back. Do not judge it yourself."
+            ),
+        ]
+    if task.kind in (TaskKind.REMINDER_DAY_BEFORE, TaskKind.REMINDER_SOON) and task.appointment:
+        start = timezone.localtime(task.appointment.start, task.site.tzinfo)
+        return [
+            _("Hello %(name)s, this is %(site)s.") % {"name": name, "site": task.site.name},
+            _("We are looking forward to seeing you on %(when)s for your %(vehicle)s.")
+            % {"when": f"{start:%Y-%m-%d %H:%M}", "vehicle": task.vehicle or ""},
+            _("Does the time still suit you? If not, when would suit you better?"),
+        ]
+    if task.kind == TaskKind.COMPLAINT_CONFIRM:
+        return [
+            _("Hello %(name)s, this is %(site)s customer service.")
+            % {"name": name, "site": task.site.name},
+            _("We followed up on the problem you told us about. How do things stand now?"),
+            _("Are you satisfied with how we handled it?"),
+        ]
+    if task.kind == TaskKind.TECH_CALLBACK:
+        return [
+            _(
+                "Hello %(name)s, I am calling from the workshop about what you told our customer service."
+            )
+            % {"name": name},
+            _("Reported: %(note)s") % {"note": task.message},
+            _("Ask when and how it happens; offer an inspection appointment if needed."),
+        ]
+    return [
+        _("Hello %(name)s, this is %(site)s.") % {"name": name, "site": task.site.name},
+        task.message or task.get_kind_display(),
+    ]
+
+
+def complaints_list(
+    *, site_ids, status: str | None = None, overdue: bool | None = None, now: datetime | None = None
+) -> QuerySet[Complaint]:
+    now = now or timezone.now()
+    qs = Complaint.objects.filter(site_id__in=site_ids).select_related(
+        "customer", "vehicle", "repair_order", "advisor", "handler"
+    )
+    if status:
+        qs = qs.filter(status=status)
+    if overdue:
+        qs = qs.filter(
+            status__in=(ComplaintStatus.OPEN, ComplaintStatus.ASSIGNED), respond_by__lt=now
+        )
+    return qs.order_by("respond_by", "id")
+
+
+def complaint_get(*, site_ids, complaint_id) -> Complaint:
+    return (
+        Complaint.objects.select_related(
+            "customer",
+            "vehicle",
+            "repair_order",
+            "advisor",
+            "handler",
+            "rework_appointment",
+            "site",
+        )
+        .prefetch_related("technicians")
+        .get(site_id__in=site_ids, pk=complaint_id)
+    )
+
+
+def complaints_summary(*, site_ids, now: datetime | None = None) -> dict:
+    """Counts for the dashboard: open, overdue (not contacted in time), and by cause."""
+    now = now or timezone.now()
+    qs = Complaint.objects.filter(site_id__in=site_ids)
+    totals = qs.aggregate(
+        open=Count("id", filter=~Q(status=ComplaintStatus.CLOSED)),
+        overdue=Count(
+            "id",
+            filter=Q(
+                status__in=(ComplaintStatus.OPEN, ComplaintStatus.ASSIGNED), respond_by__lt=now
+            ),
+        ),
+        closed=Count("id", filter=Q(status=ComplaintStatus.CLOSED)),
+    )
+    totals["by_cause"] = dict(
+        qs.exclude(cause="").values_list("cause").annotate(n=Count("id")).order_by()
+    )
+    return totals
