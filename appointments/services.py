@@ -461,7 +461,7 @@ def appointment_book(
                 to_state=appointment.status,
                 note=override_reason,
                 data={
-                    "start": appointment.start.isoformat(),
+                    "start": appointment.start.astimezone(site.tzinfo).isoformat(),
                     "advisor_id": chosen.pk,
                     "hours": str(hours),
                     "buffer_override": slot.is_buffer,
@@ -565,7 +565,7 @@ def appointment_reschedule(
             else:
                 chosen = wanted
             old = {
-                "start": appointment.start.isoformat(),
+                "start": appointment.start.astimezone(site.tzinfo).isoformat(),
                 "advisor_id": appointment.advisor_id,
                 "hours": str(appointment.estimated_hours),
             }
@@ -603,7 +603,7 @@ def appointment_reschedule(
                 data={
                     "from": old,
                     "to": {
-                        "start": appointment.start.isoformat(),
+                        "start": appointment.start.astimezone(site.tzinfo).isoformat(),
                         "advisor_id": chosen.pk,
                         "hours": str(hours),
                     },
@@ -762,6 +762,7 @@ def appointment_walk_in(
         _walk_in=True,
     )
     ro = appointment_check_in(appointment_id=appointment.pk, actor=actor, now=now)
+    appointment.refresh_from_db()
     return appointment, ro
 
 
