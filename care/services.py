@@ -634,7 +634,7 @@ def book_from_task(
 
     with transaction.atomic():
         task = (
-            CallTask.objects.select_for_update()
+            CallTask.objects.select_for_update(of=("self",))
             .select_related("site", "customer", "vehicle")
             .filter(pk=task_id)
             .first()
@@ -657,7 +657,7 @@ def book_from_task(
                 _("This task has no vehicle; book from the customer's archive instead."),
                 fields={"vehicle": [_("Missing.")]},
             )
-        default_services, default_hours = _booking_defaults(task)
+        default_services, default_hours, default_notes = _booking_defaults(task)
         appointment = appointment_book(
             site=task.site,
             customer=task.customer,
@@ -669,7 +669,7 @@ def book_from_task(
             services=list(services) if services else default_services,
             source=Appointment.Source.PROACTIVE,
             channel=Appointment.BookingChannel.PHONE,
-            notes=notes,
+            notes="\n".join(n for n in (default_notes, notes) if n),
             override_reason=override_reason,
             call_task=task,
         )
@@ -679,52 +679,82 @@ def book_from_task(
 
 
 def _close_booked(task: CallTask, *, appointment: Appointment, actor) -> None:
-    """Link the appointment and close the task with the outcome "booked" (audited). Uses the
-    follow-up engine's transition table when it has one."""
-    extra = {"appointment": appointment, "outcome": "booked"}
-    if task.status in PENDING:
-        extra["completed_at"] = timezone.now()
-    try:
-        from followups.transitions import TRANSITIONS
-    except ImportError:
-        TRANSITIONS = None
-    if TRANSITIONS is not None and task.status in PENDING:
-        from dms.statemachine import move
+    """Link the appointment and record the outcome "booked", moving the task by the follow-up
+    engine's table: a call on the desk is done; one not yet due is cancelled (the customer
+    booked before we called); a sent message keeps its status."""
+    from dms.statemachine import move
+    from followups.transitions import TASK_TRANSITIONS
 
+    extra = {"appointment": appointment, "outcome": "booked", "updated_at": timezone.now()}
+    data = {"appointment": appointment.pk, "kind": task.kind}
+    if task.status == TaskStatus.OPEN:
+        extra["completed_at"] = timezone.now()
         move(
             task,
             to=TaskStatus.DONE,
-            table=TRANSITIONS,
+            table=TASK_TRANSITIONS,
             actor=actor,
             action="booked",
-            data={"appointment": appointment.pk, "kind": task.kind},
-            extra_fields={**extra, "updated_at": timezone.now()},
+            data=data,
+            extra_fields=extra,
         )
-        return
-    old = task.status
-    for name, value in extra.items():
-        setattr(task, name, value)
-    if task.status in PENDING:
-        task.status = TaskStatus.DONE
-    task.save(update_fields=[*extra, "status", "updated_at"])
-    audit.record(
-        subject=task,
-        action="booked",
-        actor=actor,
-        from_state=old,
-        to_state=task.status,
-        data={"appointment": appointment.pk, "kind": task.kind},
-    )
+    elif task.status in (TaskStatus.SCHEDULED, TaskStatus.QUEUED):
+        move(
+            task,
+            to=TaskStatus.CANCELLED,
+            table=TASK_TRANSITIONS,
+            actor=actor,
+            action="booked",
+            note=_("Booked before the reminder went out."),
+            data=data,
+            extra_fields=extra,
+        )
+    else:
+        for name, value in extra.items():
+            setattr(task, name, value)
+        task.save(update_fields=list(extra))
+        audit.record(
+            subject=task,
+            action="booked",
+            actor=actor,
+            from_state=task.status,
+            to_state=task.status,
+            data=data,
+        )
 
 
-def _booking_defaults(task: CallTask) -> tuple[list, Decimal]:
+# Service-menu codes a care task books by default, first one the site offers.
+DEFAULT_SERVICE_CODES = {
+    TaskKind.MAINTENANCE_DUE: ("maintenance", "minor-service", "oil-change"),
+    TaskKind.FIRST_SERVICE: ("first-service", "first_service", "maintenance"),
+    TaskKind.ANNUAL_INSPECTION: ("inspection", "annual-inspection"),
+    TaskKind.WINBACK_AT_RISK: ("maintenance", "check-up"),
+    TaskKind.WINBACK_NEARLY_LOST: ("check-up", "maintenance"),
+}
+
+
+def _booking_defaults(task: CallTask) -> tuple[list[str], Decimal | None, str]:
+    """(service codes, estimated hours, notes) for booking a task without explicit choices:
+    declined work books its own lines' hours and names them in the notes; the others book the
+    matching item of the site's service menu when there is one."""
+    from appointments.models import ServiceOffering
+
     lines = (task.data or {}).get("declined_lines") or []
     if task.kind == TaskKind.DECLINED_WORK and lines:
         hours = sum((Decimal(line.get("hours") or "0") for line in lines), Decimal("0"))
-        return [line["description"] for line in lines], max(hours, Decimal("0.5"))
-    label = {
-        TaskKind.MAINTENANCE_DUE: _("Maintenance"),
-        TaskKind.FIRST_SERVICE: _("First service"),
-        TaskKind.ANNUAL_INSPECTION: _("Annual inspection pre-check"),
-    }.get(task.kind, _("Check-up"))
-    return [str(label)], Decimal("1.0")
+        notes = _("Declined work: %(items)s") % {
+            "items": "; ".join(
+                f"{line['description']} ¥{line['amount']}"
+                + (f" ({line['reason']})" if line.get("reason") else "")
+                for line in lines
+            )
+        }
+        return [], max(hours, Decimal("0.5")), notes
+    codes = DEFAULT_SERVICE_CODES.get(task.kind, ())
+    offered = set(
+        ServiceOffering.objects.filter(site=task.site, code__in=codes, active=True).values_list(
+            "code", flat=True
+        )
+    )
+    chosen = [c for c in codes if c in offered][:1]
+    return chosen, None, str(task.get_kind_display())
