@@ -37,10 +37,12 @@ from django.db.models import (
 )
 from django.db.models.functions import Coalesce, TruncDate
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from appointments.models import Appointment, AppointmentStatus
 from customers.models import Customer, Vehicle
 from dms.models import ClosedDate, OpeningHours, Role, Site, StaffRole
+from dms.permissions import has_role, site_ids_of
 from followups.models import CallOutcome, CallTask, TaskKind, TaskStatus
 from workorders.models import JobLine, PartLine, RepairOrder, ROStatus
 from workshop.models import ClockEntry
@@ -747,3 +749,34 @@ def trend(scope: Scope) -> dict:
         ],
         "satisfaction_rate": [_rate(*sat[b]) for b in buckets],
     }
+
+
+# --- who sees what, and the period presets ----------------------------------------------------
+MAX_PERIOD_DAYS = 366
+
+PRESETS = {
+    "today": _("Today"),
+    "this_week": _("This week"),
+    "this_month": _("This month"),
+    "last_month": _("Last month"),
+    "custom": _("Custom"),
+}
+
+
+def period_for(preset: str, today: dt.date) -> tuple[dt.date, dt.date]:
+    """The dates of a preset: to-date periods end today (so the previous period of the same
+    length compares like with like); last month is the whole calendar month."""
+    if preset == "today":
+        return today, today
+    if preset == "this_week":
+        return today - dt.timedelta(days=today.weekday()), today
+    if preset == "last_month":
+        first_this = today.replace(day=1)
+        last = first_this - dt.timedelta(days=1)
+        return last.replace(day=1), last
+    return today.replace(day=1), today  # this_month
+
+
+def manager_site_ids(user) -> list[int]:
+    """The sites whose dashboard the user may see: where they are the service manager."""
+    return [s for s in site_ids_of(user) if has_role(user, s, Role.MANAGER)]
