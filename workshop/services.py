@@ -45,13 +45,17 @@ SELF_CHECK_ITEMS: list[tuple[str, Any]] = [
     ("clean_no_tools", gettext_lazy("No tools or rags left in the car; covers still fitted")),
 ]
 
-# The QC inspector's checklist (000, 001/002). Each job line is also verified: key `line_<id>`.
+# The QC inspector's checklist (000, 001/002), with the keys `workorders.services.ro_qc_pass`
+# checks. Every job line is verified as well (key `line_<id>`); together they are its
+# "lines_checked" item.
 QC_ITEMS: list[tuple[str, Any]] = [
     ("road_test", gettext_lazy("Road test done: the concern is gone, no new noises")),
     ("steering", gettext_lazy("Safety: steering checked")),
     ("brakes", gettext_lazy("Safety: brakes checked")),
-    ("nothing_damaged", gettext_lazy("Nothing damaged: body, interior and trim as at intake")),
-    ("nothing_missing", gettext_lazy("Nothing missing: valuables, accessories, tools, old parts")),
+    (
+        "nothing_missing",
+        gettext_lazy("Nothing damaged or missing: body, interior, valuables, old parts"),
+    ),
 ]
 
 
@@ -574,6 +578,14 @@ def _qc_line_ids(ro: RepairOrder) -> list[int]:
     )
 
 
+def _ro_checklist(ro: RepairOrder, ticked: Mapping[str, bool]) -> dict[str, bool]:
+    """The repair order's QC items: ours, plus "lines_checked" when every line is ticked."""
+    lines = [f"line_{pk}" for pk in _qc_line_ids(ro)]
+    out = {key: bool(ticked.get(key)) for key, _label in QC_ITEMS}
+    out["lines_checked"] = all(ticked.get(k) for k in lines)
+    return out
+
+
 def _qc_ready(ro: RepairOrder) -> None:
     if ro.status not in (ROStatus.WORK_DONE, ROStatus.QC):
         raise ConflictError(
@@ -604,7 +616,9 @@ def qc_pass(
         inspection = QCInspection.objects.create(
             repair_order=ro, inspector=actor, passed=True, checklist=clean, inspected_at=now
         )
-        _ro_service("ro_qc_pass")(repair_order_id=ro.pk, actor=actor, checklist=clean)
+        _ro_service("ro_qc_pass")(
+            repair_order_id=ro.pk, actor=actor, checklist=_ro_checklist(ro, clean)
+        )
     return inspection
 
 
@@ -636,7 +650,7 @@ def qc_fail(
             inspected_at=now,
         )
         _ro_service("ro_qc_fail")(
-            repair_order_id=ro.pk, actor=actor, reason=reason, checklist=ticked
+            repair_order_id=ro.pk, actor=actor, reason=reason, checklist=_ro_checklist(ro, ticked)
         )
     return inspection
 

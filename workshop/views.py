@@ -1,0 +1,232 @@
+"""Workshop pages: the wall board, the technician's tablet and the QC inspector's screen.
+
+Views read input and call a service or a selector; every page and fragment checks the role
+itself. htmx requests get the fragment (a partial); a rule violation comes back as a JSON error
+with its 4xx status, which the shared script (static/js/dms.js) shows in the page's #flash.
+"""
+
+from datetime import date
+from decimal import Decimal, InvalidOperation
+
+from django.http import JsonResponse
+from django.shortcuts import render
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_GET, require_POST
+
+from dms.exceptions import ApplicationError
+from dms.models import DispatchMode, Role
+from dms.permissions import has_role, role_required
+
+from . import selectors, services
+from .models import Bay
+
+BOARD_ROLES = (Role.DISPATCHER, Role.ADVISOR, Role.TECHNICIAN, Role.QC_INSPECTOR)
+
+
+def _error(exc: ApplicationError) -> JsonResponse:
+    return JsonResponse({"message": exc.message, "fields": exc.fields}, status=exc.status_code)
+
+
+# --- the board -------------------------------------------------------------------------------
+def _board_context(request) -> dict:
+    site = request.site
+    now = timezone.now()
+    can_assign = services.can_dispatch(actor=request.user, site=site)
+    workload = selectors.technician_workload(
+        site=site, day=timezone.localtime(now, site.tzinfo).date(), now=now
+    )
+    technicians = workload["technicians"]
+    if (
+        can_assign
+        and site.dispatch_mode == DispatchMode.TEAM
+        and not has_role(request.user, site, Role.MANAGER)
+    ):
+        technicians = [t for t in technicians if t["team_lead_id"] == request.user.pk]
+    return {
+        "site": site,
+        "now": now,
+        "columns": selectors.board_columns(site=site, now=now),
+        "workload": workload,
+        "assign_technicians": [t for t in technicians if t["on_duty"]] if can_assign else [],
+        "can_assign": can_assign,
+        "bays": list(Bay.objects.filter(site=site).values_list("code", flat=True)),
+        "wall": request.GET.get("wall") == "1",
+    }
+
+
+@require_GET
+@role_required(*BOARD_ROLES)
+def board(request):
+    context = _board_context(request)
+    if request.htmx:
+        return render(request, "workshop/board.html#live", context)
+    return render(request, "workshop/board.html", context)
+
+
+@require_POST
+@role_required(Role.DISPATCHER, Role.ADVISOR)
+def board_assign(request):
+    try:
+        job_id = int(request.POST.get("job_id", ""))
+    except ValueError:
+        msg = _("Select a job on the board first.")
+        return _error(ApplicationError(msg, fields={"job_id": [msg]}))
+    try:
+        services.job_assign(
+            job_id=job_id,
+            technician_id=request.POST.get("technician_id"),
+            actor=request.user,
+            bay=request.POST.get("bay", ""),
+        )
+    except ApplicationError as exc:
+        return _error(exc)
+    return render(request, "workshop/board.html#live", _board_context(request))
+
+
+# --- the technician's tablet -----------------------------------------------------------------
+def _tech_context(request, **extra) -> dict:
+    return {
+        "jobs": selectors.my_jobs(site=request.site, technician=request.user),
+        "self_check_items": services.SELF_CHECK_ITEMS,
+        "today": timezone.localtime(timezone.now(), request.site.tzinfo).date(),
+        **extra,
+    }
+
+
+@require_GET
+@role_required(Role.TECHNICIAN)
+def technician(request):
+    context = _tech_context(request)
+    if request.htmx:
+        return render(request, "workshop/technician.html#jobs", context)
+    return render(request, "workshop/technician.html", context)
+
+
+def _job_action(request, job_id: int, action) -> object:
+    try:
+        action()
+    except ApplicationError as exc:
+        return _error(exc)
+    return render(request, "workshop/technician.html#jobs", _tech_context(request, done=job_id))
+
+
+@require_POST
+@role_required(Role.TECHNICIAN)
+def clock_on(request, job_id: int):
+    return _job_action(
+        request, job_id, lambda: services.job_clock_on(job_id=job_id, actor=request.user)
+    )
+
+
+@require_POST
+@role_required(Role.TECHNICIAN)
+def clock_off(request, job_id: int):
+    return _job_action(
+        request, job_id, lambda: services.job_clock_off(job_id=job_id, actor=request.user)
+    )
+
+
+def _parse_date(value: str, field: str) -> date:
+    try:
+        return date.fromisoformat((value or "").strip())
+    except ValueError:
+        msg = _("Give a date as YYYY-MM-DD.")
+        raise ApplicationError(msg, fields={field: [msg]}) from None
+
+
+@require_POST
+@role_required(Role.TECHNICIAN)
+def request_parts(request, job_id: int):
+    def act():
+        services.job_request_parts(
+            job_id=job_id,
+            actor=request.user,
+            part=request.POST.get("part", ""),
+            expected_date=_parse_date(request.POST.get("expected_date", ""), "expected_date"),
+        )
+
+    return _job_action(request, job_id, act)
+
+
+@require_POST
+@role_required(Role.TECHNICIAN, Role.DISPATCHER, Role.PARTS_CLERK, Role.ADVISOR)
+def parts_arrived(request, job_id: int):
+    try:
+        services.job_parts_arrived(job_id=job_id, actor=request.user)
+    except ApplicationError as exc:
+        return _error(exc)
+    if has_role(request.user, request.site, Role.TECHNICIAN):
+        return render(request, "workshop/technician.html#jobs", _tech_context(request))
+    return render(request, "workshop/board.html#live", _board_context(request))
+
+
+@require_POST
+@role_required(Role.TECHNICIAN)
+def report_finding(request, job_id: int):
+    def act():
+        raw = request.POST.get("standard_hours", "")
+        try:
+            hours = Decimal(raw)
+        except InvalidOperation:
+            msg = _("Give the standard hours (0–99).")
+            raise ApplicationError(msg, fields={"standard_hours": [msg]}) from None
+        services.job_report_finding(
+            job_id=job_id,
+            actor=request.user,
+            description=request.POST.get("description", ""),
+            standard_hours=hours,
+            photos=request.FILES.getlist("photos"),
+        )
+
+    return _job_action(request, job_id, act)
+
+
+@require_POST
+@role_required(Role.TECHNICIAN)
+def sign_off(request, job_id: int):
+    return _job_action(
+        request,
+        job_id,
+        lambda: services.job_sign_off(
+            job_id=job_id,
+            actor=request.user,
+            self_check={key: request.POST.get(key) for key, _label in services.SELF_CHECK_ITEMS},
+            report=request.POST.get("report", ""),
+        ),
+    )
+
+
+# --- the QC inspector ------------------------------------------------------------------------
+def _qc_context(request) -> dict:
+    return {"queue": selectors.qc_queue(site=request.site), "qc_items": services.QC_ITEMS}
+
+
+@require_GET
+@role_required(Role.QC_INSPECTOR)
+def qc(request):
+    context = _qc_context(request)
+    if request.htmx:
+        return render(request, "workshop/qc.html#queue", context)
+    return render(request, "workshop/qc.html", context)
+
+
+@require_POST
+@role_required(Role.QC_INSPECTOR)
+def qc_decide(request, repair_order_id: int):
+    checklist = {k: v for k, v in request.POST.items() if k != "csrfmiddlewaretoken"}
+    try:
+        if request.POST.get("decision") == "pass":
+            services.qc_pass(
+                repair_order_id=repair_order_id, actor=request.user, checklist=checklist
+            )
+        else:
+            services.qc_fail(
+                repair_order_id=repair_order_id,
+                actor=request.user,
+                reason=request.POST.get("reason", ""),
+                checklist=checklist,
+            )
+    except ApplicationError as exc:
+        return _error(exc)
+    return render(request, "workshop/qc.html#queue", _qc_context(request))
