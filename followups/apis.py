@@ -1,1 +1,423 @@
-urlpatterns: list = []
+"""REST API: call tasks (my queue + outcome), follow-ups, complaints (one action per step)."""
+
+from django.contrib.auth import get_user_model
+from django.db.models import Q
+from django.shortcuts import get_object_or_404
+from django.utils.dateparse import parse_datetime
+from django.utils.translation import gettext_lazy as _
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from rest_framework import mixins, serializers, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.response import Response
+from rest_framework.routers import DefaultRouter
+
+from dms.exceptions import ApplicationError
+from dms.models import Role
+from dms.permissions import HasRole, site_ids_of
+
+from . import selectors, services
+from .models import (
+    CallOutcome,
+    CallTask,
+    Complaint,
+    ComplaintCause,
+    ComplaintChannel,
+    ComplaintDecision,
+    TaskKind,
+)
+
+ERROR = inline_serializer(
+    name="Error",
+    fields={
+        "message": serializers.CharField(),
+        "fields": serializers.DictField(child=serializers.ListField(child=serializers.CharField())),
+    },
+)
+ERRORS = {400: ERROR, 403: ERROR, 404: ERROR, 409: ERROR}
+CALLERS = (Role.FOLLOWUP_AGENT, Role.ADVISOR, Role.TECHNICIAN, Role.DISPATCHER)
+
+
+class UserRefSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    username = serializers.CharField()
+    name = serializers.CharField(source="get_full_name")
+
+
+class CallTaskSerializer(serializers.ModelSerializer):
+    customer_name = serializers.CharField(source="customer.name", read_only=True)
+    customer_phone = serializers.CharField(source="customer.phone", read_only=True)
+    plate = serializers.CharField(source="vehicle.plate", default="", read_only=True)
+    repair_order_number = serializers.CharField(
+        source="repair_order.number", default=None, read_only=True
+    )
+    assignee = UserRefSerializer(read_only=True, allow_null=True)
+
+    class Meta:
+        model = CallTask
+        fields = [
+            "id",
+            "kind",
+            "channel",
+            "status",
+            "customer",
+            "customer_name",
+            "customer_phone",
+            "vehicle",
+            "plate",
+            "appointment",
+            "repair_order",
+            "repair_order_number",
+            "due_at",
+            "due_until",
+            "assignee",
+            "attempts",
+            "outcome",
+            "satisfaction",
+            "comments",
+            "message",
+            "completed_at",
+        ]
+        read_only_fields = fields
+
+
+class OutcomeInput(serializers.Serializer):
+    outcome = serializers.ChoiceField(choices=CallOutcome.choices)
+    satisfaction = serializers.IntegerField(required=False, allow_null=True)
+    comments = serializers.CharField(required=False, allow_blank=True, default="")
+    technical_problem = serializers.BooleanField(required=False, default=False)
+    technical_note = serializers.CharField(required=False, allow_blank=True, default="")
+    dissatisfied = serializers.BooleanField(required=False, default=False)
+    new_start = serializers.DateTimeField(required=False, allow_null=True, default=None)
+    reason = serializers.CharField(required=False, allow_blank=True, default="")
+
+
+class AssignInput(serializers.Serializer):
+    assignee = serializers.IntegerField(required=False, help_text=_("user id; default: me"))
+
+
+def _site_user(site, user_id):
+    User = get_user_model()
+    user = User.objects.filter(pk=user_id, staff_roles__site=site).distinct().first()
+    if user is None:
+        raise ApplicationError(
+            _("No such staff member at this site."), fields={"assignee": _("Unknown user.")}
+        )
+    return user
+
+
+class CallTaskViewSet(viewsets.ReadOnlyModelViewSet):
+    """My queue of calls and messages. Managers see the whole site with `?all=1`."""
+
+    serializer_class = CallTaskSerializer
+    permission_classes = [HasRole]
+    required_roles = CALLERS
+    kind_filter: tuple = ()
+
+    def get_queryset(self):
+        site = self.request.site
+        params = self.request.query_params
+        qs = selectors.call_tasks_for(
+            user=self.request.user, site=site, mine=params.get("all") not in ("1", "true")
+        )
+        if self.kind_filter:
+            qs = qs.filter(kind__in=self.kind_filter)
+        if params.get("kind"):
+            qs = qs.filter(kind__in=params["kind"].split(","))
+        if params.get("status"):
+            qs = qs.filter(status__in=params["status"].split(","))
+        for name, lookup in (("due_before", "due_at__lte"), ("due_after", "due_until__gte")):
+            if params.get(name):
+                moment = parse_datetime(params[name])
+                if moment is None:
+                    raise ApplicationError(
+                        _("Use an ISO 8601 date-time."), fields={name: _("Invalid date-time.")}
+                    )
+                qs = qs.filter(**{lookup: moment})
+        return qs.order_by("due_until", "id")
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("kind", str, description="comma-separated kinds"),
+            OpenApiParameter("status", str, description="comma-separated statuses"),
+            OpenApiParameter("due_before", str, description="due_at ≤ this (ISO 8601)"),
+            OpenApiParameter("due_after", str, description="due_until ≥ this (ISO 8601)"),
+            OpenApiParameter("all", bool, description="managers: every task of the site"),
+        ]
+    )
+    def list(self, request, *args, **kwargs):
+        return super().list(request, *args, **kwargs)
+
+    @extend_schema(request=OutcomeInput, responses={200: CallTaskSerializer, **ERRORS})
+    @action(detail=True, methods=["post"])
+    def outcome(self, request, pk=None):
+        task = get_object_or_404(CallTask, pk=pk, site_id__in=site_ids_of(request.user))
+        data = OutcomeInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        task = services.call_task_record_outcome(
+            task_id=task.pk, actor=request.user, **data.validated_data
+        )
+        return Response(CallTaskSerializer(task).data)
+
+    @extend_schema(request=AssignInput, responses={200: CallTaskSerializer, **ERRORS})
+    @action(detail=True, methods=["post"])
+    def assign(self, request, pk=None):
+        task = get_object_or_404(CallTask, pk=pk, site_id__in=site_ids_of(request.user))
+        data = AssignInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        user_id = data.validated_data.get("assignee", request.user.pk)
+        task = services.call_task_assign(
+            task_id=task.pk, actor=request.user, assignee=_site_user(task.site, user_id)
+        )
+        return Response(CallTaskSerializer(task).data)
+
+
+class FollowupViewSet(CallTaskViewSet):
+    """Follow-up calls after delivery (the 2–5-day calls), with outcome recording."""
+
+    kind_filter = (TaskKind.FOLLOWUP,)
+    required_roles = (Role.FOLLOWUP_AGENT,)
+
+    def get_queryset(self):
+        qs = super().get_queryset()
+        if self.request.query_params.get("all") in ("1", "true"):
+            return qs
+        # agents see their own follow-ups plus the unassigned pool
+        site = self.request.site
+        return (
+            selectors.call_tasks_for(user=self.request.user, site=site, mine=False)
+            .filter(
+                Q(assignee=self.request.user) | Q(assignee__isnull=True), kind=TaskKind.FOLLOWUP
+            )
+            .order_by("due_until", "id")
+        )
+
+
+# --- complaints --------------------------------------------------------------------------------
+class ComplaintSerializer(serializers.ModelSerializer):
+    customer_name = serializers.CharField(source="customer.name", read_only=True)
+    repair_order_number = serializers.CharField(
+        source="repair_order.number", default=None, read_only=True
+    )
+    handler = UserRefSerializer(read_only=True, allow_null=True)
+    advisor = UserRefSerializer(read_only=True, allow_null=True)
+    technicians = UserRefSerializer(many=True, read_only=True)
+    overdue = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Complaint
+        fields = [
+            "id",
+            "status",
+            "channel",
+            "customer",
+            "customer_name",
+            "vehicle",
+            "repair_order",
+            "repair_order_number",
+            "advisor",
+            "technicians",
+            "description",
+            "cause",
+            "handler",
+            "opened_at",
+            "respond_by",
+            "overdue",
+            "contacted_at",
+            "escalated_at",
+            "decision",
+            "apology",
+            "explanation",
+            "rework_appointment",
+            "remedy_cost",
+            "free_inspection_offered",
+            "labour_discount",
+            "resolution",
+            "resolved_at",
+            "confirm_task",
+            "closed_at",
+        ]
+        read_only_fields = fields
+
+    def get_overdue(self, obj) -> bool:
+        from django.utils import timezone
+
+        return obj.status in ("open", "assigned") and obj.respond_by < timezone.now()
+
+
+class ComplaintOpenInput(serializers.Serializer):
+    channel = serializers.ChoiceField(choices=ComplaintChannel.choices)
+    customer = serializers.IntegerField()
+    repair_order = serializers.IntegerField(required=False, allow_null=True)
+    description = serializers.CharField()
+    cause = serializers.ChoiceField(choices=ComplaintCause.choices, required=False, default="")
+
+
+class HandlerInput(serializers.Serializer):
+    handler = serializers.IntegerField(required=False, help_text=_("user id; default: me"))
+
+
+class NoteInput(serializers.Serializer):
+    note = serializers.CharField()
+
+
+class DecideInput(serializers.Serializer):
+    decision = serializers.ChoiceField(choices=ComplaintDecision.choices)
+    cause = serializers.ChoiceField(choices=ComplaintCause.choices)
+    apology = serializers.CharField(required=False, allow_blank=True, default="")
+    explanation = serializers.CharField(required=False, allow_blank=True, default="")
+    rework_start = serializers.DateTimeField(required=False, allow_null=True, default=None)
+    rework_hours = serializers.DecimalField(
+        max_digits=5, decimal_places=1, required=False, default="1.0"
+    )
+    remedy_cost = serializers.DecimalField(
+        max_digits=10, decimal_places=2, required=False, default="0", min_value=0
+    )
+    free_inspection = serializers.BooleanField(required=False, default=False)
+    labour_discount = serializers.DecimalField(
+        max_digits=10, decimal_places=2, required=False, default="0", min_value=0
+    )
+
+
+class ResolveInput(serializers.Serializer):
+    resolution = serializers.CharField()
+
+
+class ConfirmInput(serializers.Serializer):
+    satisfied = serializers.BooleanField()
+    comments = serializers.CharField(required=False, allow_blank=True, default="")
+
+
+class ComplaintViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
+    """Complaints (投诉): open → assigned → contacted → decided → resolved → closed."""
+
+    serializer_class = ComplaintSerializer
+    permission_classes = [HasRole]
+    required_roles = (Role.FOLLOWUP_AGENT, Role.ADVISOR)
+
+    def get_queryset(self):
+        params = self.request.query_params
+        return selectors.complaints_list(
+            site_ids=[self.request.site.pk] if self.request.site else [],
+            status=params.get("status") or None,
+            overdue=params.get("overdue") in ("1", "true"),
+        ).prefetch_related("technicians")
+
+    def _complaint(self, pk) -> Complaint:
+        return get_object_or_404(Complaint, pk=pk, site_id__in=site_ids_of(self.request.user))
+
+    def _respond(self, complaint, code=status.HTTP_200_OK):
+        complaint = selectors.complaint_get(
+            site_ids=site_ids_of(self.request.user), complaint_id=complaint.pk
+        )
+        return Response(ComplaintSerializer(complaint).data, status=code)
+
+    @extend_schema(request=ComplaintOpenInput, responses={201: ComplaintSerializer, **ERRORS})
+    def create(self, request, *args, **kwargs):
+        from customers.models import Customer
+        from workorders.models import RepairOrder
+
+        data = ComplaintOpenInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        v = data.validated_data
+        site = request.site
+        customer = Customer.objects.filter(pk=v["customer"], site=site).first()
+        if customer is None:
+            raise ApplicationError(
+                _("No such customer at this site."), fields={"customer": _("Unknown customer.")}
+            )
+        ro = None
+        if v.get("repair_order"):
+            ro = RepairOrder.objects.filter(pk=v["repair_order"], site=site).first()
+            if ro is None:
+                raise ApplicationError(
+                    _("No such repair order at this site."),
+                    fields={"repair_order": _("Unknown repair order.")},
+                )
+        complaint = services.complaint_open(
+            site=site,
+            actor=request.user,
+            channel=v["channel"],
+            customer=customer,
+            repair_order=ro,
+            description=v["description"],
+            cause=v["cause"],
+        )
+        return self._respond(complaint, status.HTTP_201_CREATED)
+
+    @extend_schema(request=HandlerInput, responses={200: ComplaintSerializer, **ERRORS})
+    @action(detail=True, methods=["post"])
+    def assign(self, request, pk=None):
+        complaint = self._complaint(pk)
+        data = HandlerInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        handler_id = data.validated_data.get("handler", request.user.pk)
+        User = get_user_model()
+        handler = User.objects.filter(pk=handler_id, staff_roles__site=complaint.site).first()
+        if handler is None:
+            raise ApplicationError(
+                _("No such staff member at this site."), fields={"handler": _("Unknown user.")}
+            )
+        return self._respond(
+            services.complaint_assign(
+                complaint_id=complaint.pk, actor=request.user, handler=handler
+            )
+        )
+
+    @extend_schema(request=NoteInput, responses={200: ComplaintSerializer, **ERRORS})
+    @action(detail=True, methods=["post"])
+    def contact(self, request, pk=None):
+        complaint = self._complaint(pk)
+        data = NoteInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        return self._respond(
+            services.complaint_contact(
+                complaint_id=complaint.pk, actor=request.user, note=data.validated_data["note"]
+            )
+        )
+
+    @extend_schema(request=DecideInput, responses={200: ComplaintSerializer, **ERRORS})
+    @action(detail=True, methods=["post"])
+    def decide(self, request, pk=None):
+        complaint = self._complaint(pk)
+        data = DecideInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        return self._respond(
+            services.complaint_decide(
+                complaint_id=complaint.pk, actor=request.user, **data.validated_data
+            )
+        )
+
+    @extend_schema(request=ResolveInput, responses={200: ComplaintSerializer, **ERRORS})
+    @action(detail=True, methods=["post"])
+    def resolve(self, request, pk=None):
+        complaint = self._complaint(pk)
+        data = ResolveInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        return self._respond(
+            services.complaint_resolve(
+                complaint_id=complaint.pk,
+                actor=request.user,
+                resolution=data.validated_data["resolution"],
+            )
+        )
+
+    @extend_schema(request=ConfirmInput, responses={200: ComplaintSerializer, **ERRORS})
+    @action(detail=True, methods=["post"])
+    def confirm(self, request, pk=None):
+        """The confirming call's answer (normally recorded as the outcome of its call task)."""
+        complaint = self._complaint(pk)
+        data = ConfirmInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        return self._respond(
+            services.complaint_confirm(
+                complaint_id=complaint.pk, actor=request.user, **data.validated_data
+            )
+        )
+
+
+router = DefaultRouter(trailing_slash=True)
+router.include_root_view = False
+router.register("call-tasks", CallTaskViewSet, basename="call-task")
+router.register("followups", FollowupViewSet, basename="followup")
+router.register("complaints", ComplaintViewSet, basename="complaint")
+urlpatterns = router.urls

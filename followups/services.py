@@ -489,9 +489,9 @@ def call_task_assign(*, task_id: int, actor, assignee) -> CallTask:
         )
     if assignee is None:
         raise ApplicationError(_("Choose who makes the call."), fields={"assignee": _("Required.")})
+    _refuse_the_advisor(task, assignee)
     if assignee.pk != actor.pk or task.assignee_id not in (None, actor.pk):
         require_role(actor, task.site, Role.MANAGER)
-    _refuse_the_advisor(task, assignee)
     if not has_role(assignee, task.site, *caller_roles(task.kind)):
         raise ApplicationError(
             _("%(name)s may not make this kind of call.") % {"name": assignee.get_username()},
