@@ -76,6 +76,21 @@ class RepairOrder(models.Model):
     comeback_confirmed = models.BooleanField(null=True, blank=True)
     next_service_due_date = models.DateField(null=True, blank=True)
     next_service_due_km = models.PositiveIntegerField(null=True, blank=True)
+    # work pauses: where to go back to, and what the car is waiting for
+    paused_from = models.CharField(max_length=20, blank=True)
+    waiting_part = models.CharField(_("waiting for part"), max_length=120, blank=True)
+    parts_expected_date = models.DateField(_("parts expected"), null=True, blank=True)
+    # QC, rework, delays
+    qc_checklist = models.JSONField(_("QC checklist"), default=dict, blank=True)
+    qc_fail_reason = models.CharField(_("last QC failure"), max_length=300, blank=True)
+    qc_failed_at = models.DateTimeField(null=True, blank=True)
+    delay_notified_at = models.DateTimeField(_("customer told of the delay"), null=True, blank=True)
+    washed_at = models.DateTimeField(null=True, blank=True)
+    final_check = models.JSONField(_("final check"), default=dict, blank=True)
+    # settlement and delivery
+    ready_notified_at = models.DateTimeField(_("customer told it is ready"), null=True, blank=True)
+    payment_method = models.CharField(_("payment method"), max_length=12, blank=True)
+    handover = models.JSONField(_("handover checklist"), default=dict, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
@@ -128,6 +143,9 @@ class JobLine(models.Model):
         _("approval"), max_length=12, choices=Approval.choices, default=Approval.AUTHORIZED
     )
     declined_reason = models.CharField(_("declined reason"), max_length=200, blank=True)
+    # the estimate version and line price the customer last agreed to
+    approved_version = models.PositiveIntegerField(null=True, blank=True)
+    approved_amount = models.DecimalField(max_digits=10, decimal_places=2, null=True, blank=True)
     work_status = models.CharField(
         _("work"), max_length=14, choices=WorkStatus.choices, default=WorkStatus.PENDING
     )
@@ -151,6 +169,20 @@ class JobLine(models.Model):
 
     def __str__(self) -> str:
         return self.description
+
+    @property
+    def parts_amount(self) -> Decimal:
+        return sum((p.amount for p in self.parts.all()), Decimal("0.00"))
+
+    @property
+    def amount(self) -> Decimal:
+        """Labour plus parts, less the line's discount, before tax."""
+        return self.labour_amount + self.parts_amount - self.discount
+
+    @property
+    def is_workable(self) -> bool:
+        """Only authorized or approved lines may be worked."""
+        return self.approval in (self.Approval.AUTHORIZED, self.Approval.APPROVED)
 
 
 class PartLine(models.Model):
@@ -189,3 +221,339 @@ class PartLine(models.Model):
     @property
     def amount(self) -> Decimal:
         return (self.quantity * self.unit_price).quantize(Decimal("0.01"))
+
+
+# --- additions: numbering, intake, estimate versions, approvals, photos ----------------------
+
+
+class RONumberSequence(models.Model):
+    """The last RO number issued per site and year; locked while numbering a new RO."""
+
+    site = models.ForeignKey(Site, on_delete=models.CASCADE, related_name="+")
+    year = models.PositiveSmallIntegerField()
+    last = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["site", "year"], name="ro_number_sequence_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.site_id}/{self.year}: {self.last}"
+
+
+class FuelLevel(models.TextChoices):
+    EMPTY = "empty", _("Empty")
+    QUARTER = "1/4", "1/4"
+    HALF = "1/2", "1/2"
+    THREE_QUARTERS = "3/4", "3/4"
+    FULL = "full", _("Full")
+
+
+# The walk-around panels (000): windshield, roof, tyres, body, bumpers, lamps, boot lid, rear
+# glass, both sides.
+DAMAGE_PANELS = {
+    "windshield": _("Windshield"),
+    "roof": _("Roof"),
+    "tyres": _("Tyres and wheels"),
+    "body": _("Body"),
+    "front_bumper": _("Front bumper"),
+    "rear_bumper": _("Rear bumper"),
+    "lamps": _("Lamps"),
+    "boot_lid": _("Boot lid"),
+    "rear_glass": _("Rear glass"),
+    "left_side": _("Left side"),
+    "right_side": _("Right side"),
+}
+INTERIOR_CHECKS = {
+    "trim": _("Interior trim"),
+    "radio": _("Radio / infotainment"),
+    "seat_belts": _("Seat belts"),
+    "warning_lights": _("Dashboard warning lights"),
+}
+
+
+class Symptom:
+    """Choices of the structured symptom interview (001/002)."""
+
+    class Engine(models.TextChoices):
+        ANY = "", _("Not relevant / unknown")
+        COLD = "cold", _("Cold engine")
+        HOT = "hot", _("Hot engine")
+
+    class Speed(models.TextChoices):
+        ANY = "", _("Not relevant / unknown")
+        LOW = "low", _("Low speed")
+        HIGH = "high", _("High speed")
+        STANDING = "standing", _("Standing still")
+
+    class Load(models.TextChoices):
+        ANY = "", _("Not relevant / unknown")
+        LOADED = "loaded", _("Loaded")
+        EMPTY = "empty", _("Empty")
+
+    class Road(models.TextChoices):
+        ANY = "", _("Not relevant / unknown")
+        PAVED = "paved", _("Paved road")
+        DIRT = "dirt", _("Dirt / rough road")
+
+    class Pattern(models.TextChoices):
+        ANY = "", _("Not relevant / unknown")
+        CONSTANT = "constant", _("Constant")
+        INTERMITTENT = "intermittent", _("Intermittent")
+
+
+class Intake(models.Model):
+    """The walk-around (接车检查) recorded with the customer at reception."""
+
+    repair_order = models.OneToOneField(
+        RepairOrder, on_delete=models.CASCADE, related_name="intake"
+    )
+    covers_fitted = models.BooleanField(_("seat and steering-wheel covers fitted"), default=False)
+    vin_read = models.CharField(_("VIN read from the car"), max_length=17, blank=True)
+    vin_mismatch = models.BooleanField(_("VIN differs from the archive"), default=False)
+    vin_mismatch_acknowledged = models.BooleanField(_("VIN mismatch acknowledged"), default=False)
+    odometer_km = models.PositiveIntegerField(_("odometer (km)"), null=True, blank=True)
+    odometer_reason = models.CharField(
+        _("reason for a reading below the last one"), max_length=200, blank=True
+    )
+    fuel_level = models.CharField(
+        _("fuel level"), max_length=5, choices=FuelLevel.choices, blank=True
+    )
+    damage = models.JSONField(_("exterior damage by panel"), default=dict, blank=True)
+    interior = models.JSONField(_("interior checks"), default=dict, blank=True)
+    valuables = models.CharField(
+        _("valuables and accessories left in the car"), max_length=300, blank=True
+    )
+    engine_bay = models.CharField(_("engine bay"), max_length=300, blank=True)
+    underbody_checked = models.BooleanField(_("underbody checked on the lift"), default=False)
+    underbody_notes = models.CharField(_("underbody findings"), max_length=300, blank=True)
+    symptom_engine = models.CharField(
+        _("engine"), max_length=10, choices=Symptom.Engine.choices, blank=True
+    )
+    symptom_speed = models.CharField(
+        _("speed"), max_length=10, choices=Symptom.Speed.choices, blank=True
+    )
+    symptom_load = models.CharField(
+        _("load"), max_length=10, choices=Symptom.Load.choices, blank=True
+    )
+    symptom_road = models.CharField(
+        _("road"), max_length=10, choices=Symptom.Road.choices, blank=True
+    )
+    symptom_pattern = models.CharField(
+        _("occurs"), max_length=14, choices=Symptom.Pattern.choices, blank=True
+    )
+    symptom_since = models.CharField(_("since when"), max_length=100, blank=True)
+    recent_repairs = models.CharField(_("recent repairs"), max_length=300, blank=True)
+    added_equipment = models.CharField(_("added equipment"), max_length=300, blank=True)
+    recorded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
+    )
+    recorded_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("intake")
+        verbose_name_plural = _("intakes")
+
+    def __str__(self) -> str:
+        return f"{self.repair_order} intake"
+
+    def damage_list(self) -> list[tuple[str, str]]:
+        return [(DAMAGE_PANELS.get(k, k), v) for k, v in self.damage.items() if v]
+
+    def interior_list(self) -> list[tuple[str, str]]:
+        return [(INTERIOR_CHECKS.get(k, k), v) for k, v in self.interior.items() if v]
+
+
+def _photo_path(instance, filename: str) -> str:
+    return f"ro/{instance.repair_order_id}/{filename}"
+
+
+class Photo(models.Model):
+    """A photo on an RO: an intake damage photo (panel set) or a finding on a job line."""
+
+    repair_order = models.ForeignKey(RepairOrder, on_delete=models.CASCADE, related_name="photos")
+    job = models.ForeignKey(
+        JobLine, on_delete=models.CASCADE, null=True, blank=True, related_name="photos"
+    )
+    panel = models.CharField(_("panel"), max_length=20, blank=True)
+    image = models.FileField(_("photo"), upload_to=_photo_path)
+    caption = models.CharField(_("caption"), max_length=200, blank=True)
+    uploaded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
+    )
+    uploaded_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("photo")
+        verbose_name_plural = _("photos")
+        ordering = ["uploaded_at", "id"]
+
+    def __str__(self) -> str:
+        return self.caption or self.image.name
+
+
+class EstimateVersion(models.Model):
+    """A frozen copy of the estimate as shown to the customer for an answer."""
+
+    repair_order = models.ForeignKey(
+        RepairOrder, on_delete=models.CASCADE, related_name="estimate_versions"
+    )
+    version = models.PositiveIntegerField()
+    lines = models.JSONField(default=list)
+    labour_total = models.DecimalField(max_digits=10, decimal_places=2)
+    parts_total = models.DecimalField(max_digits=10, decimal_places=2)
+    discount_total = models.DecimalField(max_digits=10, decimal_places=2)
+    tax_total = models.DecimalField(max_digits=10, decimal_places=2)
+    grand_total = models.DecimalField(max_digits=10, decimal_places=2)
+    not_to_exceed = models.DecimalField(max_digits=10, decimal_places=2, null=True, blank=True)
+    promised_at = models.DateTimeField(null=True, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("estimate version")
+        verbose_name_plural = _("estimate versions")
+        ordering = ["repair_order", "version"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["repair_order", "version"], name="estimate_version_unique"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.repair_order} v{self.version}"
+
+
+class ApprovalChannel(models.TextChoices):
+    SIGNATURE = "signature", _("Signed on screen")
+    IN_PERSON = "in_person", _("In person (verbal)")
+    PHONE = "phone", _("Phone")
+    LINK = "link", _("Private link")
+    SMS = "sms", _("SMS")
+    WECHAT = "wechat", _("WeChat")
+
+
+class Approval(models.Model):
+    """One answer of the customer: the authorization, an answer on additional work, or consent
+    to a total above the not-to-exceed amount. Records who, how, when and which estimate version."""
+
+    class Kind(models.TextChoices):
+        AUTHORIZATION = "authorization", _("Authorization of the RO")
+        ADDITIONAL = "additional", _("Additional work")
+        OVER_LIMIT = "over_limit", _("Total above the not-to-exceed amount")
+
+    repair_order = models.ForeignKey(
+        RepairOrder, on_delete=models.CASCADE, related_name="approvals"
+    )
+    kind = models.CharField(_("kind"), max_length=14, choices=Kind.choices)
+    estimate_version = models.PositiveIntegerField(_("estimate version"))
+    customer_name = models.CharField(_("answered by"), max_length=120)
+    channel = models.CharField(_("channel"), max_length=10, choices=ApprovalChannel.choices)
+    answered_at = models.DateTimeField(_("answered at"))
+    approved_amount = models.DecimalField(
+        _("approved total"), max_digits=10, decimal_places=2, null=True, blank=True
+    )
+    signature = models.FileField(_("signature"), upload_to="signatures/%Y/%m/", blank=True)
+    recorded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        help_text=_("empty when the customer answered from the private link"),
+    )
+    note = models.CharField(_("note"), max_length=300, blank=True)
+
+    class Meta:
+        verbose_name = _("approval")
+        verbose_name_plural = _("approvals")
+        ordering = ["answered_at", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.repair_order} {self.kind} v{self.estimate_version}"
+
+
+class ApprovalLine(models.Model):
+    """The customer's answer on one job line, with the price they saw."""
+
+    class Decision(models.TextChoices):
+        APPROVED = "approved", _("Approved")
+        DECLINED = "declined", _("Declined")
+
+    approval = models.ForeignKey(Approval, on_delete=models.CASCADE, related_name="lines")
+    job = models.ForeignKey(JobLine, on_delete=models.CASCADE, related_name="answers")
+    decision = models.CharField(_("decision"), max_length=10, choices=Decision.choices)
+    amount = models.DecimalField(_("price answered"), max_digits=10, decimal_places=2)
+    reason = models.CharField(_("reason"), max_length=200, blank=True)
+
+    class Meta:
+        verbose_name = _("answer on a line")
+        verbose_name_plural = _("answers on lines")
+        constraints = [
+            models.UniqueConstraint(fields=["approval", "job"], name="approval_line_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.job} {self.decision}"
+
+
+class ApprovalLink(models.Model):
+    """A private, expiring link the customer opens without logging in to answer proposed work."""
+
+    repair_order = models.ForeignKey(
+        RepairOrder, on_delete=models.CASCADE, related_name="approval_links"
+    )
+    token = models.CharField(max_length=64, unique=True)
+    estimate_version = models.PositiveIntegerField()
+    expires_at = models.DateTimeField(_("expires"))
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    answered_at = models.DateTimeField(null=True, blank=True)
+    approval = models.ForeignKey(
+        Approval, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+
+    class Meta:
+        verbose_name = _("approval link")
+        verbose_name_plural = _("approval links")
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.repair_order} link v{self.estimate_version}"
+
+
+class PaymentMethod(models.TextChoices):
+    CASH = "cash", _("Cash")
+    CARD = "card", _("Bank card")
+    WECHAT = "wechat", _("WeChat Pay")
+    ALIPAY = "alipay", _("Alipay")
+    TRANSFER = "transfer", _("Bank transfer")
+    WARRANTY = "warranty", _("Warranty (no charge)")
+    INSURANCE = "insurance", _("Insurance")
+
+
+HANDOVER_ITEMS = {
+    "work_explained": _("Work done explained"),
+    "bill_explained": _("Bill explained line by line"),
+    "old_parts_offered": _("Replaced parts shown / offered"),
+    "usage_advice": _("Usage advice given"),
+    "next_service_told": _("Next service date and mileage told"),
+    "covers_removed": _("Covers removed, car clean"),
+}
+FINAL_CHECK_ITEMS = {
+    "lines_done": _("Every line done"),
+    "car_clean": _("Car clean inside and out"),
+    "belongings": _("Customer's belongings in place"),
+}
+QC_ITEMS = {
+    "road_test": _("Road test"),
+    "steering": _("Steering"),
+    "brakes": _("Brakes"),
+    "lines_checked": _("Every line checked against the work"),
+    "nothing_missing": _("Nothing missing or damaged"),
+}

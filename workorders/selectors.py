@@ -1,0 +1,279 @@
+"""Reads on repair orders: lists, the detail with everything the page shows, the settlement."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+from decimal import Decimal
+
+from django.db.models import Prefetch, Q, QuerySet
+from django.utils import timezone
+
+from dms.exceptions import NotFoundError
+from dms.models import Role
+from dms.permissions import has_role, site_ids_of
+
+from .models import Approval, JobLine, PartLine, Photo, RepairOrder, ROStatus
+from .services import authorized_amount, lines_totals, money
+from .transitions import allowed_actions
+
+S = ROStatus
+
+# who may press which action button (the services check the same roles)
+ACTION_ROLES: dict[str, tuple[str, ...]] = {
+    "authorize": (Role.ADVISOR,),
+    "start": (Role.TECHNICIAN, Role.DISPATCHER, Role.ADVISOR),
+    "request-approval": (Role.ADVISOR,),
+    "answer-approval": (Role.ADVISOR,),
+    "wait-parts": (Role.TECHNICIAN, Role.DISPATCHER, Role.ADVISOR, Role.PARTS_CLERK),
+    "resume": (Role.TECHNICIAN, Role.DISPATCHER, Role.ADVISOR),
+    "complete-work": (Role.TECHNICIAN, Role.DISPATCHER, Role.ADVISOR),
+    "qc-pass": (Role.QC_INSPECTOR,),
+    "qc-fail": (Role.QC_INSPECTOR,),
+    "wash-done": (Role.TECHNICIAN, Role.DISPATCHER, Role.ADVISOR),
+    "final-check": (Role.ADVISOR,),
+    "invoice": (Role.ADVISOR,),
+    "deliver": (Role.ADVISOR,),
+    "cancel": (Role.ADVISOR,),
+}
+
+
+def _base(user) -> QuerySet[RepairOrder]:
+    return RepairOrder.objects.filter(site_id__in=site_ids_of(user)).select_related(
+        "site", "customer", "vehicle", "advisor"
+    )
+
+
+def repair_order_list(
+    *,
+    user,
+    site=None,
+    status: str | list[str] | None = None,
+    advisor_id: int | None = None,
+    date_from: date | None = None,
+    date_to: date | None = None,
+    q: str = "",
+) -> QuerySet[RepairOrder]:
+    qs = _base(user)
+    if site is not None:
+        qs = qs.filter(site=site)
+    if status:
+        qs = qs.filter(status__in=[status] if isinstance(status, str) else status)
+    if advisor_id:
+        qs = qs.filter(advisor_id=advisor_id)
+    if date_from:
+        qs = qs.filter(opened_day__gte=date_from)
+    if date_to:
+        qs = qs.filter(opened_day__lte=date_to)
+    q = (q or "").strip()
+    if q:
+        compact = "".join(q.split()).upper()
+        qs = qs.filter(
+            Q(number__icontains=q)
+            | Q(vehicle__plate__icontains=compact)
+            | Q(vehicle__vin__endswith=compact)
+            | Q(customer__name__icontains=q)
+            | Q(customer__phone__contains=q)
+        )
+    return qs.order_by("-opened_at", "-id")
+
+
+def repair_order_get(*, user, pk) -> RepairOrder:
+    """One RO of the user's sites with lines, parts, photos, intake and approvals loaded."""
+    try:
+        return (
+            _base(user)
+            .select_related("intake", "comeback_of", "appointment")
+            .prefetch_related(
+                Prefetch(
+                    "lines",
+                    queryset=JobLine.objects.select_related("technician").prefetch_related(
+                        Prefetch("parts", queryset=PartLine.objects.order_by("id")),
+                        "photos",
+                    ),
+                ),
+                Prefetch("photos", queryset=Photo.objects.filter(job=None)),
+                Prefetch(
+                    "approvals",
+                    queryset=Approval.objects.select_related("recorded_by").prefetch_related(
+                        "lines__job"
+                    ),
+                ),
+                "estimate_versions",
+            )
+            .get(pk=pk)
+        )
+    except (RepairOrder.DoesNotExist, ValueError, TypeError):
+        raise NotFoundError("No such repair order.") from None
+
+
+def next_actions(ro: RepairOrder, user) -> list[str]:
+    """The actions the user may take on this RO now (buttons on the page)."""
+    actions = [
+        a for a in allowed_actions(ro.status) if has_role(user, ro.site_id, *ACTION_ROLES[a])
+    ]
+    if ro.status == S.WASHING and ro.washed_at is not None and "wash-done" in actions:
+        actions.remove("wash-done")
+    if ro.status == S.WAITING_APPROVAL and not any(
+        line.approval == JobLine.Approval.PROPOSED for line in ro.lines.all()
+    ):
+        actions = [a for a in actions if a != "answer-approval"]
+    return actions
+
+
+@dataclass
+class SettlementLine:
+    job: JobLine
+    labour: Decimal
+    parts: list[PartLine]
+    parts_amount: Decimal
+    discount: Decimal
+    amount: Decimal
+
+
+@dataclass
+class Settlement:
+    lines: list[SettlementLine] = field(default_factory=list)
+    declined: list[JobLine] = field(default_factory=list)
+    proposed: list[JobLine] = field(default_factory=list)
+    labour_total: Decimal = Decimal("0")
+    parts_total: Decimal = Decimal("0")
+    discount_total: Decimal = Decimal("0")
+    net_total: Decimal = Decimal("0")
+    tax_rate: Decimal = Decimal("0")
+    tax_total: Decimal = Decimal("0")
+    grand_total: Decimal = Decimal("0")
+    not_to_exceed: Decimal | None = None
+    authorized_amount: Decimal | None = None
+
+    @property
+    def over_limit(self) -> bool:
+        return self.authorized_amount is not None and self.grand_total > self.authorized_amount
+
+    @property
+    def tax_percent(self) -> Decimal:
+        return (self.tax_rate * 100).normalize()
+
+
+def settlement(ro: RepairOrder) -> Settlement:
+    """The settlement (结算单) from the actual lines, explained line by line. Uses the lines
+    and parts already prefetched by `repair_order_get`."""
+    lines = list(ro.lines.all())
+    billable = [line for line in lines if line.is_workable]
+    totals = lines_totals(billable, tax_rate=ro.site.tax_rate)
+    out = Settlement(
+        declined=[line for line in lines if line.approval == JobLine.Approval.DECLINED],
+        proposed=[line for line in lines if line.approval == JobLine.Approval.PROPOSED],
+        tax_rate=ro.site.tax_rate,
+        not_to_exceed=ro.not_to_exceed,
+        authorized_amount=authorized_amount(ro),
+        **totals,
+    )
+    out.net_total = money(out.labour_total + out.parts_total - out.discount_total)
+    for line in billable:
+        parts = list(line.parts.all())
+        out.lines.append(
+            SettlementLine(
+                job=line,
+                labour=line.labour_amount,
+                parts=parts,
+                parts_amount=line.parts_amount,
+                discount=line.discount,
+                amount=line.amount,
+            )
+        )
+    return out
+
+
+def timeline(ro: RepairOrder) -> list[dict]:
+    """The status steps of the happy path with when each was reached (for the page header)."""
+    from dms.audit import history
+
+    reached: dict[str, object] = {}
+    for entry in history(ro):
+        if entry.to_state and entry.to_state not in reached:
+            reached[entry.to_state] = entry.at
+    path = [
+        S.DRAFT,
+        S.AUTHORIZED,
+        S.IN_PROGRESS,
+        S.WORK_DONE,
+        S.QC,
+        S.WASHING,
+        S.READY,
+        S.INVOICED,
+        S.DELIVERED,
+    ]
+    if ro.status in path:
+        current = path.index(ro.status)
+    elif ro.status in (S.WAITING_APPROVAL, S.WAITING_PARTS) or ro.status == S.REWORK:
+        current = path.index(S.IN_PROGRESS)
+    else:
+        current = -1
+    return [
+        {
+            "state": state,
+            "label": S(state).label,
+            "at": reached.get(state),
+            "done": i < current or (ro.status == S.DELIVERED and i == current),
+            "current": i == current and ro.status != S.DELIVERED,
+        }
+        for i, state in enumerate(path)
+    ]
+
+
+def approvals_pending(*, site) -> QuerySet[RepairOrder]:
+    """ROs with proposed work waiting for the customer's answer."""
+    return (
+        RepairOrder.objects.filter(site=site, lines__approval=JobLine.Approval.PROPOSED)
+        .exclude(status__in=[S.CANCELLED, S.DELIVERED])
+        .select_related("customer", "vehicle", "advisor")
+        .prefetch_related(
+            Prefetch(
+                "lines",
+                queryset=JobLine.objects.filter(approval=JobLine.Approval.PROPOSED)
+                .prefetch_related("parts")
+                .order_by("position"),
+                to_attr="proposed_lines",
+            ),
+            "approval_links",
+        )
+        .distinct()
+        .order_by("updated_at")
+    )
+
+
+def ready_for_delivery(*, site) -> QuerySet[RepairOrder]:
+    return (
+        RepairOrder.objects.filter(site=site, status__in=[S.WASHING, S.READY, S.INVOICED])
+        .select_related("customer", "vehicle", "advisor")
+        .order_by("promised_at", "id")
+    )
+
+
+def declined_lines(*, site, since: date | None = None) -> QuerySet[JobLine]:
+    """Declined additional work with its reason and price, for the next booking, check-in and
+    proactive calls."""
+    qs = JobLine.objects.filter(
+        repair_order__site=site, approval=JobLine.Approval.DECLINED
+    ).select_related("repair_order", "repair_order__vehicle", "repair_order__customer")
+    if since:
+        qs = qs.filter(repair_order__opened_day__gte=since)
+    return qs.order_by("-repair_order__opened_at")
+
+
+def declined_lines_for_vehicle(*, vehicle) -> QuerySet[JobLine]:
+    return (
+        JobLine.objects.filter(repair_order__vehicle=vehicle, approval=JobLine.Approval.DECLINED)
+        .select_related("repair_order")
+        .prefetch_related("parts")
+        .order_by("-repair_order__opened_at")
+    )
+
+
+def late_risk(ro: RepairOrder, *, now=None) -> bool:
+    """The promised time is within the hour (or past) and the car is not ready yet."""
+    if ro.promised_at is None or ro.status in (S.READY, S.INVOICED, S.DELIVERED, S.CANCELLED):
+        return False
+    now = now or timezone.now()
+    return (ro.promised_at - now).total_seconds() < 3600
