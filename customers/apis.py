@@ -1,1 +1,682 @@
-urlpatterns: list = []
+"""REST API of the archive: customers, vehicles, vehicle history, one-box lookup, merge, import.
+
+Validate input → call a service or selector → serialize. Same roles as the pages: advisors and
+follow-up agents read; advisors write vehicles, agents may also update customers (consents);
+service managers merge and import. Every query is limited to the user's sites.
+"""
+
+from django.db import transaction
+from django.shortcuts import get_object_or_404
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_view,
+    inline_serializer,
+)
+from rest_framework import mixins, serializers, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.permissions import IsAuthenticated
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from dms.exceptions import ApplicationError
+from dms.models import Role
+from dms.permissions import HasRole, site_ids_of
+
+from . import imports, selectors, services, validators
+from .models import Channel, Customer, ImportBatch, Vehicle
+
+READ_ROLES = (Role.ADVISOR, Role.FOLLOWUP_AGENT)
+VEHICLE_WRITE_ROLES = (Role.ADVISOR,)
+CUSTOMER_WRITE_ROLES = (Role.ADVISOR, Role.FOLLOWUP_AGENT)
+
+
+class ArchiveErrorSerializer(serializers.Serializer):
+    message = serializers.CharField()
+    fields = serializers.DictField(child=serializers.ListField(child=serializers.CharField()))
+
+
+def _errors(*codes: int) -> dict:
+    text = {
+        400: "Bad input: `fields` maps each field to its messages",
+        403: "Not allowed: the message says which role is needed",
+        404: "No such record at your sites",
+        409: "Refused in the current state",
+    }
+    return {c: OpenApiResponse(ArchiveErrorSerializer, description=text[c]) for c in codes}
+
+
+# --- output ----------------------------------------------------------------------------------
+class VehicleBriefSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Vehicle
+        fields = ["id", "vin", "plate", "make", "model", "year", "colour", "mileage_km"]
+
+
+class CustomerSerializer(serializers.ModelSerializer):
+    phone_display = serializers.SerializerMethodField()
+    vehicles = VehicleBriefSerializer(many=True, read_only=True)
+
+    class Meta:
+        model = Customer
+        fields = [
+            "id",
+            "site",
+            "kind",
+            "name",
+            "title",
+            "phone",
+            "phone_display",
+            "phone2",
+            "email",
+            "address",
+            "preferred_channel",
+            "preferred_contact_time",
+            "consent_call",
+            "consent_call_at",
+            "consent_sms",
+            "consent_sms_at",
+            "consent_email",
+            "consent_email_at",
+            "consent_marketing",
+            "consent_marketing_at",
+            "quiet_hours_start",
+            "quiet_hours_end",
+            "birthday",
+            "board_display",
+            "abc_class",
+            "retention",
+            "last_delivery_at",
+            "visits_12m",
+            "spend_12m",
+            "notes",
+            "merged_into",
+            "vehicles",
+            "created_at",
+            "updated_at",
+        ]
+        read_only_fields = fields
+
+    def get_phone_display(self, obj) -> str:
+        return validators.format_phone(obj.phone)
+
+
+class CustomerBriefSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Customer
+        fields = ["id", "name", "phone", "abc_class", "retention"]
+
+
+class VehicleSerializer(serializers.ModelSerializer):
+    owner = CustomerBriefSerializer(read_only=True)
+    in_warranty = serializers.BooleanField(read_only=True)
+
+    class Meta:
+        model = Vehicle
+        fields = [
+            "id",
+            "site",
+            "owner",
+            "vin",
+            "vin_check_digit_ok",
+            "plate",
+            "engine_number",
+            "make",
+            "model",
+            "year",
+            "colour",
+            "purchase_date",
+            "sold_by_site",
+            "warranty_end",
+            "in_warranty",
+            "mileage_km",
+            "mileage_read_at",
+            "km_per_day",
+            "service_interval_km",
+            "service_interval_months",
+            "next_service_due_date",
+            "next_service_due_km",
+            "km_due_on",
+            "first_service_done",
+            "insurance_renewal_date",
+            "annual_inspection_date",
+            "licence_review_date",
+            "created_at",
+            "updated_at",
+        ]
+        read_only_fields = fields
+
+
+class HistoryLineSerializer(serializers.Serializer):
+    description = serializers.CharField()
+    standard_hours = serializers.DecimalField(max_digits=5, decimal_places=2)
+    labour_amount = serializers.DecimalField(max_digits=10, decimal_places=2)
+    approval = serializers.CharField()
+    technician = serializers.SerializerMethodField()
+    parts = serializers.SerializerMethodField()
+
+    def get_technician(self, line) -> str | None:
+        return (
+            line.technician.get_full_name() or line.technician.username if line.technician else None
+        )
+
+    def get_parts(self, line) -> list[dict]:
+        return [
+            {
+                "name": p.name,
+                "part_number": p.part_number,
+                "quantity": str(p.quantity),
+                "amount": str(p.amount),
+            }
+            for p in line.parts.all()
+        ]
+
+
+class VisitSerializer(serializers.Serializer):
+    repair_order_id = serializers.IntegerField(source="repair_order.id")
+    number = serializers.CharField(source="repair_order.number")
+    date = serializers.DateField()
+    status = serializers.CharField()
+    mileage_km = serializers.IntegerField(allow_null=True)
+    advisor = serializers.SerializerMethodField()
+    amount = serializers.DecimalField(max_digits=10, decimal_places=2)
+    lines = HistoryLineSerializer(many=True)
+    followup = serializers.SerializerMethodField()
+    complaints = serializers.SerializerMethodField()
+
+    def get_advisor(self, visit) -> str:
+        a = visit.advisor
+        return (a.get_full_name() or a.username) if a else ""
+
+    def get_followup(self, visit) -> dict | None:
+        t = visit.followup
+        if t is None:
+            return None
+        return {
+            "status": t.status,
+            "outcome": t.outcome,
+            "satisfaction": t.satisfaction,
+            "comments": t.comments,
+            "completed_at": t.completed_at,
+        }
+
+    def get_complaints(self, visit) -> list[dict]:
+        return [
+            {
+                "id": c.pk,
+                "status": getattr(c, "status", ""),
+                "description": getattr(c, "description", str(c)),
+            }
+            for c in visit.complaints
+        ]
+
+
+class LookupHitSerializer(serializers.Serializer):
+    customer = CustomerBriefSerializer()
+    vehicles = VehicleBriefSerializer(many=True)
+    matched_on = serializers.ListField(child=serializers.CharField())
+    matched_vehicle_ids = serializers.ListField(child=serializers.IntegerField())
+    last_visit_at = serializers.DateTimeField(allow_null=True)
+    open_repair_orders = serializers.SerializerMethodField()
+
+    def get_open_repair_orders(self, hit) -> list[dict]:
+        return [
+            {"id": ro.pk, "number": ro.number, "status": ro.status, "plate": ro.vehicle.plate}
+            for ro in hit.open_repair_orders
+        ]
+
+
+# --- input -----------------------------------------------------------------------------------
+class CustomerInput(serializers.Serializer):
+    kind = serializers.ChoiceField(Customer.Kind.choices, required=False)
+    name = serializers.CharField(max_length=120, required=False, allow_blank=True)
+    title = serializers.ChoiceField(Customer.Title.choices, required=False, allow_blank=True)
+    phone = serializers.CharField(max_length=40, required=False, allow_blank=True)
+    phone2 = serializers.CharField(max_length=40, required=False, allow_blank=True)
+    email = serializers.CharField(max_length=254, required=False, allow_blank=True)
+    address = serializers.CharField(max_length=255, required=False, allow_blank=True)
+    preferred_channel = serializers.ChoiceField(Channel.choices, required=False)
+    preferred_contact_time = serializers.CharField(max_length=60, required=False, allow_blank=True)
+    consent_call = serializers.BooleanField(required=False)
+    consent_sms = serializers.BooleanField(required=False)
+    consent_email = serializers.BooleanField(required=False)
+    consent_marketing = serializers.BooleanField(required=False)
+    quiet_hours_start = serializers.TimeField(required=False, allow_null=True)
+    quiet_hours_end = serializers.TimeField(required=False, allow_null=True)
+    birthday = serializers.DateField(required=False, allow_null=True)
+    board_display = serializers.ChoiceField(Customer.BoardDisplay.choices, required=False)
+    notes = serializers.CharField(required=False, allow_blank=True)
+
+
+class VehicleInput(serializers.Serializer):
+    vin = serializers.CharField(max_length=40, required=False)
+    plate = serializers.CharField(max_length=20, required=False, allow_blank=True)
+    engine_number = serializers.CharField(max_length=30, required=False, allow_blank=True)
+    make = serializers.CharField(max_length=40, required=False, allow_blank=True)
+    model = serializers.CharField(max_length=60, required=False, allow_blank=True)
+    year = serializers.IntegerField(required=False, allow_null=True)
+    colour = serializers.CharField(max_length=30, required=False, allow_blank=True)
+    purchase_date = serializers.DateField(required=False, allow_null=True)
+    sold_by_site = serializers.BooleanField(required=False)
+    warranty_end = serializers.DateField(required=False, allow_null=True)
+    mileage_km = serializers.IntegerField(required=False, min_value=0)
+    mileage_read_at = serializers.DateField(required=False, allow_null=True)
+    service_interval_km = serializers.IntegerField(required=False, min_value=0)
+    service_interval_months = serializers.IntegerField(required=False, min_value=0, max_value=60)
+    next_service_due_date = serializers.DateField(required=False, allow_null=True)
+    next_service_due_km = serializers.IntegerField(required=False, allow_null=True, min_value=0)
+    first_service_done = serializers.BooleanField(required=False)
+    insurance_renewal_date = serializers.DateField(required=False, allow_null=True)
+    annual_inspection_date = serializers.DateField(required=False, allow_null=True)
+    licence_review_date = serializers.DateField(required=False, allow_null=True)
+    acknowledge_vin_warning = serializers.BooleanField(
+        required=False,
+        default=False,
+        help_text="Set after the advisor compared a VIN whose check digit does not match.",
+    )
+
+
+class VehicleCreateInput(VehicleInput):
+    owner = serializers.IntegerField()
+    vin = serializers.CharField(max_length=40)
+
+
+class MergeInput(serializers.Serializer):
+    merge = serializers.IntegerField(
+        help_text="id of the duplicate customer to merge into this one"
+    )
+
+
+class MileageInput(serializers.Serializer):
+    km = serializers.IntegerField(min_value=0)
+    read_on = serializers.DateField(required=False)
+
+
+# --- views -----------------------------------------------------------------------------------
+def _customers_of(user):
+    return Customer.objects.filter(site_id__in=site_ids_of(user))
+
+
+def _vehicles_of(user):
+    return Vehicle.objects.filter(site_id__in=site_ids_of(user))
+
+
+@extend_schema_view(
+    list=extend_schema(
+        parameters=[
+            OpenApiParameter(
+                "q", str, description="plate, VIN (or last 6), phone or part of a name"
+            ),
+            OpenApiParameter("retention", str, enum=Customer.Retention.values),
+            OpenApiParameter("abc_class", str, enum=Customer.AbcClass.values),
+            OpenApiParameter("phone", str, description="any format"),
+        ],
+        responses={200: CustomerSerializer(many=True), **_errors(400, 403)},
+    ),
+    retrieve=extend_schema(responses={200: CustomerSerializer, **_errors(403, 404)}),
+    create=extend_schema(
+        request=CustomerInput, responses={201: CustomerSerializer, **_errors(400, 403)}
+    ),
+    partial_update=extend_schema(
+        request=CustomerInput, responses={200: CustomerSerializer, **_errors(400, 403, 404)}
+    ),
+    update=extend_schema(
+        request=CustomerInput, responses={200: CustomerSerializer, **_errors(400, 403, 404)}
+    ),
+)
+class CustomerViewSet(
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.CreateModelMixin,
+    mixins.UpdateModelMixin,
+    viewsets.GenericViewSet,
+):
+    """Customers of your sites (merged-away duplicates are left out of the list)."""
+
+    serializer_class = CustomerSerializer
+    permission_classes = [IsAuthenticated, HasRole]
+    required_roles = READ_ROLES
+    action_roles = {
+        "create": CUSTOMER_WRITE_ROLES,
+        "update": CUSTOMER_WRITE_ROLES,
+        "partial_update": CUSTOMER_WRITE_ROLES,
+        "merge": (Role.MANAGER,),
+    }
+
+    def get_queryset(self):
+        qs = _customers_of(self.request.user).prefetch_related("vehicles").order_by("name", "id")
+        if self.action != "list":
+            return qs
+        qs = qs.filter(merged_into__isnull=True)
+        params = self.request.query_params
+        if params.get("retention"):
+            qs = qs.filter(retention=params["retention"])
+        if params.get("abc_class"):
+            qs = qs.filter(abc_class=params["abc_class"])
+        if params.get("phone"):
+            phone = validators.normalize_phone(params["phone"])
+            from django.db.models import Q
+
+            qs = qs.filter(Q(phone=phone) | Q(phone2=phone))
+        if params.get("q"):
+            hits = selectors.lookup(
+                site_ids=site_ids_of(self.request.user), q=params["q"], limit=100
+            )
+            qs = qs.filter(pk__in=[h.customer.pk for h in hits])
+        return qs
+
+    def create(self, request, *args, **kwargs):
+        data = CustomerInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        customer = services.customer_create(
+            site=request.site, actor=request.user, **data.validated_data
+        )
+        return Response(CustomerSerializer(customer).data, status=status.HTTP_201_CREATED)
+
+    def update(self, request, *args, **kwargs):
+        customer = self.get_object()
+        data = CustomerInput(data=request.data, partial=kwargs.get("partial", False))
+        data.is_valid(raise_exception=True)
+        customer = services.customer_update(
+            customer=customer, actor=request.user, **data.validated_data
+        )
+        return Response(CustomerSerializer(self.get_queryset().get(pk=customer.pk)).data)
+
+    @extend_schema(
+        request=MergeInput,
+        responses={200: CustomerSerializer, **_errors(400, 403, 404)},
+        description="Merge a duplicate into this customer: vehicles, repair orders, calls and "
+        "complaints move here; the duplicate is marked merged. Service managers only.",
+    )
+    @action(detail=True, methods=["post"])
+    def merge(self, request, pk=None):
+        keep = self.get_object()
+        data = MergeInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        dup = get_object_or_404(_customers_of(request.user), pk=data.validated_data["merge"])
+        services.customers_merge(keep=keep, merge=dup, actor=request.user)
+        return Response(CustomerSerializer(self.get_queryset().get(pk=keep.pk)).data)
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("name", str),
+            OpenApiParameter("phone", str),
+            OpenApiParameter("plate", str),
+        ],
+        responses={200: CustomerSerializer(many=True), **_errors(403)},
+        description="Possible duplicates: same phone, or same name and a vehicle with the plate.",
+    )
+    @action(detail=False, methods=["get"])
+    def duplicates(self, request):
+        p = request.query_params
+        found = selectors.possible_duplicates(
+            site=request.site,
+            name=p.get("name", ""),
+            phone=p.get("phone", ""),
+            plate=p.get("plate", ""),
+        )
+        return Response(CustomerSerializer(found, many=True).data)
+
+
+@extend_schema_view(
+    list=extend_schema(
+        parameters=[
+            OpenApiParameter(
+                "q", str, description="plate, VIN (or last 6), phone or part of a name"
+            ),
+            OpenApiParameter("owner", int),
+            OpenApiParameter("plate", str),
+            OpenApiParameter("vin", str),
+            OpenApiParameter("due_month", str, description="YYYY-MM: service due in that month"),
+        ],
+        responses={200: VehicleSerializer(many=True), **_errors(400, 403)},
+    ),
+    retrieve=extend_schema(responses={200: VehicleSerializer, **_errors(403, 404)}),
+    create=extend_schema(
+        request=VehicleCreateInput,
+        responses={201: VehicleSerializer, **_errors(400, 403)},
+        description="A wrong VIN check digit answers 400 with `code: vin_check_digit`; send "
+        "`acknowledge_vin_warning: true` to keep the VIN as typed.",
+    ),
+    partial_update=extend_schema(
+        request=VehicleInput, responses={200: VehicleSerializer, **_errors(400, 403, 404)}
+    ),
+    update=extend_schema(
+        request=VehicleInput, responses={200: VehicleSerializer, **_errors(400, 403, 404)}
+    ),
+)
+class VehicleViewSet(
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.CreateModelMixin,
+    mixins.UpdateModelMixin,
+    viewsets.GenericViewSet,
+):
+    """Vehicles of your sites, with their service history and odometer readings."""
+
+    serializer_class = VehicleSerializer
+    permission_classes = [IsAuthenticated, HasRole]
+    required_roles = READ_ROLES
+    action_roles = {
+        "create": VEHICLE_WRITE_ROLES,
+        "update": VEHICLE_WRITE_ROLES,
+        "partial_update": VEHICLE_WRITE_ROLES,
+        "mileage": VEHICLE_WRITE_ROLES,
+    }
+
+    def get_queryset(self):
+        qs = _vehicles_of(self.request.user).select_related("owner").order_by("plate", "id")
+        if self.action != "list":
+            return qs
+        p = self.request.query_params
+        if p.get("owner"):
+            try:
+                qs = qs.filter(owner_id=int(p["owner"]))
+            except ValueError:
+                raise ApplicationError(
+                    _("owner must be a customer id."), fields={"owner": _("Enter a number.")}
+                ) from None
+        if p.get("plate"):
+            qs = qs.filter(plate=validators.normalize_plate(p["plate"]))
+        if p.get("vin"):
+            vin = "".join(p["vin"].split()).upper()
+            qs = qs.filter(vin_last6=vin) if len(vin) == 6 else qs.filter(vin=vin)
+        if p.get("due_month"):
+            try:
+                month = timezone.datetime.strptime(p["due_month"], "%Y-%m").date()
+            except ValueError:
+                raise ApplicationError(
+                    _("due_month is YYYY-MM."), fields={"due_month": _("Use the form YYYY-MM.")}
+                ) from None
+            ids = selectors.due_this_month(site=self.request.site, month=month).values("pk")
+            qs = qs.filter(pk__in=ids)
+        if p.get("q"):
+            hits = selectors.lookup(site_ids=site_ids_of(self.request.user), q=p["q"], limit=100)
+            qs = qs.filter(owner_id__in=[h.customer.pk for h in hits])
+        return qs
+
+    def create(self, request, *args, **kwargs):
+        data = VehicleCreateInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        values = dict(data.validated_data)
+        owner = _customers_of(request.user).filter(pk=values.pop("owner")).first()
+        if owner is None:
+            raise ApplicationError(
+                _("No such customer at your sites."), fields={"owner": _("Unknown customer.")}
+            )
+        vehicle = services.vehicle_create(
+            site=owner.site, owner=owner, actor=request.user, **values
+        )
+        return Response(VehicleSerializer(vehicle).data, status=status.HTTP_201_CREATED)
+
+    def update(self, request, *args, **kwargs):
+        vehicle = self.get_object()
+        data = VehicleInput(data=request.data, partial=True)
+        data.is_valid(raise_exception=True)
+        vehicle = services.vehicle_update(
+            vehicle=vehicle, actor=request.user, **data.validated_data
+        )
+        return Response(VehicleSerializer(self.get_queryset().get(pk=vehicle.pk)).data)
+
+    @extend_schema(
+        responses={200: VisitSerializer(many=True), **_errors(403, 404)},
+        description="Every visit, newest first: date, mileage, advisor, lines, amount, "
+        "follow-up result and complaints.",
+    )
+    @action(detail=True, methods=["get"])
+    def history(self, request, pk=None):
+        vehicle = self.get_object()
+        return Response(VisitSerializer(selectors.vehicle_history(vehicle=vehicle), many=True).data)
+
+    @extend_schema(
+        request=MileageInput,
+        responses={200: VehicleSerializer, **_errors(400, 403, 404)},
+        description="Record an odometer reading. The current mileage never goes down.",
+    )
+    @action(detail=True, methods=["post"])
+    def mileage(self, request, pk=None):
+        vehicle = self.get_object()
+        data = MileageInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        services.vehicle_record_mileage(
+            vehicle=vehicle,
+            km=data.validated_data["km"],
+            read_on=data.validated_data.get("read_on") or timezone.localdate(),
+            actor=request.user,
+            source="desk",
+        )
+        return Response(VehicleSerializer(self.get_queryset().get(pk=vehicle.pk)).data)
+
+
+class LookupView(APIView):
+    """One-box lookup: plate (any case/spaces), full VIN or its last 6, phone (any format), or
+    part of a name."""
+
+    permission_classes = [IsAuthenticated, HasRole]
+    required_roles = READ_ROLES
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("q", str, required=True),
+            OpenApiParameter("limit", int, description="1–100, default 20"),
+        ],
+        responses={200: LookupHitSerializer(many=True), **_errors(400, 403)},
+    )
+    def get(self, request):
+        q = request.query_params.get("q", "")
+        try:
+            limit = int(request.query_params.get("limit", 20))
+        except ValueError:
+            raise ApplicationError(
+                _("limit must be a number."), fields={"limit": _("Enter a number.")}
+            ) from None
+        if not q.strip():
+            raise ApplicationError(
+                _("Type a plate, VIN, phone or name."), fields={"q": _("This field is required.")}
+            )
+        hits = selectors.lookup(site_ids=site_ids_of(request.user), q=q, limit=limit)
+        for hit in hits:
+            hit.matched_vehicle_ids = sorted(hit.matched_vehicle_ids)
+        return Response(LookupHitSerializer(hits, many=True).data)
+
+
+class SegmentsRecomputeView(APIView):
+    """Recompute retention buckets and ABC classes of your current site now (a Celery task)."""
+
+    permission_classes = [IsAuthenticated, HasRole]
+    required_roles = (Role.MANAGER,)
+
+    @extend_schema(
+        request=None,
+        responses={
+            202: inline_serializer("SegmentsQueued", {"queued": serializers.BooleanField()}),
+            **_errors(403),
+        },
+    )
+    def post(self, request):
+        from .tasks import recompute_segments
+
+        site_id = request.site.pk
+        transaction.on_commit(lambda: recompute_segments.delay(site_id))
+        return Response({"queued": True}, status=status.HTTP_202_ACCEPTED)
+
+
+class ImportView(APIView):
+    """Import customers and vehicles from CSV or XLSX. `dry_run=true` (default) only checks and
+    reports row by row; `dry_run=false` saves everything or nothing."""
+
+    permission_classes = [IsAuthenticated, HasRole]
+    required_roles = (Role.MANAGER,)
+    parser_classes = [MultiPartParser, FormParser, JSONParser]
+
+    @extend_schema(
+        request={
+            "multipart/form-data": inline_serializer(
+                "ImportUpload",
+                {
+                    "file": serializers.FileField(),
+                    "dry_run": serializers.BooleanField(default=True),
+                },
+            )
+        },
+        responses={
+            200: inline_serializer(
+                "ImportResult",
+                {
+                    "id": serializers.IntegerField(),
+                    "status": serializers.CharField(),
+                    "rows": serializers.IntegerField(),
+                    "errors": serializers.ListField(child=serializers.DictField()),
+                    "result": serializers.DictField(),
+                },
+            ),
+            **_errors(400, 403),
+        },
+    )
+    def post(self, request):
+        upload = request.FILES.get("file")
+        if upload is None:
+            raise ApplicationError(_("Choose a CSV or XLSX file."), fields={"file": _("Required.")})
+        dry_run = str(request.data.get("dry_run", "true")).lower() not in ("false", "0", "no")
+        batch = imports.import_check(
+            site=request.site, actor=request.user, filename=upload.name, content=upload.read()
+        )
+        if not dry_run and batch.status == ImportBatch.Status.CHECKED:
+            batch = imports.import_apply(batch_id=batch.pk, actor=request.user)
+        body = {
+            "id": batch.pk,
+            "status": batch.status,
+            "rows": len(batch.rows),
+            "errors": batch.errors,
+            "result": batch.result,
+        }
+        code = status.HTTP_400_BAD_REQUEST if batch.status == ImportBatch.Status.INVALID else 200
+        if code == 400:
+            body = {
+                "message": _("The file has errors in %(n)d row(s); nothing was saved.")
+                % {"n": len({e["row"] for e in batch.errors})},
+                "fields": {},
+                **body,
+            }
+        return Response(body, status=code)
+
+
+from django.urls import include, path  # noqa: E402
+from rest_framework.routers import SimpleRouter  # noqa: E402
+
+router = SimpleRouter()
+router.register("customers", CustomerViewSet, basename="customer")
+router.register("vehicles", VehicleViewSet, basename="vehicle")
+
+urlpatterns = [
+    path("lookup/", LookupView.as_view(), name="customers-lookup"),
+    path(
+        "customers/segments/recompute/", SegmentsRecomputeView.as_view(), name="segments-recompute"
+    ),
+    path("customers/import/", ImportView.as_view(), name="customers-import"),
+    path("", include(router.urls)),
+]

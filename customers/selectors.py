@@ -81,10 +81,16 @@ def _customer_ids_for(
         else:
             pairs = vehicles.filter(plate__contains=compact).values_list("owner_id", "id")[:limit]
         add(pairs, "plate")
-    # part of a name: a prefix for 1–2 characters, anywhere in the name from 3 on
+    # part of a name: one character is a surname (prefix); from two on, anywhere in the name.
+    # Chinese has no case, so LIKE (not ILIKE) unless there are Latin letters.
     name = " ".join(q.split())
     if name and not name.isdigit():
-        cond = Q(name__startswith=name) if len(name) < 3 else Q(name__icontains=name)
+        if len(name) < 2:
+            cond = Q(name__startswith=name)
+        elif name.isascii():
+            cond = Q(name__icontains=name)
+        else:
+            cond = Q(name__contains=name)
         ids = live.filter(cond).order_by("name", "id").values_list("id", flat=True)[:limit]
         add(((i, None) for i in ids), "name")
     return matched, vehicle_hits

@@ -1,0 +1,138 @@
+import pytest
+
+from customers.selectors import lookup, possible_duplicates, vehicle_history
+from customers.tests.factories import CustomerFactory, VehicleFactory, make_vin
+from dms.tests.factories import SiteFactory
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def archive(site):
+    wang = CustomerFactory(site=site, name="王建国", phone="+8613812345678")
+    car = VehicleFactory(owner=wang, vin=make_vin(424242), plate="沪AD12345")
+    li = CustomerFactory(site=site, name="李娜", phone="+8613900001111", phone2="+862168886666")
+    VehicleFactory(owner=li, vin=make_vin(777), plate="沪B67890")
+    return {"wang": wang, "car": car, "li": li}
+
+
+def names(hits):
+    return [h.customer.name for h in hits]
+
+
+@pytest.mark.parametrize(
+    ("q", "key"),
+    [
+        ("沪ad 12345", "plate"),
+        ("沪 A D 1 2 3 4 5", "plate"),
+        ("AD12345", "plate"),  # without the province character
+        ("d1234", "plate"),  # part of a plate
+    ],
+)
+def test_by_plate_any_case_and_spaces(archive, site, q, key):
+    hits = lookup(site_ids=[site.pk], q=q)
+    assert names(hits) == ["王建国"]
+    assert key in hits[0].matched_on
+    assert hits[0].matched_vehicle_ids == {archive["car"].pk}
+
+
+def test_by_full_vin_and_last_six(archive, site):
+    vin = archive["car"].vin
+    assert names(lookup(site_ids=[site.pk], q=vin.lower())) == ["王建国"]
+    hits = lookup(site_ids=[site.pk], q=vin[-6:])
+    assert names(hits) == ["王建国"]
+    assert hits[0].matched_on == ["vin_last6"]
+
+
+@pytest.mark.parametrize("q", ["138 1234 5678", "+86-138-1234-5678", "13812345678"])
+def test_by_phone_any_format(archive, site, q):
+    hits = lookup(site_ids=[site.pk], q=q)
+    assert names(hits) == ["王建国"]
+    assert hits[0].matched_on == ["phone"]
+
+
+def test_by_second_phone(archive, site):
+    assert names(lookup(site_ids=[site.pk], q="021 6888 6666")) == ["李娜"]
+
+
+@pytest.mark.parametrize("q", ["王", "王建", "建国", "王建国"])
+def test_by_part_of_a_name(archive, site, q):
+    assert names(lookup(site_ids=[site.pk], q=q)) == ["王建国"]
+
+
+def test_other_sites_never_show(archive):
+    other = SiteFactory()
+    assert lookup(site_ids=[other.pk], q="王建国") == []
+    assert lookup(site_ids=[other.pk], q=archive["car"].vin) == []
+
+
+def test_merged_customer_left_out(archive, site):
+    archive["li"].merged_into = archive["wang"]
+    archive["li"].save()
+    assert lookup(site_ids=[site.pk], q="李娜") == []
+
+
+def test_shows_vehicles_last_visit_and_open_work(archive, site):
+    from workorders.tests.factories import RepairOrderFactory
+
+    RepairOrderFactory(vehicle=archive["car"], status="in_progress", number="RO-1")
+    hit = lookup(site_ids=[site.pk], q="王建国")[0]
+    assert [v.plate for v in hit.vehicles] == ["沪AD12345"]
+    assert [ro.number for ro in hit.open_repair_orders] == ["RO-1"]
+    assert hit.last_visit_at is not None
+
+
+def test_query_count_does_not_grow(site, django_assert_max_num_queries):
+    for i in range(30):
+        c = CustomerFactory(site=site, name=f"张{i:02d}")
+        VehicleFactory(owner=c)
+        VehicleFactory(owner=c)
+    with django_assert_max_num_queries(6):
+        hits = lookup(site_ids=[site.pk], q="张", limit=20)
+        assert len(hits) == 20
+        assert all(len(h.vehicles) == 2 for h in hits)
+
+
+def test_possible_duplicates_by_phone_or_name_and_plate(archive, site):
+    assert possible_duplicates(site=site, phone="138-1234-5678") == [archive["wang"]]
+    assert possible_duplicates(site=site, name="王建国", plate="沪AD 12345") == [archive["wang"]]
+    assert possible_duplicates(site=site, name="王建国", plate="沪A99999") == []
+
+
+def test_history_newest_first_with_lines_followup_and_complaints(
+    site, django_assert_max_num_queries
+):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from followups.models import CallTask
+    from workorders.tests.factories import JobLineFactory, PartLineFactory, RepairOrderFactory
+
+    car = VehicleFactory(owner__site=site)
+    old = RepairOrderFactory(vehicle=car, odometer_km=10000, status="delivered", number="RO-OLD")
+    new = RepairOrderFactory(vehicle=car, odometer_km=20000, status="delivered", number="RO-NEW")
+    type(old).objects.filter(pk=old.pk).update(opened_at=timezone.now() - timedelta(days=200))
+    PartLineFactory(job=JobLineFactory(repair_order=new, description="换机油"))
+    now = timezone.now()
+    CallTask.objects.create(
+        site=site,
+        kind="followup",
+        source_key=f"ro:{new.pk}",
+        customer=car.owner,
+        vehicle=car,
+        repair_order=new,
+        due_at=now,
+        due_until=now,
+        status="done",
+        outcome="reached",
+        satisfaction=5,
+    )
+    with django_assert_max_num_queries(7):
+        visits = vehicle_history(vehicle=car)
+    assert [v.repair_order.number for v in visits] == ["RO-NEW", "RO-OLD"]
+    assert visits[0].mileage_km == 20000
+    assert [line.description for line in visits[0].lines] == ["换机油"]
+    assert visits[0].followup.satisfaction == 5
+    assert visits[1].followup is None
+    assert visits[0].complaints == []
