@@ -663,26 +663,33 @@ def confirmation_text(appointment: Appointment) -> str:
     }
 
 
-def search_vehicles(*, site: Site, q: str, limit: int = 12):
-    """The lookup box's matches (plate, VIN, phone, name).
+def search_vehicles(*, site: Site, q: str, limit: int = 12) -> list[dict]:
+    """The lookup box's matches as (customer, vehicle) rows: plate, VIN, phone or name.
 
-    Integration point: uses `customers.selectors.lookup` when the archive app provides it.
+    Uses the archive's `customers.selectors.lookup` (one box, index-backed) when it is there.
     """
     q = (q or "").strip()
     if not q:
         return []
     try:
-        from customers.selectors import lookup  # type: ignore[attr-defined]
-    except ImportError:
+        from customers.selectors import lookup
+    except ImportError:  # pragma: no cover - the archive app always provides it on main
         lookup = None
+    rows: list[dict] = []
     if lookup is not None:
-        return lookup(site_ids=[site.pk], q=q, limit=limit)
+        for hit in lookup(site_ids=[site.pk], q=q, limit=limit):
+            matched = getattr(hit, "matched_vehicle_ids", set()) or set()
+            vehicles = sorted(hit.vehicles, key=lambda v: (v.pk not in matched, v.plate))
+            rows.extend({"customer": hit.customer, "vehicle": v} for v in vehicles)
+            if not vehicles:
+                rows.append({"customer": hit.customer, "vehicle": None})
+        return rows[:limit]
     from customers.models import Vehicle
 
-    digits = "".join(ch for ch in q if ch.isdigit())
     cond = (
         Q(plate__icontains=q.replace(" ", "")) | Q(vin__icontains=q) | Q(owner__name__icontains=q)
     )
-    if len(digits) >= 4:
-        cond |= Q(owner__phone__contains=digits)
-    return list(Vehicle.objects.filter(Q(site=site) & cond).select_related("owner")[:limit])
+    return [
+        {"customer": v.owner, "vehicle": v}
+        for v in Vehicle.objects.filter(Q(site=site) & cond).select_related("owner")[:limit]
+    ]

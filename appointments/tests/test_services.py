@@ -52,7 +52,7 @@ def test_slot_rules(book, start, message):
 
 def test_closed_date_cannot_be_booked(site, book):
     ClosedDate.objects.create(site=site, date=TUESDAY, reason="店庆")
-    with pytest.raises(ApplicationError, match="closed.*店庆"):
+    with pytest.raises(ApplicationError, match=r"closed.*店庆"):
         book(at(24, 9))
 
 

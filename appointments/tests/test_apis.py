@@ -1,0 +1,239 @@
+import threading
+from datetime import date, timedelta
+
+import pytest
+from django.db import connections
+from django.utils import timezone
+from rest_framework.test import APIClient
+
+from appointments.models import Appointment, AppointmentStatus
+from customers.tests.factories import CustomerFactory, VehicleFactory
+from dms.models import ClosedDate
+from dms.tests.factories import SiteFactory, make_staff
+from followups.models import CallTask
+
+from .conftest import TZ
+
+pytestmark = pytest.mark.django_db
+URL = "/api/v1/appointments/"
+
+
+def next_weekday(n_days: int = 2) -> date:
+    """A Tuesday–Saturday at least n days ahead (the test site is closed on Sundays)."""
+    day = timezone.localdate(timezone.now(), TZ) + timedelta(days=n_days)
+    while day.weekday() == 6:
+        day += timedelta(days=1)
+    return day
+
+
+@pytest.fixture
+def desk(advisor):
+    client = APIClient()
+    client.force_authenticate(advisor)
+    return client
+
+
+def test_book_and_read_back(desk, vehicle, advisor):
+    day = next_weekday()
+    response = desk.post(
+        URL,
+        {"vehicle": vehicle.pk, "start": f"{day}T09:15", "estimated_hours": "1.5"},
+        format="json",
+    )
+    assert response.status_code == 201, response.json()
+    body = response.json()
+    assert body["status"] == "booked"
+    assert body["start"] == f"{day}T09:15:00+08:00"  # read in the site's time zone
+    assert body["advisor"]["name"] == "李娜"
+    assert body["customer"]["name"] == "王建国"
+    assert "李娜" in body["confirmation_text"]
+    assert desk.get(f"{URL}{body['id']}/").json()["id"] == body["id"]
+    listed = desk.get(URL, {"date": str(day)}).json()
+    assert [a["id"] for a in listed] == [body["id"]]
+
+
+def test_4xx_messages(desk, vehicle, site, advisor):
+    day = next_weekday()
+    yesterday = timezone.localdate(timezone.now(), TZ) - timedelta(days=1)
+    # a past date
+    r = desk.post(URL, {"vehicle": vehicle.pk, "start": f"{yesterday}T09:00"}, format="json")
+    assert r.status_code == 400
+    assert r.json()["message"] == "That time is in the past."
+    assert "start" in r.json()["fields"]
+    # a closed day
+    ClosedDate.objects.create(site=site, date=day, reason="盘点")
+    r = desk.post(URL, {"vehicle": vehicle.pk, "start": f"{day}T09:00"}, format="json")
+    assert r.status_code == 400
+    assert "closed" in r.json()["message"]
+    assert "盘点" in r.json()["message"]
+    # an unknown vehicle (and another site's vehicle looks the same)
+    other = VehicleFactory(owner=CustomerFactory(site=SiteFactory()))
+    for pk in (999999, other.pk):
+        r = desk.post(URL, {"vehicle": pk, "start": f"{day}T09:00"}, format="json")
+        assert r.status_code == 400
+        assert r.json()["fields"]["vehicle"] == ["No such vehicle at your sites."]
+    # a taken slot
+    ok_day = next_weekday(3) if next_weekday(3) != day else next_weekday(4)
+    payload = {"vehicle": vehicle.pk, "start": f"{ok_day}T10:00", "advisor": advisor.pk}
+    assert desk.post(URL, payload, format="json").status_code == 201
+    r = desk.post(URL, payload, format="json")
+    assert r.status_code == 409
+    assert "李娜 already has an appointment" in r.json()["message"]
+    # malformed input
+    r = desk.post(URL, {"vehicle": "x", "start": "soon"}, format="json")
+    assert r.status_code == 400
+    assert set(r.json()["fields"]) == {"vehicle", "start"}
+    # a buffer slot without a reason
+    r = desk.post(URL, {"vehicle": vehicle.pk, "start": f"{ok_day}T10:45"}, format="json")
+    assert r.status_code == 400
+    assert "override_reason" in r.json()["fields"]
+
+
+def test_availability_endpoint(desk, advisor, site):
+    day = next_weekday()
+    r = desk.get(f"{URL}availability/", {"date": str(day), "hours": "2"})
+    assert r.status_code == 200
+    body = r.json()
+    assert body["fits"] is True
+    assert body["capacity_hours"] == "38.4"
+    assert body["slots"][0]["advisor_name"] == "李娜"
+    assert body["slots"][0]["start"].endswith("+08:00")
+    r = desk.get(f"{URL}availability/", {"date": "2000-01-01", "hours": "2"})
+    assert r.status_code == 400
+    assert r.json()["message"] == "That date is in the past."
+    r = desk.get(f"{URL}availability/", {"date": str(day)})
+    assert r.status_code == 400
+    assert "hours" in r.json()["fields"]
+
+
+def test_load_endpoint(desk, advisor):
+    r = desk.get(f"{URL}load/", {"days": 3})
+    assert r.status_code == 200
+    assert len(r.json()) == 3
+
+
+def test_lifecycle_actions(desk, vehicle, advisor):
+    day = next_weekday()
+    pk = desk.post(URL, {"vehicle": vehicle.pk, "start": f"{day}T09:00"}, format="json").json()[
+        "id"
+    ]
+    assert desk.post(f"{URL}{pk}/confirm/").json()["status"] == "confirmed"
+    r = desk.post(f"{URL}{pk}/reschedule/", {"start": f"{day}T14:30"}, format="json")
+    assert r.status_code == 200
+    assert r.json()["start"] == f"{day}T14:30:00+08:00"
+    assert r.json()["reschedule_count"] == 1
+    r = desk.post(f"{URL}{pk}/check-in/")
+    assert r.status_code == 409
+    assert "check-in is on the day" in r.json()["message"]
+    r = desk.post(f"{URL}{pk}/cancel/", {}, format="json")
+    assert r.status_code == 400
+    assert "reason" in r.json()["fields"]
+    assert (
+        desk.post(f"{URL}{pk}/cancel/", {"reason": "出差"}, format="json").json()["status"]
+        == "cancelled"
+    )
+    r = desk.post(f"{URL}{pk}/confirm/")
+    assert r.status_code == 409
+    assert "Allowed next: none" in r.json()["message"]
+
+
+def test_roles_and_site_scope(api_as, vehicle, advisor, site):
+    day = next_weekday()
+    tech = api_as("technician")
+    r = tech.post(URL, {"vehicle": vehicle.pk, "start": f"{day}T09:00"}, format="json")
+    assert r.status_code == 403
+    assert "role" in r.json()["message"]
+    a = Appointment.objects.create(
+        site=site,
+        customer=vehicle.owner,
+        vehicle=vehicle,
+        advisor=advisor,
+        start=timezone.now() + timedelta(days=2),
+        end=timezone.now() + timedelta(days=2, minutes=15),
+        day=day,
+    )
+    stranger = APIClient()
+    other_site = SiteFactory()
+    stranger.force_authenticate(make_staff(role="advisor", site=other_site))
+    assert stranger.get(f"{URL}{a.pk}/").status_code == 404
+    assert stranger.post(f"{URL}{a.pk}/cancel/", {"reason": "x"}).status_code == 404
+    assert APIClient().get(URL).status_code in (401, 403)
+
+
+def test_schema_describes_the_endpoints(desk):
+    r = desk.get("/api/v1/schema/", {"format": "json"})
+    assert r.status_code == 200
+    paths = r.json()["paths"]
+    assert "/api/v1/appointments/availability/" in paths
+    assert "409" in paths["/api/v1/appointments/"]["post"]["responses"]
+
+
+# --- concurrency ------------------------------------------------------------------------------
+def _fire(n: int, make_payload, user) -> list:
+    barrier = threading.Barrier(n)
+    results: list = [None] * n
+
+    def run(i: int) -> None:
+        client = APIClient()
+        client.force_authenticate(user)
+        try:
+            barrier.wait(timeout=30)
+            r = client.post(URL, make_payload(i), format="json")
+            results[i] = (r.status_code, r.json())
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    return results
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_parallel_requests_for_one_slot_book_it_once(site, advisor, customer):
+    # given 32 different cars asking for the same advisor's 09:00 slot at the same moment
+    day = next_weekday()
+    vehicles = [VehicleFactory(owner=customer) for _ in range(32)]
+    results = _fire(
+        32,
+        lambda i: {"vehicle": vehicles[i].pk, "start": f"{day}T11:00", "advisor": advisor.pk},
+        advisor,
+    )
+    codes = sorted(code for code, _body in results)
+    # then exactly one booking succeeds and every other request is told the slot is taken
+    assert codes.count(201) == 1
+    assert codes.count(409) == 31
+    assert all(
+        "already has an appointment" in body["message"] for code, body in results if code == 409
+    )
+    assert Appointment.objects.filter(status=AppointmentStatus.BOOKED).count() == 1
+    assert CallTask.objects.count() == 2  # one pair of reminders, for the one booking
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_parallel_requests_cannot_overbook_the_workshop(site, advisor, customer, make_user):
+    # given a workshop with 4 bookable hours and 30 advisors, each request needing 3 hours
+    site.technicians_on_duty, site.technician_hours_per_day, site.bookable_share = 1, 4, 1
+    site.save()
+    advisors = [advisor] + [make_user("advisor") for _ in range(29)]
+    vehicles = [VehicleFactory(owner=customer) for _ in range(30)]
+    day = next_weekday()
+    results = _fire(
+        30,
+        lambda i: {
+            "vehicle": vehicles[i].pk,
+            "start": f"{day}T{9 + i // 3:02d}:{(i % 3) * 15:02d}",
+            "advisor": advisors[i].pk,
+            "estimated_hours": "3.0",
+        },
+        advisor,
+    )
+    codes = [code for code, _body in results]
+    assert codes.count(201) == 1
+    assert codes.count(409) == 29
+    assert all("The workshop is full" in body["message"] for c, body in results if c == 409)
+    assert Appointment.objects.count() == 1
