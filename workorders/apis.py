@@ -1,1 +1,727 @@
-urlpatterns: list = []
+"""REST API: /api/v1/repair-orders/ (list, detail, open), its lines and intake, and one
+`POST /api/v1/repair-orders/{id}/<action>/` per status move."""
+
+from decimal import Decimal
+
+from django.utils.translation import gettext_lazy as _
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from rest_framework import serializers, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.response import Response
+from rest_framework.routers import DefaultRouter
+
+from customers.models import Customer, Vehicle
+from dms.audit import history
+from dms.exceptions import NotFoundError
+from dms.models import Role
+from dms.permissions import HasRole, site_ids_of
+
+from . import selectors, services
+from .models import (
+    DAMAGE_PANELS,
+    INTERIOR_CHECKS,
+    ApprovalChannel,
+    FuelLevel,
+    JobLine,
+    PartLine,
+    PaymentMethod,
+    RepairOrder,
+    ROStatus,
+    Symptom,
+)
+
+ERROR = inline_serializer(
+    name="RepairOrderError",
+    fields={
+        "message": serializers.CharField(),
+        "fields": serializers.DictField(child=serializers.ListField(child=serializers.CharField())),
+        "allowed": serializers.ListField(child=serializers.CharField(), required=False),
+        "actions": serializers.ListField(child=serializers.CharField(), required=False),
+    },
+)
+ERRORS = {400: ERROR, 403: ERROR, 404: ERROR, 409: ERROR}
+STAFF = tuple(r for r in Role.values)
+
+
+# --- output ----------------------------------------------------------------------------------
+class UserRef(serializers.Serializer):
+    id = serializers.IntegerField()
+    username = serializers.CharField()
+    name = serializers.SerializerMethodField()
+
+    def get_name(self, user) -> str:
+        return user.get_full_name() or user.username
+
+
+class PartOut(serializers.ModelSerializer):
+    amount = serializers.DecimalField(max_digits=10, decimal_places=2, read_only=True)
+
+    class Meta:
+        model = PartLine
+        fields = [
+            "id",
+            "part_number",
+            "name",
+            "quantity",
+            "unit_price",
+            "amount",
+            "stock_status",
+            "expected_date",
+        ]
+
+
+class LineOut(serializers.ModelSerializer):
+    parts = PartOut(many=True, read_only=True)
+    amount = serializers.DecimalField(max_digits=10, decimal_places=2, read_only=True)
+    technician = UserRef(allow_null=True, read_only=True)
+
+    class Meta:
+        model = JobLine
+        fields = [
+            "id",
+            "position",
+            "operation_code",
+            "description",
+            "standard_hours",
+            "labour_rate",
+            "labour_amount",
+            "discount",
+            "amount",
+            "is_additional",
+            "approval",
+            "approved_version",
+            "approved_amount",
+            "declined_reason",
+            "work_status",
+            "technician",
+            "bay",
+            "actual_hours",
+            "parts",
+        ]
+
+
+class IntakeOut(serializers.Serializer):
+    covers_fitted = serializers.BooleanField()
+    vin_read = serializers.CharField()
+    vin_mismatch = serializers.BooleanField()
+    vin_mismatch_acknowledged = serializers.BooleanField()
+    odometer_km = serializers.IntegerField(allow_null=True)
+    odometer_reason = serializers.CharField()
+    fuel_level = serializers.CharField()
+    damage = serializers.DictField(child=serializers.CharField())
+    interior = serializers.DictField(child=serializers.CharField())
+    valuables = serializers.CharField()
+    engine_bay = serializers.CharField()
+    underbody_checked = serializers.BooleanField()
+    underbody_notes = serializers.CharField()
+    symptom_engine = serializers.CharField()
+    symptom_speed = serializers.CharField()
+    symptom_load = serializers.CharField()
+    symptom_road = serializers.CharField()
+    symptom_pattern = serializers.CharField()
+    symptom_since = serializers.CharField()
+    recent_repairs = serializers.CharField()
+    added_equipment = serializers.CharField()
+    recorded_at = serializers.DateTimeField(allow_null=True)
+
+
+class HistoryOut(serializers.Serializer):
+    at = serializers.DateTimeField()
+    action = serializers.CharField()
+    from_state = serializers.CharField()
+    to_state = serializers.CharField()
+    note = serializers.CharField()
+    actor = serializers.CharField(source="actor.username", default=None)
+
+
+class ApprovalOut(serializers.Serializer):
+    id = serializers.IntegerField()
+    kind = serializers.CharField()
+    estimate_version = serializers.IntegerField()
+    customer_name = serializers.CharField()
+    channel = serializers.CharField()
+    answered_at = serializers.DateTimeField()
+    approved_amount = serializers.DecimalField(max_digits=10, decimal_places=2, allow_null=True)
+    has_signature = serializers.SerializerMethodField()
+    recorded_by = serializers.CharField(source="recorded_by.username", default=None)
+    lines = serializers.SerializerMethodField()
+
+    def get_has_signature(self, obj) -> bool:
+        return bool(obj.signature)
+
+    def get_lines(self, obj) -> list[dict]:
+        return [
+            {
+                "job_id": a.job_id,
+                "decision": a.decision,
+                "amount": str(a.amount),
+                "reason": a.reason,
+            }
+            for a in obj.lines.all()
+        ]
+
+
+class RepairOrderOut(serializers.ModelSerializer):
+    customer = inline_serializer(
+        name="ROCustomer",
+        fields={"id": serializers.IntegerField(), "name": serializers.CharField()},
+    )
+    vehicle = inline_serializer(
+        name="ROVehicle",
+        fields={
+            "id": serializers.IntegerField(),
+            "plate": serializers.CharField(),
+            "vin": serializers.CharField(),
+        },
+    )
+    advisor = UserRef(read_only=True)
+    comeback_of = serializers.CharField(source="comeback_of.number", default=None)
+
+    class Meta:
+        model = RepairOrder
+        fields = [
+            "id",
+            "number",
+            "status",
+            "customer",
+            "vehicle",
+            "advisor",
+            "appointment",
+            "is_first_service",
+            "concern",
+            "odometer_km",
+            "opened_at",
+            "opened_day",
+            "promised_at",
+            "not_to_exceed",
+            "estimate_version",
+            "labour_total",
+            "parts_total",
+            "discount_total",
+            "tax_total",
+            "grand_total",
+            "qc_fail_count",
+            "comeback_of",
+            "comeback_confirmed",
+            "delivered_at",
+            "cancel_reason",
+        ]
+
+
+class RepairOrderDetailOut(RepairOrderOut):
+    lines = LineOut(many=True, read_only=True)
+    intake = IntakeOut(read_only=True, allow_null=True)
+    approvals = ApprovalOut(many=True, read_only=True)
+    history = serializers.SerializerMethodField()
+    actions = serializers.SerializerMethodField()
+    approval_link = serializers.SerializerMethodField()
+
+    class Meta(RepairOrderOut.Meta):
+        fields = [
+            *RepairOrderOut.Meta.fields,
+            "waiting_part",
+            "parts_expected_date",
+            "qc_fail_reason",
+            "washed_at",
+            "ready_at",
+            "invoiced_at",
+            "payment_method",
+            "next_service_due_date",
+            "next_service_due_km",
+            "lines",
+            "intake",
+            "approvals",
+            "history",
+            "actions",
+            "approval_link",
+        ]
+
+    def get_history(self, obj) -> list[dict]:
+        return HistoryOut(history(obj), many=True).data
+
+    def get_actions(self, obj) -> list[str]:
+        return selectors.next_actions(obj, self.context["request"].user)
+
+    def get_approval_link(self, obj) -> str | None:
+        from django.urls import reverse
+        from django.utils import timezone
+
+        link = (
+            obj.approval_links.filter(
+                answered_at=None,
+                expires_at__gt=timezone.now(),
+                estimate_version=obj.estimate_version,
+            )
+            .order_by("-created_at")
+            .first()
+        )
+        if link is None:
+            return None
+        return self.context["request"].build_absolute_uri(
+            reverse("workorders:approval_link", args=[link.token])
+        )
+
+
+# --- input -----------------------------------------------------------------------------------
+class OpenIn(serializers.Serializer):
+    customer = serializers.IntegerField()
+    vehicle = serializers.IntegerField()
+    advisor = serializers.IntegerField(required=False, help_text=_("defaults to you"))
+    concern = serializers.CharField(required=False, allow_blank=True, default="")
+    is_first_service = serializers.BooleanField(required=False, default=False)
+    odometer_km = serializers.IntegerField(required=False, allow_null=True, min_value=0)
+
+
+class PartIn(serializers.Serializer):
+    name = serializers.CharField(max_length=120)
+    part_number = serializers.CharField(max_length=40, required=False, allow_blank=True)
+    quantity = serializers.DecimalField(max_digits=8, decimal_places=2, min_value=Decimal("0.01"))
+    unit_price = serializers.DecimalField(max_digits=10, decimal_places=2, min_value=0)
+    stock_status = serializers.ChoiceField(PartLine.Stock.choices, required=False)
+    expected_date = serializers.DateField(required=False, allow_null=True)
+
+
+class LineIn(serializers.Serializer):
+    description = serializers.CharField(max_length=200)
+    operation_code = serializers.CharField(max_length=30, required=False, allow_blank=True)
+    standard_hours = serializers.DecimalField(max_digits=5, decimal_places=2, min_value=0)
+    discount = serializers.DecimalField(
+        max_digits=10, decimal_places=2, min_value=0, required=False, default=0
+    )
+    parts = PartIn(many=True, required=False, default=list)
+
+
+class LineUpdateIn(serializers.Serializer):
+    description = serializers.CharField(max_length=200, required=False)
+    operation_code = serializers.CharField(max_length=30, required=False, allow_blank=True)
+    standard_hours = serializers.DecimalField(
+        max_digits=5, decimal_places=2, min_value=0, required=False
+    )
+    discount = serializers.DecimalField(
+        max_digits=10, decimal_places=2, min_value=0, required=False
+    )
+
+
+class IntakeIn(serializers.Serializer):
+    covers_fitted = serializers.BooleanField()
+    vin_read = serializers.CharField(max_length=30, required=False, allow_blank=True, default="")
+    vin_mismatch_acknowledged = serializers.BooleanField(required=False, default=False)
+    odometer_km = serializers.IntegerField(min_value=0, required=False, allow_null=True)
+    odometer_reason = serializers.CharField(max_length=200, required=False, allow_blank=True)
+    fuel_level = serializers.ChoiceField(FuelLevel.choices, required=False, allow_blank=True)
+    concern = serializers.CharField(required=False, allow_blank=True)
+    damage = serializers.DictField(
+        child=serializers.CharField(max_length=200, allow_blank=True),
+        required=False,
+        help_text=", ".join(DAMAGE_PANELS),
+    )
+    interior = serializers.DictField(
+        child=serializers.CharField(max_length=200, allow_blank=True),
+        required=False,
+        help_text=", ".join(INTERIOR_CHECKS),
+    )
+    valuables = serializers.CharField(max_length=300, required=False, allow_blank=True)
+    engine_bay = serializers.CharField(max_length=300, required=False, allow_blank=True)
+    underbody_checked = serializers.BooleanField(required=False, default=False)
+    underbody_notes = serializers.CharField(max_length=300, required=False, allow_blank=True)
+    symptom_engine = serializers.ChoiceField(Symptom.Engine.choices, required=False)
+    symptom_speed = serializers.ChoiceField(Symptom.Speed.choices, required=False)
+    symptom_load = serializers.ChoiceField(Symptom.Load.choices, required=False)
+    symptom_road = serializers.ChoiceField(Symptom.Road.choices, required=False)
+    symptom_pattern = serializers.ChoiceField(Symptom.Pattern.choices, required=False)
+    symptom_since = serializers.CharField(max_length=100, required=False, allow_blank=True)
+    recent_repairs = serializers.CharField(max_length=300, required=False, allow_blank=True)
+    added_equipment = serializers.CharField(max_length=300, required=False, allow_blank=True)
+
+
+class AuthorizeIn(serializers.Serializer):
+    channel = serializers.ChoiceField(ApprovalChannel.choices)
+    customer_name = serializers.CharField(max_length=120, required=False, allow_blank=True)
+    signature = serializers.CharField(
+        required=False, allow_blank=True, help_text=_("PNG as a data URL or base64")
+    )
+    not_to_exceed = serializers.DecimalField(
+        max_digits=10, decimal_places=2, min_value=0, required=False, allow_null=True
+    )
+    promised_at = serializers.DateTimeField(required=False, allow_null=True)
+    note = serializers.CharField(max_length=300, required=False, allow_blank=True)
+
+
+class NoteIn(serializers.Serializer):
+    note = serializers.CharField(max_length=300, required=False, allow_blank=True, default="")
+
+
+class AnswerLineIn(serializers.Serializer):
+    job_id = serializers.IntegerField()
+    decision = serializers.ChoiceField(["approved", "declined"])
+    reason = serializers.CharField(max_length=200, required=False, allow_blank=True)
+
+
+class AnswerIn(serializers.Serializer):
+    channel = serializers.ChoiceField(ApprovalChannel.choices)
+    customer_name = serializers.CharField(max_length=120, required=False, allow_blank=True)
+    estimate_version = serializers.IntegerField(
+        help_text=_("the estimate version the customer answered")
+    )
+    answers = AnswerLineIn(many=True, allow_empty=False)
+    note = serializers.CharField(max_length=300, required=False, allow_blank=True)
+
+
+class WaitPartsIn(serializers.Serializer):
+    part = serializers.CharField(max_length=120)
+    expected_date = serializers.DateField(required=False, allow_null=True)
+    note = serializers.CharField(max_length=300, required=False, allow_blank=True, default="")
+
+
+class ChecklistIn(serializers.Serializer):
+    checklist = serializers.DictField(child=serializers.BooleanField())
+    note = serializers.CharField(max_length=300, required=False, allow_blank=True, default="")
+
+
+class QcFailIn(serializers.Serializer):
+    reason = serializers.CharField(max_length=300)
+    checklist = serializers.DictField(child=serializers.BooleanField(), required=False)
+
+
+class BookNextIn(serializers.Serializer):
+    start = serializers.DateTimeField()
+    estimated_hours = serializers.DecimalField(
+        max_digits=4, decimal_places=1, min_value=0, required=False, default=1
+    )
+    services = serializers.ListField(child=serializers.CharField(), required=False, default=list)
+
+
+class DeliverIn(serializers.Serializer):
+    payment_method = serializers.ChoiceField(PaymentMethod.choices)
+    handover = serializers.DictField(child=serializers.BooleanField())
+    next_service_due_date = serializers.DateField(required=False, allow_null=True)
+    next_service_due_km = serializers.IntegerField(required=False, allow_null=True, min_value=0)
+    book_next = BookNextIn(required=False, allow_null=True)
+    note = serializers.CharField(max_length=300, required=False, allow_blank=True, default="")
+
+
+class CancelIn(serializers.Serializer):
+    reason = serializers.CharField(max_length=200)
+
+
+class DelayIn(serializers.Serializer):
+    promised_at = serializers.DateTimeField()
+    channel = serializers.ChoiceField(ApprovalChannel.choices, default="phone")
+    note = serializers.CharField(max_length=300, required=False, allow_blank=True, default="")
+
+
+class ApproveTotalIn(serializers.Serializer):
+    amount = serializers.DecimalField(max_digits=10, decimal_places=2, min_value=Decimal("0.01"))
+    channel = serializers.ChoiceField(ApprovalChannel.choices)
+    customer_name = serializers.CharField(max_length=120, required=False, allow_blank=True)
+    note = serializers.CharField(max_length=300, required=False, allow_blank=True, default="")
+
+
+class ComebackIn(serializers.Serializer):
+    confirmed = serializers.BooleanField()
+    note = serializers.CharField(max_length=300, required=False, allow_blank=True, default="")
+
+
+class EstimateIn(serializers.Serializer):
+    not_to_exceed = serializers.DecimalField(
+        max_digits=10, decimal_places=2, min_value=0, required=False, allow_null=True
+    )
+    promised_at = serializers.DateTimeField(required=False, allow_null=True)
+
+
+# --- views -----------------------------------------------------------------------------------
+def _move_schema(request_serializer, summary: str):
+    return extend_schema(
+        request=request_serializer, responses={200: RepairOrderDetailOut, **ERRORS}, summary=summary
+    )
+
+
+class RepairOrderViewSet(viewsets.GenericViewSet):
+    """Repair orders of your sites. Every state change is one action; an illegal move is a 409
+    listing the allowed actions."""
+
+    permission_classes = [HasRole]
+    required_roles = STAFF
+    action_roles = {
+        "create": (Role.ADVISOR,),
+        "lines": STAFF,
+        "intake": (Role.ADVISOR,),
+        "line_detail": (Role.ADVISOR,),
+        "estimate": (Role.ADVISOR,),
+        **{a.replace("-", "_"): r for a, r in selectors.ACTION_ROLES.items()},
+    }
+    queryset = RepairOrder.objects.none()
+    serializer_class = RepairOrderOut
+
+    def _ro(self, pk) -> RepairOrder:
+        return selectors.repair_order_get(user=self.request.user, pk=pk)
+
+    def _detail(self, pk, code=status.HTTP_200_OK) -> Response:
+        ro = self._ro(pk)
+        return Response(RepairOrderDetailOut(ro, context={"request": self.request}).data, code)
+
+    def _input(self, serializer_class):
+        ser = serializer_class(data=self.request.data)
+        ser.is_valid(raise_exception=True)
+        return ser.validated_data
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("status", str, many=True, enum=ROStatus.values),
+            OpenApiParameter("advisor", int),
+            OpenApiParameter("date_from", str, description="opened on or after (YYYY-MM-DD)"),
+            OpenApiParameter("date_to", str, description="opened on or before (YYYY-MM-DD)"),
+            OpenApiParameter("q", str, description="number, plate, VIN end, name or phone"),
+        ],
+        responses={200: RepairOrderOut(many=True), **ERRORS},
+    )
+    def list(self, request):
+        params = FilterIn(data=request.query_params)
+        params.is_valid(raise_exception=True)
+        f = params.validated_data
+        qs = selectors.repair_order_list(
+            user=request.user,
+            status=sorted(f.get("status") or []) or None,
+            advisor_id=f.get("advisor"),
+            date_from=f.get("date_from"),
+            date_to=f.get("date_to"),
+            q=f.get("q", ""),
+        )
+        page = self.paginate_queryset(qs)
+        return self.get_paginated_response(RepairOrderOut(page, many=True).data)
+
+    @extend_schema(responses={200: RepairOrderDetailOut, **ERRORS})
+    def retrieve(self, request, pk=None):
+        return self._detail(pk)
+
+    @extend_schema(request=OpenIn, responses={201: RepairOrderDetailOut, **ERRORS})
+    def create(self, request):
+        """Open a walk-in RO (appointments open theirs at check-in)."""
+        data = self._input(OpenIn)
+        sites = site_ids_of(request.user)
+        vehicle = Vehicle.objects.filter(pk=data["vehicle"], site_id__in=sites).first()
+        customer = Customer.objects.filter(pk=data["customer"], site_id__in=sites).first()
+        errors = {}
+        if vehicle is None:
+            errors["vehicle"] = [_("No such vehicle.")]
+        if customer is None:
+            errors["customer"] = [_("No such customer.")]
+        if errors:
+            raise serializers.ValidationError(errors)
+        from django.contrib.auth import get_user_model
+
+        advisor = request.user
+        if data.get("advisor"):
+            advisor = get_user_model().objects.filter(pk=data["advisor"]).first()
+        ro = services.repair_order_open(
+            site=vehicle.site,
+            customer=customer,
+            vehicle=vehicle,
+            advisor=advisor,
+            actor=request.user,
+            concern=data["concern"],
+            is_first_service=data["is_first_service"],
+            odometer_km=data.get("odometer_km"),
+        )
+        return self._detail(ro.pk, status.HTTP_201_CREATED)
+
+    @extend_schema(
+        methods=["GET"], responses={200: LineOut(many=True), **ERRORS}, summary="Job lines"
+    )
+    @extend_schema(
+        methods=["POST"],
+        request=LineIn,
+        responses={201: LineOut, **ERRORS},
+        summary="Add a line (after authorization it is proposed additional work)",
+    )
+    @action(detail=True, methods=["get", "post"])
+    def lines(self, request, pk=None):
+        ro = self._ro(pk)
+        if request.method == "GET":
+            return Response(LineOut(ro.lines.all(), many=True).data)
+        data = self._input(LineIn)
+        job = services.job_line_add(repair_order_id=ro.pk, actor=request.user, **data)
+        job = JobLine.objects.prefetch_related("parts").get(pk=job.pk)
+        return Response(LineOut(job).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(methods=["PATCH"], request=LineUpdateIn, responses={200: LineOut, **ERRORS})
+    @extend_schema(methods=["DELETE"], request=None, responses={204: None, **ERRORS})
+    @action(detail=True, methods=["patch", "delete"], url_path=r"lines/(?P<line_id>\d+)")
+    def line_detail(self, request, pk=None, line_id=None):
+        ro = self._ro(pk)
+        if not ro.lines.filter(pk=line_id).exists():
+            raise NotFoundError(_("No such line."))
+        if request.method == "DELETE":
+            services.job_line_remove(job_id=line_id, actor=request.user)
+            return Response(status=status.HTTP_204_NO_CONTENT)
+        data = self._input(LineUpdateIn)
+        services.job_line_update(job_id=line_id, actor=request.user, **data)
+        return Response(LineOut(JobLine.objects.prefetch_related("parts").get(pk=line_id)).data)
+
+    @extend_schema(request=IntakeIn, responses={200: RepairOrderDetailOut, **ERRORS})
+    @action(detail=True, methods=["put"])
+    def intake(self, request, pk=None):
+        ro = self._ro(pk)
+        services.intake_record(repair_order_id=ro.pk, actor=request.user, **self._input(IntakeIn))
+        return self._detail(pk)
+
+    @_move_schema(EstimateIn, "Set the not-to-exceed amount and the promised time")
+    @action(detail=True, methods=["post"])
+    def estimate(self, request, pk=None):
+        ro = self._ro(pk)
+        services.ro_update_estimate(
+            repair_order_id=ro.pk, actor=request.user, **self._input(EstimateIn)
+        )
+        return self._detail(pk)
+
+    # one action per move ---------------------------------------------------------------------
+    @_move_schema(AuthorizeIn, "draft → authorized (signature or recorded remote approval)")
+    @action(detail=True, methods=["post"])
+    def authorize(self, request, pk=None):
+        services.ro_authorize(
+            repair_order_id=self._ro(pk).pk, actor=request.user, **self._input(AuthorizeIn)
+        )
+        return self._detail(pk)
+
+    @_move_schema(NoteIn, "authorized/rework → in_progress")
+    @action(detail=True, methods=["post"])
+    def start(self, request, pk=None):
+        services.ro_start(
+            repair_order_id=self._ro(pk).pk, actor=request.user, **self._input(NoteIn)
+        )
+        return self._detail(pk)
+
+    @_move_schema(NoteIn, "→ waiting_approval; makes the customer's private link")
+    @action(detail=True, methods=["post"], url_path="request-approval")
+    def request_approval(self, request, pk=None):
+        services.ro_request_approval(
+            repair_order_id=self._ro(pk).pk, actor=request.user, **self._input(NoteIn)
+        )
+        return self._detail(pk)
+
+    @_move_schema(AnswerIn, "The customer's answer per proposed line")
+    @action(detail=True, methods=["post"], url_path="answer-approval")
+    def answer_approval(self, request, pk=None):
+        services.ro_answer_approval(
+            repair_order_id=self._ro(pk).pk, actor=request.user, **self._input(AnswerIn)
+        )
+        return self._detail(pk)
+
+    @_move_schema(WaitPartsIn, "→ waiting_parts")
+    @action(detail=True, methods=["post"], url_path="wait-parts")
+    def wait_parts(self, request, pk=None):
+        services.ro_wait_parts(
+            repair_order_id=self._ro(pk).pk, actor=request.user, **self._input(WaitPartsIn)
+        )
+        return self._detail(pk)
+
+    @_move_schema(NoteIn, "waiting_parts/waiting_approval → back to work")
+    @action(detail=True, methods=["post"])
+    def resume(self, request, pk=None):
+        services.ro_resume(
+            repair_order_id=self._ro(pk).pk, actor=request.user, **self._input(NoteIn)
+        )
+        return self._detail(pk)
+
+    @_move_schema(NoteIn, "in_progress → work_done")
+    @action(detail=True, methods=["post"], url_path="complete-work")
+    def complete_work(self, request, pk=None):
+        services.ro_complete_work(
+            repair_order_id=self._ro(pk).pk, actor=request.user, **self._input(NoteIn)
+        )
+        return self._detail(pk)
+
+    @_move_schema(ChecklistIn, "QC passed → washing")
+    @action(detail=True, methods=["post"], url_path="qc-pass")
+    def qc_pass(self, request, pk=None):
+        services.ro_qc_pass(
+            repair_order_id=self._ro(pk).pk, actor=request.user, **self._input(ChecklistIn)
+        )
+        return self._detail(pk)
+
+    @_move_schema(QcFailIn, "QC failed → rework")
+    @action(detail=True, methods=["post"], url_path="qc-fail")
+    def qc_fail(self, request, pk=None):
+        services.ro_qc_fail(
+            repair_order_id=self._ro(pk).pk, actor=request.user, **self._input(QcFailIn)
+        )
+        return self._detail(pk)
+
+    @_move_schema(None, "The car is washed")
+    @action(detail=True, methods=["post"], url_path="wash-done")
+    def wash_done(self, request, pk=None):
+        services.ro_wash_done(repair_order_id=self._ro(pk).pk, actor=request.user)
+        return self._detail(pk)
+
+    @_move_schema(ChecklistIn, "The advisor's final check → ready")
+    @action(detail=True, methods=["post"], url_path="final-check")
+    def final_check(self, request, pk=None):
+        services.ro_final_check(
+            repair_order_id=self._ro(pk).pk, actor=request.user, **self._input(ChecklistIn)
+        )
+        return self._detail(pk)
+
+    @_move_schema(NoteIn, "ready → invoiced (settlement from the actual lines)")
+    @action(detail=True, methods=["post"])
+    def invoice(self, request, pk=None):
+        services.ro_invoice(
+            repair_order_id=self._ro(pk).pk, actor=request.user, **self._input(NoteIn)
+        )
+        return self._detail(pk)
+
+    @_move_schema(DeliverIn, "invoiced → delivered")
+    @action(detail=True, methods=["post"])
+    def deliver(self, request, pk=None):
+        services.ro_deliver(
+            repair_order_id=self._ro(pk).pk, actor=request.user, **self._input(DeliverIn)
+        )
+        return self._detail(pk)
+
+    @_move_schema(CancelIn, "→ cancelled (any state before invoiced)")
+    @action(detail=True, methods=["post"])
+    def cancel(self, request, pk=None):
+        services.ro_cancel(
+            repair_order_id=self._ro(pk).pk, actor=request.user, **self._input(CancelIn)
+        )
+        return self._detail(pk)
+
+    # records that are not moves --------------------------------------------------------------
+    @_move_schema(DelayIn, "The customer was told of a delay; new promised time")
+    @action(detail=True, methods=["post"], url_path="record-delay")
+    def record_delay(self, request, pk=None):
+        services.ro_record_delay(
+            repair_order_id=self._ro(pk).pk, actor=request.user, **self._input(DelayIn)
+        )
+        return self._detail(pk)
+
+    @_move_schema(ApproveTotalIn, "The customer consents to a total above the not-to-exceed")
+    @action(detail=True, methods=["post"], url_path="approve-total")
+    def approve_total(self, request, pk=None):
+        services.ro_approve_total(
+            repair_order_id=self._ro(pk).pk, actor=request.user, **self._input(ApproveTotalIn)
+        )
+        return self._detail(pk)
+
+    @_move_schema(ComebackIn, "Confirm or clear the possible-comeback flag")
+    @action(detail=True, methods=["post"])
+    def comeback(self, request, pk=None):
+        services.ro_comeback_decide(
+            repair_order_id=self._ro(pk).pk, actor=request.user, **self._input(ComebackIn)
+        )
+        return self._detail(pk)
+
+
+class FilterIn(serializers.Serializer):
+    advisor = serializers.IntegerField(required=False)
+    date_from = serializers.DateField(required=False)
+    date_to = serializers.DateField(required=False)
+    q = serializers.CharField(required=False, allow_blank=True, max_length=60)
+    status = serializers.MultipleChoiceField(choices=ROStatus.choices, required=False)
+
+
+for _name in ("record_delay", "approve_total", "comeback"):
+    RepairOrderViewSet.action_roles[_name] = (Role.ADVISOR,)
+
+router = DefaultRouter()
+router.register("repair-orders", RepairOrderViewSet, basename="repair-order")
+urlpatterns = router.urls

@@ -30,6 +30,16 @@ class ROStatus(models.TextChoices):
 OPEN_STATUSES = [s for s in ROStatus.values if s not in ("delivered", "cancelled")]
 
 
+class PaymentMethod(models.TextChoices):
+    CASH = "cash", _("Cash")
+    CARD = "card", _("Bank card")
+    WECHAT = "wechat", _("WeChat Pay")
+    ALIPAY = "alipay", _("Alipay")
+    TRANSFER = "transfer", _("Bank transfer")
+    WARRANTY = "warranty", _("Warranty (no charge)")
+    INSURANCE = "insurance", _("Insurance")
+
+
 class RepairOrder(models.Model):
     site = models.ForeignKey(Site, on_delete=models.PROTECT, related_name="repair_orders")
     number = models.CharField(_("number"), max_length=24)
@@ -89,7 +99,9 @@ class RepairOrder(models.Model):
     final_check = models.JSONField(_("final check"), default=dict, blank=True)
     # settlement and delivery
     ready_notified_at = models.DateTimeField(_("customer told it is ready"), null=True, blank=True)
-    payment_method = models.CharField(_("payment method"), max_length=12, blank=True)
+    payment_method = models.CharField(
+        _("payment method"), max_length=12, choices=PaymentMethod.choices, blank=True
+    )
     handover = models.JSONField(_("handover checklist"), default=dict, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -525,16 +537,6 @@ class ApprovalLink(models.Model):
 
     def __str__(self) -> str:
         return f"{self.repair_order} link v{self.estimate_version}"
-
-
-class PaymentMethod(models.TextChoices):
-    CASH = "cash", _("Cash")
-    CARD = "card", _("Bank card")
-    WECHAT = "wechat", _("WeChat Pay")
-    ALIPAY = "alipay", _("Alipay")
-    TRANSFER = "transfer", _("Bank transfer")
-    WARRANTY = "warranty", _("Warranty (no charge)")
-    INSURANCE = "insurance", _("Insurance")
 
 
 HANDOVER_ITEMS = {

@@ -1,0 +1,107 @@
+from django.contrib import admin
+
+from .models import (
+    Approval,
+    ApprovalLine,
+    ApprovalLink,
+    EstimateVersion,
+    Intake,
+    JobLine,
+    PartLine,
+    Photo,
+    RepairOrder,
+)
+
+
+class JobLineInline(admin.TabularInline):
+    model = JobLine
+    extra = 0
+    fields = [
+        "position",
+        "description",
+        "standard_hours",
+        "labour_amount",
+        "approval",
+        "work_status",
+    ]
+    readonly_fields = fields
+    can_delete = False
+    show_change_link = True
+
+
+class PartLineInline(admin.TabularInline):
+    model = PartLine
+    extra = 0
+
+
+@admin.register(RepairOrder)
+class RepairOrderAdmin(admin.ModelAdmin):
+    """Read-mostly: status changes go through the services (lock, table, audit)."""
+
+    list_display = ["number", "site", "status", "customer", "vehicle", "advisor", "opened_at"]
+    list_filter = ["site", "status", "is_first_service"]
+    search_fields = ["number", "vehicle__plate", "vehicle__vin", "customer__name"]
+    readonly_fields = [
+        "status",
+        "number",
+        "site",
+        "customer",
+        "vehicle",
+        "appointment",
+        "estimate_version",
+        "labour_total",
+        "parts_total",
+        "discount_total",
+        "tax_total",
+        "grand_total",
+        "qc_fail_count",
+        "authorized_at",
+        "delivered_at",
+        "cancelled_at",
+    ]
+    inlines = [JobLineInline]
+    date_hierarchy = "opened_at"
+
+
+@admin.register(JobLine)
+class JobLineAdmin(admin.ModelAdmin):
+    list_display = ["description", "repair_order", "approval", "work_status", "technician"]
+    list_filter = ["approval", "work_status"]
+    search_fields = ["description", "repair_order__number"]
+    readonly_fields = ["repair_order", "approval", "approved_version", "approved_amount"]
+    inlines = [PartLineInline]
+
+
+class ApprovalLineInline(admin.TabularInline):
+    model = ApprovalLine
+    extra = 0
+    readonly_fields = ["job", "decision", "amount", "reason"]
+    can_delete = False
+
+
+@admin.register(Approval)
+class ApprovalAdmin(admin.ModelAdmin):
+    list_display = [
+        "repair_order",
+        "kind",
+        "estimate_version",
+        "customer_name",
+        "channel",
+        "answered_at",
+    ]
+    list_filter = ["kind", "channel"]
+    inlines = [ApprovalLineInline]
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(ApprovalLink)
+class ApprovalLinkAdmin(admin.ModelAdmin):
+    list_display = ["repair_order", "estimate_version", "expires_at", "answered_at"]
+    exclude = ["token"]
+
+
+admin.site.register(Intake)
+admin.site.register(EstimateVersion)
+admin.site.register(Photo)

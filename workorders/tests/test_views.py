@@ -1,0 +1,188 @@
+"""The advisor's pages and the customer's private approval page."""
+
+import base64
+from datetime import timedelta
+
+import pytest
+from django.test import Client
+from django.urls import reverse
+from django.utils import timezone
+
+from customers.tests.factories import VehicleFactory
+from dms.models import Role
+from dms.tests.factories import make_staff
+from workorders.models import ApprovalLink, JobLine, RepairOrder
+from workorders.models import ROStatus as S
+from workorders.tests.factories import PNG_1PX, ro_in_state
+
+pytestmark = pytest.mark.django_db
+
+
+def _as(user) -> Client:
+    c = Client()
+    c.force_login(user)
+    return c
+
+
+def test_list_detail_and_scoping():
+    ro = ro_in_state(S.DRAFT)
+    adv = _as(ro.advisor)
+    r = adv.get(reverse("workorders:list"))
+    assert r.status_code == 200
+    assert ro.number in r.content.decode()
+    r = adv.get(reverse("workorders:detail", args=[ro.pk]))
+    page = r.content.decode()
+    assert "Customer authorization (sign)" in page  # the next action
+    assert 'aria-current="step"' in page  # the timeline
+    other = ro_in_state(S.DRAFT)
+    assert adv.get(reverse("workorders:detail", args=[other.pk])).status_code == 404
+    assert Client().get(reverse("workorders:list")).status_code == 302  # login first
+
+
+def test_technician_cannot_open_advisor_pages():
+    ro = ro_in_state(S.DRAFT)
+    tech = _as(make_staff(role=Role.TECHNICIAN, site=ro.site))
+    assert tech.get(reverse("workorders:intake", args=[ro.pk])).status_code == 403
+    r = tech.post(reverse("workorders:action", args=[ro.pk, "cancel"]), {"reason": "x"})
+    assert r.status_code == 302
+    ro.refresh_from_db()
+    assert ro.status == S.DRAFT
+
+
+def test_walk_in_open_then_intake_with_vin_warning():
+    vehicle = VehicleFactory()
+    advisor = make_staff(role=Role.ADVISOR, site=vehicle.site)
+    c = _as(advisor)
+    r = c.get(reverse("workorders:open"), {"q": vehicle.plate})
+    assert vehicle.vin in r.content.decode()
+    r = c.post(reverse("workorders:open"), {"vehicle": vehicle.pk, "concern": "Noise"})
+    ro = RepairOrder.objects.get(vehicle=vehicle)
+    assert r.url == reverse("workorders:intake", args=[ro.pk])
+    wrong = vehicle.vin[:-1] + ("1" if vehicle.vin[-1] != "1" else "2")
+    data = {"covers_fitted": "on", "vin_read": wrong, "odometer_km": vehicle.mileage_km + 10}
+    r = c.post(reverse("workorders:intake", args=[ro.pk]), data)
+    assert r.status_code == 200
+    assert "differs from the archive" in r.content.decode()
+    r = c.post(
+        reverse("workorders:intake", args=[ro.pk]), {**data, "vin_mismatch_acknowledged": "on"}
+    )
+    assert r.status_code == 302
+    assert ro.intake.__class__.objects.get(repair_order=ro).vin_mismatch
+
+
+def test_estimate_editor_and_signature_authorization():
+    ro = ro_in_state(S.DRAFT)
+    c = _as(ro.advisor)
+    r = c.post(
+        reverse("workorders:estimate", args=[ro.pk]),
+        {
+            "op": "add-line",
+            "description": "Wheel alignment",
+            "standard_hours": "1",
+            "part_name": "Valve",
+            "part_quantity": "4",
+            "part_price": "5",
+            "part_stock": "in_stock",
+        },
+    )
+    assert r.status_code == 302
+    assert ro.lines.filter(description="Wheel alignment").exists()
+    r = c.post(
+        reverse("workorders:estimate", args=[ro.pk]),
+        {"op": "add-line", "description": "", "standard_hours": "-2"},
+    )
+    assert r.status_code == 200
+    assert ro.lines.count() == 2
+    promised = (timezone.localtime() + timedelta(hours=4)).strftime("%Y-%m-%dT%H:%M")
+    r = c.post(
+        reverse("workorders:authorize", args=[ro.pk]),
+        {
+            "channel": "signature",
+            "customer_name": "王先生",
+            "promised_at": promised,
+            "signature": "data:image/png;base64," + base64.b64encode(PNG_1PX).decode(),
+        },
+    )
+    assert r.status_code == 302
+    ro.refresh_from_db()
+    assert ro.status == S.AUTHORIZED
+    sig = ro.approvals.get()
+    r = c.get(reverse("workorders:signature", args=[sig.pk]))
+    assert b"".join(r.streaming_content).startswith(b"\x89PNG")
+    page = c.get(reverse("workorders:print", args=[ro.pk])).content.decode()
+    assert "王先生" in page
+    assert ro.advisor.get_full_name() in page
+    assert "Wheel alignment" in page
+
+
+def test_private_link_page_without_login():
+    ro = ro_in_state(S.WAITING_APPROVAL)
+    _as(ro.advisor).post(reverse("workorders:action", args=[ro.pk, "request-approval"]))
+    link = ro.approval_links.get()
+    proposed = ro.lines.get(approval=JobLine.Approval.PROPOSED)
+    anon = Client()
+    url = reverse("workorders:approval_link", args=[link.token])
+    page = anon.get(url).content.decode()
+    assert proposed.description in page
+    assert f"{proposed.amount:.2f}" in page
+    r = anon.post(url, {f"decision_{proposed.pk}": "declined", f"reason_{proposed.pk}": "Later"})
+    assert r.status_code == 302
+    proposed.refresh_from_db()
+    assert proposed.approval == JobLine.Approval.DECLINED
+    assert "your answer has been recorded" in anon.get(url).content.decode()
+    assert anon.get(url[:-3] + "zz/").status_code == 404
+
+
+def test_expired_link_page_says_so():
+    ro = ro_in_state(S.WAITING_APPROVAL)
+    _as(ro.advisor).post(reverse("workorders:action", args=[ro.pk, "request-approval"]))
+    link = ro.approval_links.get()
+    ApprovalLink.objects.filter(pk=link.pk).update(expires_at=timezone.now() - timedelta(hours=1))
+    page = Client().get(reverse("workorders:approval_link", args=[link.token])).content.decode()
+    assert "expired" in page
+
+
+def test_delivery_screen_explains_settlement_and_delivers():
+    ro = ro_in_state(S.READY)
+    c = _as(ro.advisor)
+    r = c.post(reverse("workorders:action", args=[ro.pk, "invoice"]))
+    assert r.url == reverse("workorders:deliver", args=[ro.pk])
+    page = c.get(r.url).content.decode()
+    assert "Labour: 1.5 h" in page
+    assert "Brake pad set" in page
+    ro.refresh_from_db()
+    assert str(ro.grand_total) in page
+    assert str(ro.odometer_km + ro.vehicle.service_interval_km) in page  # pre-filled km
+    due = (timezone.localdate() + timedelta(days=180)).isoformat()
+    data = {
+        "payment_method": "card",
+        "next_service_due_date": due,
+        "next_service_due_km": "40000",
+        **dict.fromkeys(
+            [
+                "work_explained",
+                "bill_explained",
+                "old_parts_offered",
+                "usage_advice",
+                "next_service_told",
+                "covers_removed",
+            ],
+            "on",
+        ),
+    }
+    r = c.post(reverse("workorders:deliver", args=[ro.pk]), {**data, "usage_advice": ""})
+    assert r.status_code == 200
+    assert "Usage advice given" in r.content.decode()
+    r = c.post(reverse("workorders:deliver", args=[ro.pk]), data)
+    assert r.status_code == 302
+    ro.refresh_from_db()
+    assert ro.status == S.DELIVERED
+    assert ro.next_service_due_km == 40000
+
+
+def test_approvals_pending_and_ready_lists():
+    waiting = ro_in_state(S.WAITING_APPROVAL)
+    ready = ro_in_state(S.READY, vehicle=VehicleFactory(owner__site=waiting.site))
+    c = _as(waiting.advisor)
+    assert waiting.number in c.get(reverse("workorders:approvals")).content.decode()
+    assert ready.number in c.get(reverse("workorders:ready")).content.decode()
