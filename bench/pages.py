@@ -1,0 +1,190 @@
+"""Server-side latency and SQL queries per request of the pages and API endpoints SPEC §9 names.
+
+Runs in-process with Django's test client (no network, DEBUG off, the benchmark database), so
+the figure is the server's own time: URL routing, middleware, auth, queries, rendering.
+
+    .venv/bin/python bench/pages.py [--requests 60]
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench import common
+
+# name → budget (ms, p95) from SPEC §9; None: no budget, measured for the record
+BUDGETS = {
+    "lookup": 50,
+    "availability": 50,
+    "workshop board": 100,
+    "KPI month (page)": 300,
+    "KPI month (API)": 300,
+}
+
+
+def scenarios(today: dt.date) -> list[dict]:
+    from django.contrib.auth import get_user_model
+
+    from customers.models import Customer, Vehicle
+    from dms.models import Site
+    from workorders.models import OPEN_STATUSES, RepairOrder
+
+    site = Site.objects.order_by("pk").first()
+    code = site.code
+    users = get_user_model().objects
+    advisor = users.get(username=f"{code}-advisor1")
+    manager = users.get(username=f"{code}-manager")
+    dispatcher = users.get(username=f"{code}-dispatcher")
+    group = users.get(username="bench-group")
+
+    # lookup keys people type: a full plate, part of a plate, VIN last 6, a phone, a name
+    vehicles = list(
+        Vehicle.objects.filter(site=site).order_by("pk").values("plate", "vin")[100:110]
+    )
+    customers = list(
+        Customer.objects.filter(site=site).order_by("pk").values("phone", "name")[200:210]
+    )
+    keys = []
+    for v, c in zip(vehicles, customers, strict=False):
+        keys += [v["plate"], v["plate"][-4:], v["vin"][-6:], c["phone"][-11:], c["name"]]
+    lookup = [(f"/customers/lookup/?q={k}", {"HTTP_HX_REQUEST": "true"}) for k in keys]
+
+    days = [today + dt.timedelta(days=d) for d in range(1, 15)]
+    availability = [
+        (f"/api/v1/appointments/availability/?date={d.isoformat()}&hours={h}", {})
+        for d in days
+        for h in ("1.0", "2.5")
+    ]
+    open_ros = list(
+        RepairOrder.objects.filter(site=site, status__in=OPEN_STATUSES)
+        .order_by("pk")
+        .values_list("pk", flat=True)[:15]
+    )
+    old_ros = list(
+        RepairOrder.objects.filter(site=site, status="delivered")
+        .order_by("pk")
+        .values_list("pk", flat=True)[5000:5015]
+    )
+    ro_detail = [(f"/ro/{pk}/", {}) for pk in open_ros + old_ros]
+    first = today.replace(day=1)
+    last_month_end = first - dt.timedelta(days=1)
+    last_month = last_month_end.replace(day=1)
+    months = [(last_month, last_month_end), (first, today)]
+    kpi_page = [
+        (f"/dashboard/?site={site.pk}&preset=custom&start={a}&end={b}", {}) for a, b in months
+    ]
+    kpi_api = [(f"/api/v1/kpis/?site={site.pk}&start={a}&end={b}", {}) for a, b in months]
+    kpi_all = [(f"/api/v1/kpis/?site=all&start={a}&end={b}", {}) for a, b in months]
+
+    def api_list(path):
+        sep = "&" if "?" in path else "?"
+        return [(path, {}), (f"{path}{sep}page=2", {}), (f"{path}{sep}page=10", {})]
+
+    return [
+        {"name": "lookup", "user": advisor, "urls": lookup},
+        {"name": "availability", "user": advisor, "urls": availability},
+        {"name": "workshop board", "user": dispatcher, "urls": [("/workshop/board/", {})]},
+        {
+            "name": "workshop board (API)",
+            "user": dispatcher,
+            "urls": [("/api/v1/workshop/board/", {})],
+        },
+        {"name": "RO detail", "user": advisor, "urls": ro_detail},
+        {"name": "KPI month (page)", "user": manager, "urls": kpi_page},
+        {"name": "KPI month (API)", "user": manager, "urls": kpi_api},
+        {"name": "KPI month, 20 sites (API)", "user": group, "urls": kpi_all},
+        {"name": "API customers", "user": manager, "urls": api_list("/api/v1/customers/")},
+        {"name": "API vehicles", "user": manager, "urls": api_list("/api/v1/vehicles/")},
+        {
+            "name": "API repair orders",
+            "user": manager,
+            "urls": api_list("/api/v1/repair-orders/"),
+        },
+        {
+            "name": "API appointments",
+            "user": manager,
+            "urls": api_list(f"/api/v1/appointments/?date={today + dt.timedelta(days=1)}"),
+        },
+        {"name": "API call tasks", "user": manager, "urls": api_list("/api/v1/call-tasks/")},
+        {"name": "API complaints", "user": manager, "urls": api_list("/api/v1/complaints/")},
+        {"name": "bare endpoint", "user": manager, "urls": [("/bench/bare/", {})]},
+    ]
+
+
+def measure(scenario: dict, requests: int) -> dict:
+    from django.db import connection
+    from django.test import Client
+    from django.test.utils import CaptureQueriesContext
+
+    client = Client()
+    client.force_login(scenario["user"])
+    urls = scenario["urls"]
+    if not urls:
+        return {"name": scenario["name"], "error": "nothing to request (no data)"}
+    statuses: dict[int, int] = {}
+    queries = 0
+    # one pass with the queries captured, which also warms the caches
+    for url, headers in urls:
+        with CaptureQueriesContext(connection) as ctx:
+            response = client.get(url, **headers)
+        queries = max(queries, len(ctx.captured_queries))
+        statuses[response.status_code] = statuses.get(response.status_code, 0) + 1
+    samples = []
+    for i in range(requests):
+        url, headers = urls[i % len(urls)]
+        started = time.perf_counter()
+        response = client.get(url, **headers)
+        samples.append((time.perf_counter() - started) * 1000)
+        statuses[response.status_code] = statuses.get(response.status_code, 0) + 1
+    budget = BUDGETS.get(scenario["name"])
+    p95 = common.percentile(samples, 95)
+    return {
+        "name": scenario["name"],
+        "requests": len(samples),
+        "distinct_urls": len(urls),
+        "p50_ms": round(common.percentile(samples, 50), 1),
+        "p95_ms": round(p95, 1),
+        "p99_ms": round(common.percentile(samples, 99), 1),
+        "max_queries": queries,
+        "statuses": statuses,
+        "budget_ms": budget,
+        "met": None if budget is None else p95 <= budget,
+        "example": urls[0][0],
+    }
+
+
+def main(argv=None) -> list[dict]:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--requests", type=int, default=60)
+    parser.add_argument("--only", default="", help="run the scenarios whose name contains this")
+    args = parser.parse_args(argv)
+    common.setup()
+    from django.utils import timezone
+
+    today = timezone.localdate()
+    rows = []
+    for scenario in scenarios(today):
+        if args.only and args.only.lower() not in scenario["name"].lower():
+            continue
+        row = measure(scenario, args.requests)
+        rows.append(row)
+        flag = "" if row.get("met") is None else (" ok" if row["met"] else " OVER BUDGET")
+        print(
+            f"{row['name']:<28} p50 {row.get('p50_ms', '-'):>7} p95 {row.get('p95_ms', '-'):>7} "
+            f"p99 {row.get('p99_ms', '-'):>7} ms  queries {row.get('max_queries', '-'):>3}  "
+            f"{row.get('statuses', row.get('error'))}{flag}",
+            flush=True,
+        )
+    if not args.only:
+        common.save("pages", rows)
+    return rows
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,27 @@
+# ruff: noqa: F403, F405
+"""Settings for the benchmarks: production-like (DEBUG off, persistent connections, Redis cache
+and broker) against the benchmark database, never the demo or test databases."""
+
+from dms.settings.base import *
+
+DEBUG = False
+SECRET_KEY = env("DJANGO_SECRET_KEY", default="bench-only-not-secret")
+ALLOWED_HOSTS = ["*"]
+BENCH_DATABASE_URL = env(
+    "BENCH_DATABASE_URL", default="postgres://postgres@127.0.0.1:5432/dms_bench"
+)
+DATABASES = {"default": env.db_url_config(BENCH_DATABASE_URL)}
+DATABASES["default"]["CONN_MAX_AGE"] = 60
+DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+REDIS_URL = env("BENCH_REDIS_URL", default="redis://127.0.0.1:6379/0")
+CELERY_BROKER_URL = REDIS_URL
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
+# a queue of its own, so a developer's worker never picks up benchmark tasks
+CELERY_TASK_DEFAULT_QUEUE = "dms-bench"
+CACHES = {
+    "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}
+}
+# the bare endpoint for the throughput ratio lives next to the real URLs
+ROOT_URLCONF = "bench.urls"
+LOGGING["root"]["level"] = "WARNING"
+LOGGING["loggers"]["django.request"] = {"level": "ERROR"}
