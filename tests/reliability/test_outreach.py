@@ -1,0 +1,110 @@
+"""The outreach engine with the real things: Postgres, Redis and a Celery worker process.
+
+Time-independent: the test site calls every day around the clock, so the worker's real clock
+is always inside calling hours; rows are made due by their own `due_at`.
+"""
+
+from datetime import time, timedelta
+
+import pytest
+from django.db.models import Count
+from django.utils import timezone
+
+from customers.models import Channel
+from dms.models import AuditEntry, OpeningHours
+from dms.tests.factories import SiteFactory
+from followups import services
+from followups.models import CallTask, OutboundMessage, TaskKind, TaskStatus
+from tests.conftest import _wait_for
+
+pytestmark = [
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.postgres,
+    pytest.mark.redis,
+    pytest.mark.slow,
+]
+FINISHED = (TaskStatus.OPEN, TaskStatus.SENT)
+
+
+def _always_open_site():
+    site = SiteFactory(hours=[], calling_hours_start=time(0, 0), calling_hours_end=time(23, 59, 59))
+    for weekday in range(7):
+        OpeningHours.objects.create(
+            site=site, weekday=weekday, opens=time(0, 0), closes=time(23, 59)
+        )
+    return site
+
+
+def _due_tasks(site, n: int) -> list[int]:
+    from customers.tests.factories import CustomerFactory
+
+    customers = CustomerFactory.create_batch(20, site=site)
+    now = timezone.now()
+    rows = [
+        CallTask(
+            site=site,
+            kind=TaskKind.MAINTENANCE_DUE,
+            source_key=f"load:{i}",
+            customer=customers[i % 20],
+            channel=Channel.SMS if i % 2 else Channel.CALL,
+            message=f"Reminder {i}",
+            due_at=now - timedelta(minutes=1),
+            due_until=now + timedelta(days=2),
+        )
+        for i in range(n)
+    ]
+    return [t.pk for t in CallTask.objects.bulk_create(rows)]
+
+
+def _processed() -> int:
+    return CallTask.objects.filter(status__in=FINISHED).count()
+
+
+def _assert_each_processed_exactly_once(n: int):
+    assert CallTask.objects.filter(status__in=FINISHED).count() == n
+    assert CallTask.objects.filter(channel=Channel.SMS, status=TaskStatus.SENT).count() == n // 2
+    assert OutboundMessage.objects.count() == n // 2
+    # one "open"/"sent" audit row per task: a second worker run would have written another
+    per_task = (
+        AuditEntry.objects.filter(action__in=["open", "sent"])
+        .values("object_id")
+        .annotate(n=Count("id"))
+    )
+    assert len(per_task) == n
+    assert {row["n"] for row in per_task} == {1}
+
+
+def test_thousand_due_tasks_are_processed_exactly_once(celery_worker):
+    # given 1,000 due tasks (half calls, half SMS) and a real worker
+    site = _always_open_site()
+    _due_tasks(site, 1000)
+    celery_worker(concurrency=4)
+    # when the minute sweeper runs twice (a second beat tick while the first batch is in flight)
+    first = services.outreach_sweep(batch_size=200)
+    second = services.outreach_sweep(batch_size=200)
+    # then every row was claimed once and acted on once
+    assert first["claimed"] == 1000
+    assert second["claimed"] == 0
+    _wait_for(lambda: _processed() == 1000, timeout=300, what="1,000 tasks", interval=0.5)
+    _assert_each_processed_exactly_once(1000)
+
+
+def test_worker_killed_mid_batch_loses_none_and_duplicates_none(celery_worker):
+    site = _always_open_site()
+    _due_tasks(site, 1000)
+    worker = celery_worker(concurrency=4)
+    services.outreach_sweep(batch_size=250)
+    # when the worker is SIGKILLed part-way through
+    _wait_for(lambda: _processed() >= 100, timeout=120, what="the first 100 tasks")
+    worker.kill()
+    done_at_kill = _processed()
+    assert done_at_kill < 1000, "the worker finished before it could be killed"
+    # and a new worker starts; the sweeper hands out again what the dead worker had claimed
+    celery_worker(concurrency=4)
+    services.outreach_sweep(now=timezone.now() + services.REQUEUE_AFTER + timedelta(minutes=1))
+    # then all 1,000 are done, each exactly once
+    _wait_for(
+        lambda: _processed() == 1000, timeout=300, what="all tasks after restart", interval=0.5
+    )
+    _assert_each_processed_exactly_once(1000)
+    assert not CallTask.objects.filter(status=TaskStatus.QUEUED).exists()
