@@ -23,7 +23,7 @@ from .forms import KpiQueryForm
 from .selectors import kpis_compute, manager_site_ids
 
 
-class ErrorSerializer(serializers.Serializer):
+class KpiErrorSerializer(serializers.Serializer):
     message = serializers.CharField()
     fields = serializers.DictField(child=serializers.ListField(child=serializers.CharField()))
 
@@ -113,9 +113,9 @@ class KpiApi(APIView):
         ],
         responses={
             200: KpiResultSerializer,
-            400: OpenApiResponse(ErrorSerializer, description="Bad period or site"),
-            403: OpenApiResponse(ErrorSerializer, description="Not a service manager"),
-            404: OpenApiResponse(ErrorSerializer, description="Not one of your sites"),
+            400: OpenApiResponse(KpiErrorSerializer, description="Bad period or site"),
+            403: OpenApiResponse(KpiErrorSerializer, description="Not a service manager"),
+            404: OpenApiResponse(KpiErrorSerializer, description="Not one of your sites"),
         },
     )
     def get(self, request):
