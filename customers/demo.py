@@ -277,12 +277,16 @@ def _load_vehicle(site, customer, i, k, rng, actor, advisors, techs, today) -> N
         return
     profile = _profile(i * 2 + k)
     purchase = date(year, 1 + (i % 12), 1 + (i % 27))
+    if profile[0] == "new":  # bought recently (often elsewhere); first visit still ahead
+        purchase = today - timedelta(days=30 + rng.randrange(270))
+        year = purchase.year
+        vin = _vin(i, k, wmi, vds, year, plant)
+        if Vehicle.objects.filter(site=site, vin=vin).exists():
+            return
     if purchase > today:
         purchase = today - timedelta(days=200)
-    age_days = max(30, (today - purchase).days)
     km_per_day = 25 + rng.randrange(45)
     visits = _visit_days(profile, rng, today, purchase)
-    current_km = int(km_per_day * age_days)
     vehicle = services.vehicle_create(
         site=site,
         owner=customer,
@@ -297,15 +301,13 @@ def _load_vehicle(site, customer, i, k, rng, actor, advisors, techs, today) -> N
         purchase_date=purchase,
         sold_by_site=i % 3 != 1,
         warranty_end=date(purchase.year + 3, purchase.month, min(purchase.day, 28)),
-        mileage_km=int(km_per_day * ((visits[-1] if visits else purchase) - purchase).days) or 0,
-        mileage_read_at=visits[-1] if visits else None,
+        mileage_km=int(km_per_day * ((visits[-1] if visits else today) - purchase).days),
+        mileage_read_at=visits[-1] if visits else today,
         service_interval_km=7500 if green else 10000,
         service_interval_months=12 if green else 6,
         insurance_renewal_date=_next_anniversary(purchase, today),
         annual_inspection_date=(
-            date(today.year, purchase.month, min(purchase.day, 28))
-            if year <= today.year - 6
-            else None
+            _next_anniversary(purchase, today) if year <= today.year - 6 else None
         ),
         first_service_done=bool(visits),
     )
@@ -313,7 +315,7 @@ def _load_vehicle(site, customer, i, k, rng, actor, advisors, techs, today) -> N
     # next service: 6 months / interval km after the last visit; some fall due this month
     last = visits[-1] if visits else purchase
     due_date = _add_months(last, vehicle.service_interval_months)
-    if i % 8 == 0:
+    if i % 12 == 0:
         due_date = today.replace(day=min(28, 3 + (i % 25)))  # due this month
     due_km = vehicle.mileage_km + vehicle.service_interval_km
     if i % 12 == 6:  # due by mileage this month: a high-mileage driver
@@ -322,10 +324,6 @@ def _load_vehicle(site, customer, i, k, rng, actor, advisors, techs, today) -> N
     services.vehicle_update(
         vehicle=vehicle, actor=actor, next_service_due_date=due_date, next_service_due_km=due_km
     )
-    if current_km and not visits:
-        services.vehicle_record_mileage(
-            vehicle=vehicle, km=current_km, read_on=today, actor=actor, source="import"
-        )
 
 
 def _visit_days(profile, rng, today, purchase) -> list[date]:

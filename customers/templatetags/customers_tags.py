@@ -1,6 +1,7 @@
 from django import template
 from django.utils.html import format_html
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from customers import validators
 
@@ -36,3 +37,33 @@ def retention_badge(customer):
         _("retention (3-6-9)"),
         customer.get_retention_display(),
     )
+
+
+@register.filter
+def person(user) -> str:
+    """A staff member's name as people say it: family name first for Chinese names."""
+    if not user:
+        return ""
+    first, last = user.first_name or "", user.last_name or ""
+    if not (first or last):
+        return user.username
+    if any("\u4e00" <= ch <= "\u9fff" for ch in first + last):
+        return f"{last}{first}"
+    return f"{first} {last}".strip()
+
+
+AUDIT_LABELS = {
+    "customer_created": gettext_lazy("created"),
+    "customer_updated": gettext_lazy("details changed"),
+    "customer_merged": gettext_lazy("duplicate merged in"),
+    "customer_merged_away": gettext_lazy("merged into another customer"),
+    "vehicle_created": gettext_lazy("vehicle added"),
+    "vehicle_updated": gettext_lazy("vehicle changed"),
+    "owner_changed": gettext_lazy("owner changed"),
+}
+
+
+@register.filter
+def audit_label(action: str) -> str:
+    label = AUDIT_LABELS.get(action)
+    return str(label) if label else action
