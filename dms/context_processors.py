@@ -7,6 +7,7 @@ from .permissions import current_site, has_role, roles_of, sites_of
 # (label, url name, roles that see it) — the same roles the views enforce.
 NAV = [
     (_("Front desk"), "appointments:front_desk", (Role.ADVISOR,)),
+    (_("Customers and vehicles"), "customers:index", (Role.ADVISOR, Role.FOLLOWUP_AGENT)),
     (_("Repair orders"), "workorders:list", (Role.ADVISOR,)),
     (
         _("Workshop board"),
