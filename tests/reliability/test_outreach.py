@@ -4,6 +4,7 @@ Time-independent: the test site calls every day around the clock, so the worker'
 is always inside calling hours; rows are made due by their own `due_at`.
 """
 
+import json
 from datetime import time, timedelta
 
 import pytest
@@ -108,3 +109,61 @@ def test_worker_killed_mid_batch_loses_none_and_duplicates_none(celery_worker):
     )
     _assert_each_processed_exactly_once(1000)
     assert not CallTask.objects.filter(status=TaskStatus.QUEUED).exists()
+
+
+def test_delivery_with_redis_down_succeeds_and_followup_goes_out_when_it_is_back(
+    celery_worker, redis_server, use_broker
+):
+    from dms.models import Role
+    from dms.tests.factories import make_staff
+    from followups import webhooks
+    from followups.models import DeliveryStatus, WebhookDelivery, WebhookSubscription
+    from followups.tests.webhook_server import WebhookReceiver
+    from workorders.models import HANDOVER_ITEMS, ROStatus
+    from workorders.services import ro_deliver
+    from workorders.tests.factories import RepairOrderFactory
+
+    site = _always_open_site()
+    make_staff(role=Role.FOLLOWUP_AGENT, site=site, username="agent_rel")
+    ro = RepairOrderFactory(vehicle__owner__site=site, site=site, status=ROStatus.INVOICED)
+    with WebhookReceiver() as receiver, use_broker(redis_server.url):
+        WebhookSubscription.objects.create(
+            site=site, name="oem", url=receiver.url, secret="k", events=["repair_order"]
+        )
+        celery_worker(concurrency=2, broker_port=redis_server.port)
+        # given the broker is down
+        redis_server.stop()
+        # when the advisor delivers the car, it still succeeds
+        ro = ro_deliver(
+            repair_order_id=ro.pk,
+            actor=ro.advisor,
+            payment_method="cash",
+            handover=dict.fromkeys(HANDOVER_ITEMS, True),
+        )
+        assert ro.status == ROStatus.DELIVERED
+        task = CallTask.objects.get(repair_order=ro, kind=TaskKind.FOLLOWUP)
+        assert WebhookDelivery.objects.get().status == DeliveryStatus.PENDING
+        # the follow-up window arrives while Redis is still down: claimed, but cannot be handed out
+        CallTask.objects.filter(pk=task.pk).update(due_at=timezone.now() - timedelta(minutes=1))
+        services.outreach_sweep()
+        task.refresh_from_db()
+        assert task.status == TaskStatus.QUEUED
+        # then Redis comes back; the next sweeps hand out what waited
+        redis_server.start()
+        services.outreach_sweep(now=timezone.now() + services.REQUEUE_AFTER + timedelta(minutes=1))
+        webhooks.deliveries_sweep(now=timezone.now() + timedelta(minutes=1))
+        _wait_for(
+            lambda: CallTask.objects.get(pk=task.pk).status == TaskStatus.OPEN,
+            timeout=120,
+            what="the follow-up to open",
+            interval=0.5,
+        )
+        _wait_for(
+            lambda: WebhookDelivery.objects.get().status == DeliveryStatus.DELIVERED,
+            timeout=120,
+            what="the delivery webhook",
+            interval=0.5,
+        )
+    task.refresh_from_db()
+    assert task.assignee.username == "agent_rel"
+    assert [json.loads(r["body"])["event"] for r in receiver.received] == ["repair_order.deliver"]
