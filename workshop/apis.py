@@ -55,8 +55,7 @@ class JobSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
     def get_technician_name(self, job) -> str:
-        t = job.technician
-        return (t.get_full_name() or t.username) if t else ""
+        return selectors.person_name(job.technician)
 
 
 class ClockEntrySerializer(serializers.ModelSerializer):

@@ -62,8 +62,20 @@ def remaining_hours_of(jobs) -> Decimal:
     return total
 
 
-def _name(user) -> str:
-    return (user.get_full_name() or user.username) if user else ""
+def person_name(user) -> str:
+    """A person's name as people here write it: Chinese names family name first, no space
+    (张伟), others "Given Family"."""
+    if user is None:
+        return ""
+    family, given = user.last_name.strip(), user.first_name.strip()
+    if not (family or given):
+        return user.username
+    if any("\u4e00" <= ch <= "\u9fff" for ch in family + given):
+        return f"{family}{given}"
+    return " ".join(p for p in (given, family) if p)
+
+
+_name = person_name
 
 
 def _job_lines_prefetch(prefix: str = "lines") -> Prefetch:
@@ -141,6 +153,9 @@ def _card(ro: RepairOrder, now: datetime) -> dict[str, Any]:
         "risk": late_risk(
             promised_at=ro.promised_at, now=now, remaining_hours=remaining, status=ro.status
         ),
+        "waiting_part": getattr(ro, "waiting_part", "") if ro.status == S.WAITING_PARTS else "",
+        "parts_expected_date": getattr(ro, "parts_expected_date", None),
+        "qc_fail_reason": getattr(ro, "qc_fail_reason", "") if ro.status == S.REWORK else "",
         "jobs": job_dicts,
         "unassigned": sum(1 for j in job_dicts if j["workable"] and not j["technician_id"]),
         "technicians": sorted({j["technician"] for j in job_dicts if j["technician"]}),
@@ -310,6 +325,10 @@ def my_jobs(*, site: Site, technician, now: datetime | None = None) -> list[dict
                 "model": " ".join(p for p in (ro.vehicle.make, ro.vehicle.model) if p),
                 "concern": ro.concern,
                 "promised_at": ro.promised_at,
+                "waiting_part": getattr(ro, "waiting_part", ""),
+                "qc_fail_reason": getattr(ro, "qc_fail_reason", "")
+                if ro.status == S.REWORK or ro.qc_fail_count
+                else "",
                 "can_sign_off": job.work_status == W.IN_PROGRESS,
                 "can_request_parts": item["workable"]
                 and job.work_status in (W.PENDING, W.IN_PROGRESS)

@@ -26,6 +26,7 @@ from dms.statemachine import allowed_moves, lock
 from workorders.models import JobLine, RepairOrder, ROStatus
 
 from .models import Bay, ClockEntry, JobSignOff, PartsRequest, QCInspection
+from .selectors import person_name
 from .transitions import (
     ASSIGNABLE_RO_STATUSES,
     JOB_TRANSITIONS,
@@ -142,8 +143,7 @@ def _technician_role(site: Site, technician_id: Any) -> StaffRole:
     return role
 
 
-def _name(user) -> str:
-    return (user.get_full_name() or user.username) if user else ""
+_name = person_name
 
 
 def check_dispatch_right(*, actor, site: Site, technician_role: StaffRole | None = None) -> None:

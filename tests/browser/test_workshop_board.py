@@ -1,0 +1,89 @@
+"""The wall board in two real browsers: the dispatcher assigns, the wall shows it by itself."""
+
+from datetime import timedelta
+from decimal import Decimal
+
+import pytest
+from django.utils import timezone
+from playwright.sync_api import expect
+
+from customers.tests.factories import CustomerFactory, VehicleFactory
+from dms.models import Role
+from dms.tests.factories import SiteFactory, make_staff
+from tests.conftest import screenshot
+from workorders.models import ROStatus
+from workorders.tests.factories import JobLineFactory, RepairOrderFactory
+from workshop.models import Bay
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+
+@pytest.fixture
+def workshop():
+    site = SiteFactory()
+    Bay.objects.create(site=site, code="B2")
+    staff = {
+        "dispatcher": make_staff(role=Role.DISPATCHER, site=site, username="disp"),
+        "wall": make_staff(role=Role.DISPATCHER, site=site, username="wall"),
+        "tech": make_staff(
+            role=Role.TECHNICIAN, site=site, username="tech1", first_name="伟", last_name="张"
+        ),
+    }
+    vehicle = VehicleFactory(owner=CustomerFactory(site=site), plate="沪A12345")
+    ro = RepairOrderFactory(
+        vehicle=vehicle,
+        status=ROStatus.AUTHORIZED,
+        promised_at=timezone.now() + timedelta(hours=1),
+    )
+    job = JobLineFactory(
+        repair_order=ro, description="Replace front brake pads", standard_hours=Decimal("2.0")
+    )
+    return {"site": site, "job": job, **staff}
+
+
+def test_dispatcher_assigns_and_the_wall_board_updates_without_reload(
+    live_server, login_page, workshop
+):
+    job, tech = workshop["job"], workshop["tech"]
+    job_row = f'.job[data-job-id="{job.pk}"]'
+
+    # given the wall board open in one browser, showing the job unassigned and at risk
+    wall = login_page("wall")
+    wall.goto(f"{live_server.url}/workshop/board/?wall=1")
+    expect(wall.locator(job_row)).to_contain_text("unassigned")
+    expect(wall.locator(".ro-card.at-risk")).to_contain_text("沪A12345")
+    wall.evaluate("window.__sameDocument = true")
+
+    # when the dispatcher, in another browser, selects the job, a bay and the technician
+    desk = login_page("disp")
+    desk.goto(f"{live_server.url}/workshop/board/")
+    desk.click(job_row)
+    expect(desk.locator(job_row)).to_have_attribute("aria-pressed", "true")
+    desk.select_option("#assign-bay", "B2")
+    desk.click(f'.tech-chip[data-tech-id="{tech.pk}"]')
+
+    # then the dispatcher's board shows the assignment
+    expect(desk.locator(f"{job_row} .tech")).to_have_text("张伟")
+    expect(desk.locator(f"{job_row} .bay")).to_have_text("B2")
+    screenshot(desk, "workshop-board")
+
+    # and the wall board shows it on its own, in the same document (no reload)
+    expect(wall.locator(f"{job_row} .tech")).to_have_text("张伟", timeout=20000)
+    expect(wall.locator(f"{job_row} .bay")).to_have_text("B2")
+    assert wall.evaluate("window.__sameDocument") is True
+    job.refresh_from_db()
+    assert job.technician == tech
+
+
+def test_technician_clock_on_is_refused_with_the_reason_on_the_tablet(
+    live_server, login_page, workshop
+):
+    job, tech = workshop["job"], workshop["tech"]
+    job.technician = tech
+    job.approval = "proposed"
+    job.save()
+    tablet = login_page("tech1", viewport={"width": 1024, "height": 768})
+    tablet.goto(f"{live_server.url}/workshop/technician/")
+    card = tablet.locator(f"#job-{job.pk}")
+    expect(card.locator(".refusal")).to_contain_text("waiting for the customer's approval")
+    expect(card.get_by_role("button", name="Clock on")).to_be_disabled()
