@@ -225,6 +225,17 @@ def additional_lines(scope: Scope) -> QuerySet[JobLine]:
     )
 
 
+# Search windows that let timestamp-based figures ride the RO (site, opened_day) index and the
+# call-task (site, status, due_until) index instead of scanning every clock entry or task: work
+# clocked or signed off in the period belongs to an RO opened at most LOOKBACK_DAYS before it,
+# and a follow-up completed in the period fell due at most LOOKBACK_DAYS before it.
+LOOKBACK_DAYS = 92
+
+
+def _lookback(scope: Scope) -> dt.date:
+    return scope.start - dt.timedelta(days=LOOKBACK_DAYS)
+
+
 def jobs_finished(scope: Scope) -> QuerySet[JobLine]:
     clocked = (
         ClockEntry.objects.filter(job=OuterRef("pk"), ended_at__isnull=False)
@@ -235,6 +246,7 @@ def jobs_finished(scope: Scope) -> QuerySet[JobLine]:
     return (
         JobLine.objects.filter(
             repair_order__site_id__in=scope.site_ids,
+            repair_order__opened_day__range=(_lookback(scope), scope.end),
             work_status=JobLine.WorkStatus.DONE,
             technician__isnull=False,
         )
@@ -246,7 +258,9 @@ def jobs_finished(scope: Scope) -> QuerySet[JobLine]:
 def clock_entries(scope: Scope) -> QuerySet[ClockEntry]:
     return (
         ClockEntry.objects.filter(
-            job__repair_order__site_id__in=scope.site_ids, ended_at__isnull=False
+            job__repair_order__site_id__in=scope.site_ids,
+            job__repair_order__opened_day__range=(_lookback(scope), scope.end),
+            ended_at__isnull=False,
         )
         .filter(scope.during("started_at", "job__repair_order__site_id"))
         .annotate(seconds=Epoch(F("ended_at") - F("started_at")))
@@ -256,7 +270,10 @@ def clock_entries(scope: Scope) -> QuerySet[ClockEntry]:
 def followups_completed(scope: Scope) -> QuerySet[CallTask]:
     return (
         CallTask.objects.filter(
-            site_id__in=scope.site_ids, kind=TaskKind.FOLLOWUP, status=TaskStatus.DONE
+            site_id__in=scope.site_ids,
+            kind=TaskKind.FOLLOWUP,
+            status=TaskStatus.DONE,
+            due_until__gte=dt.datetime.combine(_lookback(scope), dt.time.min, tzinfo=dt.UTC),
         )
         .filter(scope.during("completed_at"))
         .annotate(

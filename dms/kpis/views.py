@@ -24,14 +24,15 @@ from .definitions import KPIS, RETENTION_HELP
 def _fmt(value, unit: str, currency: str = "") -> str:
     if value is None:
         return "—"
+    # number_format truncates; round first so 0.6667 shows as 66.7 %
     if unit == "rate":
-        return f"{number_format(value * 100, 1)} %"
+        return f"{number_format(round(value * 100, 1), 1)} %"
     if unit == "money":
-        return f"{currency} {number_format(value, 2, force_grouping=True)}".strip()
+        return f"{currency} {number_format(round(value, 2), 2, force_grouping=True)}".strip()
     if unit == "hours":
-        return f"{number_format(value, 2)} h"
+        return f"{number_format(round(value, 2), 2)} h"
     if unit == "number":
-        return number_format(value, 2)
+        return number_format(round(value, 2), 2)
     return number_format(value, 0, force_grouping=True)
 
 

@@ -57,9 +57,7 @@ def test_a_bad_period_shows_the_error_and_this_month(world, manager):
 
 
 def test_drill_down_lists_the_ros_behind_the_on_time_rate(world, manager):
-    response = manager.get(
-        "/dashboard/records/ro_delivered/", {"site": world["site"].pk, **WEEK}
-    )
+    response = manager.get("/dashboard/records/ro_delivered/", {"site": world["site"].pk, **WEEK})
     html = response.content.decode()
     assert response.status_code == 200
     assert "4 records" in html
