@@ -648,8 +648,8 @@ def appointment_cancel(*, appointment_id, actor, reason: str) -> Appointment:
 def appointment_check_in(*, appointment_id, actor, now: datetime | None = None):
     """The customer has arrived: mark the appointment `arrived` and open the repair order.
 
-    Returns the RepairOrder, or None while `workorders.services.repair_order_open` is not
-    available (integration point: `_open_repair_order`).
+    Returns the RepairOrder opened by `workorders.services.repair_order_open` (a repeated
+    check-in returns the same one).
     """
     now = now or timezone.now()
     with transaction.atomic():
@@ -681,15 +681,14 @@ def appointment_check_in(*, appointment_id, actor, now: datetime | None = None):
 def _open_repair_order(appointment: Appointment, *, actor):
     """Integration point with workorders: open (or return) the RO of an arrived appointment."""
     existing = getattr(appointment, "repair_order", None) if appointment.pk else None
-    try:
-        from workorders.services import repair_order_open  # type: ignore[attr-defined]
-    except ImportError:
-        return existing
+    from workorders.services import repair_order_open
+
     if existing is not None:
         return existing
     concern = "; ".join(s.get("name", "") for s in appointment.services if isinstance(s, dict))
     if appointment.notes:
         concern = f"{concern}\n{appointment.notes}".strip()
+    codes = {s.get("code") for s in appointment.services if isinstance(s, dict)}
     return repair_order_open(
         site=appointment.site,
         customer=appointment.customer,
@@ -698,6 +697,7 @@ def _open_repair_order(appointment: Appointment, *, actor):
         actor=actor,
         appointment=appointment,
         concern=concern,
+        is_first_service="first_service" in codes and not appointment.vehicle.first_service_done,
     )
 
 

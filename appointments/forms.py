@@ -1,0 +1,81 @@
+"""Forms validate input only; the booking rules live in services.py."""
+
+from django import forms
+from django.utils.dateparse import parse_datetime
+from django.utils.translation import gettext_lazy as _
+
+from .models import Appointment
+
+
+class LocalDateTimeField(forms.CharField):
+    """An ISO date-time from a slot button; naive values are read in the site's zone later."""
+
+    def to_python(self, value):
+        value = super().to_python(value)
+        if not value:
+            return None
+        parsed = parse_datetime(value)
+        if parsed is None:
+            raise forms.ValidationError(_("Choose a slot."))
+        return parsed
+
+
+class BookingForm(forms.Form):
+    vehicle = forms.IntegerField(widget=forms.HiddenInput)
+    start = LocalDateTimeField(label=_("Slot"), error_messages={"required": _("Choose a slot.")})
+    advisor = forms.IntegerField(required=False, widget=forms.HiddenInput)
+    estimated_hours = forms.DecimalField(
+        label=_("Estimated labour hours"),
+        required=False,
+        min_value=0,
+        max_value=40,
+        decimal_places=1,
+        help_text=_("Leave empty to use the chosen services' standard hours."),
+    )
+    services = forms.MultipleChoiceField(
+        label=_("Services"), required=False, widget=forms.CheckboxSelectMultiple
+    )
+    source = forms.ChoiceField(
+        label=_("Source"), choices=Appointment.Source.choices, initial="customer"
+    )
+    channel = forms.ChoiceField(
+        label=_("Channel"), choices=Appointment.BookingChannel.choices, initial="front_desk"
+    )
+    notes = forms.CharField(
+        label=_("Notes (the customer's words)"),
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 2}),
+    )
+    override_reason = forms.CharField(
+        label=_("Override reason (buffer slot or full day)"), required=False, max_length=200
+    )
+
+    def __init__(self, *args, offerings=(), **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["services"].choices = [
+            (o.code, f"{o.name} · {o.standard_hours} h") for o in offerings
+        ]
+
+
+class WalkInForm(forms.Form):
+    vehicle = forms.IntegerField(widget=forms.HiddenInput)
+    estimated_hours = forms.DecimalField(
+        label=_("Estimated labour hours"), required=False, min_value=0, max_value=40
+    )
+    notes = forms.CharField(label=_("Concern"), required=False, max_length=2000)
+
+
+class RescheduleForm(forms.Form):
+    start = LocalDateTimeField(
+        label=_("New slot"), error_messages={"required": _("Choose a slot.")}
+    )
+    advisor = forms.IntegerField(required=False, widget=forms.HiddenInput)
+    override_reason = forms.CharField(label=_("Override reason"), required=False, max_length=200)
+
+
+class CancelForm(forms.Form):
+    reason = forms.CharField(
+        label=_("Reason"),
+        max_length=200,
+        error_messages={"required": _("Say why the appointment is cancelled.")},
+    )
