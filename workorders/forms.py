@@ -163,7 +163,9 @@ class PartForm(forms.Form):
     )
     stock_status = forms.ChoiceField(label=_("Stock"), choices=PartLine.Stock.choices)
     expected_date = forms.DateField(
-        label=_("Expected"), required=False, widget=forms.DateInput(attrs={"type": "date"})
+        label=_("Expected"),
+        required=False,
+        widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
     )
 
 
@@ -217,7 +219,9 @@ class CancelForm(forms.Form):
 class WaitPartsForm(forms.Form):
     part = forms.CharField(label=_("Waiting for part"), max_length=120)
     expected_date = forms.DateField(
-        label=_("Expected"), required=False, widget=forms.DateInput(attrs={"type": "date"})
+        label=_("Expected"),
+        required=False,
+        widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
     )
 
 
@@ -252,7 +256,8 @@ HandoverForm = checklist_form(HANDOVER_ITEMS)
 class DeliverForm(HandoverForm):
     payment_method = forms.ChoiceField(label=_("Payment method"), choices=PaymentMethod.choices)
     next_service_due_date = forms.DateField(
-        label=_("Next service due on"), widget=forms.DateInput(attrs={"type": "date"})
+        label=_("Next service due on"),
+        widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
     )
     next_service_due_km = forms.IntegerField(label=_("Next service due at (km)"), min_value=0)
     book_next = forms.BooleanField(label=_("Book the next appointment now"), required=False)

@@ -373,6 +373,12 @@ class Intake(models.Model):
     def damage_list(self) -> list[tuple[str, str]]:
         return [(DAMAGE_PANELS.get(k, k), v) for k, v in self.damage.items() if v]
 
+    def symptoms_list(self) -> list[str]:
+        """The answers of the symptom interview that were given, as labels."""
+        names = ["symptom_engine", "symptom_speed", "symptom_load", "symptom_road"]
+        names.append("symptom_pattern")
+        return [getattr(self, f"get_{n}_display")() for n in names if getattr(self, n)]
+
     def interior_list(self) -> list[tuple[str, str]]:
         return [(INTERIOR_CHECKS.get(k, k), v) for k, v in self.interior.items() if v]
 

@@ -43,3 +43,16 @@ def num(value) -> str:
     except (InvalidOperation, ValueError):
         return str(value)
     return format(d, "f")
+
+
+@register.filter
+def person(user) -> str:
+    """A staff member's name in the order people use: 李娜 for Chinese names, else "Na Li"."""
+    if user is None:
+        return ""
+    first, last = (user.first_name or "").strip(), (user.last_name or "").strip()
+    if not (first or last):
+        return user.get_username()
+    if any("\u4e00" <= ch <= "\u9fff" for ch in first + last):
+        return f"{last}{first}"
+    return f"{first} {last}".strip()
