@@ -140,6 +140,16 @@ class ReminderRule(models.Model):
         return f"{self.site} · {self.get_kind_display()}"
 
 
+SKIP_REASONS = {
+    "done_before": _("already reminded"),
+    "open_task": _("a reminder is still open"),
+    "booked": _("already booked"),
+    "no_consent": _("opted out"),
+    "recently_contacted": _("contacted recently"),
+    "monthly_cap": _("monthly contact limit"),
+}
+
+
 class ReminderRun(models.Model):
     """One nightly run for one site and day: what was created and why others were skipped."""
 
@@ -162,3 +172,16 @@ class ReminderRun(models.Model):
     @property
     def created_total(self) -> int:
         return sum(self.created.values())
+
+    def summary(self) -> list[tuple[str, int, dict[str, int]]]:
+        """[(kind label, created, {skip reason label: count})] for people to read."""
+        labels = dict(RuleKind.choices)
+        kinds = sorted(set(self.created) | set(self.skipped), key=list(labels).index)
+        return [
+            (
+                str(labels.get(k, k)),
+                self.created.get(k, 0),
+                {str(SKIP_REASONS.get(r, r)): n for r, n in self.skipped.get(k, {}).items()},
+            )
+            for k in kinds
+        ]

@@ -2,7 +2,8 @@
 due-this-month list and the first-service capture list.
 
 Mileage is projected from the vehicle's own history: its readings are the purchase (0 km, for a
-new car sold by the site), the odometer on each repair order and the archive's last reading. The
+new car sold by the site), the first and last odometer on its repair orders, the first and last
+mileage reading of the archive (desk, intake, import) and the vehicle's current reading. The
 daily rate is the distance between the oldest and the newest reading divided by the days between
 them; with less than `MIN_SPAN_DAYS` of history the default rate is used.
 """
@@ -17,7 +18,7 @@ from django.db.models import Exists, OuterRef, Q, QuerySet, Subquery
 from django.utils.translation import gettext_lazy as _
 
 from appointments.models import ACTIVE_STATUSES, Appointment
-from customers.models import Vehicle
+from customers.models import MileageReading, Vehicle
 from dms.models import Site
 from followups.models import CallTask, TaskKind, TaskStatus
 from workorders.models import RepairOrder, ROStatus
@@ -91,6 +92,10 @@ def _readings_of(v) -> list[Reading]:
         points.append(Reading(v.first_ro_day, v.first_ro_km))
     if v.last_ro_day and v.last_ro_km is not None:
         points.append(Reading(v.last_ro_day, v.last_ro_km))
+    if v.first_mr_day and v.first_mr_km is not None:
+        points.append(Reading(v.first_mr_day, v.first_mr_km))
+    if v.last_mr_day and v.last_mr_km is not None:
+        points.append(Reading(v.last_mr_day, v.last_mr_km))
     if v.mileage_read_at and v.mileage_km:
         points.append(Reading(v.mileage_read_at, v.mileage_km))
     return points
@@ -108,7 +113,14 @@ def with_history(qs: QuerySet[Vehicle]) -> QuerySet[Vehicle]:
         vehicle=OuterRef("pk"), status=ROStatus.DELIVERED
     ).order_by("-delivered_day", "-id")
     first_service_ro = RepairOrder.objects.filter(vehicle=OuterRef("pk"), is_first_service=True)
+    readings = MileageReading.objects.filter(vehicle=OuterRef("pk"))
+    first_mr = readings.order_by("read_on", "id")
+    last_mr = readings.order_by("-read_on", "-id")
     return qs.annotate(
+        first_mr_day=Subquery(first_mr.values("read_on")[:1]),
+        first_mr_km=Subquery(first_mr.values("km")[:1]),
+        last_mr_day=Subquery(last_mr.values("read_on")[:1]),
+        last_mr_km=Subquery(last_mr.values("km")[:1]),
         first_ro_day=Subquery(first.values("opened_day")[:1]),
         first_ro_km=Subquery(first.values("odometer_km")[:1]),
         last_ro_day=Subquery(last.values("opened_day")[:1]),

@@ -1,0 +1,182 @@
+"""The care pages: due this month (+ CSV), first-service capture, rules; roles and site scope."""
+
+import csv
+import io
+from datetime import date, datetime, time, timedelta
+
+import pytest
+from django.urls import reverse
+from django.utils import timezone
+
+from appointments.models import Appointment
+from customers.tests.factories import CustomerFactory, VehicleFactory
+from dms.tests.factories import SiteFactory
+from followups.models import CallTask, TaskKind, TaskStatus
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def agent_client(client, make_user):
+    client.force_login(make_user("followup_agent"))
+    return client
+
+
+def _this_month():
+    return timezone.localdate().replace(day=1)
+
+
+def test_due_this_month_lists_the_due_vehicles(site, agent_client):
+    month = _this_month()
+    due = VehicleFactory(
+        owner=CustomerFactory(site=site, name="钱多多"), next_service_due_date=month
+    )
+    VehicleFactory(owner=CustomerFactory(site=site), next_service_due_date=month + timedelta(40))
+    VehicleFactory(  # another site's car due the same day never shows
+        owner=CustomerFactory(site=SiteFactory(), name="别家客户"), next_service_due_date=month
+    )
+    response = agent_client.get(reverse("care:due_this_month"))
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert due.plate in page
+    assert "钱多多" in page
+    assert "别家客户" not in page
+    assert [r.vehicle for r in response.context["rows"]] == [due]
+
+
+def test_a_bad_month_is_a_400_with_a_message(site, agent_client):
+    response = agent_client.get(reverse("care:due_this_month"), {"month": "June"})
+    assert response.status_code == 400
+    assert "YYYY-MM" in response.content.decode()
+
+
+def test_due_this_month_csv_streams_the_rows(site, agent_client):
+    month = date(2026, 6, 1)
+    VehicleFactory(
+        owner=CustomerFactory(site=site, name="孙悟空"),
+        plate="沪A12345",
+        next_service_due_date=date(2026, 6, 9),
+    )
+    response = agent_client.get(reverse("care:due_this_month_csv"), {"month": "2026-06"})
+    assert response.status_code == 200
+    assert response.streaming
+    assert response["Content-Disposition"] == f'attachment; filename="due-{month:%Y-%m}.csv"'
+    text = b"".join(response.streaming_content).decode("utf-8-sig")
+    rows = list(csv.reader(io.StringIO(text)))
+    assert rows[0][0] == "Plate"
+    assert rows[1][:5] == ["沪A12345", rows[1][1], "孙悟空", rows[1][3], "2026-06-09"]
+    assert rows[1][8] == "Not yet"
+
+
+def test_the_status_filter_keeps_only_that_status(site, agent_client):
+    month = date(2026, 6, 1)
+    a = VehicleFactory(owner=CustomerFactory(site=site), next_service_due_date=date(2026, 6, 3))
+    b = VehicleFactory(owner=CustomerFactory(site=site), next_service_due_date=date(2026, 6, 4))
+    CallTask.objects.create(
+        site=site,
+        kind=TaskKind.MAINTENANCE_DUE,
+        source_key="x",
+        customer=a.owner,
+        vehicle=a,
+        due_at=datetime.combine(month, time(9), tzinfo=site.tzinfo),
+        due_until=datetime.combine(month, time(18), tzinfo=site.tzinfo),
+        status=TaskStatus.DONE,
+    )
+    response = agent_client.get(
+        reverse("care:due_this_month"), {"month": "2026-06", "status": "contacted"}
+    )
+    assert [r.vehicle for r in response.context["rows"]] == [a]
+    assert response.context["counts"]["not_yet"] == 1
+    assert b.plate not in response.content.decode()
+
+
+def test_technicians_may_not_see_the_list(site, client, make_user):
+    client.force_login(make_user("technician"))
+    assert client.get(reverse("care:due_this_month")).status_code == 403
+    assert client.get(reverse("care:due_this_month_csv")).status_code == 403
+    assert client.get(reverse("care:first_service")).status_code == 403
+
+
+def test_anonymous_is_sent_to_login(client):
+    response = client.get(reverse("care:due_this_month"))
+    assert response.status_code == 302
+    assert "/login/" in response["Location"]
+
+
+def test_first_service_page_shows_came_and_overdue(site, agent_client):
+    today = timezone.localdate()
+    overdue = VehicleFactory(
+        owner=CustomerFactory(site=site),
+        sold_by_site=True,
+        purchase_date=today - timedelta(days=120),
+    )
+    response = agent_client.get(reverse("care:first_service"))
+    assert response.status_code == 200
+    assert overdue.plate in response.content.decode()
+    assert response.context["rows"][0].status == "overdue"
+    assert "Overdue" in response.content.decode()
+
+
+def test_book_from_the_page(site, client, make_user):
+    make_user("advisor")
+    client.force_login(make_user("followup_agent"))
+    vehicle = VehicleFactory(owner=CustomerFactory(site=site))
+    now = timezone.now()
+    task = CallTask.objects.create(
+        site=site,
+        kind=TaskKind.MAINTENANCE_DUE,
+        source_key="page",
+        customer=vehicle.owner,
+        vehicle=vehicle,
+        due_at=now,
+        due_until=now + timedelta(days=2),
+        status=TaskStatus.OPEN,
+    )
+    day = timezone.localdate() + timedelta(days=14)
+    day -= timedelta(days=day.weekday())
+    response = client.post(
+        reverse("care:book", args=[task.pk]),
+        {"start": f"{day:%Y-%m-%d}T08:30"},
+        follow=True,
+    )
+    assert response.status_code == 200
+    appointment = Appointment.objects.get()
+    assert appointment.source == "proactive"
+    assert "Booked" in response.content.decode()
+    # a slot in the past: a message, nothing booked
+    response = client.post(
+        reverse("care:book", args=[task.pk]), {"start": "2020-01-06T08:30"}, follow=True
+    )
+    assert Appointment.objects.count() == 1
+    assert "already booked" in response.content.decode()
+
+
+def test_booking_another_sites_task_is_404(site, agent_client):
+    other = SiteFactory()
+    vehicle = VehicleFactory(owner=CustomerFactory(site=other))
+    now = timezone.now()
+    task = CallTask.objects.create(
+        site=other,
+        kind=TaskKind.MAINTENANCE_DUE,
+        source_key="other",
+        customer=vehicle.owner,
+        vehicle=vehicle,
+        due_at=now,
+        due_until=now,
+        status=TaskStatus.OPEN,
+    )
+    response = agent_client.post(
+        reverse("care:book", args=[task.pk]), {"start": "2030-01-07T08:30"}
+    )
+    assert response.status_code == 404
+
+
+def test_rules_page_for_the_manager_only(site, client, make_user):
+    client.force_login(make_user("followup_agent"))
+    assert client.get(reverse("care:rules")).status_code == 403
+    client.force_login(make_user("manager"))
+    response = client.get(reverse("care:rules"))
+    assert response.status_code == 200
+    assert "Insurance renewal" in response.content.decode()
+    response = client.post(reverse("care:run_now"), follow=True)
+    assert "Reminder rules ran" in response.content.decode()
