@@ -389,7 +389,7 @@ def open_days(scope: Scope) -> dict[int, list[dt.date]]:
 def _ro_opened_groups(scope: Scope) -> list[dict]:
     return list(
         ros_opened(scope)
-        .values("advisor_id")
+        .values("advisor_id", "opened_day")
         .annotate(
             opened=Count("id"),
             from_appointment=Count("id", filter=Q(appointment_id__isnull=False)),
@@ -401,7 +401,7 @@ def _ro_opened_groups(scope: Scope) -> list[dict]:
 def _ro_delivered_groups(scope: Scope) -> list[dict]:
     return list(
         ros_delivered(scope)
-        .values("advisor_id")
+        .values("advisor_id", "delivered_day")
         .annotate(
             delivered=Count("id"),
             labour=Sum("labour_total"),
@@ -487,13 +487,30 @@ def _attendance(scope: Scope, days: dict[int, list[dt.date]]) -> tuple[dict[int,
 def _followup_groups(scope: Scope) -> list[dict]:
     return list(
         followups_completed(scope)
-        .values("repair_order__advisor_id")
+        .annotate(day=TruncDate("completed_at", tzinfo=_trend_tz(scope)))
+        .values("repair_order__advisor_id", "day")
         .annotate(
             reached_n=Count("id", filter=Q(reached=True)),
             satisfied_n=Count("id", filter=Q(reached=True, satisfied=True)),
         )
         .order_by()
     )
+
+
+def _trend_tz(scope: Scope):
+    """The time zone days of timestamps are charted in (a group's sites normally share one)."""
+    return scope.sites[0].tzinfo if scope.sites else timezone.get_current_timezone()
+
+
+def _fold(rows: list[dict], key: str) -> list[dict]:
+    """Sum grouped rows (advisor × day) down to one row per `key`."""
+    out: dict = {}
+    for r in rows:
+        acc = out.setdefault(r[key], {key: r[key]})
+        for k, v in r.items():
+            if k != key and isinstance(v, int | float | Decimal) and not isinstance(v, bool):
+                acc[k] = acc.get(k, 0) + v
+    return list(out.values())
 
 
 def _appointments(scope: Scope) -> dict:
@@ -632,9 +649,14 @@ def compute_for_scope(scope: Scope, *, detail: bool = False) -> dict:
         "capacity_hours": _f(capacity),
     }
     if detail:
-        result["advisors"] = _advisor_table(opened_g, delivered_g, lines_g, fu_g)
+        result["advisors"] = _advisor_table(
+            _fold(opened_g, "advisor_id"),
+            _fold(delivered_g, "advisor_id"),
+            lines_g,
+            _fold(fu_g, "repair_order__advisor_id"),
+        )
         result["technicians"] = _technician_table(eff_g, clock_g, attended_by_tech)
-        result["trend"] = trend(scope)
+        result["trend"] = trend(scope, opened_g, delivered_g, fu_g)
         _attach_names(result)
     return result
 
@@ -713,9 +735,9 @@ def _bucket(day: dt.date, weekly: bool) -> dt.date:
     return day - dt.timedelta(days=day.weekday()) if weekly else day
 
 
-def trend(scope: Scope) -> dict:
+def trend(scope: Scope, opened_g, delivered_g, fu_g) -> dict:
     """Per day (per week, Monday-based, for periods over 62 days): car count, revenue, on-time
-    rate and satisfaction. Three grouped queries; rows are bounded by the period's length."""
+    rate and satisfaction, folded from the advisor × day groups (no extra queries)."""
     weekly = scope.days > 62
     buckets = []
     d = _bucket(scope.start, weekly)
@@ -724,33 +746,14 @@ def trend(scope: Scope) -> dict:
         d += dt.timedelta(days=7 if weekly else 1)
     series = {b: {"ro_opened": 0, "ro_delivered": 0, "revenue": 0.0, "on_time": 0} for b in buckets}
     sat = {b: [0, 0] for b in buckets}
-    for r in ros_opened(scope).values("opened_day").annotate(n=Count("id")).order_by():
-        series[_bucket(r["opened_day"], weekly)]["ro_opened"] += r["n"]
-    for r in (
-        ros_delivered(scope)
-        .values("delivered_day")
-        .annotate(
-            n=Count("id"),
-            revenue=Sum(F("labour_total") + F("parts_total")),
-            on_time_n=Count("id", filter=Q(on_time=True)),
-        )
-        .order_by()
-    ):
+    for r in opened_g:
+        series[_bucket(r["opened_day"], weekly)]["ro_opened"] += r["opened"]
+    for r in delivered_g:
         row = series[_bucket(r["delivered_day"], weekly)]
-        row["ro_delivered"] += r["n"]
-        row["revenue"] += float(r["revenue"] or Decimal(0))
+        row["ro_delivered"] += r["delivered"]
+        row["revenue"] += float((r["labour"] or Decimal(0)) + (r["parts"] or Decimal(0)))
         row["on_time"] += r["on_time_n"]
-    tz = scope.sites[0].tzinfo if scope.sites else timezone.get_current_timezone()
-    for r in (
-        followups_completed(scope)
-        .annotate(day=TruncDate("completed_at", tzinfo=tz))
-        .values("day")
-        .annotate(
-            reached_n=Count("id", filter=Q(reached=True)),
-            satisfied_n=Count("id", filter=Q(reached=True, satisfied=True)),
-        )
-        .order_by()
-    ):
+    for r in fu_g:
         b = _bucket(r["day"], weekly)
         if b in sat:
             sat[b][0] += r["satisfied_n"]
