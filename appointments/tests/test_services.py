@@ -313,9 +313,23 @@ def test_check_in_only_on_the_day(book, advisor):
     appointment = book(at(24, 9))
     with pytest.raises(ConflictError, match="check-in is on the day"):
         services.appointment_check_in(appointment_id=appointment.pk, actor=advisor, now=NOW)
-    services.appointment_check_in(appointment_id=appointment.pk, actor=advisor, now=at(24, 8, 50))
+    ro = services.appointment_check_in(
+        appointment_id=appointment.pk, actor=advisor, now=at(24, 8, 50)
+    )
     appointment.refresh_from_db()
     assert appointment.status == AppointmentStatus.ARRIVED
+    # the repair order is opened for the same car, customer and advisor
+    assert ro.appointment == appointment
+    assert (ro.vehicle, ro.customer, ro.advisor) == (
+        appointment.vehicle,
+        appointment.customer,
+        advisor,
+    )
+    # checking in twice returns the same repair order
+    again = services.appointment_check_in(
+        appointment_id=appointment.pk, actor=advisor, now=at(24, 8, 55)
+    )
+    assert again.pk == ro.pk
     assert _reminders(appointment) == {}  # pending reminders are cancelled
 
 

@@ -1,0 +1,200 @@
+from datetime import datetime, time, timedelta
+
+import pytest
+from django.test import Client
+from django.utils import timezone
+
+from appointments import services
+from appointments.models import AppointmentStatus, ServiceOffering
+from customers.tests.factories import CustomerFactory, VehicleFactory
+from dms.tests.factories import SiteFactory, make_staff
+
+from .conftest import TZ
+
+pytestmark = pytest.mark.django_db
+
+
+def _open_day(offset: int):
+    day = timezone.localdate(timezone.now(), TZ) + timedelta(days=offset)
+    while day.weekday() == 6:
+        day += timedelta(days=1)
+    return day
+
+
+def _client(user) -> Client:
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+@pytest.fixture
+def desk(advisor):
+    return _client(advisor)
+
+
+@pytest.fixture
+def tomorrow_booking(book, advisor):
+    day = _open_day(1)
+    return book(datetime.combine(day, time(10, 0), tzinfo=TZ), now=timezone.now())
+
+
+def test_front_desk_shows_two_days_by_advisor_with_buffers(desk, tomorrow_booking):
+    day = tomorrow_booking.day
+    r = desk.get("/appointments/", {"date": str(day - timedelta(days=1))})
+    assert r.status_code == 200
+    html = r.content.decode()
+    assert "李娜" in html
+    assert "沪A12345" in html
+    assert "walk-ins" in html  # free buffer slots are visible
+    assert html.count('class="card dayboard"') == 2
+
+
+def test_front_desk_needs_the_advisor_role(make_user):
+    r = _client(make_user("technician")).get("/appointments/")
+    assert r.status_code == 403
+    assert Client().get("/appointments/").status_code == 302  # to the login
+
+
+def test_lookup_then_book_from_the_panel(desk, vehicle, advisor, site):
+    ServiceOffering.objects.create(site=site, code="oil", name="常规保养", standard_hours="1.0")
+    r = desk.get("/appointments/lookup/", {"q": "王建国"}, HTTP_HX_REQUEST="true")
+    assert "沪A12345" in r.content.decode()
+    day = _open_day(2)
+    panel = desk.get("/appointments/book/", {"vehicle": vehicle.pk, "date": str(day)})
+    assert 'name="slot"' in panel.content.decode()
+    start = datetime.combine(day, time(9, 15), tzinfo=TZ)
+    r = desk.post(
+        "/appointments/book/",
+        {
+            "vehicle": vehicle.pk,
+            "slot": f"{start.isoformat()}|{advisor.pk}",
+            "services": ["oil"],
+            "source": "customer",
+            "channel": "front_desk",
+        },
+        HTTP_HX_REQUEST="true",
+    )
+    html = r.content.decode()
+    assert "Booked" in html
+    assert "Your service advisor 李娜 will receive you" in html
+    assert r["HX-Trigger"] == "appointments-changed"
+    # the same slot again: the panel says why, nothing is booked
+    r = desk.post(
+        "/appointments/book/",
+        {
+            "vehicle": vehicle.pk,
+            "slot": f"{start.isoformat()}|{advisor.pk}",
+            "source": "customer",
+            "channel": "front_desk",
+        },
+        HTTP_HX_REQUEST="true",
+    )
+    assert "already has an appointment" in r.content.decode()
+
+
+def test_buffer_booking_without_reason_is_explained(desk, vehicle, advisor):
+    day = _open_day(2)
+    start = datetime.combine(day, time(9, 45), tzinfo=TZ)
+    r = desk.post(
+        "/appointments/book/",
+        {
+            "vehicle": vehicle.pk,
+            "slot": f"{start.isoformat()}|{advisor.pk}",
+            "source": "customer",
+            "channel": "front_desk",
+        },
+        HTTP_HX_REQUEST="true",
+    )
+    assert "buffer slot kept for walk-ins" in r.content.decode()
+    assert "Say why this buffer slot is used." in r.content.decode()
+
+
+def test_confirm_and_cancel_from_the_board(desk, tomorrow_booking):
+    pk = tomorrow_booking.pk
+    r = desk.post(f"/appointments/{pk}/confirm/", HTTP_HX_REQUEST="true")
+    assert r.status_code == 200
+    assert "confirmed" in r.content.decode()
+    r = desk.post(f"/appointments/{pk}/cancel/", {"reason": ""}, HTTP_HX_REQUEST="true")
+    assert r.status_code == 400
+    r = desk.post(f"/appointments/{pk}/cancel/", {"reason": "改期"})
+    assert r.status_code == 302
+    tomorrow_booking.refresh_from_db()
+    assert tomorrow_booking.status == AppointmentStatus.CANCELLED
+
+
+def test_detail_shows_confirmation_and_history(desk, tomorrow_booking):
+    r = desk.get(f"/appointments/{tomorrow_booking.pk}/")
+    html = r.content.decode()
+    assert "will receive you" in html
+    assert "booked" in html
+
+
+def test_other_sites_appointment_is_404(tomorrow_booking):
+    stranger = make_staff(role="advisor", site=SiteFactory())
+    assert _client(stranger).get(f"/appointments/{tomorrow_booking.pk}/").status_code == 404
+    r = _client(stranger).post(f"/appointments/{tomorrow_booking.pk}/confirm/")
+    assert r.status_code == 404
+
+
+def test_welcome_board_respects_privacy(site, advisor, desk):
+    today = timezone.localdate(timezone.now(), TZ)
+    if today.weekday() == 6:
+        pytest.skip("the test site is closed on Sundays")
+    midnight = datetime.combine(today, time(0, 0), tzinfo=TZ)
+    people = [
+        ("王建国", "mr", "surname", "沪A00001"),
+        ("李秀英", "ms", "full", "沪A00002"),
+        ("张伟", "mr", "plate", "沪A00003"),
+    ]
+    for i, (name, title, display, plate) in enumerate(people):
+        customer = CustomerFactory(site=site, name=name, title=title, board_display=display)
+        vehicle = VehicleFactory(owner=customer, plate=plate)
+        services.appointment_book(
+            site=site,
+            customer=customer,
+            vehicle=vehicle,
+            start=datetime.combine(today, time(9 + i, 0), tzinfo=TZ),
+            actor=advisor,
+            estimated_hours="1",
+            now=midnight,
+        )
+    html = desk.get("/appointments/board/", HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    assert "Mr Wang" in html
+    assert "王建国" not in html  # surname only
+    assert "李秀英" in html  # full name by choice
+    assert "张伟" not in html  # plate only
+    assert "Mr Zhang" not in html
+    assert "沪A00003" in html
+
+
+def test_pick_list_and_reservation(site, make_user, book):
+    ServiceOffering.objects.create(
+        site=site,
+        code="oil",
+        name="保养",
+        parts=[{"part_number": "06L115562B", "name": "机油滤清器", "quantity": 2}],
+    )
+    day = _open_day(1)
+    appointment = book(
+        datetime.combine(day, time(11, 0), tzinfo=TZ), services=["oil"], now=timezone.now()
+    )
+    clerk = _client(make_user("parts_clerk"))
+    html = clerk.get("/appointments/parts/", {"date": str(day)}).content.decode()
+    assert "06L115562B" in html
+    assert "机油滤清器" in html
+    row = appointment.part_reservations.get()
+    r = clerk.post(
+        f"/appointments/parts/{row.pk}/reserve/", {"reserved": "1"}, HTTP_HX_REQUEST="true"
+    )
+    assert "reserved" in r.content.decode()
+    row.refresh_from_db()
+    assert row.reserved_at is not None
+    # an advisor cannot reserve parts
+    advisor_client = _client(make_user("advisor"))
+    assert advisor_client.post(f"/appointments/parts/{row.pk}/reserve/").status_code == 403
+
+
+def test_week_load_page(desk, tomorrow_booking):
+    r = desk.get("/appointments/week/")
+    assert r.status_code == 200
+    assert "38.4" in r.content.decode()
