@@ -26,7 +26,7 @@ ACTION_ROLES: dict[str, tuple[str, ...]] = {
     "request-approval": (Role.ADVISOR,),
     "answer-approval": (Role.ADVISOR,),
     "wait-parts": (Role.TECHNICIAN, Role.DISPATCHER, Role.ADVISOR, Role.PARTS_CLERK),
-    "resume": (Role.TECHNICIAN, Role.DISPATCHER, Role.ADVISOR),
+    "resume": (Role.TECHNICIAN, Role.DISPATCHER, Role.ADVISOR, Role.PARTS_CLERK),
     "complete-work": (Role.TECHNICIAN, Role.DISPATCHER, Role.ADVISOR),
     "qc-pass": (Role.QC_INSPECTOR,),
     "qc-fail": (Role.QC_INSPECTOR,),

@@ -1317,7 +1317,7 @@ def ro_wait_parts(
 def ro_resume(*, repair_order_id, actor, note: str = "") -> RepairOrder:
     """Back to work after waiting for parts or approval (approved lines only may be worked)."""
     with transaction.atomic():
-        ro = _lock_ro(repair_order_id, actor, WORKSHOP)
+        ro = _lock_ro(repair_order_id, actor, (*WORKSHOP, Role.PARTS_CLERK))
         if ro.status in (S.IN_PROGRESS, S.AUTHORIZED) and not ro.paused_from:
             return ro
         back = ro.paused_from or S.IN_PROGRESS
