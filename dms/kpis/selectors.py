@@ -21,6 +21,7 @@ from decimal import Decimal
 
 from dateutil.relativedelta import relativedelta
 from django.contrib.auth import get_user_model
+from django.core.cache import cache
 from django.db.models import (
     Aggregate,
     Count,
@@ -769,6 +770,25 @@ def trend(scope: Scope, opened_g, delivered_g, fu_g) -> dict:
         ],
         "satisfaction_rate": [_rate(*sat[b]) for b in buckets],
     }
+
+
+PREVIOUS_CACHE_SECONDS = 300
+
+
+def kpis_previous(scope: Scope) -> dict:
+    """The tiles' figures for the period of the same length just before `scope`, for the
+    change shown on each tile. Cached for five minutes: the comparison period lies in the past,
+    so a few minutes' staleness on late follow-ups or comebacks does not change the picture, and
+    the dashboard does not pay for two full computations on every load."""
+    prev = scope.previous()
+    key = "kpis:prev:{}:{}:{}".format(
+        ",".join(map(str, scope.site_ids)), prev.start.isoformat(), prev.end.isoformat()
+    )
+    data = cache.get(key)
+    if data is None:
+        data = compute_for_scope(prev)
+        cache.set(key, data, PREVIOUS_CACHE_SECONDS)
+    return data
 
 
 # --- who sees what, and the period presets ----------------------------------------------------

@@ -106,8 +106,9 @@ def dashboard(request):
             request.GET.pop(k, None)
         q, _e = _query_or_error(request)
     now = selectors.kpis_compute(site_ids=q.site_ids, start=q.start, end=q.end, detail=True)
-    prev_scope = selectors.make_scope(site_ids=q.site_ids, start=q.start, end=q.end).previous()
-    before = selectors.compute_for_scope(prev_scope)
+    scope = selectors.make_scope(site_ids=q.site_ids, start=q.start, end=q.end)
+    prev_scope = scope.previous()
+    before = selectors.kpis_previous(scope)
     currency = q.sites[0].currency if q.sites else ""
 
     tiles = []
