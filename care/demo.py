@@ -32,6 +32,8 @@ def _vehicle(site, owner, manager, *, n, plate, **fields) -> Vehicle:
     found = Vehicle.objects.filter(site=site, vin=vin).first()
     if found:
         return found
+    if Vehicle.objects.filter(site=site, plate=plate).exists():
+        plate = ""  # another demo already uses this plate: keep the VIN only
     return archive.vehicle_create(
         site=site, owner=owner, actor=manager, vin=vin, plate=plate, **fields
     )
@@ -48,16 +50,16 @@ def load(*, site, users) -> None:
     # due this month by date (shows on the due list; the rule calls 14 days ahead)
     for n, (name, plate, due) in enumerate(
         [
-            ("赵敏", "沪AC1001", month_day),
-            ("钱进", "沪AC1002", today + timedelta(days=rules[RuleKind.MAINTENANCE_DUE].lead_days)),
-            ("郑强", "沪AC1003", month_day),
+            ("赵敏", "沪AXC001", month_day),
+            ("钱进", "沪AXC002", today + timedelta(days=rules[RuleKind.MAINTENANCE_DUE].lead_days)),
+            ("郑强", "沪AXC003", month_day),
         ],
         start=1,
     ):
         owner = _customer(
             site,
             manager,
-            phone=f"+8613900{n:06d}",
+            phone=f"+8613998{n:06d}",
             name=name,
             title="mr",
             **(
@@ -83,13 +85,13 @@ def load(*, site, users) -> None:
     # new cars sold here: one due for its first service soon, one overdue, one that came
     for n, (name, plate, days_ago, came) in enumerate(
         [
-            ("孙丽", "沪AN2001", 80, False),
-            ("李娟", "沪AN2002", 150, False),
-            ("周凯", "沪AN2003", 120, True),
+            ("孙丽", "沪AXN001", 80, False),
+            ("李娟", "沪AXN002", 150, False),
+            ("周凯", "沪AXN003", 120, True),
         ],
         start=11,
     ):
-        owner = _customer(site, manager, phone=f"+8613900{n:06d}", name=name, title="ms")
+        owner = _customer(site, manager, phone=f"+8613998{n:06d}", name=name, title="ms")
         vehicle = _vehicle(
             site,
             owner,
@@ -120,22 +122,22 @@ def load(*, site, users) -> None:
             )
 
     # insurance renewal on the lead day; annual inspection; licence review
-    owner = _customer(site, manager, phone="+8613900000021", name="吴芳", title="ms")
+    owner = _customer(site, manager, phone="+8613998000021", name="吴芳", title="ms")
     _vehicle(
         site,
         owner,
         manager,
         n=21,
-        plate="沪AR3001",
+        plate="沪AXR001",
         make="丰田",
         model="卡罗拉",
         insurance_renewal_date=today + timedelta(days=rules[RuleKind.INSURANCE_RENEWAL].lead_days),
     )
 
     # declined work from a visit a month ago
-    owner = _customer(site, manager, phone="+8613900000031", name="冯刚", title="mr")
+    owner = _customer(site, manager, phone="+8613998000031", name="冯刚", title="mr")
     vehicle = _vehicle(
-        site, owner, manager, n=31, plate="沪AD4001", make="本田", model="雅阁", mileage_km=52000
+        site, owner, manager, n=31, plate="沪AXD001", make="本田", model="雅阁", mileage_km=52000
     )
     delivered = today - timedelta(days=rules[RuleKind.DECLINED_WORK].lead_days)
     ro, created = RepairOrder.objects.get_or_create(
@@ -168,9 +170,9 @@ def load(*, site, users) -> None:
 
     # a customer entering "at risk" today (last visit three months ago), marketing allowed
     owner = _customer(
-        site, manager, phone="+8613900000041", name="陈晨", title="mr", consent_marketing=True
+        site, manager, phone="+8613998000041", name="陈晨", title="mr", consent_marketing=True
     )
-    _vehicle(site, owner, manager, n=41, plate="沪AW5001", make="别克", model="英朗")
+    _vehicle(site, owner, manager, n=41, plate="沪AXW001", make="别克", model="英朗")
     last = selectors.add_months(today, -site.retention_at_risk_months)
     Customer.objects.filter(pk=owner.pk, last_delivery_at__isnull=True).update(
         last_delivery_at=datetime.combine(last, time(15), tzinfo=site.tzinfo)

@@ -68,8 +68,9 @@ class ReminderRule(models.Model):
 
     `lead_days` means: days before the due date (maintenance, first service, insurance,
     inspection, licence); days after delivery (declined work); days after the customer enters
-    the retention bucket (win-back). A trigger older than `window_days` is not fired any more, so
-    switching a rule on does not call about last year's dates.
+    the retention bucket (win-back). A trigger older than `window_days` is not fired any more (for
+    maintenance and first service: `window_days` after the due date), so switching a rule on does
+    not call about last year's dates.
     """
 
     site = models.ForeignKey(Site, on_delete=models.CASCADE, related_name="reminder_rules")

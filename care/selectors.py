@@ -72,15 +72,17 @@ def project(readings: Iterable[Reading], on: date) -> int:
 
 
 def day_reaching(readings: Iterable[Reading], km: int, *, today: date) -> date:
-    """The first day the projected odometer reaches `km` (today if it already has)."""
+    """The first day the projected odometer reaches `km`; for a mileage already passed, the day
+    it was passed at the same rate."""
     points = sorted(r for r in readings if r.day is not None and r.km is not None)
     if not points:
         return today + timedelta(days=math.ceil(km / DEFAULT_KM_PER_DAY))
     newest = max(points)
     best_km = max(r.km for r in points)
-    if best_km >= km:
-        return min(newest.day, today)
-    return newest.day + timedelta(days=math.ceil((km - best_km) / km_per_day(points)))
+    rate = km_per_day(points)
+    if best_km >= km:  # already passed: when it was reached, at the same rate
+        return newest.day - timedelta(days=math.floor((best_km - km) / rate))
+    return newest.day + timedelta(days=math.ceil((km - best_km) / rate))
 
 
 def _readings_of(v) -> list[Reading]:

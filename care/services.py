@@ -285,6 +285,7 @@ class Candidate:
     vehicle: Vehicle | None
     trigger: date  # the day the rule fires
     context: dict
+    last_day: date | None = None  # the last day it may still fire (default trigger + window)
     repair_order: RepairOrder | None = None
     data: dict | None = None
 
@@ -306,8 +307,8 @@ class _Run:
         self.skipped.setdefault(kind, {}).setdefault(reason, 0)
         self.skipped[kind][reason] += 1
 
-    def in_window(self, rule: ReminderRule, trigger: date) -> bool:
-        return trigger <= self.today <= trigger + timedelta(days=rule.window_days)
+    def in_window(self, rule: ReminderRule, trigger: date, last_day: date | None = None) -> bool:
+        return trigger <= self.today <= (last_day or trigger + timedelta(days=rule.window_days))
 
     def offer(self, rule: ReminderRule, c: Candidate) -> CallTask | None:
         """Check one candidate under a lock on its customer and schedule its task."""
@@ -414,8 +415,11 @@ class _Run:
         ):
             if due.first_service != first:
                 continue
+            # from `lead_days` before the due date until `window_days` after it (overdue cars
+            # are still called; a car long overdue is the win-back rules' business)
             trigger = due.due_on - timedelta(days=rule.lead_days)
-            if not self.in_window(rule, trigger):
+            last_day = max(due.due_on, trigger) + timedelta(days=rule.window_days)
+            if not self.in_window(rule, trigger, last_day):
                 continue
             v = due.vehicle
             key = f"care:first:{v.pk}" if first else f"care:maint:{v.pk}:{due.cycle}"

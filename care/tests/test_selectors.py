@@ -39,8 +39,8 @@ def test_projection_adds_the_daily_rate_since_the_newest_reading():
 def test_the_day_a_mileage_is_reached():
     assert day_reaching(READINGS, 20000, today=date(2026, 4, 20)) == date(2026, 7, 20)
     assert day_reaching(READINGS, 20001, today=date(2026, 4, 20)) == date(2026, 7, 21)
-    # already past it: due now (the reading day)
-    assert day_reaching(READINGS, 12000, today=date(2026, 4, 20)) == date(2026, 4, 11)
+    # already past it: the day it was passed, 3 000 km / 50 km a day before the reading
+    assert day_reaching(READINGS, 12000, today=date(2026, 4, 20)) == date(2026, 2, 10)
 
 
 def test_too_little_history_uses_the_default_rate():

@@ -234,6 +234,18 @@ def test_maintenance_by_date_fires_on_the_lead_day(site, only, today):
     assert vehicle.plate in task.message
 
 
+def test_overdue_maintenance_is_still_called_within_the_window_after_the_due_date(
+    site, only, today
+):
+    only(RuleKind.MAINTENANCE_DUE, lead_days=14, window_days=10)
+    recent = VehicleFactory(
+        owner=CustomerFactory(site=site), next_service_due_date=today - timedelta(days=10)
+    )
+    VehicleFactory(owner=CustomerFactory(site=site), next_service_due_date=today - timedelta(11))
+    run(site, today)
+    assert list(tasks(TaskKind.MAINTENANCE_DUE).values_list("vehicle", flat=True)) == [recent.pk]
+
+
 def test_maintenance_by_projected_mileage_comes_first(site, only):
     # given a car that did 10 000 km in 200 days (50 km/day), last serviced at 10 000 km
     only(RuleKind.MAINTENANCE_DUE, lead_days=14)
