@@ -514,8 +514,9 @@ def export(request):
         for k in KPIS:
             v = data[k.key]
             yield [str(k.label), "" if v is None else v, str(k.help)]
+        retention = _("Retention")
         for b, n in data["retention"].items():
-            yield [f"{_('Retention')}: {b}", n, str(RETENTION_HELP)]
+            yield [f"{retention}: {b}", n, str(RETENTION_HELP)]
         yield []
         adv_cols = [
             "ro_opened",
