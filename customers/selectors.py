@@ -11,6 +11,7 @@ from typing import Any
 
 from django.apps import apps
 from django.db.models import Count, Max, Prefetch, Q, QuerySet, Sum
+from django.db.models.functions import Reverse
 from django.utils import timezone
 
 from dms.exceptions import ApplicationError
@@ -52,14 +53,19 @@ def _customer_ids_for(
             if vehicle_id:
                 vehicle_hits.setdefault(customer_id, set()).add(vehicle_id)
 
-    # phone, any format
-    if _PHONEISH.match(q) and sum(c.isdigit() for c in q) >= 7:
+    # phone, any format (a number the parser rejects is still tried as typed, for old data)
+    digits = "".join(c for c in q if c.isdigit())
+    if _PHONEISH.match(q) and len(digits) >= 7:
         try:
-            phone = validators.normalize_phone(q)
+            phones = {validators.normalize_phone(q)}
         except ApplicationError:
-            phone = None
-        if phone:
-            ids = live.filter(Q(phone=phone) | Q(phone2=phone)).values_list("id", flat=True)[:limit]
+            phones = {f"+86{digits}"} if len(digits) == 11 and digits[0] == "1" else set()
+            if q.lstrip().startswith("+"):
+                phones.add(f"+{digits}")
+        if phones:
+            ids = live.filter(Q(phone__in=phones) | Q(phone2__in=phones)).values_list(
+                "id", flat=True
+            )[:limit]
             add(((i, None) for i in ids), "phone")
     # full VIN, or its last 6
     if len(compact) == 17:
@@ -81,17 +87,26 @@ def _customer_ids_for(
         else:
             pairs = vehicles.filter(plate__contains=compact).values_list("owner_id", "id")[:limit]
         add(pairs, "plate")
-    # part of a name: one character is a surname (prefix); from two on, anywhere in the name.
-    # Chinese has no case, so LIKE (not ILIKE) unless there are Latin letters.
+    # part of a name (names have no digits). One character is a surname: a prefix. Two or three
+    # characters: the start or the end of the name (the full name, surname + first character,
+    # or the given name), each backed by a btree pattern index. From four on, anywhere in the
+    # name (trigram GIN). Chinese has no case, so LIKE (not ILIKE) unless there are Latin letters.
     name = " ".join(q.split())
-    if name and not name.isdigit():
-        if len(name) < 2:
+    if name and not digits:
+        if name.isascii():
+            cond = Q(name__icontains=name) if len(name) >= 3 else Q(name__istartswith=name)
+        elif len(name) == 1:
             cond = Q(name__startswith=name)
-        elif name.isascii():
-            cond = Q(name__icontains=name)
-        else:
+        elif len(name) <= 3:  # a full name, surname + given, or the given name
+            cond = Q(name__startswith=name) | Q(name_reversed__startswith=name[::-1])
+        else:  # longer: company names, compound surnames — anywhere
             cond = Q(name__contains=name)
-        ids = live.filter(cond).order_by("name", "id").values_list("id", flat=True)[:limit]
+        ids = (
+            live.annotate(name_reversed=Reverse("name"))
+            .filter(cond)
+            .order_by("name", "id")
+            .values_list("id", flat=True)[:limit]
+        )
         add(((i, None) for i in ids), "name")
     return matched, vehicle_hits
 
@@ -110,11 +125,9 @@ def lookup(*, site_ids: list[int], q: str, limit: int = 20) -> list[LookupHit]:
     if not matched:
         return []
     # merged customers' vehicles moved to the kept one; plate/VIN hits are on live owners
-    customers = (
-        Customer.objects.filter(pk__in=list(matched), merged_into__isnull=True)
-        .select_related("site")
-        .prefetch_related(Prefetch("vehicles", queryset=Vehicle.objects.order_by("plate", "id")))
-    )
+    customers = Customer.objects.filter(
+        pk__in=list(matched), merged_into__isnull=True
+    ).prefetch_related(Prefetch("vehicles", queryset=Vehicle.objects.order_by("plate", "id")))
     by_id = {c.pk: c for c in customers}
     order = {"vin": 0, "plate": 1, "vin_last6": 2, "phone": 3, "name": 4}
     ranked = sorted(
@@ -135,28 +148,33 @@ def lookup(*, site_ids: list[int], q: str, limit: int = 20) -> list[LookupHit]:
 
 
 def _attach_visits(hits: list[LookupHit]) -> None:
+    """Open work in one query; the last visit from the stored delivery/visit dates (kept up to
+    date at delivery), so no aggregate over the repair orders is needed."""
     from workorders.models import OPEN_STATUSES, RepairOrder
 
-    customer_ids = [h.customer.pk for h in hits]
-    last = dict(
-        RepairOrder.objects.filter(customer_id__in=customer_ids)
-        .exclude(status="cancelled")
-        .values_list("customer_id")
-        .annotate(last=Max("opened_at"))
-        .values_list("customer_id", "last")
-    )
     open_ros: dict[int, list] = {}
     for ro in (
-        RepairOrder.objects.filter(customer_id__in=customer_ids, status__in=OPEN_STATUSES)
+        RepairOrder.objects.filter(
+            customer_id__in=[h.customer.pk for h in hits], status__in=OPEN_STATUSES
+        )
         .select_related("vehicle")
         .only(
-            "id", "number", "status", "customer_id", "vehicle__plate", "vehicle__vin", "promised_at"
+            "id",
+            "number",
+            "status",
+            "customer_id",
+            "opened_at",
+            "promised_at",
+            "vehicle__plate",
+            "vehicle__vin",
         )
         .order_by("-opened_at")
     ):
         open_ros.setdefault(ro.customer_id, []).append(ro)
     for hit in hits:
-        candidates = [d for d in (last.get(hit.customer.pk), hit.customer.last_delivery_at) if d]
+        candidates = [hit.customer.last_delivery_at] + [v.last_visit_at for v in hit.vehicles]
+        candidates += [ro.opened_at for ro in open_ros.get(hit.customer.pk, [])]
+        candidates = [d for d in candidates if d]
         hit.last_visit_at = max(candidates) if candidates else None
         hit.open_repair_orders = open_ros.get(hit.customer.pk, [])
 
