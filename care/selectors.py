@@ -423,3 +423,26 @@ def capture_rate(rows: Iterable[FirstServiceRow], *, today: date) -> tuple[int, 
         r for r in rows if r.status == FirstServiceStatus.CAME or (r.due_on and r.due_on <= today)
     ]
     return sum(1 for r in due if r.status == FirstServiceStatus.CAME), len(due)
+
+
+# --- outcomes (for the KPI dashboard) ----------------------------------------------------------
+def care_outcomes(*, site_ids: list[int], start: date, end: date) -> dict[str, dict[str, int]]:
+    """Per care kind, the reminders due in [start, end] (site-local days) and how many of them
+    became an appointment (booked from the task). "declined_work" → booked is the count of
+    declined work recovered. Two queries."""
+    from django.db.models import Count
+
+    from .models import CARE_KINDS
+
+    base = CallTask.objects.filter(
+        site_id__in=site_ids,
+        kind__in=CARE_KINDS,
+        due_at__date__gte=start,
+        due_at__date__lte=end,
+    ).exclude(status=TaskStatus.CANCELLED, appointment__isnull=True)
+    out = {k: {"reminders": 0, "booked": 0} for k in CARE_KINDS}
+    for row in base.values("kind").annotate(n=Count("id")):
+        out[row["kind"]]["reminders"] = row["n"]
+    for row in base.filter(appointment__isnull=False).values("kind").annotate(n=Count("id")):
+        out[row["kind"]]["booked"] = row["n"]
+    return out
