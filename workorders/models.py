@@ -117,6 +117,8 @@ class RepairOrder(models.Model):
             models.Index(fields=["site", "opened_day"]),
             models.Index(fields=["site", "delivered_day"]),
             models.Index(fields=["vehicle", "opened_at"]),
+            # the RO list and API: newest first per site (2M ROs: no sort of a site's history)
+            models.Index(fields=["site", "-opened_at", "-id"], name="ro_site_newest_idx"),
         ]
 
     def __str__(self) -> str:
