@@ -44,7 +44,7 @@ STAFF = tuple(r for r in Role.values)
 
 
 # --- output ----------------------------------------------------------------------------------
-class UserRef(serializers.Serializer):
+class ROUserRef(serializers.Serializer):
     id = serializers.IntegerField()
     username = serializers.CharField()
     name = serializers.SerializerMethodField()
@@ -53,7 +53,7 @@ class UserRef(serializers.Serializer):
         return user.get_full_name() or user.username
 
 
-class PartOut(serializers.ModelSerializer):
+class ROPartOut(serializers.ModelSerializer):
     amount = serializers.DecimalField(max_digits=10, decimal_places=2, read_only=True)
 
     class Meta:
@@ -70,10 +70,10 @@ class PartOut(serializers.ModelSerializer):
         ]
 
 
-class LineOut(serializers.ModelSerializer):
-    parts = PartOut(many=True, read_only=True)
+class ROLineOut(serializers.ModelSerializer):
+    parts = ROPartOut(many=True, read_only=True)
     amount = serializers.DecimalField(max_digits=10, decimal_places=2, read_only=True)
-    technician = UserRef(allow_null=True, read_only=True)
+    technician = ROUserRef(allow_null=True, read_only=True)
 
     class Meta:
         model = JobLine
@@ -100,7 +100,7 @@ class LineOut(serializers.ModelSerializer):
         ]
 
 
-class IntakeOut(serializers.Serializer):
+class ROIntakeOut(serializers.Serializer):
     covers_fitted = serializers.BooleanField()
     vin_read = serializers.CharField()
     vin_mismatch = serializers.BooleanField()
@@ -125,7 +125,7 @@ class IntakeOut(serializers.Serializer):
     recorded_at = serializers.DateTimeField(allow_null=True)
 
 
-class HistoryOut(serializers.Serializer):
+class ROHistoryOut(serializers.Serializer):
     at = serializers.DateTimeField()
     action = serializers.CharField()
     from_state = serializers.CharField()
@@ -134,7 +134,7 @@ class HistoryOut(serializers.Serializer):
     actor = serializers.CharField(source="actor.username", default=None)
 
 
-class ApprovalOut(serializers.Serializer):
+class ROApprovalOut(serializers.Serializer):
     id = serializers.IntegerField()
     kind = serializers.CharField()
     estimate_version = serializers.IntegerField()
@@ -174,7 +174,7 @@ class RepairOrderOut(serializers.ModelSerializer):
             "vin": serializers.CharField(),
         },
     )
-    advisor = UserRef(read_only=True)
+    advisor = ROUserRef(read_only=True)
     comeback_of = serializers.CharField(source="comeback_of.number", default=None)
 
     class Meta:
@@ -209,9 +209,9 @@ class RepairOrderOut(serializers.ModelSerializer):
 
 
 class RepairOrderDetailOut(RepairOrderOut):
-    lines = LineOut(many=True, read_only=True)
-    intake = IntakeOut(read_only=True, allow_null=True)
-    approvals = ApprovalOut(many=True, read_only=True)
+    lines = ROLineOut(many=True, read_only=True)
+    intake = ROIntakeOut(read_only=True, allow_null=True)
+    approvals = ROApprovalOut(many=True, read_only=True)
     history = serializers.SerializerMethodField()
     actions = serializers.SerializerMethodField()
     approval_link = serializers.SerializerMethodField()
@@ -237,7 +237,7 @@ class RepairOrderDetailOut(RepairOrderOut):
         ]
 
     def get_history(self, obj) -> list[dict]:
-        return HistoryOut(history(obj), many=True).data
+        return ROHistoryOut(history(obj), many=True).data
 
     def get_actions(self, obj) -> list[str]:
         return selectors.next_actions(obj, self.context["request"].user)
@@ -263,7 +263,7 @@ class RepairOrderDetailOut(RepairOrderOut):
 
 
 # --- input -----------------------------------------------------------------------------------
-class OpenIn(serializers.Serializer):
+class ROOpenIn(serializers.Serializer):
     customer = serializers.IntegerField()
     vehicle = serializers.IntegerField()
     advisor = serializers.IntegerField(required=False, help_text=_("defaults to you"))
@@ -272,7 +272,7 @@ class OpenIn(serializers.Serializer):
     odometer_km = serializers.IntegerField(required=False, allow_null=True, min_value=0)
 
 
-class PartIn(serializers.Serializer):
+class ROPartIn(serializers.Serializer):
     name = serializers.CharField(max_length=120)
     part_number = serializers.CharField(max_length=40, required=False, allow_blank=True)
     quantity = serializers.DecimalField(max_digits=8, decimal_places=2, min_value=Decimal("0.01"))
@@ -281,17 +281,17 @@ class PartIn(serializers.Serializer):
     expected_date = serializers.DateField(required=False, allow_null=True)
 
 
-class LineIn(serializers.Serializer):
+class ROLineIn(serializers.Serializer):
     description = serializers.CharField(max_length=200)
     operation_code = serializers.CharField(max_length=30, required=False, allow_blank=True)
     standard_hours = serializers.DecimalField(max_digits=5, decimal_places=2, min_value=0)
     discount = serializers.DecimalField(
         max_digits=10, decimal_places=2, min_value=0, required=False, default=0
     )
-    parts = PartIn(many=True, required=False, default=list)
+    parts = ROPartIn(many=True, required=False, default=list)
 
 
-class LineUpdateIn(serializers.Serializer):
+class ROLineUpdateIn(serializers.Serializer):
     description = serializers.CharField(max_length=200, required=False)
     operation_code = serializers.CharField(max_length=30, required=False, allow_blank=True)
     standard_hours = serializers.DecimalField(
@@ -302,7 +302,7 @@ class LineUpdateIn(serializers.Serializer):
     )
 
 
-class IntakeIn(serializers.Serializer):
+class ROIntakeIn(serializers.Serializer):
     covers_fitted = serializers.BooleanField()
     vin_read = serializers.CharField(max_length=30, required=False, allow_blank=True, default="")
     vin_mismatch_acknowledged = serializers.BooleanField(required=False, default=False)
@@ -334,7 +334,7 @@ class IntakeIn(serializers.Serializer):
     added_equipment = serializers.CharField(max_length=300, required=False, allow_blank=True)
 
 
-class AuthorizeIn(serializers.Serializer):
+class ROAuthorizeIn(serializers.Serializer):
     channel = serializers.ChoiceField(ApprovalChannel.choices)
     customer_name = serializers.CharField(max_length=120, required=False, allow_blank=True)
     signature = serializers.CharField(
@@ -347,43 +347,43 @@ class AuthorizeIn(serializers.Serializer):
     note = serializers.CharField(max_length=300, required=False, allow_blank=True)
 
 
-class NoteIn(serializers.Serializer):
+class RONoteIn(serializers.Serializer):
     note = serializers.CharField(max_length=300, required=False, allow_blank=True, default="")
 
 
-class AnswerLineIn(serializers.Serializer):
+class ROAnswerLineIn(serializers.Serializer):
     job_id = serializers.IntegerField()
     decision = serializers.ChoiceField(["approved", "declined"])
     reason = serializers.CharField(max_length=200, required=False, allow_blank=True)
 
 
-class AnswerIn(serializers.Serializer):
+class ROAnswerIn(serializers.Serializer):
     channel = serializers.ChoiceField(ApprovalChannel.choices)
     customer_name = serializers.CharField(max_length=120, required=False, allow_blank=True)
     estimate_version = serializers.IntegerField(
         help_text=_("the estimate version the customer answered")
     )
-    answers = AnswerLineIn(many=True, allow_empty=False)
+    answers = ROAnswerLineIn(many=True, allow_empty=False)
     note = serializers.CharField(max_length=300, required=False, allow_blank=True)
 
 
-class WaitPartsIn(serializers.Serializer):
+class ROWaitPartsIn(serializers.Serializer):
     part = serializers.CharField(max_length=120)
     expected_date = serializers.DateField(required=False, allow_null=True)
     note = serializers.CharField(max_length=300, required=False, allow_blank=True, default="")
 
 
-class ChecklistIn(serializers.Serializer):
+class ROChecklistIn(serializers.Serializer):
     checklist = serializers.DictField(child=serializers.BooleanField())
     note = serializers.CharField(max_length=300, required=False, allow_blank=True, default="")
 
 
-class QcFailIn(serializers.Serializer):
+class ROQcFailIn(serializers.Serializer):
     reason = serializers.CharField(max_length=300)
     checklist = serializers.DictField(child=serializers.BooleanField(), required=False)
 
 
-class BookNextIn(serializers.Serializer):
+class ROBookNextIn(serializers.Serializer):
     start = serializers.DateTimeField()
     estimated_hours = serializers.DecimalField(
         max_digits=4, decimal_places=1, min_value=0, required=False, default=1
@@ -391,38 +391,38 @@ class BookNextIn(serializers.Serializer):
     services = serializers.ListField(child=serializers.CharField(), required=False, default=list)
 
 
-class DeliverIn(serializers.Serializer):
+class RODeliverIn(serializers.Serializer):
     payment_method = serializers.ChoiceField(PaymentMethod.choices)
     handover = serializers.DictField(child=serializers.BooleanField())
     next_service_due_date = serializers.DateField(required=False, allow_null=True)
     next_service_due_km = serializers.IntegerField(required=False, allow_null=True, min_value=0)
-    book_next = BookNextIn(required=False, allow_null=True)
+    book_next = ROBookNextIn(required=False, allow_null=True)
     note = serializers.CharField(max_length=300, required=False, allow_blank=True, default="")
 
 
-class CancelIn(serializers.Serializer):
+class ROCancelIn(serializers.Serializer):
     reason = serializers.CharField(max_length=200)
 
 
-class DelayIn(serializers.Serializer):
+class RODelayIn(serializers.Serializer):
     promised_at = serializers.DateTimeField()
     channel = serializers.ChoiceField(ApprovalChannel.choices, default="phone")
     note = serializers.CharField(max_length=300, required=False, allow_blank=True, default="")
 
 
-class ApproveTotalIn(serializers.Serializer):
+class ROApproveTotalIn(serializers.Serializer):
     amount = serializers.DecimalField(max_digits=10, decimal_places=2, min_value=Decimal("0.01"))
     channel = serializers.ChoiceField(ApprovalChannel.choices)
     customer_name = serializers.CharField(max_length=120, required=False, allow_blank=True)
     note = serializers.CharField(max_length=300, required=False, allow_blank=True, default="")
 
 
-class ComebackIn(serializers.Serializer):
+class ROComebackIn(serializers.Serializer):
     confirmed = serializers.BooleanField()
     note = serializers.CharField(max_length=300, required=False, allow_blank=True, default="")
 
 
-class EstimateIn(serializers.Serializer):
+class ROEstimateIn(serializers.Serializer):
     not_to_exceed = serializers.DecimalField(
         max_digits=10, decimal_places=2, min_value=0, required=False, allow_null=True
     )
@@ -476,7 +476,7 @@ class RepairOrderViewSet(viewsets.GenericViewSet):
         responses={200: RepairOrderOut(many=True), **ERRORS},
     )
     def list(self, request):
-        params = FilterIn(data=request.query_params)
+        params = ROFilterIn(data=request.query_params)
         params.is_valid(raise_exception=True)
         f = params.validated_data
         qs = selectors.repair_order_list(
@@ -494,10 +494,10 @@ class RepairOrderViewSet(viewsets.GenericViewSet):
     def retrieve(self, request, pk=None):
         return self._detail(pk)
 
-    @extend_schema(request=OpenIn, responses={201: RepairOrderDetailOut, **ERRORS})
+    @extend_schema(request=ROOpenIn, responses={201: RepairOrderDetailOut, **ERRORS})
     def create(self, request):
         """Open a walk-in RO (appointments open theirs at check-in)."""
-        data = self._input(OpenIn)
+        data = self._input(ROOpenIn)
         sites = site_ids_of(request.user)
         vehicle = Vehicle.objects.filter(pk=data["vehicle"], site_id__in=sites).first()
         customer = Customer.objects.filter(pk=data["customer"], site_id__in=sites).first()
@@ -526,25 +526,25 @@ class RepairOrderViewSet(viewsets.GenericViewSet):
         return self._detail(ro.pk, status.HTTP_201_CREATED)
 
     @extend_schema(
-        methods=["GET"], responses={200: LineOut(many=True), **ERRORS}, summary="Job lines"
+        methods=["GET"], responses={200: ROLineOut(many=True), **ERRORS}, summary="Job lines"
     )
     @extend_schema(
         methods=["POST"],
-        request=LineIn,
-        responses={201: LineOut, **ERRORS},
+        request=ROLineIn,
+        responses={201: ROLineOut, **ERRORS},
         summary="Add a line (after authorization it is proposed additional work)",
     )
     @action(detail=True, methods=["get", "post"])
     def lines(self, request, pk=None):
         ro = self._ro(pk)
         if request.method == "GET":
-            return Response(LineOut(ro.lines.all(), many=True).data)
-        data = self._input(LineIn)
+            return Response(ROLineOut(ro.lines.all(), many=True).data)
+        data = self._input(ROLineIn)
         job = services.job_line_add(repair_order_id=ro.pk, actor=request.user, **data)
         job = JobLine.objects.prefetch_related("parts").get(pk=job.pk)
-        return Response(LineOut(job).data, status=status.HTTP_201_CREATED)
+        return Response(ROLineOut(job).data, status=status.HTTP_201_CREATED)
 
-    @extend_schema(methods=["PATCH"], request=LineUpdateIn, responses={200: LineOut, **ERRORS})
+    @extend_schema(methods=["PATCH"], request=ROLineUpdateIn, responses={200: ROLineOut, **ERRORS})
     @extend_schema(methods=["DELETE"], request=None, responses={204: None, **ERRORS})
     @action(detail=True, methods=["patch", "delete"], url_path=r"lines/(?P<line_id>\d+)")
     def line_detail(self, request, pk=None, line_id=None):
@@ -554,96 +554,96 @@ class RepairOrderViewSet(viewsets.GenericViewSet):
         if request.method == "DELETE":
             services.job_line_remove(job_id=line_id, actor=request.user)
             return Response(status=status.HTTP_204_NO_CONTENT)
-        data = self._input(LineUpdateIn)
+        data = self._input(ROLineUpdateIn)
         services.job_line_update(job_id=line_id, actor=request.user, **data)
-        return Response(LineOut(JobLine.objects.prefetch_related("parts").get(pk=line_id)).data)
+        return Response(ROLineOut(JobLine.objects.prefetch_related("parts").get(pk=line_id)).data)
 
-    @extend_schema(request=IntakeIn, responses={200: RepairOrderDetailOut, **ERRORS})
+    @extend_schema(request=ROIntakeIn, responses={200: RepairOrderDetailOut, **ERRORS})
     @action(detail=True, methods=["put"])
     def intake(self, request, pk=None):
         ro = self._ro(pk)
-        services.intake_record(repair_order_id=ro.pk, actor=request.user, **self._input(IntakeIn))
+        services.intake_record(repair_order_id=ro.pk, actor=request.user, **self._input(ROIntakeIn))
         return self._detail(pk)
 
-    @_move_schema(EstimateIn, "Set the not-to-exceed amount and the promised time")
+    @_move_schema(ROEstimateIn, "Set the not-to-exceed amount and the promised time")
     @action(detail=True, methods=["post"])
     def estimate(self, request, pk=None):
         ro = self._ro(pk)
         services.ro_update_estimate(
-            repair_order_id=ro.pk, actor=request.user, **self._input(EstimateIn)
+            repair_order_id=ro.pk, actor=request.user, **self._input(ROEstimateIn)
         )
         return self._detail(pk)
 
     # one action per move ---------------------------------------------------------------------
-    @_move_schema(AuthorizeIn, "draft → authorized (signature or recorded remote approval)")
+    @_move_schema(ROAuthorizeIn, "draft → authorized (signature or recorded remote approval)")
     @action(detail=True, methods=["post"])
     def authorize(self, request, pk=None):
         services.ro_authorize(
-            repair_order_id=self._ro(pk).pk, actor=request.user, **self._input(AuthorizeIn)
+            repair_order_id=self._ro(pk).pk, actor=request.user, **self._input(ROAuthorizeIn)
         )
         return self._detail(pk)
 
-    @_move_schema(NoteIn, "authorized/rework → in_progress")
+    @_move_schema(RONoteIn, "authorized/rework → in_progress")
     @action(detail=True, methods=["post"])
     def start(self, request, pk=None):
         services.ro_start(
-            repair_order_id=self._ro(pk).pk, actor=request.user, **self._input(NoteIn)
+            repair_order_id=self._ro(pk).pk, actor=request.user, **self._input(RONoteIn)
         )
         return self._detail(pk)
 
-    @_move_schema(NoteIn, "→ waiting_approval; makes the customer's private link")
+    @_move_schema(RONoteIn, "→ waiting_approval; makes the customer's private link")
     @action(detail=True, methods=["post"], url_path="request-approval")
     def request_approval(self, request, pk=None):
         services.ro_request_approval(
-            repair_order_id=self._ro(pk).pk, actor=request.user, **self._input(NoteIn)
+            repair_order_id=self._ro(pk).pk, actor=request.user, **self._input(RONoteIn)
         )
         return self._detail(pk)
 
-    @_move_schema(AnswerIn, "The customer's answer per proposed line")
+    @_move_schema(ROAnswerIn, "The customer's answer per proposed line")
     @action(detail=True, methods=["post"], url_path="answer-approval")
     def answer_approval(self, request, pk=None):
         services.ro_answer_approval(
-            repair_order_id=self._ro(pk).pk, actor=request.user, **self._input(AnswerIn)
+            repair_order_id=self._ro(pk).pk, actor=request.user, **self._input(ROAnswerIn)
         )
         return self._detail(pk)
 
-    @_move_schema(WaitPartsIn, "→ waiting_parts")
+    @_move_schema(ROWaitPartsIn, "→ waiting_parts")
     @action(detail=True, methods=["post"], url_path="wait-parts")
     def wait_parts(self, request, pk=None):
         services.ro_wait_parts(
-            repair_order_id=self._ro(pk).pk, actor=request.user, **self._input(WaitPartsIn)
+            repair_order_id=self._ro(pk).pk, actor=request.user, **self._input(ROWaitPartsIn)
         )
         return self._detail(pk)
 
-    @_move_schema(NoteIn, "waiting_parts/waiting_approval → back to work")
+    @_move_schema(RONoteIn, "waiting_parts/waiting_approval → back to work")
     @action(detail=True, methods=["post"])
     def resume(self, request, pk=None):
         services.ro_resume(
-            repair_order_id=self._ro(pk).pk, actor=request.user, **self._input(NoteIn)
+            repair_order_id=self._ro(pk).pk, actor=request.user, **self._input(RONoteIn)
         )
         return self._detail(pk)
 
-    @_move_schema(NoteIn, "in_progress → work_done")
+    @_move_schema(RONoteIn, "in_progress → work_done")
     @action(detail=True, methods=["post"], url_path="complete-work")
     def complete_work(self, request, pk=None):
         services.ro_complete_work(
-            repair_order_id=self._ro(pk).pk, actor=request.user, **self._input(NoteIn)
+            repair_order_id=self._ro(pk).pk, actor=request.user, **self._input(RONoteIn)
         )
         return self._detail(pk)
 
-    @_move_schema(ChecklistIn, "QC passed → washing")
+    @_move_schema(ROChecklistIn, "QC passed → washing")
     @action(detail=True, methods=["post"], url_path="qc-pass")
     def qc_pass(self, request, pk=None):
         services.ro_qc_pass(
-            repair_order_id=self._ro(pk).pk, actor=request.user, **self._input(ChecklistIn)
+            repair_order_id=self._ro(pk).pk, actor=request.user, **self._input(ROChecklistIn)
         )
         return self._detail(pk)
 
-    @_move_schema(QcFailIn, "QC failed → rework")
+    @_move_schema(ROQcFailIn, "QC failed → rework")
     @action(detail=True, methods=["post"], url_path="qc-fail")
     def qc_fail(self, request, pk=None):
         services.ro_qc_fail(
-            repair_order_id=self._ro(pk).pk, actor=request.user, **self._input(QcFailIn)
+            repair_order_id=self._ro(pk).pk, actor=request.user, **self._input(ROQcFailIn)
         )
         return self._detail(pk)
 
@@ -653,65 +653,65 @@ class RepairOrderViewSet(viewsets.GenericViewSet):
         services.ro_wash_done(repair_order_id=self._ro(pk).pk, actor=request.user)
         return self._detail(pk)
 
-    @_move_schema(ChecklistIn, "The advisor's final check → ready")
+    @_move_schema(ROChecklistIn, "The advisor's final check → ready")
     @action(detail=True, methods=["post"], url_path="final-check")
     def final_check(self, request, pk=None):
         services.ro_final_check(
-            repair_order_id=self._ro(pk).pk, actor=request.user, **self._input(ChecklistIn)
+            repair_order_id=self._ro(pk).pk, actor=request.user, **self._input(ROChecklistIn)
         )
         return self._detail(pk)
 
-    @_move_schema(NoteIn, "ready → invoiced (settlement from the actual lines)")
+    @_move_schema(RONoteIn, "ready → invoiced (settlement from the actual lines)")
     @action(detail=True, methods=["post"])
     def invoice(self, request, pk=None):
         services.ro_invoice(
-            repair_order_id=self._ro(pk).pk, actor=request.user, **self._input(NoteIn)
+            repair_order_id=self._ro(pk).pk, actor=request.user, **self._input(RONoteIn)
         )
         return self._detail(pk)
 
-    @_move_schema(DeliverIn, "invoiced → delivered")
+    @_move_schema(RODeliverIn, "invoiced → delivered")
     @action(detail=True, methods=["post"])
     def deliver(self, request, pk=None):
         services.ro_deliver(
-            repair_order_id=self._ro(pk).pk, actor=request.user, **self._input(DeliverIn)
+            repair_order_id=self._ro(pk).pk, actor=request.user, **self._input(RODeliverIn)
         )
         return self._detail(pk)
 
-    @_move_schema(CancelIn, "→ cancelled (any state before invoiced)")
+    @_move_schema(ROCancelIn, "→ cancelled (any state before invoiced)")
     @action(detail=True, methods=["post"])
     def cancel(self, request, pk=None):
         services.ro_cancel(
-            repair_order_id=self._ro(pk).pk, actor=request.user, **self._input(CancelIn)
+            repair_order_id=self._ro(pk).pk, actor=request.user, **self._input(ROCancelIn)
         )
         return self._detail(pk)
 
     # records that are not moves --------------------------------------------------------------
-    @_move_schema(DelayIn, "The customer was told of a delay; new promised time")
+    @_move_schema(RODelayIn, "The customer was told of a delay; new promised time")
     @action(detail=True, methods=["post"], url_path="record-delay")
     def record_delay(self, request, pk=None):
         services.ro_record_delay(
-            repair_order_id=self._ro(pk).pk, actor=request.user, **self._input(DelayIn)
+            repair_order_id=self._ro(pk).pk, actor=request.user, **self._input(RODelayIn)
         )
         return self._detail(pk)
 
-    @_move_schema(ApproveTotalIn, "The customer consents to a total above the not-to-exceed")
+    @_move_schema(ROApproveTotalIn, "The customer consents to a total above the not-to-exceed")
     @action(detail=True, methods=["post"], url_path="approve-total")
     def approve_total(self, request, pk=None):
         services.ro_approve_total(
-            repair_order_id=self._ro(pk).pk, actor=request.user, **self._input(ApproveTotalIn)
+            repair_order_id=self._ro(pk).pk, actor=request.user, **self._input(ROApproveTotalIn)
         )
         return self._detail(pk)
 
-    @_move_schema(ComebackIn, "Confirm or clear the possible-comeback flag")
+    @_move_schema(ROComebackIn, "Confirm or clear the possible-comeback flag")
     @action(detail=True, methods=["post"])
     def comeback(self, request, pk=None):
         services.ro_comeback_decide(
-            repair_order_id=self._ro(pk).pk, actor=request.user, **self._input(ComebackIn)
+            repair_order_id=self._ro(pk).pk, actor=request.user, **self._input(ROComebackIn)
         )
         return self._detail(pk)
 
 
-class FilterIn(serializers.Serializer):
+class ROFilterIn(serializers.Serializer):
     advisor = serializers.IntegerField(required=False)
     date_from = serializers.DateField(required=False)
     date_to = serializers.DateField(required=False)

@@ -75,7 +75,8 @@ def repair_order_list(
             | Q(customer__name__icontains=q)
             | Q(customer__phone__contains=q)
         )
-    return qs.order_by("-opened_at", "-id")
+    # comeback_of: the list shows the earlier RO's number (one join, not a query per row)
+    return qs.select_related("comeback_of").order_by("-opened_at", "-id")
 
 
 def repair_order_get(*, user, pk) -> RepairOrder:

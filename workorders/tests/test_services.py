@@ -498,3 +498,46 @@ def test_parallel_moves_on_one_ro_leave_exactly_one_winner():
     # the losing side got 409s; the winner's move is in the audit trail exactly once
     assert results.count("conflict") == 4
     assert history(ro).filter(to_state=ro.status).count() == 1
+
+
+def test_delivery_schedules_the_follow_up_and_books_the_next_visit_in_one_step():
+    from datetime import datetime, time
+
+    from appointments.models import Appointment
+    from followups.models import CallTask, TaskKind
+
+    ro = ro_in_state(S.INVOICED)
+    site = ro.site
+    day = timezone.localdate() + timedelta(days=30)
+    while day.weekday() != 0:  # a Monday, when the site is open
+        day += timedelta(days=1)
+    start = datetime.combine(day, time(9, 0), tzinfo=site.tzinfo)
+    s.ro_deliver(
+        repair_order_id=ro.pk,
+        actor=ro.advisor,
+        payment_method="cash",
+        handover=HANDOVER_ALL,
+        book_next={"start": start, "estimated_hours": "1.0"},
+    )
+    follow_up = CallTask.objects.get(repair_order=ro, kind=TaskKind.FOLLOWUP)
+    assert follow_up.assignee != ro.advisor
+    booked = Appointment.objects.get(vehicle=ro.vehicle)
+    assert booked.start == start
+    assert booked.advisor == ro.advisor
+    assert ro.number in booked.notes
+
+
+def test_failed_booking_leaves_the_car_undelivered():
+    ro = ro_in_state(S.INVOICED)
+    with pytest.raises(ApplicationError) as exc:
+        s.ro_deliver(
+            repair_order_id=ro.pk,
+            actor=ro.advisor,
+            payment_method="cash",
+            handover=HANDOVER_ALL,
+            book_next={"start": "tomorrow"},
+        )
+    assert "book_next.start" in exc.value.fields
+    ro.refresh_from_db()
+    assert ro.status == S.INVOICED
+    assert ro.customer.last_delivery_at is None
