@@ -217,18 +217,30 @@ def _slot_taken(site: Site, start: datetime, advisor) -> ConflictError:
     )
 
 
-def _services(site: Site, services: Sequence) -> list[ServiceOffering]:
-    codes = [s if isinstance(s, str) else str(s.get("code", "")) for s in services or ()]
-    if not codes:
-        return []
+def _services(site: Site, services: Sequence) -> tuple[list[ServiceOffering], list[dict]]:
+    """The chosen services: menu items by code, and free-text items (any other string, or a
+    {"name", "hours"} dict) which carry no parts and need hours to be entered."""
+    items = []
+    for s in services or ():
+        if isinstance(s, dict):
+            items.append(s)
+        elif str(s).strip():
+            items.append({"code": str(s).strip()})
+    codes = [i["code"] for i in items if i.get("code")]
     found = {o.code: o for o in ServiceOffering.objects.filter(site=site, code__in=codes)}
-    unknown = [c for c in codes if c not in found]
-    if unknown:
-        raise ApplicationError(
-            _("Unknown service: %(codes)s.") % {"codes": ", ".join(unknown)},
-            fields={"services": _("Choose services from the site's menu.")},
-        )
-    return [found[c] for c in codes]
+    offerings, free = [], []
+    for item in items:
+        offering = found.get(item.get("code", ""))
+        if offering is not None:
+            offerings.append(offering)
+            continue
+        name = str(item.get("name") or item.get("code") or "").strip()[:120]
+        if not name:
+            raise ApplicationError(
+                _("A service needs a name."), fields={"services": _("Name each service.")}
+            )
+        free.append({"code": "", "name": name, "hours": str(item.get("hours") or "")})
+    return offerings, free
 
 
 # --- reminders -------------------------------------------------------------------------------
@@ -396,7 +408,7 @@ def appointment_book(
         raise ApplicationError(_("Unknown source."), fields={"source": _("Unknown source.")})
     if channel not in Appointment.BookingChannel.values:
         raise ApplicationError(_("Unknown channel."), fields={"channel": _("Unknown channel.")})
-    offerings = _services(site, services)
+    offerings, free_items = _services(site, services)
     if estimated_hours in (None, ""):
         hours = sum((o.standard_hours for o in offerings), Decimal("0.0")) or Decimal("1.0")
     else:
@@ -435,7 +447,8 @@ def appointment_book(
                 services=[
                     {"code": o.code, "name": o.name, "hours": str(o.standard_hours)}
                     for o in offerings
-                ],
+                ]
+                + free_items,
                 source=source,
                 channel=channel,
                 is_buffer_slot=slot.is_buffer,

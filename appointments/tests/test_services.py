@@ -140,8 +140,10 @@ def test_hours_from_services_and_parts_to_reserve(site, book):
     assert appointment.estimated_hours == Decimal("2.5")
     assert [s["name"] for s in appointment.services] == ["常规保养", "刹车片"]
     assert appointment.part_reservations.get().name == "机油滤清器"
-    with pytest.raises(ApplicationError, match="Unknown service: nope"):
-        book(at(24, 10), services=["nope"])
+    # a service not on the menu is kept as a free-text item (no parts; hours as entered)
+    other = book(at(24, 10), estimated_hours="2.0", services=["返修：异响复查"])
+    assert other.services == [{"code": "", "name": "返修：异响复查", "hours": ""}]
+    assert other.part_reservations.count() == 0
 
 
 @pytest.mark.parametrize("hours", ["-1", "abc", "99"])
