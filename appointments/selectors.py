@@ -371,8 +371,9 @@ def _appointments(site: Site):
 
 
 def appointment_list(*, site_ids, day: date | None = None, status: str | None = None):
+    # repair_order: the API shows each appointment's RO id (a join, not a query per row)
     qs = Appointment.objects.filter(site_id__in=site_ids).select_related(
-        "customer", "vehicle", "advisor", "site"
+        "customer", "vehicle", "advisor", "site", "repair_order"
     )
     if day:
         qs = qs.filter(day=day)
