@@ -173,3 +173,25 @@ def test_day_board_shows_buffers_and_appointments(site, advisor, advisor2, book)
     assert row["cells"][0]["appointment"] is None
     assert any(r["slot"].is_buffer for r in board["rows"])
     assert board["rows"][0]["slot"].start.tzinfo == TZ or board["rows"][0]["slot"].start.utcoffset()
+
+
+def test_day_board_and_availability_queries_do_not_grow(
+    site, advisor, advisor2, book, customer, django_assert_max_num_queries
+):
+    from customers.tests.factories import VehicleFactory
+
+    for minute in (0, 15, 30):
+        for who in (advisor, advisor2):
+            book(at(24, 10, minute), advisor=who, vehicle=VehicleFactory(owner=customer))
+    with django_assert_max_num_queries(8):
+        board = selectors.day_board(site=site, day=TUESDAY, now=NOW)
+        # rendering touches customer, vehicle and advisor of each cell: all prefetched
+        names = [
+            c["appointment"].vehicle.plate
+            for r in board["rows"]
+            for c in r["cells"]
+            if c["appointment"]
+        ]
+    assert len(names) == 6
+    with django_assert_max_num_queries(8):
+        selectors.availability(site=site, day=TUESDAY, hours="1", now=NOW)
