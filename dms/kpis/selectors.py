@@ -279,7 +279,9 @@ def followups_completed(scope: Scope) -> QuerySet[CallTask]:
         .filter(scope.during("completed_at"))
         .annotate(
             reached=Q(outcome=CallOutcome.REACHED) | Q(satisfaction__isnull=False),
-            satisfied=Q(satisfaction__gte=SATISFIED_MIN),
+            # 4–5 of 5, unless the agent recorded the customer as dissatisfied anyway
+            satisfied=Q(satisfaction__gte=SATISFIED_MIN)
+            & (Q(data__dissatisfied__isnull=True) | Q(data__dissatisfied=False)),
         )
     )
 

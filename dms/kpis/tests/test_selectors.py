@@ -166,3 +166,12 @@ def test_query_count_does_not_grow_with_the_data(world, django_assert_max_num_qu
     with django_assert_max_num_queries(25) as big:
         compute(world, detail=True)
     assert len(big.captured_queries) == len(small.captured_queries)
+
+
+def test_a_score_of_4_recorded_as_dissatisfied_is_not_satisfied(world):
+    from followups.models import CallTask
+
+    # given the agent marked R6's customer dissatisfied although they said 4
+    CallTask.objects.filter(repair_order=world["r6"]).update(data={"dissatisfied": True})
+    # then only R1's 5 counts as satisfied, of the three reached
+    assert compute(world)["satisfaction_rate"] == 0.3333
