@@ -43,7 +43,10 @@ class OutcomeForm(forms.Form):
 
     def __init__(self, *args, reminder: bool = False, **kwargs):
         super().__init__(*args, **kwargs)
-        if not reminder:
+        if reminder:
+            del self.fields["satisfaction"]
+            del self.fields["dissatisfied"]
+        else:
             self.fields["outcome"].choices = [
                 c for c in CallOutcome.choices if c[0] in ("reached", "no_answer", "wrong_number")
             ]

@@ -3,6 +3,7 @@
 from django.conf import settings
 from django.db import models
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from appointments.models import Appointment
 from customers.models import Channel, Customer, Vehicle
@@ -146,7 +147,7 @@ class ComplaintChannel(models.TextChoices):
 
 
 class ComplaintStatus(models.TextChoices):
-    OPEN = "open", _("Open")
+    OPEN = "open", pgettext_lazy("complaint status", "Open")
     ASSIGNED = "assigned", _("Handler assigned")
     CONTACTED = "contacted", _("Customer contacted")
     DECIDED = "decided", _("Decision made")

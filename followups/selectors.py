@@ -49,6 +49,16 @@ def task_get(*, site, task_id) -> CallTask:
     return _task_qs().prefetch_related(lines).get(site=site, pk=task_id)
 
 
+def display_name(user) -> str:
+    """Chinese names family name first without a space; others as Django formats them."""
+    if user is None:
+        return ""
+    first, last = user.first_name, user.last_name
+    if first and last and not (first + last).isascii():
+        return f"{last}{first}"
+    return user.get_full_name() or user.get_username()
+
+
 def visit_summary(task: CallTask) -> dict:
     ro = task.repair_order
     if ro is None:
@@ -57,17 +67,11 @@ def visit_summary(task: CallTask) -> dict:
     return {
         "number": ro.number,
         "delivered_at": ro.delivered_at,
-        "advisor": ro.advisor,
+        "advisor": display_name(ro.advisor),
         "concern": ro.concern,
         "jobs": [line.description for line in lines if line.approval != "declined"],
         "declined": [line.description for line in lines if line.approval == "declined"],
-        "technicians": sorted(
-            {
-                line.technician.get_full_name() or line.technician.get_username()
-                for line in lines
-                if line.technician
-            }
-        ),
+        "technicians": sorted({display_name(line.technician) for line in lines if line.technician}),
         "total": ro.grand_total,
     }
 

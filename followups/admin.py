@@ -1,0 +1,77 @@
+from django.contrib import admin
+from django.utils.translation import gettext_lazy as _
+
+from .models import CallTask, Complaint, OutboundMessage, WebhookDelivery, WebhookSubscription
+
+
+@admin.register(CallTask)
+class CallTaskAdmin(admin.ModelAdmin):
+    list_display = [
+        "id",
+        "kind",
+        "channel",
+        "status",
+        "customer",
+        "due_at",
+        "due_until",
+        "assignee",
+    ]
+    list_filter = ["site", "kind", "status", "channel"]
+    search_fields = ["customer__name", "customer__phone", "source_key"]
+    raw_id_fields = ["customer", "vehicle", "appointment", "repair_order", "assignee"]
+    readonly_fields = ["status", "attempts", "outcome", "claimed_at", "completed_at", "created_at"]
+    date_hierarchy = "due_at"
+
+
+@admin.register(Complaint)
+class ComplaintAdmin(admin.ModelAdmin):
+    """Read-mostly: the steps happen on the complaint pages so each one is audited."""
+
+    list_display = ["id", "site", "customer", "channel", "status", "cause", "handler", "respond_by"]
+    list_filter = ["site", "status", "channel", "cause", "decision"]
+    search_fields = ["customer__name", "description"]
+    raw_id_fields = ["customer", "vehicle", "repair_order", "advisor", "call_task", "confirm_task"]
+    readonly_fields = [f.name for f in Complaint._meta.fields if f.name not in ("cause",)]
+
+
+class DeliveryInline(admin.TabularInline):
+    model = WebhookDelivery
+    extra = 0
+    fields = ["event", "status", "attempts", "last_status_code", "last_error", "delivered_at"]
+    readonly_fields = fields
+    can_delete = False
+    ordering = ["-id"]
+    max_num = 0
+    show_change_link = True
+
+
+@admin.register(WebhookSubscription)
+class WebhookSubscriptionAdmin(admin.ModelAdmin):
+    list_display = ["name", "site", "url", "active", "events"]
+    list_filter = ["site", "active"]
+    fieldsets = [
+        (None, {"fields": ["site", "name", "url", "active"]}),
+        (_("Events and signing"), {"fields": ["events", "secret", "max_attempts"]}),
+    ]
+
+
+@admin.register(WebhookDelivery)
+class WebhookDeliveryAdmin(admin.ModelAdmin):
+    list_display = [
+        "id",
+        "event",
+        "subscription",
+        "status",
+        "attempts",
+        "last_status_code",
+        "created_at",
+    ]
+    list_filter = ["status", "subscription"]
+    readonly_fields = [f.name for f in WebhookDelivery._meta.fields]
+
+
+@admin.register(OutboundMessage)
+class OutboundMessageAdmin(admin.ModelAdmin):
+    list_display = ["sent_at", "channel", "to", "backend"]
+    list_filter = ["channel", "site"]
+    readonly_fields = [f.name for f in OutboundMessage._meta.fields]
