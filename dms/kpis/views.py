@@ -9,6 +9,7 @@ from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 from django.utils.formats import date_format, number_format
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from dms.exceptions import ApplicationError
 from dms.models import Role, Site
@@ -379,18 +380,18 @@ def _columns(kind: str):
 
 
 FLAG_LABELS = {
-    "on_time": _("On time"),
-    "qc_first_pass": _("QC first pass"),
-    "came_back": _("Came back"),
-    "followed_up": _("Followed up in window"),
-    "in_warranty": _("Warranty"),
-    "from_appointment": _("From appointment"),
-    "arrived": _("Arrived"),
-    "approved": _("Approved"),
-    "recovered_later": _("Recovered later"),
-    "satisfied": _("Satisfied"),
-    "is_overdue": _("Overdue"),
-    "is_captured": _("Came for it"),
+    "on_time": gettext_lazy("On time"),
+    "qc_first_pass": gettext_lazy("QC first pass"),
+    "came_back": gettext_lazy("Came back"),
+    "followed_up": gettext_lazy("Followed up in window"),
+    "in_warranty": gettext_lazy("Warranty"),
+    "from_appointment": gettext_lazy("From appointment"),
+    "arrived": gettext_lazy("Arrived"),
+    "approved": gettext_lazy("Approved"),
+    "recovered_later": gettext_lazy("Recovered later"),
+    "satisfied": gettext_lazy("Satisfied"),
+    "is_overdue": gettext_lazy("Overdue"),
+    "is_captured": gettext_lazy("Came for it"),
 }
 
 
