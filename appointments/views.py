@@ -30,6 +30,19 @@ PARTS = (Role.PARTS_CLERK,)
 CHANGED = "appointments-changed"  # htmx event: day boards and week strips reload
 
 
+def _action_labels() -> dict:
+    return {
+        "booked": _("Booked"),
+        "confirmed": _("Confirmed"),
+        "rescheduled": _("Rescheduled"),
+        "cancelled": _("Cancelled"),
+        "no_show": _("No show"),
+        "checked_in": _("Checked in"),
+        "part_reserved": _("Part reserved"),
+        "part_unreserved": _("Part released"),
+    }
+
+
 def _day(request, name: str = "date", default: date | None = None) -> date:
     raw = request.GET.get(name) or request.POST.get(name)
     if raw:
@@ -325,6 +338,7 @@ def walk_in(request):
 @role_required(*DESK)
 def detail(request, pk):
     appointment = _appointment(request, pk)
+    labels = _action_labels()
     return render(
         request,
         "appointments/detail.html",
@@ -332,7 +346,12 @@ def detail(request, pk):
             "a": appointment,
             "confirmation": selectors.confirmation_text(appointment),
             "advisor_name": selectors.person_name(appointment.advisor),
-            "history": history(appointment),
+            "history": [
+                {"e": e, "label": labels.get(e.action, e.action)} for e in history(appointment)
+            ],
+            "reminders": appointment.call_tasks.filter(
+                kind__in=["reminder_day_before", "reminder_soon"]
+            ).order_by("due_at"),
             "parts": appointment.part_reservations.all(),
             "reschedule_form": RescheduleForm(),
             "cancel_form": CancelForm(),
