@@ -51,6 +51,9 @@ class ClockEntry(models.Model):
                 name="clock_end_after_start",
             ),
         ]
+        indexes = [
+            models.Index(fields=["technician", "started_at"], name="clock_entry_tech_started_idx")
+        ]
 
     def __str__(self) -> str:
         return f"{self.technician} on {self.job_id} from {self.started_at:%H:%M}"

@@ -129,53 +129,71 @@ def _job_dict(job: JobLine, ro: RepairOrder) -> dict[str, Any]:
     }
 
 
-def _card(ro: RepairOrder, now: datetime) -> dict[str, Any]:
-    jobs = list(ro.lines.all())
-    remaining = remaining_hours_of(jobs) if ro.status in WORKSHOP_STATUSES else Decimal("0")
-    minutes_left = (
-        int((ro.promised_at - now).total_seconds() // 60) if ro.promised_at is not None else None
-    )
-    job_dicts = [_job_dict(j, ro) for j in jobs if j.approval != JobLine.Approval.DECLINED]
-    vehicle = ro.vehicle
-    return {
-        "id": ro.pk,
-        "number": ro.number,
-        "status": ro.status,
-        "status_label": S(ro.status).label,
-        "rework": ro.status == S.REWORK
-        or (ro.qc_fail_count > 0 and ro.status in WORKSHOP_STATUSES),
-        "plate": vehicle.plate or vehicle.vin[-6:],
-        "model": " ".join(p for p in (vehicle.make, vehicle.model) if p),
-        "advisor": _name(ro.advisor),
-        "promised_at": ro.promised_at,
-        "minutes_left": minutes_left,
-        "remaining_hours": remaining.quantize(Decimal("0.01")),
-        "risk": late_risk(
-            promised_at=ro.promised_at, now=now, remaining_hours=remaining, status=ro.status
-        ),
-        "waiting_part": getattr(ro, "waiting_part", "") if ro.status == S.WAITING_PARTS else "",
-        "parts_expected_date": getattr(ro, "parts_expected_date", None),
-        "qc_fail_reason": getattr(ro, "qc_fail_reason", "") if ro.status == S.REWORK else "",
-        "jobs": job_dicts,
-        "unassigned": sum(1 for j in job_dicts if j["workable"] and not j["technician_id"]),
-        "technicians": sorted({j["technician"] for j in job_dicts if j["technician"]}),
-        "bays": sorted({j["bay"] for j in job_dicts if j["bay"]}),
-    }
+_RO_FIELDS = (
+    "id", "number", "status", "promised_at", "qc_fail_count",
+    "vehicle__plate", "vehicle__vin", "vehicle__make", "vehicle__model",
+    "advisor__username", "advisor__first_name", "advisor__last_name",
+)  # fmt: skip
+_RO_EXTRA = ("waiting_part", "parts_expected_date", "qc_fail_reason")
+_JOB_FIELDS = (
+    "id", "repair_order_id", "description", "standard_hours", "actual_hours", "technician_id",
+    "technician__username", "technician__first_name", "technician__last_name", "bay",
+    "work_status", "approval", "is_additional",
+)  # fmt: skip
+
+
+def _name_of(row: dict, prefix: str) -> str:
+    username = row.get(f"{prefix}__username")
+    if username is None:
+        return ""
+    family = (row.get(f"{prefix}__last_name") or "").strip()
+    given = (row.get(f"{prefix}__first_name") or "").strip()
+    if not (family or given):
+        return username
+    if any("\u4e00" <= ch <= "\u9fff" for ch in family + given):
+        return f"{family}{given}"
+    return " ".join(p for p in (given, family) if p)
 
 
 def board_columns(*, site: Site, now: datetime | None = None) -> list[dict[str, Any]]:
     """The wall board: columns by state, cards with plate, model, jobs, technician, bay,
-    promised time, time left and late risk. Four queries, whatever the number of cards."""
+    promised time, time left and late risk. Four queries, whatever the number of cards; rows are
+    read as values (no model instances) to keep a full wall cheap."""
     now = now or timezone.now()
-    ros = (
-        RepairOrder.objects.filter(site=site, status__in=BOARD_STATUSES)
-        .select_related("vehicle", "advisor")
-        .prefetch_related(_job_lines_prefetch())
-        .order_by("promised_at", "opened_at", "id")
+    ro_fields = _RO_FIELDS + tuple(
+        f for f in _RO_EXTRA if f in {x.name for x in RepairOrder._meta.get_fields()}
     )
+    ros = list(
+        RepairOrder.objects.filter(site=site, status__in=BOARD_STATUSES)
+        .order_by("promised_at", "opened_at", "id")
+        .values(*ro_fields)
+    )
+    ro_ids = [ro["id"] for ro in ros]
+    jobs_by_ro: dict[int, list[dict]] = defaultdict(list)
+    for job in (
+        JobLine.objects.filter(repair_order_id__in=ro_ids)
+        .exclude(approval=JobLine.Approval.DECLINED)
+        .order_by("repair_order_id", "position", "id")
+        .values(*_JOB_FIELDS)
+    ):
+        jobs_by_ro[job["repair_order_id"]].append(job)
+    parts = {
+        row["job_id"]: {"part": row["part"], "expected_date": row["expected_date"]}
+        for row in PartsRequest.objects.filter(
+            job__repair_order_id__in=ro_ids, arrived_at__isnull=True
+        ).values("job_id", "part", "expected_date")
+    }
+    clocked = set(
+        ClockEntry.objects.filter(
+            ended_at__isnull=True, job__repair_order_id__in=ro_ids
+        ).values_list("job_id", flat=True)
+    )
+    refusals: dict[tuple, str | None] = {}
     by_status: dict[str, list] = defaultdict(list)
     for ro in ros:
-        by_status[ro.status].append(_card(ro, now))
+        by_status[ro["status"]].append(
+            _board_card(ro, jobs_by_ro.get(ro["id"], []), parts, clocked, refusals, now)
+        )
     columns = []
     for key, label, statuses in BOARD_COLUMNS:
         cards = [card for status in statuses for card in by_status.get(status, [])]
@@ -183,6 +201,69 @@ def board_columns(*, site: Site, now: datetime | None = None) -> list[dict[str, 
             cards.sort(key=lambda c: (c["promised_at"] is None, c["promised_at"] or now, c["id"]))
         columns.append({"key": key, "label": label, "cards": cards})
     return columns
+
+
+def _board_card(ro, jobs, parts, clocked, refusals, now) -> dict[str, Any]:
+    status = ro["status"]
+    reworking = ro["qc_fail_count"] > 0
+    remaining = Decimal("0")
+    job_dicts = []
+    for job in jobs:
+        workable = job["approval"] in WORKABLE_APPROVALS
+        if status in WORKSHOP_STATUSES and workable and job["work_status"] != W.DONE:
+            remaining += max(job["standard_hours"] - job["actual_hours"], Decimal("0"))
+        key = (status, job["approval"], job["work_status"], reworking)
+        if key not in refusals:
+            refusals[key] = clock_on_refusal(
+                ro_status=status,
+                approval=job["approval"],
+                work_status=job["work_status"],
+                reworking=reworking,
+            )
+        job_dicts.append(
+            {
+                "id": job["id"],
+                "description": job["description"],
+                "standard_hours": job["standard_hours"],
+                "actual_hours": job["actual_hours"],
+                "technician_id": job["technician_id"],
+                "technician": _name_of(job, "technician"),
+                "bay": job["bay"],
+                "work_status": job["work_status"],
+                "approval": job["approval"],
+                "approval_label": JobLine.Approval(job["approval"]).label,
+                "is_additional": job["is_additional"],
+                "clocked_on": job["id"] in clocked,
+                "parts": parts.get(job["id"]),
+                "workable": workable,
+                "refusal": refusals[key],
+            }
+        )
+    promised_at = ro["promised_at"]
+    return {
+        "id": ro["id"],
+        "number": ro["number"],
+        "status": status,
+        "rework": status == S.REWORK or (reworking and status in WORKSHOP_STATUSES),
+        "plate": ro["vehicle__plate"] or ro["vehicle__vin"][-6:],
+        "model": " ".join(p for p in (ro["vehicle__make"], ro["vehicle__model"]) if p),
+        "advisor": _name_of(ro, "advisor"),
+        "promised_at": promised_at,
+        "minutes_left": (
+            int((promised_at - now).total_seconds() // 60) if promised_at is not None else None
+        ),
+        "remaining_hours": remaining.quantize(Decimal("0.01")),
+        "risk": late_risk(
+            promised_at=promised_at, now=now, remaining_hours=remaining, status=status
+        ),
+        "waiting_part": ro.get("waiting_part", "") if status == S.WAITING_PARTS else "",
+        "parts_expected_date": ro.get("parts_expected_date"),
+        "qc_fail_reason": ro.get("qc_fail_reason", "") if status == S.REWORK else "",
+        "jobs": job_dicts,
+        "unassigned": sum(1 for j in job_dicts if j["workable"] and not j["technician_id"]),
+        "technicians": sorted({j["technician"] for j in job_dicts if j["technician"]}),
+        "bays": sorted({j["bay"] for j in job_dicts if j["bay"]}),
+    }
 
 
 def _day_bounds(site: Site, day: date) -> tuple[datetime, datetime]:
@@ -197,7 +278,7 @@ def technician_workload(
     """Per technician: the standard hours assigned to them and not yet done, hours clocked on
     the day, against the hours on duty; per day: booked hours against the bookable capacity."""
     now = now or timezone.now()
-    roles = (
+    roles = list(
         StaffRole.objects.filter(site=site, role=Role.TECHNICIAN, user__is_active=True)
         .select_related("user", "team_lead")
         .order_by("user__last_name", "user__first_name", "user__username")
@@ -217,9 +298,15 @@ def technician_workload(
     start, end = _day_bounds(site, day)
     clocked: dict[int, Decimal] = defaultdict(Decimal)
     on_job: dict[int, str] = {}
+    # the day's entries (an entry never spans more than a day) and the open ones, both by index
+    day_or_open = Q(started_at__gte=start - timedelta(days=1), started_at__lt=end) | Q(
+        ended_at__isnull=True
+    )
     for tech_id, started, ended, description, number in (
-        ClockEntry.objects.filter(job__repair_order__site=site, started_at__lt=end)
-        .filter(Q(ended_at__isnull=True) | Q(ended_at__gt=start))
+        ClockEntry.objects.filter(
+            day_or_open, technician_id__in=[r.user_id for r in roles], job__repair_order__site=site
+        )
+        .order_by()
         .values_list(
             "technician_id",
             "started_at",

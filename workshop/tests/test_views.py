@@ -130,3 +130,25 @@ class TestQcPage:
         )
         assert response.status_code == 400
         assert "reason" in response.json()["fields"]
+
+
+class TestBoardMarkup:
+    def test_card_text_is_escaped(self, client_as, make_job):
+        make_job(description="<script>alert(1)</script> brakes")
+        html = client_as(Role.DISPATCHER).get(reverse("workshop:board")).content.decode()
+        assert "<script>alert(1)</script>" not in html
+        assert "&lt;script&gt;alert(1)&lt;/script&gt; brakes" in html
+
+    def test_page_queries_do_not_grow_with_cards(
+        self, client_as, make_user, make_job, django_assert_max_num_queries
+    ):
+        client = client_as(Role.DISPATCHER)
+        tech = make_user(Role.TECHNICIAN)
+        make_job(technician=tech)
+        with django_assert_max_num_queries(20) as one:
+            client.get(reverse("workshop:board"), HTTP_HX_REQUEST="true")
+        for i in range(59):
+            make_job(technician=tech, promised_in_hours=i - 5)
+        with django_assert_max_num_queries(len(one.captured_queries)):
+            response = client.get(reverse("workshop:board"), HTTP_HX_REQUEST="true")
+        assert response.content.decode().count('class="ro-card') == 60
