@@ -126,7 +126,8 @@ def test_detail_shows_confirmation_and_history(desk, tomorrow_booking):
     r = desk.get(f"/appointments/{tomorrow_booking.pk}/")
     html = r.content.decode()
     assert "will receive you" in html
-    assert "booked" in html
+    assert "Booked" in html  # the history's first entry
+    assert "Reminder calls" in html
 
 
 def test_other_sites_appointment_is_404(tomorrow_booking):
