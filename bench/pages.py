@@ -117,6 +117,22 @@ def scenarios(today: dt.date) -> list[dict]:
     ]
 
 
+def boost() -> None:
+    import os
+    import subprocess
+
+    from django.db import connection
+
+    os.setpriority(os.PRIO_PROCESS, 0, -15)
+    # keep the one (boosted) backend for the whole run
+    connection.settings_dict["CONN_MAX_AGE"] = None
+    connection.close()
+    with connection.cursor() as cur:
+        cur.execute("SELECT pg_backend_pid()")
+        backend = cur.fetchone()[0]
+    subprocess.run(["renice", "-n", "-15", "-p", str(backend)], check=False, capture_output=True)
+
+
 def measure(scenario: dict, requests: int) -> dict:
     from django.db import connection
     from django.test import Client
@@ -165,8 +181,16 @@ def main(argv=None) -> list[dict]:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--requests", type=int, default=60)
     parser.add_argument("--only", default="", help="run the scenarios whose name contains this")
+    parser.add_argument(
+        "--boost",
+        action="store_true",
+        help="run this process and its database backend at nice -15 (root only): on a machine "
+        "shared with other work the figures then show the server's time, not the queue for a CPU",
+    )
     args = parser.parse_args(argv)
     common.setup()
+    if args.boost:
+        boost()
     from django.utils import timezone
 
     today = timezone.localdate()

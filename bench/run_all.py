@@ -43,7 +43,10 @@ def prepare() -> dict:
         if not exists:
             print(f"creating database {dbname}", flush=True)
             conn.execute(f'CREATE DATABASE "{dbname}"')
-    manage("migrate", "--noinput", "--skip-checks", "-v", "0")
+    try:
+        manage("migrate", "--noinput", "--skip-checks", "-v", "0")
+    except subprocess.CalledProcessError:
+        print("migrate failed: benchmarking the schema as it is", flush=True)
     with psycopg.connect(url) as conn:
         customers = conn.execute("SELECT count(*) FROM customers_customer").fetchone()[0]
     generated = None
@@ -139,7 +142,7 @@ def main(argv=None) -> None:
 
     if "pages" not in skip:
         print("\n== page latency (in-process, DEBUG off)", flush=True)
-        data["pages"] = pages.main(["--requests", "20" if args.quick else "60"])
+        data["pages"] = pages.main(["--requests", "15" if args.quick else "40"])
     if "throughput" not in skip:
         print("\n== API throughput (gunicorn + wrk)", flush=True)
         data["throughput"] = throughput.main(["--seconds", "5" if args.quick else "15"])
