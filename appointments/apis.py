@@ -23,6 +23,7 @@ from rest_framework.response import Response
 from rest_framework.routers import DefaultRouter
 
 from customers.models import Customer, Vehicle
+from dms.api.pagination import Pagination
 from dms.exceptions import ApplicationError, NotFoundError
 from dms.models import Role, StaffRole
 from dms.permissions import HasRole, scope, site_ids_of
@@ -288,7 +289,17 @@ class AppointmentViewSet(viewsets.ViewSet):
             OpenApiParameter("date", date, description="site-local day (default today)"),
             OpenApiParameter("status", str),
         ],
-        responses={200: AppointmentSerializer(many=True)},
+        responses={
+            200: inline_serializer(
+                name="PaginatedAppointments",
+                fields={
+                    "count": serializers.IntegerField(),
+                    "next": serializers.URLField(allow_null=True),
+                    "previous": serializers.URLField(allow_null=True),
+                    "results": AppointmentSerializer(many=True),
+                },
+            )
+        },
     )
     def list(self, request):
         site = request.site
@@ -302,7 +313,9 @@ class AppointmentViewSet(viewsets.ViewSet):
         qs = selectors.appointment_list(
             site_ids=[site.pk], day=day, status=request.query_params.get("status") or None
         )
-        return Response(AppointmentSerializer(qs, many=True).data)
+        paginator = Pagination()
+        page = paginator.paginate_queryset(qs, request, view=self)
+        return paginator.get_paginated_response(AppointmentSerializer(page, many=True).data)
 
     @extend_schema(
         summary="One appointment", responses={200: AppointmentSerializer, **_errors(404)}

@@ -49,7 +49,8 @@ def test_book_and_read_back(desk, vehicle, advisor):
     assert "李娜" in body["confirmation_text"]
     assert desk.get(f"{URL}{body['id']}/").json()["id"] == body["id"]
     listed = desk.get(URL, {"date": str(day)}).json()
-    assert [a["id"] for a in listed] == [body["id"]]
+    assert listed["count"] == 1
+    assert [a["id"] for a in listed["results"]] == [body["id"]]
 
 
 def test_4xx_messages(desk, vehicle, site, advisor):
