@@ -152,3 +152,22 @@ class TestBoardMarkup:
         with django_assert_max_num_queries(len(one.captured_queries)):
             response = client.get(reverse("workshop:board"), HTTP_HX_REQUEST="true")
         assert response.content.decode().count('class="ro-card') == 60
+
+
+class TestTeamModeBoard:
+    def test_advisor_assigns_to_their_own_team_only(self, site, client_as, make_user, make_job):
+        from dms.models import StaffRole
+
+        site.dispatch_mode = DispatchMode.TEAM
+        site.save()
+        advisor = make_user(Role.ADVISOR)
+        mine, theirs = make_user(Role.TECHNICIAN), make_user(Role.TECHNICIAN)
+        StaffRole.objects.filter(user=mine).update(team_lead=advisor)
+        make_job(status=ROStatus.AUTHORIZED)
+        html = client_as(user=advisor).get(reverse("workshop:board")).content.decode()
+        assert 'id="assign-form"' in html
+        assert f'data-tech-id="{mine.pk}"' in html
+        assert f'data-tech-id="{theirs.pk}"' not in html
+        # and the dispatcher, in team mode, only watches
+        dispatcher_html = client_as(Role.DISPATCHER).get(reverse("workshop:board")).content
+        assert b'id="assign-form"' not in dispatcher_html
