@@ -1,6 +1,10 @@
 from django.contrib import admin
 from django.utils.translation import gettext_lazy as _
 
+from dms.models import Role
+from dms.permissions import has_role, site_ids_of
+
+from . import services
 from .models import ReminderRule, ReminderRun
 
 
@@ -34,6 +38,27 @@ class ReminderRuleAdmin(admin.ModelAdmin):
         ),
         (_("Messages"), {"fields": ["message_zh", "message_en", "updated_at"]}),
     ]
+
+    def get_queryset(self, request):
+        qs = super().get_queryset(request).select_related("site")
+        if request.user.is_superuser:
+            return qs
+        managed = [s for s in site_ids_of(request.user) if has_role(request.user, s, Role.MANAGER)]
+        return qs.filter(site_id__in=managed)
+
+    def get_readonly_fields(self, request, obj=None):
+        return ["site", "kind", "updated_at"] if obj else ["updated_at"]
+
+    def save_model(self, request, obj, form, change):
+        """Changes go through the service, so they are validated and audited like the API's."""
+        if not change:
+            return super().save_model(request, obj, form, change)
+        fields = {name: form.cleaned_data[name] for name in form.changed_data}
+        fields.pop("site", None)
+        fields.pop("kind", None)
+        if fields:
+            services.rule_update(rule=obj, actor=request.user, **fields)
+        return None
 
 
 @admin.register(ReminderRun)

@@ -29,7 +29,7 @@ from . import services
 from .models import ReminderRule, ReminderRun
 
 
-class ErrorSerializer(serializers.Serializer):
+class CareErrorSerializer(serializers.Serializer):
     message = serializers.CharField()
     fields = serializers.DictField(child=serializers.ListField(child=serializers.CharField()))
 
@@ -41,7 +41,7 @@ def _errors(*codes: int) -> dict:
         404: "No such record at your sites",
         409: "Refused in the current state",
     }
-    return {c: OpenApiResponse(ErrorSerializer, description=text[c]) for c in codes}
+    return {c: OpenApiResponse(CareErrorSerializer, description=text[c]) for c in codes}
 
 
 class ReminderRuleSerializer(serializers.ModelSerializer):

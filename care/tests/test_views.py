@@ -143,7 +143,7 @@ def test_book_from_the_page(site, client, make_user):
     appointment = Appointment.objects.get()
     assert appointment.source == "proactive"
     assert "Booked" in response.content.decode()
-    # a slot in the past: a message, nothing booked
+    # booking the same task again: a message, nothing more booked
     response = client.post(
         reverse("care:book", args=[task.pk]), {"start": "2020-01-06T08:30"}, follow=True
     )
@@ -180,3 +180,24 @@ def test_rules_page_for_the_manager_only(site, client, make_user):
     assert "Insurance renewal" in response.content.decode()
     response = client.post(reverse("care:run_now"), follow=True)
     assert "Reminder rules ran" in response.content.decode()
+
+
+def test_manager_changes_a_rule_in_the_admin_and_it_is_audited(site, client, make_user):
+    from care.models import ReminderRule
+    from care.services import rules_ensure
+    from dms.audit import history
+
+    rule = next(r for r in rules_ensure(site=site) if r.kind == "annual_inspection")
+    manager = make_user("manager", is_staff=True, is_superuser=True)
+    client.force_login(manager)
+    url = reverse("admin:care_reminderrule_change", args=[rule.pk])
+    page = client.get(url)
+    assert page.status_code == 200
+    form = page.context["adminform"].form
+    data = {k: v for k, v in form.initial.items() if v is not None and k not in ("site", "kind")}
+    data.update({"lead_days": 40, "enabled": "on" if rule.enabled else ""})
+    response = client.post(url, data)
+    assert response.status_code == 302, response.context["adminform"].form.errors
+    rule = ReminderRule.objects.get(pk=rule.pk)
+    assert rule.lead_days == 40
+    assert history(rule).last().data["lead_days"] == {"from": "30", "to": "40"}
