@@ -5,3 +5,11 @@ from django.utils.translation import gettext_lazy as _
 class DmsConfig(AppConfig):
     name = "dms"
     verbose_name = _("Dealership and staff")
+
+    def ready(self) -> None:
+        # Staff names everywhere (pages, API, admin) follow dms.names: 李娜, not "娜 李".
+        from django.contrib.auth import get_user_model
+
+        from .names import person_name
+
+        get_user_model().get_full_name = person_name

@@ -122,3 +122,11 @@ def test_move_audits_refuses_illegal_moves_and_ignores_repeats(site, make_user):
         move(site, to="nowhere", table=table, actor=user, field="dispatch_mode")
     assert err.value.extra["allowed"] == ["dispatcher"]
     assert list(audit.history(site)) == [entry]
+
+
+def test_staff_names_are_written_family_name_first_when_chinese(make_user):
+    assert make_user(None, first_name="娜", last_name="李").get_full_name() == "李娜"
+    assert make_user(None, first_name="Anna", last_name="Smith").get_full_name() == "Anna Smith"
+    assert (
+        make_user(None, username="nobody", first_name="", last_name="").get_full_name() == "nobody"
+    )
