@@ -1,6 +1,7 @@
 """The service manager's dashboard: tiles, trends, advisor/technician tables, drill-down, CSV."""
 
 import csv
+from functools import wraps
 from urllib.parse import urlencode
 
 from django.http import Http404, StreamingHttpResponse
@@ -13,7 +14,7 @@ from django.utils.translation import gettext_lazy
 
 from dms.exceptions import ApplicationError
 from dms.models import Role, Site
-from dms.permissions import role_required
+from dms.permissions import current_site, role_required
 
 from . import selectors
 from .apis import resolve_query
@@ -97,7 +98,26 @@ def _records_url(key: str, q: _Query, **extra) -> str:
 # ----------------------------------------------------------------------------- dashboard --
 
 
-@role_required(Role.MANAGER)
+def manager_required(view):
+    """Like role_required(MANAGER), but `?site=all` passes when the user manages any site (the
+    header's current site may be one where they hold another role)."""
+    checked = role_required(Role.MANAGER)(view)
+
+    @wraps(view)
+    def wrapped(request, *args, **kwargs):
+        if (
+            request.user.is_authenticated
+            and request.GET.get("site") == "all"
+            and selectors.manager_site_ids(request.user)
+        ):
+            request.site = current_site(request)
+            return view(request, *args, **kwargs)
+        return checked(request, *args, **kwargs)
+
+    return wrapped
+
+
+@manager_required
 def dashboard(request):
     q, error = _query_or_error(request)
     if error:
@@ -422,7 +442,7 @@ def _row(obj, columns, flags):
     return cells, [bool(getattr(obj, f)) for f in flags]
 
 
-@role_required(Role.MANAGER)
+@manager_required
 def records(request, key: str):
     q, rs, qs, advisor, technician, only = _records(request, key)
     if request.GET.get("format") == "csv":
@@ -500,7 +520,7 @@ def _records_csv(key, rs, qs):
     return _stream(f"kpi-{key}.csv", rows())
 
 
-@role_required(Role.MANAGER)
+@manager_required
 def export(request):
     """The dashboard as CSV: every KPI, then the advisor and technician tables."""
     q, error = _query_or_error(request)

@@ -124,3 +124,18 @@ def test_dashboard_query_count_does_not_grow(world, manager, django_assert_max_n
     with django_assert_max_num_queries(80) as big:
         manager.get("/dashboard/", params)
     assert len(big.captured_queries) == len(small.captured_queries)
+
+
+def test_all_sites_for_a_manager_whose_first_site_is_another_role(world):
+    from dms.models import StaffRole
+
+    # given a user who is an advisor at the first site and the manager of the other
+    user = make_staff(role=Role.ADVISOR, site=world["site"], username="mixed")
+    StaffRole.objects.create(user=user, site=world["other"], role=Role.MANAGER)
+    client = Client()
+    client.force_login(user)
+    # when they ask for all their sites, they see the site they manage, not the other one
+    response = client.get("/dashboard/", {"site": "all", **WEEK})
+    assert response.status_code == 200
+    assert response.context["kpis"]["ro_delivered"] == 1
+    assert response.context["kpis"]["labour_revenue"] == 999.0
