@@ -85,3 +85,19 @@ def api_as(make_user):
         return client
 
     return _client
+
+
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_setup, django_db_blocker):
+    """Wraps pytest-django's test database: before it is dropped, close the connections that live
+    servers, browsers and worker processes left open, so the drop succeeds and nothing is left."""
+    yield
+    with django_db_blocker.unblock():
+        from django.db import connection
+
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                    "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                )
