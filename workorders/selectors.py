@@ -8,6 +8,7 @@ from decimal import Decimal
 
 from django.db.models import Prefetch, Q, QuerySet
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from dms.exceptions import NotFoundError
 from dms.models import Role
@@ -35,6 +36,42 @@ ACTION_ROLES: dict[str, tuple[str, ...]] = {
     "invoice": (Role.ADVISOR,),
     "deliver": (Role.ADVISOR,),
     "cancel": (Role.ADVISOR,),
+}
+
+
+# readable names of the audit entries on the RO page
+AUDIT_LABELS = {
+    "opened": _("Opened"),
+    "comeback_flagged": _("Flagged as a possible comeback"),
+    "comeback_confirmed": _("Comeback confirmed"),
+    "comeback_cleared": _("Comeback flag cleared"),
+    "intake_recorded": _("Walk-around recorded"),
+    "line_added": _("Line added"),
+    "line_changed": _("Line changed"),
+    "line_removed": _("Line removed"),
+    "estimate_changed": _("Estimate changed"),
+    "authorize": _("Authorized by the customer"),
+    "start": _("Work started"),
+    "additional_proposed": _("Additional work proposed"),
+    "request-approval": _("Customer asked about additional work"),
+    "approval_link_created": _("Private link made"),
+    "approval_answered": _("Customer answered"),
+    "answer-approval": _("Back to work after the answer"),
+    "wait-parts": _("Waiting for parts"),
+    "resume": _("Work resumed"),
+    "complete-work": _("Work done"),
+    "qc-start": _("Quality check started"),
+    "qc-pass": _("Quality check passed"),
+    "qc-fail": _("Quality check failed"),
+    "delay_notified": _("Customer told of a delay"),
+    "wash-done": _("Washed"),
+    "final-check": _("Final check done"),
+    "total_approved": _("Customer agreed to a higher total"),
+    "invoice": _("Settlement produced"),
+    "ready_notified": _("Customer told the car is ready"),
+    "deliver": _("Delivered"),
+    "next_booked": _("Next visit booked"),
+    "cancel": _("Cancelled"),
 }
 
 

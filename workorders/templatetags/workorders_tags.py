@@ -56,3 +56,21 @@ def person(user) -> str:
     if any("\u4e00" <= ch <= "\u9fff" for ch in first + last):
         return f"{last}{first}"
     return f"{first} {last}".strip()
+
+
+@register.filter
+def state_label(value: str) -> str:
+    from workorders.models import ROStatus
+
+    try:
+        return str(ROStatus(value).label)
+    except ValueError:
+        return value
+
+
+@register.filter
+def action_label(value: str) -> str:
+    """A readable name for an audit entry's action."""
+    from workorders.selectors import AUDIT_LABELS
+
+    return str(AUDIT_LABELS.get(value, value))
