@@ -211,6 +211,11 @@ def ro_detail(request, pk):
             answered_at=None, expires_at__gt=timezone.now(), estimate_version=ro.estimate_version
         ).first(),
         "is_advisor": has_role(request.user, ro.site_id, Role.ADVISOR),
+        "declined_before": [
+            line
+            for line in selectors.declined_lines_for_vehicle(vehicle=ro.vehicle)
+            if line.repair_order_id != ro.pk
+        ][:10],
         "needs_delay": ro.status == ROStatus.REWORK
         and services._rework_needs_delay_notice(ro, timezone.now()),
     }

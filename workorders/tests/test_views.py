@@ -186,3 +186,28 @@ def test_approvals_pending_and_ready_lists():
     c = _as(waiting.advisor)
     assert waiting.number in c.get(reverse("workorders:approvals")).content.decode()
     assert ready.number in c.get(reverse("workorders:ready")).content.decode()
+
+
+def test_declined_work_comes_back_on_the_next_ro():
+    from workorders import services
+
+    ro = ro_in_state(S.WAITING_APPROVAL)
+    proposed = ro.lines.get(approval=JobLine.Approval.PROPOSED)
+    services.ro_answer_approval(
+        repair_order_id=ro.pk,
+        actor=ro.advisor,
+        channel="phone",
+        answers=[{"job_id": proposed.pk, "decision": "declined", "reason": "Next time"}],
+    )
+    services.ro_cancel(repair_order_id=ro.pk, actor=ro.advisor, reason="Customer left early")
+    again = services.repair_order_open(
+        site=ro.site,
+        customer=ro.customer,
+        vehicle=ro.vehicle,
+        advisor=ro.advisor,
+        actor=ro.advisor,
+    )
+    page = _as(ro.advisor).get(reverse("workorders:detail", args=[again.pk])).content.decode()
+    assert "Work declined on earlier visits" in page
+    assert "Replace brake fluid" in page
+    assert "Next time" in page
