@@ -90,6 +90,14 @@ def _fmt(site: Site, dt: datetime) -> str:
     return dt.astimezone(site.tzinfo).strftime("%Y-%m-%d %H:%M")
 
 
+def _require_start(start) -> datetime:
+    if not isinstance(start, datetime):
+        raise ApplicationError(
+            _("Choose the date and time."), fields={"start": _("Choose a slot.")}
+        )
+    return start
+
+
 def _check_slot(
     *,
     site: Site,
@@ -399,6 +407,7 @@ def appointment_book(
     for a taken slot or a full day, PermissionDeniedError (403) for a missing role.
     """
     now = now or timezone.now()
+    override_reason, notes = (override_reason or "").strip(), notes or ""
     require_role(actor, site, *BOOKING_ROLES)
     if customer.site_id != site.pk:
         raise ApplicationError(_("Unknown customer."), fields={"customer": _("Unknown customer.")})
@@ -408,6 +417,7 @@ def appointment_book(
         raise ApplicationError(_("Unknown source."), fields={"source": _("Unknown source.")})
     if channel not in Appointment.BookingChannel.values:
         raise ApplicationError(_("Unknown channel."), fields={"channel": _("Unknown channel.")})
+    start = _require_start(start)
     offerings, free_items = _services(site, services)
     if estimated_hours in (None, ""):
         hours = sum((o.standard_hours for o in offerings), Decimal("0.0")) or Decimal("1.0")
@@ -527,6 +537,8 @@ def appointment_reschedule(
     """Move an appointment to another slot (and advisor). History keeps the old slot; the old
     reminders are cancelled and new ones scheduled for the new time."""
     now = now or timezone.now()
+    override_reason = (override_reason or "").strip()
+    start = _require_start(start)
     current = _get(appointment_id)
     site = current.site
     require_role(actor, site, *BOOKING_ROLES)

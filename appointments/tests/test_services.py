@@ -393,3 +393,10 @@ def test_times_are_stored_aware(book):
     appointment.refresh_from_db()
     assert appointment.start.utcoffset() == timedelta(0)
     assert appointment.start == at(24, 9)
+
+
+def test_reschedule_without_a_time_is_a_400(book, advisor):
+    appointment = book(at(25, 10))
+    with pytest.raises(ApplicationError) as err:
+        services.appointment_reschedule(appointment_id=appointment.pk, start=None, actor=advisor)
+    assert "start" in err.value.fields
