@@ -68,7 +68,9 @@ def _render_desk(request, task=None, form=None, error=None, status=200):
     }
     template = "followups/desk.html"
     if request.htmx and not request.htmx.boosted:
+        # htmx swaps only 2xx answers: the refusal is shown in the panel it replaces
         template += "#panel"
+        status = 200
     return render(request, template, context, status=status)
 
 
