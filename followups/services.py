@@ -26,6 +26,7 @@ from dms.models import ClosedDate, Role
 from dms.permissions import has_role, require_role
 from dms.statemachine import lock, move
 
+from .backends import TransientSendError
 from .models import (
     CallOutcome,
     CallTask,
@@ -429,7 +430,21 @@ def task_dispatch(*, task_id: int, now: datetime | None = None) -> str:
                 extra["assignee"] = agent
             move(task, to=TaskStatus.OPEN, table=TASK_TRANSITIONS, extra_fields=extra)
             return "opened"
-        channel_backend(task.channel).send(task=task, to=_address(task), body=task.message)
+        try:
+            with transaction.atomic():
+                channel_backend(task.channel).send(task=task, to=_address(task), body=task.message)
+        except TransientSendError:
+            raise  # the worker retries with backoff; the row stays queued
+        except Exception as exc:  # a permanent refusal: never retried, recorded
+            log.exception("Channel backend refused task %s", task.pk)
+            move(
+                task,
+                to=TaskStatus.FAILED,
+                table=TASK_TRANSITIONS,
+                note=_("The gateway refused the message: %(error)s") % {"error": str(exc)[:200]},
+                extra_fields={"completed_at": now},
+            )
+            return "failed"
         move(task, to=TaskStatus.SENT, table=TASK_TRANSITIONS, extra_fields={"completed_at": now})
         return "sent"
 

@@ -219,3 +219,46 @@ def test_call_not_made_before_the_window_closes_becomes_unreachable(site):
     task.refresh_from_db()
     assert result["expired"] == 1
     assert task.status == TaskStatus.UNREACHABLE
+
+
+class RefusingBackend:
+    def send(self, *, task, to, body):
+        raise ValueError("number is on the carrier's block list")
+
+
+def test_a_permanent_gateway_refusal_fails_the_task_without_retrying(site, settings):
+    settings.DMS_SMS_BACKEND = "followups.tests.test_scheduling.RefusingBackend"
+    task = _due_followup(site, channel=Channel.SMS)
+    now = local(2026, 11, 20, 10, 0)
+    services.outreach_sweep(now=now)
+    assert services.task_dispatch(task_id=task.pk, now=now) == "failed"
+    task.refresh_from_db()
+    assert task.status == TaskStatus.FAILED
+    assert "block list" in audit.history(task).last().note
+    # it is not handed out again
+    assert services.outreach_sweep(now=now + timedelta(hours=1))["claimed"] == 0
+
+
+def test_desk_queries_do_not_grow_with_the_queue(site, client, django_assert_max_num_queries):
+    amy = agent(site, "amy")
+    now = local(2026, 11, 20, 10, 0)
+
+    def add_calls(n):
+        for _ in range(n):
+            task = services.followup_schedule_for_delivery(
+                repair_order=delivered_ro(site=site, at=local(2026, 11, 18, 12, 0))
+            )
+            services.outreach_sweep(now=now)
+            services.task_dispatch(task_id=task.pk, now=now)
+
+    client.force_login(amy)
+    add_calls(2)
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    with CaptureQueriesContext(connection) as few:
+        assert client.get("/followups/").status_code == 200
+    add_calls(8)
+    with django_assert_max_num_queries(len(few.captured_queries)):
+        response = client.get("/followups/")
+    assert response.content.decode().count('data-task="') == 10
