@@ -142,8 +142,7 @@ class AppointmentSerializer(serializers.ModelSerializer):
         return selectors.confirmation_text(obj)
 
     def get_repair_order_id(self, obj) -> int | None:
-        ro = getattr(obj, "repair_order", None) if hasattr(obj, "repair_order") else None
-        return getattr(ro, "pk", None)
+        return getattr(getattr(obj, "repair_order", None), "pk", None)
 
 
 class SlotSerializer(serializers.Serializer):
@@ -270,7 +269,7 @@ class AppointmentViewSet(viewsets.ViewSet):
 
     def _queryset(self):
         return scope(Appointment.objects.all(), self.request.user).select_related(
-            "site", "customer", "vehicle", "advisor"
+            "site", "customer", "vehicle", "advisor", "repair_order"
         )
 
     def _get(self, pk) -> Appointment:
