@@ -8,7 +8,7 @@ from .permissions import current_site, has_role, roles_of, sites_of
 NAV = [
     (_("Front desk"), "appointments:front_desk", (Role.ADVISOR,)),
     (_("Customers and vehicles"), "customers:index", (Role.ADVISOR, Role.FOLLOWUP_AGENT)),
-    (_("Repair orders"), "workorders:list", (Role.ADVISOR,)),
+    (_("Repair orders"), "workorders:list", tuple(Role)),
     (
         _("Workshop board"),
         "workshop:board",
@@ -17,8 +17,12 @@ NAV = [
     (_("My jobs"), "workshop:technician", (Role.TECHNICIAN,)),
     (_("QC"), "workshop:qc", (Role.QC_INSPECTOR,)),
     (_("Parts"), "appointments:pick_list", (Role.PARTS_CLERK,)),
-    (_("Follow-up desk"), "followups:desk", (Role.FOLLOWUP_AGENT,)),
-    (_("Complaints"), "followups:complaints", (Role.FOLLOWUP_AGENT,)),
+    (
+        _("Follow-up desk"),
+        "followups:desk",
+        (Role.FOLLOWUP_AGENT, Role.ADVISOR, Role.DISPATCHER, Role.TECHNICIAN),
+    ),
+    (_("Complaints"), "followups:complaints", (Role.FOLLOWUP_AGENT, Role.ADVISOR)),
     (_("Proactive care"), "care:due_this_month", (Role.FOLLOWUP_AGENT, Role.ADVISOR)),
     (_("Dashboard"), "kpis:dashboard", (Role.MANAGER,)),
 ]
