@@ -5,7 +5,7 @@ sites; another site's appointment is a 404. Errors use the one JSON shape
 {"message": …, "fields": {field: [messages]}}; a taken slot or a full day is a 409.
 """
 
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
 
 from django.utils import timezone
@@ -445,6 +445,12 @@ class AppointmentViewSet(viewsets.ViewSet):
             raise ApplicationError(
                 _("That date is in the past."), fields={"date": _("Choose today or later.")}
             )
+        horizon = selectors.local_today(site, now) + timedelta(days=services.BOOKING_HORIZON_DAYS)
+        if data["date"] > horizon:
+            raise ApplicationError(
+                _("Bookings open at most a year ahead."),
+                fields={"date": _("Choose a date within the next year.")},
+            )
         result = selectors.availability(
             site=site,
             day=data["date"],
@@ -463,7 +469,13 @@ class AppointmentViewSet(viewsets.ViewSet):
     def load(self, request):
         site = request.site
         data = _valid(LoadQuery, request.query_params)
-        start = data.get("start") or selectors.local_today(site)
+        today = selectors.local_today(site)
+        start = data.get("start") or today
+        if abs((start - today).days) > services.BOOKING_HORIZON_DAYS:
+            raise ApplicationError(
+                _("Choose a start within a year of today."),
+                fields={"start": _("Choose a date within a year of today.")},
+            )
         return Response(
             DayLoadSerializer(
                 selectors.week_load(site=site, start=start, days=data["days"]), many=True

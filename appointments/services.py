@@ -42,6 +42,7 @@ CAPACITY_OVERRIDE_ROLES = (Role.MANAGER,)
 # The short reminder must reach the customer at least this long before the slot.
 SOON_REMINDER_LAST_CALL = timedelta(minutes=15)
 MAX_HOURS = Decimal("40.0")
+BOOKING_HORIZON_DAYS = 366  # bookings and availability reach a year ahead
 
 
 # --- helpers ---------------------------------------------------------------------------------
@@ -115,6 +116,11 @@ def _check_slot(
             _("That time is in the past."), fields={field: _("Choose a time in the future.")}
         )
     day = start.astimezone(site.tzinfo).date()
+    if day > selectors.local_today(site, now) + timedelta(days=BOOKING_HORIZON_DAYS):
+        raise ApplicationError(
+            _("Bookings open at most a year ahead."),
+            fields={field: _("Choose a date within the next year.")},
+        )
     opening = selectors.opening_of(site, day)
     if opening is None:
         reason = selectors.closed_reason(site, day)

@@ -44,13 +44,17 @@ def _action_labels() -> dict:
 
 
 def _day(request, name: str = "date", default: date | None = None) -> date:
+    """A date from the query (or form); a malformed or far-off one falls back to the default."""
+    today = selectors.local_today(request.site)
     raw = request.GET.get(name) or request.POST.get(name)
     if raw:
         try:
-            return date.fromisoformat(raw)
+            day = date.fromisoformat(raw)
         except ValueError:
-            pass
-    return default or selectors.local_today(request.site)
+            day = None
+        if day and abs((day - today).days) <= services.BOOKING_HORIZON_DAYS:
+            return day
+    return default or today
 
 
 def _appointment(request, pk) -> Appointment:

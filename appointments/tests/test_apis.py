@@ -102,6 +102,10 @@ def test_availability_endpoint(desk, advisor, site):
     r = desk.get(f"{URL}availability/", {"date": "2000-01-01", "hours": "2"})
     assert r.status_code == 400
     assert r.json()["message"] == "That date is in the past."
+    r = desk.get(f"{URL}availability/", {"date": "9999-12-31", "hours": "2"})
+    assert r.status_code == 400
+    assert r.json()["message"] == "Bookings open at most a year ahead."
+    assert desk.get(f"{URL}load/", {"start": "9999-12-25", "days": 31}).status_code == 400
     r = desk.get(f"{URL}availability/", {"date": str(day)})
     assert r.status_code == 400
     assert "hours" in r.json()["fields"]

@@ -199,3 +199,9 @@ def test_week_load_page(desk, tomorrow_booking):
     r = desk.get("/appointments/week/")
     assert r.status_code == 200
     assert "38.4" in r.content.decode()
+
+
+def test_a_far_off_or_malformed_date_falls_back_to_today(desk, advisor):
+    for value in ("9999-12-31", "soon"):
+        assert desk.get("/appointments/", {"date": value}).status_code == 200
+        assert desk.get("/appointments/day/", {"date": value}).status_code == 200
