@@ -25,3 +25,8 @@ urlpatterns = [
     path("dashboard/", include("dms.kpis.urls")),
     path("media/<path:path>", media.protected_media, name="media"),
 ]
+
+handler400 = "dms.views.bad_request"
+handler403 = "dms.views.permission_denied"
+handler404 = "dms.views.page_not_found"
+handler500 = "dms.views.server_error"

@@ -1,5 +1,6 @@
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.http import JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import NoReverseMatch
 from django.utils.http import url_has_allowed_host_and_scheme
@@ -48,3 +49,37 @@ def switch_site(request):
     if not url_has_allowed_host_and_scheme(nxt, allowed_hosts={request.get_host()}):
         nxt = "/"
     return redirect(nxt)
+
+
+# --- error pages: JSON under /api/, HTML elsewhere -------------------------------------------
+def _wants_json(request) -> bool:
+    return request.path.startswith("/api/")
+
+
+def page_not_found(request, exception=None):
+    if _wants_json(request):
+        return JsonResponse({"message": _("Not found."), "fields": {}}, status=404)
+    return render(request, "404.html", status=404)
+
+
+def server_error(request):
+    if _wants_json(request):
+        return JsonResponse(
+            {"message": _("Something went wrong on the server; nothing was saved."), "fields": {}},
+            status=500,
+        )
+    return render(request, "500.html", status=500)
+
+
+def permission_denied(request, exception=None):
+    if _wants_json(request):
+        return JsonResponse(
+            {"message": _("You do not have permission to do this."), "fields": {}}, status=403
+        )
+    return render(request, "403.html", status=403)
+
+
+def bad_request(request, exception=None):
+    if _wants_json(request):
+        return JsonResponse({"message": _("Bad request."), "fields": {}}, status=400)
+    return render(request, "400.html", status=400)

@@ -64,3 +64,16 @@ def test_application_error_becomes_a_json_4xx():
         "message": "Odometer is lower than last time.",
         "fields": {"odometer_km": ["Too low"]},
     }
+
+
+def test_an_unknown_api_address_answers_json_404(api_as):
+    response = api_as(Role.MANAGER).get("/api/v1/vehicles/0.5/")
+    assert response.status_code == 404
+    assert response["Content-Type"].startswith("application/json")
+    assert response.json() == {"message": "Not found.", "fields": {}}
+
+
+def test_an_unknown_page_answers_the_html_404(client):
+    response = client.get("/no-such-page/")
+    assert response.status_code == 404
+    assert b"There is nothing at this address" in response.content
