@@ -61,12 +61,12 @@ def main(argv=None) -> list[dict]:
     client = Client()
     client.force_login(get_user_model().objects.get(username=f"{site.code}-manager"))
     today = timezone.localdate()
-    year_ago = today - dt.timedelta(days=365)
+    month_ago = today - dt.timedelta(days=30)
     urls = [
         f"/care/due.csv?month={today:%Y-%m}",
-        f"/dashboard/records/ro_delivered/?site={site.pk}&preset=custom&start={year_ago}"
+        f"/dashboard/records/ro_delivered/?site={site.pk}&preset=custom&start={month_ago}"
         f"&end={today}&format=csv",
-        f"/dashboard/records/ro_opened/?site={site.pk}&preset=custom&start={year_ago}"
+        f"/dashboard/records/ro_opened/?site={site.pk}&preset=custom&start={month_ago}"
         f"&end={today}&format=csv",
     ]
     results = []
