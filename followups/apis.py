@@ -2,12 +2,12 @@
 
 from django.contrib.auth import get_user_model
 from django.db.models import Q
-from django.shortcuts import get_object_or_404
 from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
+from rest_framework.generics import get_object_or_404
 from rest_framework.response import Response
 from rest_framework.routers import DefaultRouter
 
@@ -110,6 +110,7 @@ class CallTaskViewSet(viewsets.ReadOnlyModelViewSet):
 
     serializer_class = CallTaskSerializer
     permission_classes = [HasRole]
+    lookup_value_regex = "[^/]+"  # a malformed id is a JSON 404 from the view, not an HTML one
     required_roles = CALLERS
     kind_filter: tuple = ()
 
@@ -142,10 +143,15 @@ class CallTaskViewSet(viewsets.ReadOnlyModelViewSet):
             OpenApiParameter("due_before", str, description="due_at ≤ this (ISO 8601)"),
             OpenApiParameter("due_after", str, description="due_until ≥ this (ISO 8601)"),
             OpenApiParameter("all", bool, description="managers: every task of the site"),
-        ]
+        ],
+        responses={200: CallTaskSerializer(many=True), 400: ERROR, 403: ERROR, 404: ERROR},
     )
     def list(self, request, *args, **kwargs):
         return super().list(request, *args, **kwargs)
+
+    @extend_schema(responses={200: CallTaskSerializer, 403: ERROR, 404: ERROR})
+    def retrieve(self, request, *args, **kwargs):
+        return super().retrieve(request, *args, **kwargs)
 
     @extend_schema(request=OutcomeInput, responses={200: CallTaskSerializer, **ERRORS})
     @action(detail=True, methods=["post"])
@@ -202,6 +208,8 @@ class ComplaintSerializer(serializers.ModelSerializer):
     advisor = UserRefSerializer(read_only=True, allow_null=True)
     technicians = UserRefSerializer(many=True, read_only=True)
     overdue = serializers.SerializerMethodField()
+    decision = serializers.CharField(read_only=True, help_text="our_fault, not_our_fault or empty")
+    cause = serializers.CharField(read_only=True, help_text="a cause category or empty")
 
     class Meta:
         model = Complaint
@@ -292,6 +300,7 @@ class ComplaintViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
 
     serializer_class = ComplaintSerializer
     permission_classes = [HasRole]
+    lookup_value_regex = "[^/]+"
     required_roles = (Role.FOLLOWUP_AGENT, Role.ADVISOR)
 
     def get_queryset(self):
@@ -301,6 +310,20 @@ class ComplaintViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
             status=params.get("status") or None,
             overdue=params.get("overdue") in ("1", "true"),
         ).prefetch_related("technicians")
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("status", str, description="one complaint status"),
+            OpenApiParameter("overdue", bool, description="not contacted in time"),
+        ],
+        responses={200: ComplaintSerializer(many=True), 400: ERROR, 403: ERROR, 404: ERROR},
+    )
+    def list(self, request, *args, **kwargs):
+        return super().list(request, *args, **kwargs)
+
+    @extend_schema(responses={200: ComplaintSerializer, 403: ERROR, 404: ERROR})
+    def retrieve(self, request, *args, **kwargs):
+        return super().retrieve(request, *args, **kwargs)
 
     def _complaint(self, pk) -> Complaint:
         return get_object_or_404(Complaint, pk=pk, site_id__in=site_ids_of(self.request.user))
