@@ -23,6 +23,7 @@ from dms.exceptions import ApplicationError, ConflictError, NotFoundError, Permi
 from dms.models import DispatchMode, Role, Site, StaffRole
 from dms.permissions import has_role, require_role, roles_of
 from dms.statemachine import allowed_moves, lock
+from workorders import services as ro_services
 from workorders.models import JobLine, RepairOrder, ROStatus
 
 from .models import Bay, ClockEntry, JobSignOff, PartsRequest, QCInspection
@@ -61,20 +62,6 @@ QC_ITEMS: list[tuple[str, Any]] = [
 
 
 # --- helpers ---------------------------------------------------------------------------------
-def _ro_service(name: str):
-    """A repair-order service by name. The RO's status is theirs to move, never ours."""
-    try:
-        from workorders import services as ro_services
-    except ImportError:  # pragma: no cover - the repair-order app always ships its services
-        ro_services = None
-    fn = getattr(ro_services, name, None)
-    if fn is None:  # pragma: no cover
-        raise ConflictError(
-            _("The repair-order step “%(step)s” is not available.") % {"step": name}
-        )
-    return fn
-
-
 def hours_between(start: datetime, end: datetime) -> Decimal:
     seconds = Decimal(int((end - start).total_seconds()))
     return (seconds / Decimal(3600)).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
@@ -347,7 +334,7 @@ def job_clock_on(*, job_id: int, actor, now: datetime | None = None) -> ClockEnt
             data={"repair_order_id": ro.pk, "technician_id": technician.pk, "entry_id": entry.pk},
         )  # fmt: skip
         if ro.status in (ROStatus.AUTHORIZED, ROStatus.REWORK):
-            _ro_service("ro_start")(repair_order_id=ro.pk, actor=actor)
+            ro_services.ro_start(repair_order_id=ro.pk, actor=actor)
     return entry
 
 
@@ -428,7 +415,7 @@ def job_request_parts(
             .exists()
         )
         if ro.status in (ROStatus.AUTHORIZED, ROStatus.IN_PROGRESS) and not others_can_go_on:
-            _ro_service("ro_wait_parts")(
+            ro_services.ro_wait_parts(
                 repair_order_id=ro.pk, actor=actor, part=part, expected_date=expected_date
             )
     return request
@@ -453,7 +440,7 @@ def job_parts_arrived(*, job_id: int, actor, now: datetime | None = None) -> Job
         back_to = W.IN_PROGRESS if job.actual_hours > 0 else W.PENDING
         _move_job(job, to=back_to, site=site, actor=actor, action="job_parts_arrived")
         if ro.status == ROStatus.WAITING_PARTS:
-            _ro_service("ro_resume")(repair_order_id=ro.pk, actor=actor)
+            ro_services.ro_resume(repair_order_id=ro.pk, actor=actor)
     return job
 
 
@@ -485,7 +472,7 @@ def job_report_finding(
         errors["standard_hours"] = [_("Give the standard hours (0–99).")]
     if errors:
         raise ApplicationError(next(iter(errors.values()))[0], fields=errors)
-    return _ro_service("job_propose_additional")(
+    return ro_services.job_propose_additional(
         repair_order_id=job.repair_order_id,
         actor=actor,
         description=description,
@@ -546,7 +533,7 @@ def job_sign_off(
             .exists()
         )
         if not still_open and ro.status == ROStatus.IN_PROGRESS:
-            _ro_service("ro_complete_work")(repair_order_id=ro.pk, actor=actor)
+            ro_services.ro_complete_work(repair_order_id=ro.pk, actor=actor)
     return sign_off
 
 
@@ -616,7 +603,7 @@ def qc_pass(
         inspection = QCInspection.objects.create(
             repair_order=ro, inspector=actor, passed=True, checklist=clean, inspected_at=now
         )
-        _ro_service("ro_qc_pass")(
+        ro_services.ro_qc_pass(
             repair_order_id=ro.pk, actor=actor, checklist=_ro_checklist(ro, clean)
         )
     return inspection
@@ -649,7 +636,7 @@ def qc_fail(
             reason=reason,
             inspected_at=now,
         )
-        _ro_service("ro_qc_fail")(
+        ro_services.ro_qc_fail(
             repair_order_id=ro.pk, actor=actor, reason=reason, checklist=_ro_checklist(ro, ticked)
         )
     return inspection
