@@ -151,7 +151,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_PAGINATION_CLASS": "dms.api.pagination.Pagination",
     "PAGE_SIZE": 50,
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "dms.api.schema.AutoSchema",
     "EXCEPTION_HANDLER": "dms.api.errors.exception_handler",
     "DEFAULT_RENDERER_CLASSES": [
         "rest_framework.renderers.JSONRenderer",
@@ -169,6 +169,25 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
     "SCHEMA_PATH_PREFIX": r"/api/v1",
+    # one name per choice set that several apps use under the same field name
+    "ENUM_NAME_OVERRIDES": {
+        "ContactChannelEnum": "customers.models.Channel",
+        "BookingChannelEnum": "appointments.models.Appointment.BookingChannel",
+        "ApprovalChannelEnum": "workorders.models.ApprovalChannel",
+        "ComplaintChannelEnum": "followups.models.ComplaintChannel",
+        "AppointmentStatusEnum": "appointments.models.AppointmentStatus",
+        "RepairOrderStatusEnum": "workorders.models.ROStatus",
+        "TaskStatusEnum": "followups.models.TaskStatus",
+        "ComplaintStatusEnum": "followups.models.ComplaintStatus",
+        "DeliveryStatusEnum": "followups.models.DeliveryStatus",
+        "ImportStatusEnum": "customers.models.ImportBatch.Status",
+        "TaskKindEnum": "followups.models.TaskKind",
+        "ReminderRuleKindEnum": "care.models.RuleKind",
+        "CustomerKindEnum": "customers.models.Customer.Kind",
+        "ApprovalKindEnum": "workorders.models.Approval.Kind",
+        "ComplaintDecisionEnum": "followups.models.ComplaintDecision",
+        "LineDecisionEnum": "workorders.models.ApprovalLine.Decision",
+    },
 }
 
 # --- outreach --------------------------------------------------------------------------------
