@@ -11,6 +11,7 @@ from rest_framework.response import Response
 from rest_framework.routers import DefaultRouter
 
 from customers.models import Customer, Vehicle
+from dms.api.schema import error_responses
 from dms.audit import history
 from dms.exceptions import NotFoundError
 from dms.models import Role
@@ -30,16 +31,8 @@ from .models import (
     Symptom,
 )
 
-ERROR = inline_serializer(
-    name="RepairOrderError",
-    fields={
-        "message": serializers.CharField(),
-        "fields": serializers.DictField(child=serializers.ListField(child=serializers.CharField())),
-        "allowed": serializers.ListField(child=serializers.CharField(), required=False),
-        "actions": serializers.ListField(child=serializers.CharField(), required=False),
-    },
-)
-ERRORS = {400: ERROR, 403: ERROR, 404: ERROR, 409: ERROR}
+# an illegal move (409) also lists `allowed` statuses and the `actions` you can take
+ERRORS = error_responses(400, 403, 404, 409)
 STAFF = tuple(r for r in Role.values)
 
 
