@@ -12,7 +12,7 @@ The care tasks themselves are call tasks, served by `/api/v1/call-tasks/`.
 from django.contrib.auth import get_user_model
 from django.urls import include, path
 from django.utils.translation import gettext as _
-from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
+from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
@@ -20,6 +20,7 @@ from rest_framework.routers import DefaultRouter
 from rest_framework.views import APIView
 
 from appointments.models import Appointment
+from dms.api.schema import error_responses
 from dms.exceptions import ApplicationError, NotFoundError
 from dms.models import Role
 from dms.permissions import HasRole, has_role, site_ids_of
@@ -27,21 +28,6 @@ from followups.models import CallTask
 
 from . import services
 from .models import ReminderRule, ReminderRun
-
-
-class CareErrorSerializer(serializers.Serializer):
-    message = serializers.CharField()
-    fields = serializers.DictField(child=serializers.ListField(child=serializers.CharField()))
-
-
-def _errors(*codes: int) -> dict:
-    text = {
-        400: "Bad input: `fields` maps each field to its messages",
-        403: "Not allowed: the message says which role is needed",
-        404: "No such record at your sites",
-        409: "Refused in the current state",
-    }
-    return {c: OpenApiResponse(CareErrorSerializer, description=text[c]) for c in codes}
 
 
 class ReminderRuleSerializer(serializers.ModelSerializer):
@@ -79,20 +65,21 @@ class ReminderRunSerializer(serializers.ModelSerializer):
 @extend_schema_view(
     list=extend_schema(
         summary="The reminder rules of the current site (one per kind)",
-        responses={200: ReminderRuleSerializer(many=True), **_errors(403)},
+        responses={200: ReminderRuleSerializer(many=True), **error_responses(403)},
     ),
     retrieve=extend_schema(
-        summary="One reminder rule", responses={200: ReminderRuleSerializer, **_errors(403, 404)}
+        summary="One reminder rule",
+        responses={200: ReminderRuleSerializer, **error_responses(403, 404)},
     ),
     update=extend_schema(
         summary="Change a reminder rule",
         request=ReminderRuleSerializer,
-        responses={200: ReminderRuleSerializer, **_errors(400, 403, 404)},
+        responses={200: ReminderRuleSerializer, **error_responses(400, 403, 404)},
     ),
     partial_update=extend_schema(
         summary="Change some settings of a reminder rule",
         request=ReminderRuleSerializer,
-        responses={200: ReminderRuleSerializer, **_errors(400, 403, 404)},
+        responses={200: ReminderRuleSerializer, **error_responses(400, 403, 404)},
     ),
 )
 class ReminderRuleViewSet(
@@ -126,7 +113,7 @@ class ReminderRuleViewSet(
     @extend_schema(
         summary="Run today's rules of the current site now",
         request=None,
-        responses={200: ReminderRunSerializer, **_errors(403)},
+        responses={200: ReminderRunSerializer, **error_responses(403)},
     )
     @action(detail=False, methods=["post"])
     def run(self, request):
@@ -173,7 +160,7 @@ class CareBookingView(APIView):
     @extend_schema(
         summary="Book an appointment from a care task (source proactive, linked to the task)",
         request=CareBookingSerializer,
-        responses={201: BookedAppointmentSerializer, **_errors(400, 403, 404, 409)},
+        responses={201: BookedAppointmentSerializer, **error_responses(400, 403, 404, 409)},
     )
     def post(self, request):
         data = CareBookingSerializer(data=request.data)
