@@ -10,22 +10,18 @@ from django.urls import path
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from dms.api.schema import error_response
 from dms.exceptions import ApplicationError, NotFoundError, PermissionDeniedError
 from dms.models import Role, Site
 
 from .definitions import KPIS
 from .forms import KpiQueryForm
 from .selectors import kpis_compute, manager_site_ids
-
-
-class KpiErrorSerializer(serializers.Serializer):
-    message = serializers.CharField()
-    fields = serializers.DictField(child=serializers.ListField(child=serializers.CharField()))
 
 
 def _kpi_field(unit: str) -> serializers.Field:
@@ -113,9 +109,9 @@ class KpiApi(APIView):
         ],
         responses={
             200: KpiResultSerializer,
-            400: OpenApiResponse(KpiErrorSerializer, description="Bad period or site"),
-            403: OpenApiResponse(KpiErrorSerializer, description="Not a service manager"),
-            404: OpenApiResponse(KpiErrorSerializer, description="Not one of your sites"),
+            400: error_response(400, "Bad period or site"),
+            403: error_response(403, "Not a service manager"),
+            404: error_response(404, "Not one of your sites"),
         },
     )
     def get(self, request):
