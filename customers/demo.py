@@ -241,10 +241,13 @@ def load(*, site, users) -> None:
     advisors = [u for u in (users.get("advisor"), users.get("advisor2")) if u]
     techs = [u for u in (users.get("tech"), users.get("tech2")) if u]
     today = timezone.localdate(timezone=site.tzinfo)
+    customers = {c.phone: c for c in Customer.objects.filter(site=site)}
+    known_vins = set(Vehicle.objects.filter(site=site).values_list("vin", flat=True))
+    history: list[tuple] = []
     for i in range(N_CUSTOMERS):
         rng = _rng(i)
         phone = _phone(i)
-        customer = Customer.objects.filter(site=site, phone=phone).first()
+        customer = customers.get(phone)
         if customer is None:
             name, kind, title = _name(i, rng)
             customer = services.customer_create(
@@ -265,28 +268,39 @@ def load(*, site, users) -> None:
             )
         n_vehicles = 2 if i % 9 == 4 else 1
         for k in range(n_vehicles):
-            _load_vehicle(site, customer, i, k, rng, actor, advisors, techs, today)
+            made = _load_vehicle(site, customer, i, k, rng, actor, today, known_vins)
+            if made:
+                history.append(made)
+    _load_history(site, history, advisors, techs)
     services.segments_recompute(site=site, today=today)
 
 
-def _load_vehicle(site, customer, i, k, rng, actor, advisors, techs, today) -> None:
+def _load_vehicle(site, customer, i, k, rng, actor, today, known_vins) -> tuple | None:
     make, model, wmi, vds, plant, green = MODELS[(i * 5 + k * 3) % len(MODELS)]
     year = 2016 + (i + k * 3) % 10
-    vin = _vin(i, k, wmi, vds, year, plant)
-    if Vehicle.objects.filter(site=site, vin=vin).exists():
-        return
+    vin = _vin(i, k, wmi, vds, year, plant)  # the identity: never depends on today
+    if vin in known_vins:
+        return None
     profile = _profile(i * 2 + k)
     purchase = date(year, 1 + (i % 12), 1 + (i % 27))
     if profile[0] == "new":  # bought recently (often elsewhere); first visit still ahead
         purchase = today - timedelta(days=30 + rng.randrange(270))
         year = purchase.year
-        vin = _vin(i, k, wmi, vds, year, plant)
-        if Vehicle.objects.filter(site=site, vin=vin).exists():
-            return
     if purchase > today:
         purchase = today - timedelta(days=200)
     km_per_day = 25 + rng.randrange(45)
     visits = _visit_days(profile, rng, today, purchase)
+    interval_km, interval_months = (7500, 12) if green else (10000, 6)
+    last = visits[-1] if visits else today
+    mileage = int(km_per_day * (last - purchase).days)
+    # next service: the interval after the last visit; some fall due this month
+    due_date = _add_months(visits[-1] if visits else purchase, interval_months)
+    if i % 12 == 0:
+        due_date = today.replace(day=min(28, 3 + (i % 25)))  # due this month by date
+    due_km = mileage + interval_km
+    if i % 12 == 6:  # a high-mileage driver: due this month by km
+        due_km = mileage + max(500, int(km_per_day * ((today - last).days + 10)))
+        due_date = _add_months(today, 3)
     vehicle = services.vehicle_create(
         site=site,
         owner=customer,
@@ -301,29 +315,20 @@ def _load_vehicle(site, customer, i, k, rng, actor, advisors, techs, today) -> N
         purchase_date=purchase,
         sold_by_site=i % 3 != 1,
         warranty_end=date(purchase.year + 3, purchase.month, min(purchase.day, 28)),
-        mileage_km=int(km_per_day * ((visits[-1] if visits else today) - purchase).days),
-        mileage_read_at=visits[-1] if visits else today,
-        service_interval_km=7500 if green else 10000,
-        service_interval_months=12 if green else 6,
+        mileage_km=mileage,
+        mileage_read_at=last,
+        service_interval_km=interval_km,
+        service_interval_months=interval_months,
+        next_service_due_date=due_date,
+        next_service_due_km=due_km,
         insurance_renewal_date=_next_anniversary(purchase, today),
         annual_inspection_date=(
             _next_anniversary(purchase, today) if year <= today.year - 6 else None
         ),
         first_service_done=bool(visits),
     )
-    _load_history(site, vehicle, customer, visits, km_per_day, purchase, rng, advisors, techs)
-    # next service: 6 months / interval km after the last visit; some fall due this month
-    last = visits[-1] if visits else purchase
-    due_date = _add_months(last, vehicle.service_interval_months)
-    if i % 12 == 0:
-        due_date = today.replace(day=min(28, 3 + (i % 25)))  # due this month
-    due_km = vehicle.mileage_km + vehicle.service_interval_km
-    if i % 12 == 6:  # due by mileage this month: a high-mileage driver
-        due_km = vehicle.mileage_km + max(500, int(km_per_day * ((today - last).days + 10)))
-        due_date = _add_months(today, 3)
-    services.vehicle_update(
-        vehicle=vehicle, actor=actor, next_service_due_date=due_date, next_service_due_km=due_km
-    )
+    known_vins.add(vin)
+    return (vehicle, customer, visits, km_per_day, purchase, rng)
 
 
 def _visit_days(profile, rng, today, purchase) -> list[date]:
@@ -356,96 +361,117 @@ def _add_months(day: date, months: int) -> date:
     return add_months(day, months)
 
 
-def _load_history(
-    site, vehicle, customer, visits, km_per_day, purchase, rng, advisors, techs
-) -> None:
-    """Past visits as delivered repair orders ("H-…"), with lines, parts and follow-up results."""
-    if not visits or not advisors:
+def _load_history(site, specs, advisors, techs) -> None:
+    """Past visits as delivered repair orders ("H-…") with lines, parts and follow-up results,
+    written in bulk (a few queries for the whole demo, not a dozen per visit)."""
+    if not specs or not advisors:
         return
     from followups.models import CallTask, TaskKind, TaskStatus
     from workorders.models import JobLine, PartLine, RepairOrder
 
     tz = site.tzinfo
-    for n, day in enumerate(visits):
-        number = f"H-{day:%Y}-{vehicle.pk:05d}{n:02d}"
-        if RepairOrder.objects.filter(site=site, number=number).exists():
-            continue
-        km = int(km_per_day * (day - purchase).days)
-        opened = datetime.combine(day, time(9, rng.randrange(0, 50)), tzinfo=tz)
-        delivered = opened + timedelta(hours=3 + rng.randrange(5))
-        picks = [SERVICES[0], *rng.sample(SERVICES[1:], rng.randrange(0, 3))]
-        ro = RepairOrder.objects.create(
-            site=site,
-            number=number,
-            customer=customer,
-            vehicle=vehicle,
-            advisor=advisors[n % len(advisors)],
-            status="delivered",
-            is_first_service=n == 0 and (day - purchase).days < 240,
-            concern="定期保养" if n % 2 == 0 else "保养，顺便检查异响",
-            odometer_km=km,
-            opened_day=day,
-            promised_at=opened + timedelta(hours=8),
-            first_promised_at=opened + timedelta(hours=8),
-            authorized_at=opened + timedelta(minutes=15),
-            work_done_at=delivered - timedelta(hours=1),
-            qc_passed_at=delivered - timedelta(minutes=40),
-            ready_at=delivered - timedelta(minutes=20),
-            invoiced_at=delivered - timedelta(minutes=10),
-            delivered_at=delivered,
-            delivered_day=day,
+    taken = set(
+        RepairOrder.objects.filter(site=site, number__startswith="H-").values_list(
+            "number", flat=True
         )
-        labour = parts = Decimal("0")
+    )
+    ros, plans, last_visit = [], [], []
+    for vehicle, customer, visits, km_per_day, purchase, rng in specs:
+        for n, day in enumerate(visits):
+            number = f"H-{day:%Y}-{vehicle.pk:05d}{n:02d}"
+            if number in taken:
+                continue
+            opened = datetime.combine(day, time(9, rng.randrange(0, 50)), tzinfo=tz)
+            delivered = opened + timedelta(hours=3 + rng.randrange(5))
+            picks = [SERVICES[0], *rng.sample(SERVICES[1:], rng.randrange(0, 3))]
+            labour = sum(
+                (Decimal(h) * site.labour_rate).quantize(Decimal("0.01")) for _d, h, _p in picks
+            )
+            parts = sum(Decimal(price) for _d, _h, pl in picks for _n, _no, price in pl)
+            tax = ((labour + parts) * site.tax_rate).quantize(Decimal("0.01"))
+            ros.append(
+                RepairOrder(
+                    site=site,
+                    number=number,
+                    customer=customer,
+                    vehicle=vehicle,
+                    advisor=advisors[n % len(advisors)],
+                    status="delivered",
+                    is_first_service=n == 0 and (day - purchase).days < 240,
+                    concern="定期保养" if n % 2 == 0 else "保养，顺便检查异响",
+                    odometer_km=int(km_per_day * (day - purchase).days),
+                    opened_day=day,
+                    promised_at=opened + timedelta(hours=8),
+                    first_promised_at=opened + timedelta(hours=8),
+                    authorized_at=opened + timedelta(minutes=15),
+                    work_done_at=delivered - timedelta(hours=1),
+                    qc_passed_at=delivered - timedelta(minutes=40),
+                    ready_at=delivered - timedelta(minutes=20),
+                    invoiced_at=delivered - timedelta(minutes=10),
+                    delivered_at=delivered,
+                    delivered_day=day,
+                    labour_total=labour,
+                    parts_total=parts,
+                    tax_total=tax,
+                    grand_total=labour + parts + tax,
+                )
+            )
+            plans.append((opened, delivered, picks, n, rng.random()))
+        if visits:
+            last_visit.append((vehicle, datetime.combine(max(visits), time(15, 0), tzinfo=tz)))
+    if not ros:
+        return
+    RepairOrder.objects.bulk_create(ros)  # Postgres and SQLite ≥ 3.35 return the ids
+    for ro, (opened, _d, _p, _n, _s) in zip(ros, plans, strict=True):
+        ro.opened_at = opened  # auto_now_add on create; the visit's real time afterwards
+    RepairOrder.objects.bulk_update(ros, ["opened_at"], batch_size=500)
+    jobs, job_parts, calls = [], [], []
+    for ro, (_opened, delivered, picks, n, mood) in zip(ros, plans, strict=True):
         for pos, (desc, hours, part_list) in enumerate(picks):
             hours = Decimal(hours)
-            amount = (hours * site.labour_rate).quantize(Decimal("0.01"))
-            job = JobLine.objects.create(
-                repair_order=ro,
-                position=pos,
-                description=desc,
-                standard_hours=hours,
-                labour_rate=site.labour_rate,
-                labour_amount=amount,
-                work_status="done",
-                technician=techs[(n + pos) % len(techs)] if techs else None,
-                actual_hours=hours,
-                signed_off_at=delivered - timedelta(hours=1),
-            )
-            labour += amount
-            for name, part_number, price in part_list:
-                PartLine.objects.create(
-                    job=job, name=name, part_number=part_number, unit_price=Decimal(price)
+            jobs.append(
+                JobLine(
+                    repair_order=ro,
+                    position=pos,
+                    description=desc,
+                    standard_hours=hours,
+                    labour_rate=site.labour_rate,
+                    labour_amount=(hours * site.labour_rate).quantize(Decimal("0.01")),
+                    work_status="done",
+                    technician=techs[(n + pos) % len(techs)] if techs else None,
+                    actual_hours=hours,
+                    signed_off_at=delivered - timedelta(hours=1),
                 )
-                parts += Decimal(price)
-        tax = ((labour + parts) * site.tax_rate).quantize(Decimal("0.01"))
-        RepairOrder.objects.filter(pk=ro.pk).update(
-            opened_at=opened,
-            labour_total=labour,
-            parts_total=parts,
-            tax_total=tax,
-            grand_total=labour + parts + tax,
+            )
+            job_parts.append(part_list)
+        reached = mood > 0.08
+        calls.append(
+            CallTask(
+                site=site,
+                kind=TaskKind.FOLLOWUP,
+                source_key=f"ro:{ro.pk}",
+                customer_id=ro.customer_id,
+                vehicle_id=ro.vehicle_id,
+                repair_order=ro,
+                due_at=delivered + timedelta(days=2),
+                due_until=delivered + timedelta(days=5),
+                status=TaskStatus.DONE if reached else TaskStatus.UNREACHABLE,
+                outcome="reached" if reached else "unreachable",
+                satisfaction=(5 if mood > 0.35 else 4) if reached else None,
+                comments="服务很好，车开着很顺" if mood > 0.6 else "",
+                attempts=1 if reached else 3,
+                completed_at=delivered + timedelta(days=2 + int(mood * 3)),
+            )
         )
-        # the follow-up call 2–5 days later, with its result
-        called = delivered + timedelta(days=2 + rng.randrange(3))
-        satisfied = rng.random()
-        CallTask.objects.get_or_create(
-            kind=TaskKind.FOLLOWUP,
-            source_key=f"ro:{ro.pk}",
-            defaults={
-                "site": site,
-                "customer": customer,
-                "vehicle": vehicle,
-                "repair_order": ro,
-                "due_at": delivered + timedelta(days=2),
-                "due_until": delivered + timedelta(days=5),
-                "status": TaskStatus.DONE if satisfied > 0.08 else TaskStatus.UNREACHABLE,
-                "outcome": "reached" if satisfied > 0.08 else "unreachable",
-                "satisfaction": (5 if satisfied > 0.35 else 4) if satisfied > 0.08 else None,
-                "comments": "服务很好，车开着很顺" if satisfied > 0.6 else "",
-                "attempts": 1 if satisfied > 0.08 else 3,
-                "completed_at": called,
-            },
-        )
-    latest = max(visits)
-    vehicle.last_visit_at = datetime.combine(latest, time(15, 0), tzinfo=tz)
-    Vehicle.objects.filter(pk=vehicle.pk).update(last_visit_at=vehicle.last_visit_at)
+    JobLine.objects.bulk_create(jobs)
+    PartLine.objects.bulk_create(
+        [
+            PartLine(job=job, name=name, part_number=number, unit_price=Decimal(price))
+            for job, part_list in zip(jobs, job_parts, strict=True)
+            for name, number, price in part_list
+        ]
+    )
+    CallTask.objects.bulk_create(calls, ignore_conflicts=True)
+    for vehicle, at in last_visit:
+        vehicle.last_visit_at = at
+    Vehicle.objects.bulk_update([v for v, _at in last_visit], ["last_visit_at"], batch_size=500)
