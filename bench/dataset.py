@@ -1045,10 +1045,13 @@ class Generator:
     def finish(self) -> None:
         """Sequences past the ids written, then fresh planner statistics."""
         with psycopg.connect(self.dsn, autocommit=True) as conn:
+            existing = {r[0] for r in conn.execute("SELECT tablename FROM pg_tables")}
             for model in apps.get_models():
                 if model._meta.app_label not in (*DATA_APPS, "auth"):
                     continue
                 table = model._meta.db_table
+                if table not in existing:  # a model whose migration is not applied yet
+                    continue
                 pk = model._meta.pk
                 if not isinstance(pk, models.AutoField | models.BigAutoField):
                     continue
