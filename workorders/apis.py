@@ -34,6 +34,7 @@ from .models import (
 # an illegal move (409) also lists `allowed` statuses and the `actions` you can take
 ERRORS = error_responses(400, 403, 404, 409)
 STAFF = tuple(r for r in Role.values)
+MAX_KM = 2_000_000  # odometer readings and service intervals: beyond this it is a typo
 
 
 # --- output ----------------------------------------------------------------------------------
@@ -168,7 +169,9 @@ class RepairOrderOut(serializers.ModelSerializer):
         },
     )
     advisor = ROUserRef(read_only=True)
-    comeback_of = serializers.CharField(source="comeback_of.number", default=None)
+    comeback_of = serializers.CharField(
+        source="comeback_of.number", default=None, allow_null=True, read_only=True
+    )
 
     class Meta:
         model = RepairOrder
@@ -262,7 +265,9 @@ class ROOpenIn(serializers.Serializer):
     advisor = serializers.IntegerField(required=False, help_text=_("defaults to you"))
     concern = serializers.CharField(required=False, allow_blank=True, default="")
     is_first_service = serializers.BooleanField(required=False, default=False)
-    odometer_km = serializers.IntegerField(required=False, allow_null=True, min_value=0)
+    odometer_km = serializers.IntegerField(
+        required=False, allow_null=True, min_value=0, max_value=MAX_KM
+    )
 
 
 class ROPartIn(serializers.Serializer):
@@ -299,7 +304,9 @@ class ROIntakeIn(serializers.Serializer):
     covers_fitted = serializers.BooleanField()
     vin_read = serializers.CharField(max_length=30, required=False, allow_blank=True, default="")
     vin_mismatch_acknowledged = serializers.BooleanField(required=False, default=False)
-    odometer_km = serializers.IntegerField(min_value=0, required=False, allow_null=True)
+    odometer_km = serializers.IntegerField(
+        min_value=0, max_value=MAX_KM, required=False, allow_null=True
+    )
     odometer_reason = serializers.CharField(max_length=200, required=False, allow_blank=True)
     fuel_level = serializers.ChoiceField(FuelLevel.choices, required=False, allow_blank=True)
     concern = serializers.CharField(required=False, allow_blank=True)
@@ -388,7 +395,9 @@ class RODeliverIn(serializers.Serializer):
     payment_method = serializers.ChoiceField(PaymentMethod.choices)
     handover = serializers.DictField(child=serializers.BooleanField())
     next_service_due_date = serializers.DateField(required=False, allow_null=True)
-    next_service_due_km = serializers.IntegerField(required=False, allow_null=True, min_value=0)
+    next_service_due_km = serializers.IntegerField(
+        required=False, allow_null=True, min_value=0, max_value=MAX_KM
+    )
     book_next = ROBookNextIn(required=False, allow_null=True)
     note = serializers.CharField(max_length=300, required=False, allow_blank=True, default="")
 
@@ -527,7 +536,7 @@ class RepairOrderViewSet(viewsets.GenericViewSet):
         responses={201: ROLineOut, **ERRORS},
         summary="Add a line (after authorization it is proposed additional work)",
     )
-    @action(detail=True, methods=["get", "post"])
+    @action(detail=True, methods=["get", "post"], pagination_class=None)
     def lines(self, request, pk=None):
         ro = self._ro(pk)
         if request.method == "GET":
