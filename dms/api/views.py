@@ -55,6 +55,7 @@ class ApiRootView(APIView):
             "ApiRoot",
             {
                 "user": serializers.CharField(),
+                "user_id": serializers.IntegerField(),
                 "sites": serializers.ListField(child=serializers.DictField()),
                 "links": serializers.DictField(child=serializers.CharField()),
             },
@@ -68,6 +69,7 @@ class ApiRootView(APIView):
         return Response(
             {
                 "user": request.user.get_username(),
+                "user_id": request.user.pk,
                 "sites": sites,
                 "links": {
                     "schema": reverse("api:schema", request=request),
