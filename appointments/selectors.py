@@ -18,6 +18,7 @@ from django.utils.translation import gettext as _
 
 from customers.models import Customer
 from dms.models import ClosedDate, OpeningHours, Role, Site, StaffRole
+from dms.names import has_cjk, person_name
 
 from .models import ACTIVE_STATUSES, Appointment, AppointmentStatus, PartReservation
 
@@ -36,20 +37,6 @@ class Slot:
 
 
 # --- people ----------------------------------------------------------------------------------
-def _has_cjk(text: str) -> bool:
-    return any("\u4e00" <= ch <= "\u9fff" for ch in text)
-
-
-def person_name(user) -> str:
-    """A staff member's name as colleagues say it: 李娜 (family name first) or Anna Smith."""
-    if user is None:
-        return ""
-    first, last = (user.first_name or "").strip(), (user.last_name or "").strip()
-    if _has_cjk(first + last):
-        return f"{last}{first}" or user.get_username()
-    return f"{first} {last}".strip() or user.get_username()
-
-
 def advisors_on_duty(site: Site) -> list:
     """Advisors who take receptions at the site (StaffRole advisor, on duty), by name."""
     user_ids = StaffRole.objects.filter(
@@ -588,7 +575,7 @@ def surname_of(name: str) -> str:
     name = (name or "").strip()
     if not name:
         return ""
-    if _has_cjk(name):
+    if has_cjk(name):
         for compound in COMPOUND_SURNAMES:
             if name.startswith(compound) and len(name) > len(compound):
                 return compound

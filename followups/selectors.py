@@ -7,6 +7,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from dms.models import Role
+from dms.names import person_name
 from dms.permissions import has_role
 from workorders.models import JobLine
 
@@ -50,13 +51,7 @@ def task_get(*, site, task_id) -> CallTask:
 
 
 def display_name(user) -> str:
-    """Chinese names family name first without a space; others as Django formats them."""
-    if user is None:
-        return ""
-    first, last = user.first_name, user.last_name
-    if first and last and not (first + last).isascii():
-        return f"{last}{first}"
-    return user.get_full_name() or user.get_username()
+    return person_name(user)
 
 
 def visit_summary(task: CallTask) -> dict:

@@ -14,6 +14,7 @@ from django.utils.translation import gettext_lazy as _
 
 from appointments.models import ACTIVE_STATUSES, Appointment
 from dms.models import Role, Site, StaffRole
+from dms.names import person_name
 from workorders.models import JobLine, RepairOrder, ROStatus
 
 from .models import ClockEntry, JobSignOff, PartsRequest
@@ -60,19 +61,6 @@ def remaining_hours_of(jobs) -> Decimal:
         if job.approval in WORKABLE_APPROVALS and job.work_status != W.DONE:
             total += max(job.standard_hours - job.actual_hours, Decimal("0"))
     return total
-
-
-def person_name(user) -> str:
-    """A person's name as people here write it: Chinese names family name first, no space
-    (张伟), others "Given Family"."""
-    if user is None:
-        return ""
-    family, given = user.last_name.strip(), user.first_name.strip()
-    if not (family or given):
-        return user.username
-    if any("\u4e00" <= ch <= "\u9fff" for ch in family + given):
-        return f"{family}{given}"
-    return " ".join(p for p in (given, family) if p)
 
 
 _name = person_name

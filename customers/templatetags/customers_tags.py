@@ -4,6 +4,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from customers import validators
+from dms.names import person_name
 
 register = template.Library()
 
@@ -42,14 +43,7 @@ def retention_badge(customer):
 @register.filter
 def person(user) -> str:
     """A staff member's name as people say it: family name first for Chinese names."""
-    if not user:
-        return ""
-    first, last = user.first_name or "", user.last_name or ""
-    if not (first or last):
-        return user.username
-    if any("\u4e00" <= ch <= "\u9fff" for ch in first + last):
-        return f"{last}{first}"
-    return f"{first} {last}".strip()
+    return person_name(user)
 
 
 AUDIT_LABELS = {
