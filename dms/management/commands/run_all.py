@@ -5,9 +5,7 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
-from django.conf import settings
 from django.core.management.base import BaseCommand
 
 from dms.demo import DEMO_PASSWORD, DEMO_STAFF
@@ -20,8 +18,6 @@ class Command(BaseCommand):
         parser.add_argument("--addr", default=os.environ.get("DMS_ADDR", "127.0.0.1:8000"))
 
     def handle(self, *args, addr: str, **options):
-        Path(settings.VAR_DIR, "broker", "queue").mkdir(parents=True, exist_ok=True)
-        Path(settings.VAR_DIR, "broker", "processed").mkdir(parents=True, exist_ok=True)
         py = sys.executable
         procs = {
             "web": [py, "manage.py", "runserver", addr, "--noreload"],
