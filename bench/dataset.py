@@ -109,6 +109,7 @@ STAFF = (
 )
 PASSWORD = "bench-password"
 YEARS_OF_HISTORY = 4
+RECENT_DETAIL_DAYS = 30  # intake, authorization and QC rows for the last month's ROs
 
 
 # --- COPY text format -----------------------------------------------------------------------
@@ -496,6 +497,44 @@ class Generator:
         # models added by other apps since: filled when they exist
         optional = {
             "rule": ("care.ReminderRule", ["id", "site_id", "kind", "lead_days", "window_days"]),
+            "intake": (
+                "workorders.Intake",
+                [
+                    "id",
+                    "repair_order_id",
+                    "covers_fitted",
+                    "odometer_km",
+                    "fuel_level",
+                    "recorded_by_id",
+                    "recorded_at",
+                ],
+            ),
+            "approval": (
+                "workorders.Approval",
+                [
+                    "id",
+                    "repair_order_id",
+                    "kind",
+                    "estimate_version",
+                    "customer_name",
+                    "channel",
+                    "answered_at",
+                    "approved_amount",
+                    "recorded_by_id",
+                ],
+            ),
+            "qc": (
+                "workshop.QCInspection",
+                [
+                    "id",
+                    "repair_order_id",
+                    "inspector_id",
+                    "passed",
+                    "checklist",
+                    "reason",
+                    "inspected_at",
+                ],
+            ),
         }
         for name, (label, cols) in optional.items():
             try:
@@ -912,10 +951,56 @@ class Generator:
             comeback_of,
             rng.choice(("wechat", "alipay", "card")) if delivered else "",
         )
+        if age < dt.timedelta(days=RECENT_DETAIL_DAYS):
+            self.write_ro_detail(
+                w, site, ro_id, status, opened, authorized, km, advisor, total, qc_passed, qc_fails
+            )
         if delivered:
             self.write_followup(w, site, cust_id, veh_id, ro_id, delivered, advisor)
             return ro_id, (delivered, total)
         return ro_id, None
+
+    def write_ro_detail(
+        self, w, site, ro_id, status, opened, authorized, km, advisor, total, qc_passed, qc_fails
+    ) -> None:
+        """The recent ROs' intake walk-around, signed authorization and QC inspections."""
+        rng = self.rng
+        if "intake" in w:
+            w["intake"].row(
+                self.next_id("intake"),
+                ro_id,
+                True,
+                km,
+                rng.choice(("1/4", "1/2", "3/4", "full")),
+                advisor,
+                opened,
+            )
+        if "approval" in w and status != "draft":
+            w["approval"].row(
+                self.next_id("approval"),
+                ro_id,
+                "authorization",
+                1,
+                "客户本人",
+                "signature",
+                authorized,
+                f"{total:.2f}",
+                advisor,
+            )
+        if "qc" in w and qc_passed:
+            inspector = rng.choice(site.users["qc_inspector"])
+            checklist = {"road_test": True, "brakes": True, "lines_checked": True}
+            for n in range(qc_fails):
+                w["qc"].row(
+                    self.next_id("qc"),
+                    ro_id,
+                    inspector,
+                    False,
+                    checklist,
+                    "刹车异响未排除",
+                    qc_passed - dt.timedelta(minutes=40 + n),
+                )
+            w["qc"].row(self.next_id("qc"), ro_id, inspector, True, checklist, "", qc_passed)
 
     def write_followup(self, w, site, cust_id, veh_id, ro_id, delivered, advisor) -> None:
         """The 2–5-day follow-up call of a delivered RO (last 13 months), and complaints."""
