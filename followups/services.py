@@ -298,13 +298,12 @@ def followup_schedule_for_delivery(*, repair_order) -> CallTask:
 
 # --- the sweeper and the workers -------------------------------------------------------------
 def _enqueue(task_ids: list[int]) -> None:
-    """Hand claimed ids to workers. Runs after commit; if the broker is down the rows stay
+    """Hand one claimed batch of ids to a worker, as one message. Runs after commit; if the broker is down the rows stay
     `queued` and the sweeper hands them out again after REQUEUE_AFTER."""
-    from .tasks import dispatch_task
+    from .tasks import dispatch_batch
 
     try:
-        for task_id in task_ids:
-            dispatch_task.delay(task_id)
+        dispatch_batch.delay(list(task_ids))
     except Exception:  # any broker failure: the database still has the rows
         log.warning("Broker unavailable; %d claimed task(s) wait for the next sweep", len(task_ids))
 
@@ -385,68 +384,198 @@ def task_dispatch(*, task_id: int, now: datetime | None = None) -> str:
         )
         if task is None or task.status != TaskStatus.QUEUED:
             return "skipped"
-        if task.due_until < now:
+        return _dispatch_locked(task, now=now)
+
+
+def _dispatch_locked(task: CallTask, *, now: datetime) -> str:
+    """The body of `task_dispatch` for a row already locked and still `queued`."""
+    if task.due_until < now:
+        move(
+            task,
+            to=TaskStatus.UNREACHABLE,
+            table=TASK_TRANSITIONS,
+            note=_("The window closed before the customer was reached."),
+            extra_fields={"completed_at": now},
+        )
+        return "expired"
+    allowed_at = next_contact_time(task=task, at=now)
+    if allowed_at is None:
+        move(
+            task,
+            to=TaskStatus.FAILED,
+            table=TASK_TRANSITIONS,
+            note=_("The customer does not accept this channel."),
+            extra_fields={"completed_at": now},
+        )
+        return "opted_out"
+    if allowed_at > now + timedelta(minutes=1):
+        if allowed_at > task.due_until:
             move(
                 task,
                 to=TaskStatus.UNREACHABLE,
                 table=TASK_TRANSITIONS,
-                note=_("The window closed before the customer was reached."),
+                note=_("No allowed contact time is left in the window."),
                 extra_fields={"completed_at": now},
             )
             return "expired"
-        allowed_at = next_contact_time(task=task, at=now)
-        if allowed_at is None:
-            move(
-                task,
-                to=TaskStatus.FAILED,
-                table=TASK_TRANSITIONS,
-                note=_("The customer does not accept this channel."),
-                extra_fields={"completed_at": now},
+        move(
+            task,
+            to=TaskStatus.SCHEDULED,
+            table=TASK_TRANSITIONS,
+            action="wait",
+            note=_("Waits for the customer's allowed contact hours."),
+            extra_fields={"due_at": allowed_at},
+        )
+        return "waiting"
+    if task.channel == Channel.CALL:
+        extra = {}
+        if task.assignee_id is None or task.assignee_id == _advisor_id(task):
+            agent = _pick_agent(site=task.site, exclude_ids=[_advisor_id(task)])
+            extra["assignee"] = agent
+        move(task, to=TaskStatus.OPEN, table=TASK_TRANSITIONS, extra_fields=extra)
+        return "opened"
+    try:
+        with transaction.atomic():
+            channel_backend(task.channel).send(task=task, to=_address(task), body=task.message)
+    except TransientSendError:
+        raise  # the worker retries with backoff; the row stays queued
+    except Exception as exc:  # a permanent refusal: never retried, recorded
+        log.exception("Channel backend refused task %s", task.pk)
+        move(
+            task,
+            to=TaskStatus.FAILED,
+            table=TASK_TRANSITIONS,
+            note=_("The gateway refused the message: %(error)s") % {"error": str(exc)[:200]},
+            extra_fields={"completed_at": now},
+        )
+        return "failed"
+    move(task, to=TaskStatus.SENT, table=TASK_TRANSITIONS, extra_fields={"completed_at": now})
+    return "sent"
+
+
+DISPATCH_CHUNK = 100  # rows per worker transaction: one commit (fsync) per chunk, not per task
+
+
+def _sendable(task: CallTask, now: datetime) -> bool:
+    """A message task that goes to its backend right now (the common case of a batch)."""
+    if task.channel == Channel.CALL or task.due_until < now:
+        return False
+    allowed_at = next_contact_time(task=task, at=now)
+    return allowed_at is not None and allowed_at <= now + timedelta(minutes=1)
+
+
+def tasks_dispatch(*, task_ids: list[int], now: datetime | None = None) -> dict[str, int]:
+    """Act on a claimed batch, each task once, in transactions of DISPATCH_CHUNK rows.
+
+    Rows are locked and only those still `queued` are acted on (a second run of the same batch
+    changes nothing). Messages ready to go are handed to their backend in bulk
+    (`send_many` when the backend has it), moved to `sent` in one UPDATE and audited with one
+    bulk insert (one "sent" row per task, as `move()` writes). Everything else — calls, waits,
+    expiries, opt-outs, refusals — goes through the one-task path inside a savepoint.
+    A transient gateway error leaves the task `queued` and hands it to `dispatch_task`, which
+    retries with backoff. Returns counts per outcome."""
+    now = now or timezone.now()
+    result: dict[str, int] = {}
+    ids = sorted(set(task_ids))
+    for start in range(0, len(ids), DISPATCH_CHUNK):
+        for outcome, n in _dispatch_chunk(ids[start : start + DISPATCH_CHUNK], now).items():
+            result[outcome] = result.get(outcome, 0) + n
+    return result
+
+
+def _dispatch_chunk(ids: list[int], now: datetime) -> dict[str, int]:
+    from django.contrib.contenttypes.models import ContentType
+
+    from dms.models import AuditEntry
+
+    from . import webhooks
+
+    counts: dict[str, int] = {}
+    retry: list[int] = []
+    with transaction.atomic():
+        tasks = list(
+            CallTask.objects.select_for_update(of=("self",))
+            .select_related("site", "customer", "repair_order")
+            .filter(pk__in=ids, status=TaskStatus.QUEUED)
+            .order_by("id")
+        )
+        counts["skipped"] = len(ids) - len(tasks)
+        by_channel: dict[str, list[CallTask]] = {}
+        for task in tasks:
+            if _sendable(task, now):
+                by_channel.setdefault(task.channel, []).append(task)
+                continue
+            try:
+                with transaction.atomic():
+                    outcome = _dispatch_locked(task, now=now)
+            except TransientSendError:
+                retry.append(task.pk)
+                outcome = "retry"
+            counts[outcome] = counts.get(outcome, 0) + 1
+        sent: list[CallTask] = []
+        for channel, group in by_channel.items():
+            backend = channel_backend(channel)
+            if hasattr(backend, "send_many"):
+                try:
+                    with transaction.atomic():
+                        backend.send_many([(task, _address(task), task.message) for task in group])
+                    sent.extend(group)
+                    continue
+                except Exception:  # fall back to one task at a time below
+                    log.warning("Bulk send failed; sending %d task(s) one by one", len(group))
+            for task in group:
+                try:
+                    with transaction.atomic():
+                        backend.send(task=task, to=_address(task), body=task.message)
+                except TransientSendError:
+                    retry.append(task.pk)
+                    counts["retry"] = counts.get("retry", 0) + 1
+                    continue
+                except Exception as exc:  # a permanent refusal: never retried, recorded
+                    log.exception("Channel backend refused task %s", task.pk)
+                    move(
+                        task,
+                        to=TaskStatus.FAILED,
+                        table=TASK_TRANSITIONS,
+                        note=_("The gateway refused the message: %(error)s")
+                        % {"error": str(exc)[:200]},
+                        extra_fields={"completed_at": now},
+                    )
+                    counts["failed"] = counts.get("failed", 0) + 1
+                    continue
+                sent.append(task)
+        if sent:
+            CallTask.objects.filter(pk__in=[t.pk for t in sent]).update(
+                status=TaskStatus.SENT, completed_at=now, updated_at=now
             )
-            return "opted_out"
-        if allowed_at > now + timedelta(minutes=1):
-            if allowed_at > task.due_until:
-                move(
-                    task,
-                    to=TaskStatus.UNREACHABLE,
-                    table=TASK_TRANSITIONS,
-                    note=_("No allowed contact time is left in the window."),
-                    extra_fields={"completed_at": now},
+            content_type = ContentType.objects.get_for_model(CallTask, for_concrete_model=False)
+            entries = AuditEntry.objects.bulk_create(
+                AuditEntry(
+                    site_id=task.site_id,
+                    content_type=content_type,
+                    object_id=task.pk,
+                    action=TaskStatus.SENT,
+                    from_state=TaskStatus.QUEUED,
+                    to_state=TaskStatus.SENT,
                 )
-                return "expired"
-            move(
-                task,
-                to=TaskStatus.SCHEDULED,
-                table=TASK_TRANSITIONS,
-                action="wait",
-                note=_("Waits for the customer's allowed contact hours."),
-                extra_fields={"due_at": allowed_at},
+                for task in sent
             )
-            return "waiting"
-        if task.channel == Channel.CALL:
-            extra = {}
-            if task.assignee_id is None or task.assignee_id == _advisor_id(task):
-                agent = _pick_agent(site=task.site, exclude_ids=[_advisor_id(task)])
-                extra["assignee"] = agent
-            move(task, to=TaskStatus.OPEN, table=TASK_TRANSITIONS, extra_fields=extra)
-            return "opened"
-        try:
-            with transaction.atomic():
-                channel_backend(task.channel).send(task=task, to=_address(task), body=task.message)
-        except TransientSendError:
-            raise  # the worker retries with backoff; the row stays queued
-        except Exception as exc:  # a permanent refusal: never retried, recorded
-            log.exception("Channel backend refused task %s", task.pk)
-            move(
-                task,
-                to=TaskStatus.FAILED,
-                table=TASK_TRANSITIONS,
-                note=_("The gateway refused the message: %(error)s") % {"error": str(exc)[:200]},
-                extra_fields={"completed_at": now},
-            )
-            return "failed"
-        move(task, to=TaskStatus.SENT, table=TASK_TRANSITIONS, extra_fields={"completed_at": now})
-        return "sent"
+            entry_ids = [e.pk for e in entries]
+            transaction.on_commit(lambda: webhooks.events_publish_many(entry_ids))
+            counts["sent"] = len(sent)
+        if retry:
+            transaction.on_commit(lambda: _retry_one_by_one(retry))
+    return {k: v for k, v in counts.items() if v}
+
+
+def _retry_one_by_one(task_ids: list[int]) -> None:
+    from .tasks import dispatch_task
+
+    try:
+        for task_id in task_ids:
+            dispatch_task.delay(task_id)
+    except Exception:  # broker down: the rows stay queued; the sweeper hands them out again
+        log.warning("Broker unavailable; %d task(s) wait for the next sweep", len(task_ids))
 
 
 # --- the desk: assignment and outcomes -------------------------------------------------------

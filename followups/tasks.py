@@ -28,6 +28,12 @@ def dispatch_task(task_id: int) -> str:
     return services.task_dispatch(task_id=task_id)
 
 
+@shared_task
+def dispatch_batch(task_ids: list[int]) -> dict:
+    """One claimed batch from the sweeper; each task acted on once (see `tasks_dispatch`)."""
+    return services.tasks_dispatch(task_ids=task_ids)
+
+
 @shared_task(bind=True, max_retries=None)
 def deliver_webhook(self, delivery_id: int) -> str:
     """POST one webhook delivery; on failure retry with the delivery's exponential backoff."""

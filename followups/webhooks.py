@@ -100,6 +100,27 @@ def events_publish(entry_id: int) -> list[int]:
     return ids
 
 
+def events_publish_many(entry_ids: list[int]) -> list[int]:
+    """`events_publish` for a batch of entries (the batch worker's "sent" rows): one query when
+    none of their sites has an active subscription, the one-entry path otherwise."""
+    if not entry_ids:
+        return []
+    sites = AuditEntry.objects.filter(pk__in=entry_ids).values("site_id")
+    subscribed = set(
+        WebhookSubscription.objects.filter(site_id__in=sites, active=True).values_list(
+            "site_id", flat=True
+        )
+    )
+    if not subscribed:
+        return []
+    ids = []
+    for entry_id in AuditEntry.objects.filter(pk__in=entry_ids, site_id__in=subscribed).values_list(
+        "pk", flat=True
+    ):
+        ids.extend(events_publish(entry_id))
+    return ids
+
+
 def _enqueue(delivery_ids: list[int], countdown: float | None = None) -> None:
     from .tasks import deliver_webhook
 

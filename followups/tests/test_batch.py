@@ -1,0 +1,127 @@
+"""The batch worker: one message per claimed batch, each task acted on once."""
+
+from datetime import time, timedelta
+
+import pytest
+from django.db.models import Count
+from django.utils import timezone
+
+from customers.models import Channel
+from customers.tests.factories import CustomerFactory
+from dms.models import AuditEntry, OpeningHours, Role
+from dms.tests.factories import SiteFactory, make_staff
+from followups import services
+from followups.models import (
+    CallTask,
+    OutboundMessage,
+    TaskKind,
+    TaskStatus,
+    WebhookDelivery,
+    WebhookSubscription,
+)
+from followups.tasks import dispatch_batch
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def open_site():
+    """A site that calls around the clock, so the real clock is always inside calling hours."""
+    site = SiteFactory(hours=[], calling_hours_start=time(0, 0), calling_hours_end=time(23, 59))
+    for weekday in range(7):
+        OpeningHours.objects.create(
+            site=site, weekday=weekday, opens=time(0, 0), closes=time(23, 59)
+        )
+    make_staff(role=Role.FOLLOWUP_AGENT, site=site, username="agent_batch")
+    return site
+
+
+def _task(site, key, channel, customer=None, **extra):
+    now = timezone.now()
+    return CallTask.objects.create(
+        site=site,
+        kind=TaskKind.MAINTENANCE_DUE,
+        source_key=f"batch:{key}",
+        customer=customer or CustomerFactory(site=site, email=f"{key}@example.com"),
+        channel=channel,
+        message=f"Your car is due ({key})",
+        due_at=now - timedelta(minutes=5),
+        due_until=now + timedelta(days=1),
+        **extra,
+    )
+
+
+def _snapshot():
+    return (
+        sorted(CallTask.objects.values_list("id", "status", "assignee_id", "completed_at")),
+        sorted(OutboundMessage.objects.values_list("task_id", "to", "body")),
+        AuditEntry.objects.count(),
+    )
+
+
+def test_batch_sends_opens_and_refuses_each_task_once_and_a_second_run_changes_nothing(open_site):
+    # given a claimed batch: three SMS, an e-mail, two calls and an SMS to a customer who opted out
+    sms = [_task(open_site, f"sms{i}", Channel.SMS) for i in range(3)]
+    email = _task(open_site, "mail", Channel.EMAIL)
+    calls = [_task(open_site, f"call{i}", Channel.CALL) for i in range(2)]
+    opted_out = _task(
+        open_site,
+        "optout",
+        Channel.SMS,
+        customer=CustomerFactory(site=open_site, consent_sms=False),
+    )
+    assert services.outreach_sweep()["claimed"] == 7
+    ids = [t.pk for t in [*sms, email, *calls, opted_out]]
+    # when the worker runs the batch
+    result = dispatch_batch(ids)
+    # then the messages are in the outbox, the calls are on the agent's desk, the opt-out failed
+    assert result == {"sent": 4, "opened": 2, "opted_out": 1}
+    statuses = dict(CallTask.objects.values_list("id", "status"))
+    assert [statuses[t.pk] for t in sms] == [TaskStatus.SENT] * 3
+    assert statuses[email.pk] == TaskStatus.SENT
+    assert statuses[opted_out.pk] == TaskStatus.FAILED
+    assert {t.assignee.username for t in CallTask.objects.filter(channel=Channel.CALL)} == {
+        "agent_batch"
+    }
+    outbox = {m.task_id: m for m in OutboundMessage.objects.all()}
+    assert set(outbox) == {t.pk for t in [*sms, email]}
+    assert outbox[email.pk].to == "mail@example.com"
+    assert outbox[sms[0].pk].body == "Your car is due (sms0)"
+    # and each sent task has exactly one "sent" audit row, as the one-task path writes
+    sent_audits = AuditEntry.objects.filter(action="sent").values("object_id", "from_state")
+    assert sorted(a["object_id"] for a in sent_audits) == sorted(outbox)
+    assert {a["from_state"] for a in sent_audits} == {TaskStatus.QUEUED}
+    # when the same batch is delivered again (redelivery after a lost ack)
+    before = _snapshot()
+    again = dispatch_batch(ids)
+    # then nothing changes
+    assert again == {"skipped": 7}
+    assert _snapshot() == before
+
+
+def test_batch_skips_rows_no_longer_queued(open_site):
+    # a task cancelled after it was claimed is not sent
+    task = _task(open_site, "cancelled", Channel.SMS)
+    services.outreach_sweep()
+    CallTask.objects.filter(pk=task.pk).update(status=TaskStatus.CANCELLED)
+    assert dispatch_batch([task.pk]) == {"skipped": 1}
+    assert not OutboundMessage.objects.exists()
+
+
+def test_sent_batch_is_published_to_webhooks_once_per_task(
+    open_site, django_capture_on_commit_callbacks
+):
+    WebhookSubscription.objects.create(
+        site=open_site, name="crm", url="http://127.0.0.1:9/", secret="k", events=["call_task"]
+    )
+    tasks = [_task(open_site, f"hook{i}", Channel.SMS) for i in range(3)]
+    services.outreach_sweep()
+    with django_capture_on_commit_callbacks(execute=True):
+        services.tasks_dispatch(task_ids=[t.pk for t in tasks])
+    per_task = (
+        WebhookDelivery.objects.filter(event="call_task.sent")
+        .values("entry__object_id")
+        .annotate(n=Count("id"))
+    )
+    assert sorted(r["entry__object_id"] for r in per_task) == sorted(t.pk for t in tasks)
+    assert {r["n"] for r in per_task} == {1}
