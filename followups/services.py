@@ -312,26 +312,30 @@ def outreach_sweep(*, now: datetime | None = None, batch_size: int = 500) -> dic
     """Expire tasks whose window closed, then claim due rows batch by batch and enqueue them."""
     now = now or timezone.now()
     expired = tasks_expire(now=now)
+    # Two claims, each riding the (status, due_at) index with its LIMIT: due rows oldest first
+    # (no tie-break on id, which would sort every due row for each batch), then rows stuck in
+    # `queued` whose worker message was lost.
+    due = CallTask.objects.filter(status=TaskStatus.SCHEDULED, due_at__lte=now).order_by("due_at")
+    stuck = CallTask.objects.filter(
+        status=TaskStatus.QUEUED, claimed_at__lt=now - REQUEUE_AFTER
+    ).order_by("due_at")
     claimed = 0
-    while True:
-        with transaction.atomic():
-            ids = list(
-                CallTask.objects.select_for_update(skip_locked=True)
-                .filter(
-                    Q(status=TaskStatus.SCHEDULED, due_at__lte=now)
-                    | Q(status=TaskStatus.QUEUED, claimed_at__lt=now - REQUEUE_AFTER)
+    for rows in (due, stuck):
+        while True:
+            with transaction.atomic():
+                ids = list(
+                    rows.select_for_update(skip_locked=True).values_list("id", flat=True)[
+                        :batch_size
+                    ]
                 )
-                .order_by("due_at", "id")
-                .values_list("id", flat=True)[:batch_size]
-            )
-            if ids:
-                CallTask.objects.filter(id__in=ids).update(
-                    status=TaskStatus.QUEUED, claimed_at=now, updated_at=now
-                )
-                transaction.on_commit(lambda ids=ids: _enqueue(ids))
-        claimed += len(ids)
-        if len(ids) < batch_size:
-            break
+                if ids:
+                    CallTask.objects.filter(id__in=ids).update(
+                        status=TaskStatus.QUEUED, claimed_at=now, updated_at=now
+                    )
+                    transaction.on_commit(lambda ids=ids: _enqueue(ids))
+            claimed += len(ids)
+            if len(ids) < batch_size:
+                break
     return {"claimed": claimed, "expired": expired}
 
 
