@@ -348,6 +348,7 @@ def test_a_car_through_the_whole_service_flow(
     delay = advisor.locator("form[action$='/do/record-delay/']")
     new_promise = _local(site, timezone.now()) + timedelta(hours=3)
     delay.locator("input[name=promised_at]").fill(f"{new_promise:%Y-%m-%dT%H:%M}")
+    delay.locator("select[name=channel]").select_option("phone")
     delay.locator("textarea[name=note], input[name=note]").first.fill("电话告知客户，晚 2 小时")
     shot(advisor, "ro-rework-delay-call")
     delay.locator("button.primary").click()
@@ -489,6 +490,7 @@ def test_a_car_through_the_whole_service_flow(
         "ro_opened": "1",
         "ro_delivered": "1",
         "appointment_rate": "100.0 %",
+        "show_rate": "100.0 %",
         "on_time_delivery_rate": "100.0 %",
         "qc_first_pass_rate": "0.0 %",
         "additional_work_capture_rate": "100.0 %",
