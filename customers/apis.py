@@ -11,7 +11,6 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from drf_spectacular.utils import (
     OpenApiParameter,
-    OpenApiResponse,
     extend_schema,
     extend_schema_view,
     inline_serializer,
@@ -23,6 +22,7 @@ from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from dms.api.schema import error_response
 from dms.exceptions import ApplicationError
 from dms.models import Role
 from dms.permissions import HasRole, site_ids_of
@@ -35,11 +35,6 @@ VEHICLE_WRITE_ROLES = (Role.ADVISOR,)
 CUSTOMER_WRITE_ROLES = (Role.ADVISOR, Role.FOLLOWUP_AGENT)
 
 
-class ArchiveErrorSerializer(serializers.Serializer):
-    message = serializers.CharField()
-    fields = serializers.DictField(child=serializers.ListField(child=serializers.CharField()))
-
-
 def _errors(*codes: int) -> dict:
     text = {
         400: "Bad input: `fields` maps each field to its messages",
@@ -47,7 +42,7 @@ def _errors(*codes: int) -> dict:
         404: "No such record at your sites",
         409: "Refused in the current state",
     }
-    return {c: OpenApiResponse(ArchiveErrorSerializer, description=text[c]) for c in codes}
+    return {c: error_response(c, text[c]) for c in codes}
 
 
 # --- output ----------------------------------------------------------------------------------
@@ -59,6 +54,7 @@ class VehicleBriefSerializer(serializers.ModelSerializer):
 
 class CustomerSerializer(serializers.ModelSerializer):
     phone_display = serializers.SerializerMethodField()
+    email = serializers.CharField(read_only=True, help_text="e-mail address; empty when unknown")
     vehicles = VehicleBriefSerializer(many=True, read_only=True)
 
     class Meta:
@@ -258,17 +254,19 @@ class VehicleInput(serializers.Serializer):
     engine_number = serializers.CharField(max_length=30, required=False, allow_blank=True)
     make = serializers.CharField(max_length=40, required=False, allow_blank=True)
     model = serializers.CharField(max_length=60, required=False, allow_blank=True)
-    year = serializers.IntegerField(required=False, allow_null=True)
+    year = serializers.IntegerField(required=False, allow_null=True, min_value=1900, max_value=2100)
     colour = serializers.CharField(max_length=30, required=False, allow_blank=True)
     purchase_date = serializers.DateField(required=False, allow_null=True)
     sold_by_site = serializers.BooleanField(required=False)
     warranty_end = serializers.DateField(required=False, allow_null=True)
-    mileage_km = serializers.IntegerField(required=False, min_value=0)
+    mileage_km = serializers.IntegerField(required=False, min_value=0, max_value=2_000_000)
     mileage_read_at = serializers.DateField(required=False, allow_null=True)
-    service_interval_km = serializers.IntegerField(required=False, min_value=0)
+    service_interval_km = serializers.IntegerField(required=False, min_value=0, max_value=200_000)
     service_interval_months = serializers.IntegerField(required=False, min_value=0, max_value=60)
     next_service_due_date = serializers.DateField(required=False, allow_null=True)
-    next_service_due_km = serializers.IntegerField(required=False, allow_null=True, min_value=0)
+    next_service_due_km = serializers.IntegerField(
+        required=False, allow_null=True, min_value=0, max_value=2_000_000
+    )
     first_service_done = serializers.BooleanField(required=False)
     insurance_renewal_date = serializers.DateField(required=False, allow_null=True)
     annual_inspection_date = serializers.DateField(required=False, allow_null=True)
@@ -292,7 +290,7 @@ class MergeInput(serializers.Serializer):
 
 
 class MileageInput(serializers.Serializer):
-    km = serializers.IntegerField(min_value=0)
+    km = serializers.IntegerField(min_value=0, max_value=2_000_000)  # beyond: a typo
     read_on = serializers.DateField(required=False)
 
 
@@ -410,7 +408,7 @@ class CustomerViewSet(
         responses={200: CustomerSerializer(many=True), **_errors(403)},
         description="Possible duplicates: same phone, or same name and a vehicle with the plate.",
     )
-    @action(detail=False, methods=["get"])
+    @action(detail=False, methods=["get"], pagination_class=None)
     def duplicates(self, request):
         p = request.query_params
         found = selectors.possible_duplicates(
@@ -527,7 +525,7 @@ class VehicleViewSet(
         description="Every visit, newest first: date, mileage, advisor, lines, amount, "
         "follow-up result and complaints.",
     )
-    @action(detail=True, methods=["get"])
+    @action(detail=True, methods=["get"], pagination_class=None)
     def history(self, request, pk=None):
         vehicle = self.get_object()
         return Response(VisitSerializer(selectors.vehicle_history(vehicle=vehicle), many=True).data)

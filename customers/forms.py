@@ -139,7 +139,7 @@ VEHICLE_SECTIONS = [
 
 
 class MileageForm(forms.Form):
-    km = forms.IntegerField(label=_("odometer (km)"), min_value=0)
+    km = forms.IntegerField(label=_("odometer (km)"), min_value=0, max_value=2_000_000)
     read_on = forms.DateField(
         label=_("read on"), required=False, widget=forms.DateInput(attrs=_DATE)
     )

@@ -129,7 +129,10 @@ def lookup(request):
 @role_required(*CUSTOMER_WRITE)
 @require_http_methods(["GET", "POST"])
 def customer_create(request):
-    form = CustomerForm(request.POST or None, initial={"phone": request.GET.get("phone", "")})
+    form = CustomerForm(
+        request.POST if request.method == "POST" else None,
+        initial={"phone": request.GET.get("phone", "")},
+    )
     if request.method == "POST" and form.is_valid():
         try:
             customer = services.customer_create(
@@ -163,7 +166,7 @@ def customer_edit(request, pk: int):
     if customer.merged_into_id:
         return redirect("customers:detail", pk=customer.merged_into_id)
     initial = {name: getattr(customer, name) for name in services.CUSTOMER_FIELDS}
-    form = CustomerForm(request.POST or None, initial=initial)
+    form = CustomerForm(request.POST if request.method == "POST" else None, initial=initial)
     if request.method == "POST" and form.is_valid():
         try:
             services.customer_update(
@@ -276,7 +279,7 @@ def customer_merge(request, pk: int):
 def vehicle_create(request, customer_pk: int):
     owner = _customer(request, customer_pk)
     form = VehicleFormClass(
-        request.POST or None,
+        request.POST if request.method == "POST" else None,
         initial={"service_interval_km": 10000, "service_interval_months": 6},
     )
     vin_warning = None
@@ -316,7 +319,7 @@ def vehicle_create(request, customer_pk: int):
 def vehicle_edit(request, pk: int):
     vehicle = _vehicle(request, pk)
     initial = {name: getattr(vehicle, name) for name in services.VEHICLE_FIELDS}
-    form = VehicleFormClass(request.POST or None, initial=initial)
+    form = VehicleFormClass(request.POST if request.method == "POST" else None, initial=initial)
     vin_warning = None
     if request.method == "POST" and form.is_valid():
         values = _values(form, Vehicle, creating=False)
@@ -489,7 +492,7 @@ def validate_vehicle(request):
 @role_required(Role.MANAGER)
 @require_http_methods(["GET", "POST"])
 def import_upload(request):
-    form = ImportForm(request.POST or None, request.FILES or None)
+    form = ImportForm(request.POST if request.method == "POST" else None, request.FILES or None)
     if request.method == "POST" and form.is_valid():
         upload = form.cleaned_data["file"]
         try:
