@@ -13,8 +13,9 @@ from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext as _
 from drf_spectacular.utils import (
     OpenApiParameter,
-    OpenApiResponse,
     extend_schema,
+    extend_schema_field,
+    extend_schema_serializer,
     inline_serializer,
 )
 from rest_framework import serializers, status, viewsets
@@ -24,6 +25,7 @@ from rest_framework.routers import DefaultRouter
 
 from customers.models import Customer, Vehicle
 from dms.api.pagination import Pagination
+from dms.api.schema import error_response
 from dms.exceptions import ApplicationError, NotFoundError
 from dms.models import Role, StaffRole
 from dms.permissions import HasRole, scope, site_ids_of
@@ -36,11 +38,6 @@ BOOK_ROLES = services.BOOKING_ROLES
 DESK_ROLES = (Role.ADVISOR,)
 
 
-class ErrorSerializer(serializers.Serializer):
-    message = serializers.CharField()
-    fields = serializers.DictField(child=serializers.ListField(child=serializers.CharField()))
-
-
 def _errors(*codes: int) -> dict:
     text = {
         400: "Bad input (past date, closed day, not a slot, unknown vehicle…): "
@@ -49,7 +46,7 @@ def _errors(*codes: int) -> dict:
         404: "No such appointment at your sites",
         409: "The slot is taken, the day is full, or the state does not allow it",
     }
-    return {c: OpenApiResponse(ErrorSerializer, description=text[c]) for c in codes}
+    return {c: error_response(c, text[c]) for c in codes}
 
 
 def extend_schema_field_dict(shape: dict):
@@ -57,15 +54,23 @@ def extend_schema_field_dict(shape: dict):
     from drf_spectacular.utils import extend_schema_field
 
     types = {"integer": serializers.IntegerField(), "string": serializers.CharField()}
-    return extend_schema_field(
-        inline_serializer(
-            name="Ref" + "".join(k.title() for k in shape),
-            fields={k: types[v] for k, v in shape.items()},
-        )
-    )
+    name = "Ref" + "".join(k.title() for k in shape)
+    if name not in _REFS:  # one component per shape, however many fields use it
+        _REFS[name] = inline_serializer(name=name, fields={k: types[v] for k, v in shape.items()})
+    return extend_schema_field(_REFS[name])
+
+
+_REFS: dict = {}
 
 
 # --- fields ----------------------------------------------------------------------------------
+@extend_schema_field(
+    {
+        "type": "string",
+        "example": "2026-11-24T09:30",
+        "description": "ISO 8601; without an offset, the site's local time",
+    }
+)
 class LocalDateTimeField(serializers.Field):
     """An ISO datetime; without an offset it is read in the site's time zone (not the server's)."""
 
@@ -230,6 +235,14 @@ class CancelIn(serializers.Serializer):
     reason = serializers.CharField(max_length=200)
 
 
+@extend_schema_serializer(many=False)  # one page object, not a list of them
+class PaginatedAppointmentsSerializer(serializers.Serializer):
+    count = serializers.IntegerField()
+    next = serializers.URLField(allow_null=True)
+    previous = serializers.URLField(allow_null=True)
+    results = AppointmentSerializer(many=True)
+
+
 class CheckInOut(serializers.Serializer):
     appointment = AppointmentSerializer()
     repair_order_id = serializers.IntegerField(allow_null=True)
@@ -257,6 +270,7 @@ def _valid(serializer_class, data) -> dict:
 
 
 class AppointmentViewSet(viewsets.ViewSet):
+    queryset = Appointment.objects.none()  # not used to serve: tells the schema ids are integers
     permission_classes = [HasRole]
     required_roles = READ_ROLES
     action_roles = {
@@ -288,17 +302,7 @@ class AppointmentViewSet(viewsets.ViewSet):
             OpenApiParameter("date", date, description="site-local day (default today)"),
             OpenApiParameter("status", str),
         ],
-        responses={
-            200: inline_serializer(
-                name="PaginatedAppointments",
-                fields={
-                    "count": serializers.IntegerField(),
-                    "next": serializers.URLField(allow_null=True),
-                    "previous": serializers.URLField(allow_null=True),
-                    "results": AppointmentSerializer(many=True),
-                },
-            )
-        },
+        responses={200: PaginatedAppointmentsSerializer},
     )
     def list(self, request):
         site = request.site
