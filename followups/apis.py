@@ -4,13 +4,18 @@ from django.contrib.auth import get_user_model
 from django.db.models import Q
 from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext_lazy as _
-from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    extend_schema,
+    extend_schema_serializer,
+)
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.generics import get_object_or_404
 from rest_framework.response import Response
 from rest_framework.routers import DefaultRouter
 
+from dms.api.schema import error_responses
 from dms.exceptions import ApplicationError
 from dms.models import Role
 from dms.permissions import HasRole, site_ids_of
@@ -26,14 +31,7 @@ from .models import (
     TaskKind,
 )
 
-ERROR = inline_serializer(
-    name="Error",
-    fields={
-        "message": serializers.CharField(),
-        "fields": serializers.DictField(child=serializers.ListField(child=serializers.CharField())),
-    },
-)
-ERRORS = {400: ERROR, 403: ERROR, 404: ERROR, 409: ERROR}
+ERRORS = error_responses(400, 403, 404, 409)
 CALLERS = (Role.FOLLOWUP_AGENT, Role.ADVISOR, Role.TECHNICIAN, Role.DISPATCHER)
 
 
@@ -83,7 +81,7 @@ class CallTaskSerializer(serializers.ModelSerializer):
 class OutcomeInput(serializers.Serializer):
     outcome = serializers.ChoiceField(choices=CallOutcome.choices)
     satisfaction = serializers.IntegerField(required=False, allow_null=True)
-    comments = serializers.CharField(required=False, allow_blank=True, default="")
+    comments = serializers.CharField(required=False, allow_blank=True, default="", max_length=2000)
     technical_problem = serializers.BooleanField(required=False, default=False)
     technical_note = serializers.CharField(required=False, allow_blank=True, default="")
     dissatisfied = serializers.BooleanField(required=False, default=False)
@@ -91,6 +89,7 @@ class OutcomeInput(serializers.Serializer):
     reason = serializers.CharField(required=False, allow_blank=True, default="")
 
 
+@extend_schema_serializer(component_name="CallTaskAssignInput")
 class AssignInput(serializers.Serializer):
     assignee = serializers.IntegerField(required=False, help_text=_("user id; default: me"))
 
@@ -109,6 +108,7 @@ class CallTaskViewSet(viewsets.ReadOnlyModelViewSet):
     """My queue of calls and messages. Managers see the whole site with `?all=1`."""
 
     serializer_class = CallTaskSerializer
+    queryset = CallTask.objects.none()  # not used to serve: tells the schema ids are integers
     permission_classes = [HasRole]
     lookup_value_regex = "[^/]+"  # a malformed id is a JSON 404 from the view, not an HTML one
     required_roles = CALLERS
@@ -144,12 +144,12 @@ class CallTaskViewSet(viewsets.ReadOnlyModelViewSet):
             OpenApiParameter("due_after", str, description="due_until ≥ this (ISO 8601)"),
             OpenApiParameter("all", bool, description="managers: every task of the site"),
         ],
-        responses={200: CallTaskSerializer(many=True), 400: ERROR, 403: ERROR, 404: ERROR},
+        responses={200: CallTaskSerializer(many=True), **error_responses(400, 403, 404)},
     )
     def list(self, request, *args, **kwargs):
         return super().list(request, *args, **kwargs)
 
-    @extend_schema(responses={200: CallTaskSerializer, 403: ERROR, 404: ERROR})
+    @extend_schema(responses={200: CallTaskSerializer, **error_responses(403, 404)})
     def retrieve(self, request, *args, **kwargs):
         return super().retrieve(request, *args, **kwargs)
 
@@ -299,6 +299,7 @@ class ComplaintViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
     """Complaints (投诉): open → assigned → contacted → decided → resolved → closed."""
 
     serializer_class = ComplaintSerializer
+    queryset = Complaint.objects.none()  # not used to serve: tells the schema ids are integers
     permission_classes = [HasRole]
     lookup_value_regex = "[^/]+"
     required_roles = (Role.FOLLOWUP_AGENT, Role.ADVISOR)
@@ -316,12 +317,12 @@ class ComplaintViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
             OpenApiParameter("status", str, description="one complaint status"),
             OpenApiParameter("overdue", bool, description="not contacted in time"),
         ],
-        responses={200: ComplaintSerializer(many=True), 400: ERROR, 403: ERROR, 404: ERROR},
+        responses={200: ComplaintSerializer(many=True), **error_responses(400, 403, 404)},
     )
     def list(self, request, *args, **kwargs):
         return super().list(request, *args, **kwargs)
 
-    @extend_schema(responses={200: ComplaintSerializer, 403: ERROR, 404: ERROR})
+    @extend_schema(responses={200: ComplaintSerializer, **error_responses(403, 404)})
     def retrieve(self, request, *args, **kwargs):
         return super().retrieve(request, *args, **kwargs)
 

@@ -151,7 +151,7 @@ def complaint_new(request):
     """Open a complaint: from the desk (a call), an inbound call, a letter or an authority."""
     site = request.site
     initial = {"customer": request.GET.get("customer"), "repair_order": request.GET.get("ro")}
-    form = ComplaintOpenForm(request.POST or None, initial=initial)
+    form = ComplaintOpenForm(request.POST if request.method == "POST" else None, initial=initial)
     customer_id = request.POST.get("customer") or request.GET.get("customer")
     customer = Customer.objects.filter(site=site, pk=customer_id).first() if customer_id else None
     ros = (
