@@ -1,36 +1,32 @@
-"""Workshop API: assign a job, clock on/off, and the board as JSON.
+"""Workshop API: assign a job, clock on/off, sign it off, and the board as JSON.
 
 POST /api/v1/jobs/{id}/assign/     {"technician_id": 7, "bay": "B2"}
 POST /api/v1/jobs/{id}/clock-on/
 POST /api/v1/jobs/{id}/clock-off/
+POST /api/v1/jobs/{id}/sign-off/   {"self_check": {"work_as_ordered": true, …}, "report": "…"}
 GET  /api/v1/workshop/board/
 """
 
 from django.urls import path
 from django.utils import timezone
-from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
+from drf_spectacular.utils import extend_schema, extend_schema_serializer, inline_serializer
 from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from dms.api.schema import error_response
 from dms.models import Role
 from dms.permissions import HasRole
 from workorders.models import JobLine
 
 from . import selectors, services
-from .models import ClockEntry
-
-
-class ErrorSerializer(serializers.Serializer):
-    message = serializers.CharField()
-    fields = serializers.DictField(child=serializers.ListField(child=serializers.CharField()))
-
+from .models import ClockEntry, JobSignOff
 
 ERRORS = {
-    400: OpenApiResponse(ErrorSerializer, description="Bad input (field → messages)"),
-    403: OpenApiResponse(ErrorSerializer, description="Not allowed (says who may)"),
-    404: OpenApiResponse(ErrorSerializer, description="No such job at your sites"),
-    409: OpenApiResponse(ErrorSerializer, description="Refused in the current state, with why"),
+    400: error_response(400, "Bad input (field → messages)"),
+    403: error_response(403, "Not allowed (says who may)"),
+    404: error_response(404, "No such job at your sites"),
+    409: error_response(409, "Refused in the current state, with why"),
 }
 
 
@@ -67,6 +63,7 @@ class ClockEntrySerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
+@extend_schema_serializer(component_name="JobAssignInput")
 class AssignInput(serializers.Serializer):
     technician_id = serializers.IntegerField()
     bay = serializers.CharField(max_length=20, required=False, allow_blank=True, default="")
@@ -116,14 +113,56 @@ class JobClockOffApi(APIView):
         return Response(ClockEntrySerializer(entry).data)
 
 
+class SignOffInput(serializers.Serializer):
+    self_check = serializers.DictField(
+        child=serializers.BooleanField(),
+        help_text="every item true: " + ", ".join(k for k, _label in services.SELF_CHECK_ITEMS),
+    )
+    report = serializers.CharField(max_length=2000, required=False, allow_blank=True, default="")
+
+
+class SignOffSerializer(serializers.ModelSerializer):
+    repair_order_status = serializers.CharField(source="job.repair_order.status", read_only=True)
+
+    class Meta:
+        model = JobSignOff
+        fields = [
+            "id",
+            "job",
+            "technician",
+            "self_check",
+            "report",
+            "signed_at",
+            "repair_order_status",
+        ]
+        read_only_fields = fields
+
+
+class JobSignOffApi(APIView):
+    """The technician signs the finished job after the self-check (every item true); the open
+    clock entry is closed. When every agreed job of the RO is signed the work is complete
+    (`repair_order_status` becomes `work_done`, waiting for QC). Signing again is a no-op."""
+
+    permission_classes = [HasRole]
+    required_roles = (Role.TECHNICIAN,)
+
+    @extend_schema(request=SignOffInput, responses={200: SignOffSerializer, **ERRORS})
+    def post(self, request, job_id: int):
+        data = SignOffInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        sign_off = services.job_sign_off(job_id=job_id, actor=request.user, **data.validated_data)
+        sign_off = JobSignOff.objects.select_related("job__repair_order").get(pk=sign_off.pk)
+        return Response(SignOffSerializer(sign_off).data)
+
+
 _BoardJobs = inline_serializer(
     "BoardJob",
     many=True,
     fields={
         "id": serializers.IntegerField(),
         "description": serializers.CharField(),
-        "standard_hours": serializers.DecimalField(max_digits=5, decimal_places=2),
-        "actual_hours": serializers.DecimalField(max_digits=6, decimal_places=2),
+        "standard_hours": serializers.FloatField(),
+        "actual_hours": serializers.FloatField(),
         "technician_id": serializers.IntegerField(allow_null=True),
         "technician": serializers.CharField(),
         "bay": serializers.CharField(),
@@ -145,7 +184,7 @@ _BoardCards = inline_serializer(
         "advisor": serializers.CharField(),
         "promised_at": serializers.DateTimeField(allow_null=True),
         "minutes_left": serializers.IntegerField(allow_null=True),
-        "remaining_hours": serializers.DecimalField(max_digits=7, decimal_places=2),
+        "remaining_hours": serializers.FloatField(),
         "risk": serializers.ChoiceField(choices=["", "ok", "at_risk", "late"]),
         "rework": serializers.BooleanField(),
         "technicians": serializers.ListField(child=serializers.CharField()),
@@ -223,5 +262,6 @@ urlpatterns = [
     path("jobs/<int:job_id>/assign/", JobAssignApi.as_view(), name="workshop-job-assign"),
     path("jobs/<int:job_id>/clock-on/", JobClockOnApi.as_view(), name="workshop-job-clock-on"),
     path("jobs/<int:job_id>/clock-off/", JobClockOffApi.as_view(), name="workshop-job-clock-off"),
+    path("jobs/<int:job_id>/sign-off/", JobSignOffApi.as_view(), name="workshop-job-sign-off"),
     path("workshop/board/", BoardApi.as_view(), name="workshop-board"),
 ]

@@ -80,6 +80,44 @@ class TestClockApi:
         assert response.status_code == 403
 
 
+class TestSignOffApi:
+    SELF_CHECK = {
+        "work_as_ordered": True,
+        "parts_fitted": True,
+        "fasteners": True,
+        "fluids": True,
+        "no_warnings": True,
+        "clean_no_tools": True,
+    }
+
+    def test_signing_the_last_job_completes_the_work(self, api_as, tech, make_job):
+        job = make_job(technician=tech)
+        client = api_as(user=tech)
+        assert client.post(f"/api/v1/jobs/{job.pk}/clock-on/").status_code == 200
+        response = client.post(
+            f"/api/v1/jobs/{job.pk}/sign-off/",
+            {"self_check": self.SELF_CHECK, "report": "done"},
+            format="json",
+        )
+        assert response.status_code == 200, response.json()
+        assert response.json()["repair_order_status"] == ROStatus.WORK_DONE
+        assert not ClockEntry.objects.filter(job=job, ended_at=None).exists()
+
+    def test_an_unticked_item_is_a_field_error(self, api_as, tech, make_job):
+        job = make_job(technician=tech)
+        client = api_as(user=tech)
+        client.post(f"/api/v1/jobs/{job.pk}/clock-on/")
+        response = client.post(
+            f"/api/v1/jobs/{job.pk}/sign-off/",
+            {"self_check": {**self.SELF_CHECK, "fluids": False}},
+            format="json",
+        )
+        assert response.status_code == 400
+        assert "fluids" in response.json()["fields"]
+        job.refresh_from_db()
+        assert job.work_status == "in_progress"
+
+
 class TestBoardApi:
     def test_columns_as_json(self, api_as, tech, make_job):
         job = make_job(status=ROStatus.AUTHORIZED, technician=tech, promised_in_hours=-1)
