@@ -46,7 +46,7 @@ class CallTaskSerializer(serializers.ModelSerializer):
     customer_phone = serializers.CharField(source="customer.phone", read_only=True)
     plate = serializers.CharField(source="vehicle.plate", default="", read_only=True)
     repair_order_number = serializers.CharField(
-        source="repair_order.number", default=None, read_only=True
+        source="repair_order.number", default=None, read_only=True, allow_null=True
     )
     assignee = UserRefSerializer(read_only=True, allow_null=True)
 
@@ -202,7 +202,7 @@ class FollowupViewSet(CallTaskViewSet):
 class ComplaintSerializer(serializers.ModelSerializer):
     customer_name = serializers.CharField(source="customer.name", read_only=True)
     repair_order_number = serializers.CharField(
-        source="repair_order.number", default=None, read_only=True
+        source="repair_order.number", default=None, read_only=True, allow_null=True
     )
     handler = UserRefSerializer(read_only=True, allow_null=True)
     advisor = UserRefSerializer(read_only=True, allow_null=True)
