@@ -57,6 +57,17 @@ class CustomerSerializer(serializers.ModelSerializer):
     email = serializers.CharField(read_only=True, help_text="e-mail address; empty when unknown")
     vehicles = VehicleBriefSerializer(many=True, read_only=True)
 
+    # Local wall-clock times ("22:00"); described as plain strings because JSON Schema's "time"
+    # format demands a UTC offset that a quiet-hours setting does not have.
+    quiet_hours_start = serializers.SerializerMethodField()
+    quiet_hours_end = serializers.SerializerMethodField()
+
+    def get_quiet_hours_start(self, obj) -> str | None:
+        return obj.quiet_hours_start.strftime("%H:%M") if obj.quiet_hours_start else None
+
+    def get_quiet_hours_end(self, obj) -> str | None:
+        return obj.quiet_hours_end.strftime("%H:%M") if obj.quiet_hours_end else None
+
     class Meta:
         model = Customer
         fields = [
