@@ -179,7 +179,15 @@ class JobLine(models.Model):
         verbose_name = _("job line")
         verbose_name_plural = _("job lines")
         ordering = ["repair_order", "position", "id"]
-        indexes = [models.Index(fields=["technician", "work_status"])]
+        indexes = [
+            models.Index(fields=["technician", "work_status"]),
+            # "jobs finished in a period" (KPI technician efficiency) by sign-off time
+            models.Index(
+                fields=["signed_off_at"],
+                condition=models.Q(signed_off_at__isnull=False),
+                name="job_line_signed_off_idx",
+            ),
+        ]
 
     def __str__(self) -> str:
         return self.description

@@ -52,7 +52,9 @@ class ClockEntry(models.Model):
             ),
         ]
         indexes = [
-            models.Index(fields=["technician", "started_at"], name="clock_entry_tech_started_idx")
+            models.Index(fields=["technician", "started_at"], name="clock_entry_tech_started_idx"),
+            # "hours clocked in a period" (KPI technician productivity)
+            models.Index(fields=["started_at"], name="clock_entry_started_idx"),
         ]
 
     def __str__(self) -> str:
