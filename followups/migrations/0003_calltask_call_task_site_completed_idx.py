@@ -9,7 +9,6 @@ class Migration(migrations.Migration):
     dependencies = [
         ('appointments', '0004_partreservation_serviceoffering'),
         ('customers', '0005_name_pattern_indexes'),
-        ('dms', '0003_kpirollupstate_kpiday'),
         ('followups', '0002_complaints_webhooks_messages'),
         ('workorders', '0005_jobline_job_line_signed_off_idx'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
