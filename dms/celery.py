@@ -21,6 +21,18 @@ app.conf.beat_schedule = {
         "task": "customers.tasks.recompute_segments",
         "schedule": crontab(hour=1, minute=30),
     },
+    # KPI dashboard daily rollup: the last week every 5 minutes (follow-ups complete 2–5 days
+    # after delivery), the last 35 days hourly (comebacks, cancellations)
+    "kpi-rollups-recent": {
+        "task": "dms.tasks.refresh_kpi_rollups",
+        "schedule": 300.0,
+        "kwargs": {"days": 7},
+    },
+    "kpi-rollups-trailing": {
+        "task": "dms.tasks.refresh_kpi_rollups",
+        "schedule": crontab(minute=7),
+        "kwargs": {"days": 35},
+    },
     "care-reminder-rules": {
         "task": "care.tasks.run_reminder_rules",
         "schedule": crontab(hour=2, minute=0),

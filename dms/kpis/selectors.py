@@ -226,17 +226,9 @@ def additional_lines(scope: Scope) -> QuerySet[JobLine]:
     )
 
 
-# Search windows that let timestamp-based figures ride the RO (site, opened_day) index and the
-# call-task (site, status, due_until) index instead of scanning every clock entry or task: work
-# clocked or signed off in the period belongs to an RO opened at most LOOKBACK_DAYS before it,
-# and a follow-up completed in the period fell due at most LOOKBACK_DAYS before it.
-LOOKBACK_DAYS = 92
-
-
-def _lookback(scope: Scope) -> dt.date:
-    return scope.start - dt.timedelta(days=LOOKBACK_DAYS)
-
-
+# Timestamp-based figures ride indexes on the timestamp itself (job lines by sign-off, clock
+# entries by start, follow-ups by site and completion); a period of closed days normally comes
+# from the daily rollup (KpiDay), so these run live over today only.
 def jobs_finished(scope: Scope) -> QuerySet[JobLine]:
     clocked = (
         ClockEntry.objects.filter(job=OuterRef("pk"), ended_at__isnull=False)
@@ -247,7 +239,6 @@ def jobs_finished(scope: Scope) -> QuerySet[JobLine]:
     return (
         JobLine.objects.filter(
             repair_order__site_id__in=scope.site_ids,
-            repair_order__opened_day__range=(_lookback(scope), scope.end),
             work_status=JobLine.WorkStatus.DONE,
             technician__isnull=False,
         )
@@ -260,7 +251,6 @@ def clock_entries(scope: Scope) -> QuerySet[ClockEntry]:
     return (
         ClockEntry.objects.filter(
             job__repair_order__site_id__in=scope.site_ids,
-            job__repair_order__opened_day__range=(_lookback(scope), scope.end),
             ended_at__isnull=False,
         )
         .filter(scope.during("started_at", "job__repair_order__site_id"))
@@ -274,7 +264,6 @@ def followups_completed(scope: Scope) -> QuerySet[CallTask]:
             site_id__in=scope.site_ids,
             kind=TaskKind.FOLLOWUP,
             status=TaskStatus.DONE,
-            due_until__gte=dt.datetime.combine(_lookback(scope), dt.time.min, tzinfo=dt.UTC),
         )
         .filter(scope.during("completed_at"))
         .annotate(
@@ -388,62 +377,193 @@ def open_days(scope: Scope) -> dict[int, list[dt.date]]:
     return out
 
 
-# --- the figures ------------------------------------------------------------------------------
-def _ro_opened_groups(scope: Scope) -> list[dict]:
-    return list(
+# --- the daily figures: per person and site-local day, live or from the rollup ---------------
+# Each family is a list of rows {"user_id": advisor or technician id or None, "day": date, …};
+# the same shape comes from the live queries and from KpiDay, so a period can be split into
+# rolled-up closed days and live days and the rows simply concatenated.
+DAILY_FIELDS: dict[str, tuple[str, ...]] = {
+    "opened": ("opened", "from_appointment"),
+    "delivered": (
+        "delivered",
+        "labour",
+        "parts",
+        "revenue",
+        "on_time",
+        "qc_done",
+        "qc_first_pass",
+        "came_back",
+        "followed_up",
+        "in_warranty",
+        "warranty_followed_up",
+    ),
+    "lines": ("sold_hours",),
+    "parts": ("part_lines",),
+    "followups": ("reached", "satisfied"),
+    "jobs": ("jobs_finished", "jobs_sold_hours", "jobs_clocked_seconds"),
+    "clock": ("clocked_seconds",),
+}
+
+
+def _trend_tz(scope: Scope):
+    """The time zone days of timestamps are counted in (a group's sites normally share one;
+    the rollup is built per site, in the site's own zone)."""
+    return scope.sites[0].tzinfo if scope.sites else timezone.get_current_timezone()
+
+
+def live_daily(scope: Scope) -> dict[str, list[dict]]:
+    """The daily figures computed from the source rows (one grouped query per family)."""
+    tz = _trend_tz(scope)
+    opened = (
         ros_opened(scope)
-        .values("advisor_id", "opened_day")
+        .values(user_id=F("advisor_id"), day=F("opened_day"))
         .annotate(
             opened=Count("id"),
             from_appointment=Count("id", filter=Q(appointment_id__isnull=False)),
         )
-        .order_by()
     )
-
-
-def _ro_delivered_groups(scope: Scope) -> list[dict]:
-    return list(
+    delivered = (
         ros_delivered(scope)
-        .values("advisor_id", "delivered_day")
+        .values(user_id=F("advisor_id"), day=F("delivered_day"))
         .annotate(
             delivered=Count("id"),
             labour=Sum("labour_total"),
             parts=Sum("parts_total"),
             revenue=Sum("grand_total"),
+            # (named *_n here: the flags themselves are annotations of the base set)
             on_time_n=Count("id", filter=Q(on_time=True)),
             qc_done_n=Count("id", filter=Q(qc_done=True)),
-            qc_first_n=Count("id", filter=Q(qc_first_pass=True)),
+            qc_first_pass_n=Count("id", filter=Q(qc_first_pass=True)),
             came_back_n=Count("id", filter=Q(came_back=True)),
-            followed_n=Count("id", filter=Q(followed_up=True)),
-            warranty_n=Count("id", filter=Q(in_warranty=True)),
-            warranty_followed_n=Count("id", filter=Q(in_warranty=True, followed_up=True)),
+            followed_up_n=Count("id", filter=Q(followed_up=True)),
+            in_warranty_n=Count("id", filter=Q(in_warranty=True)),
+            warranty_followed_up_n=Count("id", filter=Q(in_warranty=True, followed_up=True)),
         )
-        .order_by()
     )
-
-
-def _lines_groups(scope: Scope) -> list[dict]:
-    """Sold hours per advisor (billable lines of delivered ROs)."""
-    return list(
+    lines = (
         JobLine.objects.filter(
             repair_order__site_id__in=scope.site_ids,
             repair_order__status=ROStatus.DELIVERED,
             repair_order__delivered_day__range=(scope.start, scope.end),
             approval__in=BILLABLE,
         )
-        .values("repair_order__advisor_id")
-        .annotate(hours=Sum("standard_hours"))
+        .values(user_id=F("repair_order__advisor_id"), day=F("repair_order__delivered_day"))
+        .annotate(sold_hours=Sum("standard_hours"))
+    )
+    parts = (
+        PartLine.objects.filter(
+            job__repair_order__site_id__in=scope.site_ids,
+            job__repair_order__status=ROStatus.DELIVERED,
+            job__repair_order__delivered_day__range=(scope.start, scope.end),
+            job__approval__in=BILLABLE,
+        )
+        .values(
+            user_id=F("job__repair_order__advisor_id"), day=F("job__repair_order__delivered_day")
+        )
+        .annotate(part_lines=Count("id"))
+    )
+    followups = (
+        followups_completed(scope)
+        .annotate(completed_day=TruncDate("completed_at", tzinfo=tz))
+        .values(user_id=F("repair_order__advisor_id"), day=F("completed_day"))
+        .annotate(
+            reached_n=Count("id", filter=Q(reached=True)),
+            satisfied_n=Count("id", filter=Q(reached=True, satisfied=True)),
+        )
+    )
+    jobs = (
+        jobs_finished(scope)
+        .annotate(signed_off_day=TruncDate("signed_off_at", tzinfo=tz))
+        .values(user_id=F("technician_id"), day=F("signed_off_day"))
+        .annotate(
+            jobs_finished=Count("id"),
+            jobs_sold_hours=Sum("standard_hours"),
+            jobs_clocked_seconds=Sum("clocked_seconds"),
+        )
+    )
+    clock = (
+        clock_entries(scope)
+        .annotate(started_day=TruncDate("started_at", tzinfo=tz))
+        .values(user_id=F("technician_id"), day=F("started_day"))
+        .annotate(clocked_seconds=Sum("seconds"))
+    )
+    families = {
+        "opened": opened,
+        "delivered": delivered,
+        "lines": lines,
+        "parts": parts,
+        "followups": followups,
+        "jobs": jobs,
+        "clock": clock,
+    }
+    out = {name: list(qs.order_by()) for name, qs in families.items()}
+    for r in out["delivered"] + out["followups"]:
+        for k in [k for k in r if k.endswith("_n")]:
+            r[k[:-2]] = r.pop(k)
+    return out
+
+
+def rollup_span(scope: Scope) -> tuple[dt.date, dt.date] | None:
+    """The days of the period every site's rollup holds, or None. Today (and later) is never
+    taken from the rollup: it is still changing."""
+    from dms.models import KpiRollupState
+
+    states = list(KpiRollupState.objects.filter(site_id__in=scope.site_ids))
+    if not states or len(states) < len(scope.sites):
+        return None
+    lo = max([scope.start] + [s.built_from for s in states])
+    hi = min([scope.end] + [s.built_through for s in states])
+    for site in scope.sites:
+        today = scope.today or timezone.localtime(timezone.now(), site.tzinfo).date()
+        hi = min(hi, today - dt.timedelta(days=1))
+    return (lo, hi) if lo <= hi else None
+
+
+def rollup_daily(scope: Scope, lo: dt.date, hi: dt.date) -> dict[str, list[dict]]:
+    """The daily figures of [lo, hi] from the rollup: one query, rows of all the scope's sites
+    summed per person and day."""
+    from dms.models import KpiDay
+
+    names = [f for fields in DAILY_FIELDS.values() for f in fields]
+    rows = (
+        KpiDay.objects.filter(site_id__in=scope.site_ids, day__range=(lo, hi))
+        .values("user_id", "day")
+        .annotate(**{f"{n}_sum": Sum(n) for n in names})
         .order_by()
     )
+    out: dict[str, list[dict]] = {name: [] for name in DAILY_FIELDS}
+    for r in rows:
+        user_id = r["user_id"] or None
+        for family, fields in DAILY_FIELDS.items():
+            values = {f: r[f"{f}_sum"] for f in fields}
+            if any(values.values()):
+                out[family].append({"user_id": user_id, "day": r["day"], **values})
+    return out
 
 
-def _parts_lines(scope: Scope) -> int:
-    return PartLine.objects.filter(
-        job__repair_order__site_id__in=scope.site_ids,
-        job__repair_order__status=ROStatus.DELIVERED,
-        job__repair_order__delivered_day__range=(scope.start, scope.end),
-        job__approval__in=BILLABLE,
-    ).count()
+def daily(scope: Scope, *, use_rollup: bool = True) -> dict[str, list[dict]]:
+    """The daily figures of the period: closed days the rollup holds from it, the rest
+    (today, days not rolled up yet) live."""
+    span = rollup_span(scope) if use_rollup else None
+    if span is None:
+        return live_daily(scope)
+    lo, hi = span
+    parts = [rollup_daily(scope, lo, hi)]
+    if scope.start < lo:
+        parts.append(live_daily(Scope(scope.sites, scope.start, lo - dt.timedelta(days=1))))
+    if hi < scope.end:
+        parts.append(live_daily(Scope(scope.sites, hi + dt.timedelta(days=1), scope.end)))
+    return {name: [row for p in parts for row in p[name]] for name in DAILY_FIELDS}
+
+
+def _fold(rows: list[dict], key: str = "user_id") -> dict:
+    """Sum daily rows down to one row per `key` (person, or day)."""
+    out: dict = {}
+    for r in rows:
+        acc = out.setdefault(r[key], {})
+        for k, v in r.items():
+            if k not in ("user_id", "day") and v is not None:
+                acc[k] = acc.get(k, 0) + v
+    return out
 
 
 def _additional(scope: Scope) -> dict:
@@ -454,21 +574,6 @@ def _additional(scope: Scope) -> dict:
         proposed_amount=Sum("labour_amount"),
         approved_amount=Sum("labour_amount", filter=Q(approval=JobLine.Approval.APPROVED)),
         recovered=Count("id", filter=Q(approval=JobLine.Approval.DECLINED, recovered_later=True)),
-    )
-
-
-def _efficiency_groups(scope: Scope) -> list[dict]:
-    return list(
-        jobs_finished(scope)
-        .values("technician_id")
-        .annotate(sold=Sum("standard_hours"), clocked_s=Sum("clocked_seconds"), jobs=Count("id"))
-        .order_by()
-    )
-
-
-def _clock_groups(scope: Scope) -> list[dict]:
-    return list(
-        clock_entries(scope).values("technician_id").annotate(clocked_s=Sum("seconds")).order_by()
     )
 
 
@@ -485,35 +590,6 @@ def _attendance(scope: Scope, days: dict[int, list[dt.date]]) -> tuple[dict[int,
         n = sum(1 for d in days[site_id] if d <= today)
         per_tech[user_id] += n * float(site.technician_hours_per_day)
     return per_tech, sum(per_tech.values())
-
-
-def _followup_groups(scope: Scope) -> list[dict]:
-    return list(
-        followups_completed(scope)
-        .annotate(day=TruncDate("completed_at", tzinfo=_trend_tz(scope)))
-        .values("repair_order__advisor_id", "day")
-        .annotate(
-            reached_n=Count("id", filter=Q(reached=True)),
-            satisfied_n=Count("id", filter=Q(reached=True, satisfied=True)),
-        )
-        .order_by()
-    )
-
-
-def _trend_tz(scope: Scope):
-    """The time zone days of timestamps are charted in (a group's sites normally share one)."""
-    return scope.sites[0].tzinfo if scope.sites else timezone.get_current_timezone()
-
-
-def _fold(rows: list[dict], key: str) -> list[dict]:
-    """Sum grouped rows (advisor × day) down to one row per `key`."""
-    out: dict = {}
-    for r in rows:
-        acc = out.setdefault(r[key], {key: r[key]})
-        for k, v in r.items():
-            if k != key and isinstance(v, int | float | Decimal) and not isinstance(v, bool):
-                acc[k] = acc.get(k, 0) + v
-    return list(out.values())
 
 
 def _appointments(scope: Scope) -> dict:
@@ -549,10 +625,6 @@ def _retention(scope: Scope) -> dict:
     return qs.aggregate(**{b: Count("id", filter=q) for b, q in _retention_q(scope).items()})
 
 
-def _sum(rows: list[dict], key: str):
-    return sum((r[key] or 0) for r in rows)
-
-
 def kpis_compute(
     *,
     site_ids: Iterable[int],
@@ -570,33 +642,28 @@ def kpis_compute(
     return compute_for_scope(scope, detail=detail)
 
 
-def compute_for_scope(scope: Scope, *, detail: bool = False) -> dict:
-    opened_g = _ro_opened_groups(scope)
-    delivered_g = _ro_delivered_groups(scope)
-    lines_g = _lines_groups(scope)
-    parts_lines = _parts_lines(scope)
+def compute_for_scope(scope: Scope, *, detail: bool = False, use_rollup: bool = True) -> dict:
+    d = daily(scope, use_rollup=use_rollup)
     extra = _additional(scope)
-    eff_g = _efficiency_groups(scope)
-    clock_g = _clock_groups(scope)
     days = open_days(scope)
     attended_by_tech, attended = _attendance(scope, days)
-    fu_g = _followup_groups(scope)
     appt = _appointments(scope)
     comp = _complaints(scope)
     fs = _first_service(scope)
     retention = _retention(scope)
     due_month = due_this_month(scope).count()
 
-    opened = _sum(opened_g, "opened")
-    delivered = _sum(delivered_g, "delivered")
-    labour = _sum(delivered_g, "labour")
-    parts = _sum(delivered_g, "parts")
-    sold_hours = _sum(lines_g, "hours")
-    clocked_on_finished = _sum(eff_g, "clocked_s") / 3600.0
-    sold_finished = _sum(eff_g, "sold")
-    clocked = _sum(clock_g, "clocked_s") / 3600.0
+    t = {name: _total(rows) for name, rows in d.items()}
+    opened = t["opened"].get("opened", 0)
+    delivered = t["delivered"].get("delivered", 0)
+    labour = t["delivered"].get("labour", 0)
+    parts = t["delivered"].get("parts", 0)
+    sold_hours = t["lines"].get("sold_hours", 0)
+    clocked_on_finished = t["jobs"].get("jobs_clocked_seconds", 0) / 3600.0
+    sold_finished = t["jobs"].get("jobs_sold_hours", 0)
+    clocked = t["clock"].get("clocked_seconds", 0) / 3600.0
     capacity = sum(float(site.daily_bookable_hours) * len(days[site.pk]) for site in scope.sites)
-    reached = _sum(fu_g, "reached_n")
+    dv = t["delivered"]
 
     result = {
         "sites": scope.site_ids,
@@ -604,17 +671,15 @@ def compute_for_scope(scope: Scope, *, detail: bool = False) -> dict:
         "end": scope.end.isoformat(),
         "ro_opened": opened,
         "ro_delivered": delivered,
-        "appointment_rate": _rate(_sum(opened_g, "from_appointment"), opened),
+        "appointment_rate": _rate(t["opened"].get("from_appointment", 0), opened),
         "show_rate": _rate(appt["arrived"], appt["booked"]),
         "hours_per_ro": _per(sold_hours, delivered),
-        "parts_lines_per_ro": _per(parts_lines, delivered),
+        "parts_lines_per_ro": _per(t["parts"].get("part_lines", 0), delivered),
         "labour_revenue_per_ro": _per(labour, delivered),
         "parts_revenue_per_ro": _per(parts, delivered),
-        "on_time_delivery_rate": _rate(_sum(delivered_g, "on_time_n"), delivered),
-        "qc_first_pass_rate": _rate(
-            _sum(delivered_g, "qc_first_n"), _sum(delivered_g, "qc_done_n")
-        ),
-        "comeback_rate": _rate(_sum(delivered_g, "came_back_n"), delivered),
+        "on_time_delivery_rate": _rate(dv.get("on_time", 0), delivered),
+        "qc_first_pass_rate": _rate(dv.get("qc_first_pass", 0), dv.get("qc_done", 0)),
+        "comeback_rate": _rate(dv.get("came_back", 0), delivered),
         "technician_efficiency": _rate(sold_finished, clocked_on_finished),
         "technician_productivity": _rate(clocked, attended),
         "effective_labour_rate": _per(labour, sold_hours),
@@ -626,11 +691,13 @@ def compute_for_scope(scope: Scope, *, detail: bool = False) -> dict:
         "additional_lines_approved": extra["approved"],
         "additional_lines_declined": extra["declined"],
         "declined_work_recovered": extra["recovered"],
-        "followup_rate": _rate(_sum(delivered_g, "followed_n"), delivered),
+        "followup_rate": _rate(dv.get("followed_up", 0), delivered),
         "followup_rate_warranty": _rate(
-            _sum(delivered_g, "warranty_followed_n"), _sum(delivered_g, "warranty_n")
+            dv.get("warranty_followed_up", 0), dv.get("in_warranty", 0)
         ),
-        "satisfaction_rate": _rate(_sum(fu_g, "satisfied_n"), reached),
+        "satisfaction_rate": _rate(
+            t["followups"].get("satisfied", 0), t["followups"].get("reached", 0)
+        ),
         "complaints_opened": comp["opened"],
         "complaints_closed": comp["closed"],
         "complaint_median_hours_to_close": (
@@ -652,29 +719,29 @@ def compute_for_scope(scope: Scope, *, detail: bool = False) -> dict:
         "capacity_hours": _f(capacity),
     }
     if detail:
-        result["advisors"] = _advisor_table(
-            _fold(opened_g, "advisor_id"),
-            _fold(delivered_g, "advisor_id"),
-            lines_g,
-            _fold(fu_g, "repair_order__advisor_id"),
-        )
-        result["technicians"] = _technician_table(eff_g, clock_g, attended_by_tech)
-        result["trend"] = trend(scope, opened_g, delivered_g, fu_g)
+        result["advisors"] = _advisor_table(d)
+        result["technicians"] = _technician_table(d, attended_by_tech)
+        result["trend"] = trend(scope, d)
         _attach_names(result)
     return result
 
 
-def _advisor_table(opened_g, delivered_g, lines_g, fu_g) -> list[dict]:
+def _total(rows: list[dict]) -> dict:
+    """Sum daily rows into one."""
+    out: dict = {}
+    for r in rows:
+        for k, v in r.items():
+            if k not in ("user_id", "day") and v is not None:
+                out[k] = out.get(k, 0) + v
+    return out
+
+
+def _advisor_table(d: dict[str, list[dict]]) -> list[dict]:
     rows: dict[int, dict] = defaultdict(dict)
-    for r in opened_g:
-        rows[r["advisor_id"]].update(opened=r["opened"], from_appointment=r["from_appointment"])
-    for r in delivered_g:
-        rows[r["advisor_id"]].update(r)
-    for r in lines_g:
-        rows[r["repair_order__advisor_id"]]["hours"] = r["hours"]
-    for r in fu_g:
-        if r["repair_order__advisor_id"] is not None:
-            rows[r["repair_order__advisor_id"]].update(r)
+    for family in ("opened", "delivered", "lines", "followups"):
+        for uid, sums in _fold(d[family]).items():
+            if uid is not None:
+                rows[uid].update(sums)
     out = []
     for uid, r in rows.items():
         delivered = r.get("delivered", 0)
@@ -684,40 +751,39 @@ def _advisor_table(opened_g, delivered_g, lines_g, fu_g) -> list[dict]:
                 "ro_opened": r.get("opened", 0),
                 "ro_delivered": delivered,
                 "appointment_rate": _rate(r.get("from_appointment", 0), r.get("opened", 0)),
-                "hours_per_ro": _per(r.get("hours") or 0, delivered),
+                "hours_per_ro": _per(r.get("sold_hours") or 0, delivered),
                 "labour_revenue": _f(r.get("labour")),
                 "parts_revenue": _f(r.get("parts")),
-                "on_time_delivery_rate": _rate(r.get("on_time_n", 0), delivered),
-                "comeback_rate": _rate(r.get("came_back_n", 0), delivered),
-                "followup_rate": _rate(r.get("followed_n", 0), delivered),
-                "satisfaction_rate": _rate(r.get("satisfied_n", 0), r.get("reached_n", 0)),
+                "on_time_delivery_rate": _rate(r.get("on_time", 0), delivered),
+                "comeback_rate": _rate(r.get("came_back", 0), delivered),
+                "followup_rate": _rate(r.get("followed_up", 0), delivered),
+                "satisfaction_rate": _rate(r.get("satisfied", 0), r.get("reached", 0)),
             }
         )
     return out
 
 
-def _technician_table(eff_g, clock_g, attended_by_tech) -> list[dict]:
+def _technician_table(d: dict[str, list[dict]], attended_by_tech) -> list[dict]:
     rows: dict[int, dict] = defaultdict(dict)
-    for r in eff_g:
-        rows[r["technician_id"]].update(
-            sold=r["sold"] or 0, clocked_finished=(r["clocked_s"] or 0) / 3600.0, jobs=r["jobs"]
-        )
-    for r in clock_g:
-        rows[r["technician_id"]]["clocked"] = (r["clocked_s"] or 0) / 3600.0
+    for family in ("jobs", "clock"):
+        for uid, sums in _fold(d[family]).items():
+            if uid is not None:
+                rows[uid].update(sums)
     for uid in attended_by_tech:
         rows.setdefault(uid, {})  # every on-duty technician gets a row
     out = []
     for uid, r in rows.items():
         attended = attended_by_tech.get(uid, 0.0)
+        sold = r.get("jobs_sold_hours", 0)
         out.append(
             {
                 "user_id": uid,
-                "jobs_finished": r.get("jobs", 0),
-                "sold_hours": _f(r.get("sold")),
-                "clocked_hours": _f(r.get("clocked")),
+                "jobs_finished": r.get("jobs_finished", 0),
+                "sold_hours": _f(sold),
+                "clocked_hours": _f(r.get("clocked_seconds", 0) / 3600.0),
                 "attended_hours": _f(attended),
-                "technician_efficiency": _rate(r.get("sold", 0), r.get("clocked_finished", 0)),
-                "technician_productivity": _rate(r.get("clocked", 0), attended),
+                "technician_efficiency": _rate(sold, r.get("jobs_clocked_seconds", 0) / 3600.0),
+                "technician_productivity": _rate(r.get("clocked_seconds", 0) / 3600.0, attended),
             }
         )
     return out
@@ -738,29 +804,29 @@ def _bucket(day: dt.date, weekly: bool) -> dt.date:
     return day - dt.timedelta(days=day.weekday()) if weekly else day
 
 
-def trend(scope: Scope, opened_g, delivered_g, fu_g) -> dict:
+def trend(scope: Scope, d: dict[str, list[dict]]) -> dict:
     """Per day (per week, Monday-based, for periods over 62 days): car count, revenue, on-time
-    rate and satisfaction, folded from the advisor × day groups (no extra queries)."""
+    rate and satisfaction, folded from the daily figures (no extra queries)."""
     weekly = scope.days > 62
     buckets = []
-    d = _bucket(scope.start, weekly)
-    while d <= scope.end:
-        buckets.append(d)
-        d += dt.timedelta(days=7 if weekly else 1)
+    b = _bucket(scope.start, weekly)
+    while b <= scope.end:
+        buckets.append(b)
+        b += dt.timedelta(days=7 if weekly else 1)
     series = {b: {"ro_opened": 0, "ro_delivered": 0, "revenue": 0.0, "on_time": 0} for b in buckets}
     sat = {b: [0, 0] for b in buckets}
-    for r in opened_g:
-        series[_bucket(r["opened_day"], weekly)]["ro_opened"] += r["opened"]
-    for r in delivered_g:
-        row = series[_bucket(r["delivered_day"], weekly)]
+    for r in d["opened"]:
+        series[_bucket(r["day"], weekly)]["ro_opened"] += r["opened"]
+    for r in d["delivered"]:
+        row = series[_bucket(r["day"], weekly)]
         row["ro_delivered"] += r["delivered"]
         row["revenue"] += float((r["labour"] or Decimal(0)) + (r["parts"] or Decimal(0)))
-        row["on_time"] += r["on_time_n"]
-    for r in fu_g:
-        b = _bucket(r["day"], weekly)
-        if b in sat:
-            sat[b][0] += r["satisfied_n"]
-            sat[b][1] += r["reached_n"]
+        row["on_time"] += r["on_time"]
+    for r in d["followups"]:
+        key = _bucket(r["day"], weekly)
+        if key in sat:
+            sat[key][0] += r["satisfied"]
+            sat[key][1] += r["reached"]
     return {
         "unit": "week" if weekly else "day",
         "labels": [b.isoformat() for b in buckets],

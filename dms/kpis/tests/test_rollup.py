@@ -1,0 +1,168 @@
+"""The daily rollup gives exactly the figures the live computation gives — right after a
+rebuild, and again after closed days changed late and the periodic refresh ran."""
+
+import datetime as dt
+from decimal import Decimal
+
+import pytest
+from django.core.management import call_command
+from django.utils import timezone
+
+from customers.tests.factories import VehicleFactory
+from dms.kpis import selectors, services
+from dms.kpis.tests import scenario
+from dms.models import KpiDay, KpiRollupState
+from followups.models import CallOutcome, CallTask, TaskKind, TaskStatus
+from workorders.models import ROStatus
+from workorders.tests.factories import JobLineFactory, RepairOrderFactory
+
+pytestmark = [pytest.mark.django_db, pytest.mark.postgres]
+
+local = scenario.local
+# a window around the hand-computed week, and the two weeks after it (all closed days)
+PERIODS = [
+    (scenario.START, scenario.END),
+    (dt.date(2026, 2, 20), dt.date(2026, 3, 19)),
+    (dt.date(2026, 3, 4), dt.date(2026, 3, 4)),
+    (dt.date(2026, 3, 1), scenario.TODAY),  # ends today: today is live
+]
+
+
+def both(site, start, end):
+    """The figures of a period from the rollup (where it holds the days) and all live."""
+    scope = selectors.make_scope(site_ids=[site.pk], start=start, end=end, today=scenario.TODAY)
+    rolled = selectors.compute_for_scope(scope, detail=True)
+    live = selectors.compute_for_scope(scope, detail=True, use_rollup=False)
+    return rolled, live
+
+
+def assert_rollup_equals_live(site):
+    for start, end in PERIODS:
+        rolled, live = both(site, start, end)
+        assert rolled == live, (start, end)
+
+
+@pytest.fixture
+def world():
+    w = scenario.build()
+    services.kpi_rollups_rebuild(
+        site_ids=[w["site"].pk], since=dt.date(2026, 1, 1), today=scenario.TODAY
+    )
+    return w
+
+
+def test_rebuilt_rollup_holds_the_closed_days_and_gives_the_live_figures(world):
+    site = world["site"]
+    # then the rollup holds every closed day up to yesterday, and has rows for the week
+    state = KpiRollupState.objects.get(site=site)
+    assert (state.built_from, state.built_through) == (dt.date(2026, 1, 1), dt.date(2026, 3, 19))
+    scope = selectors.make_scope(
+        site_ids=[site.pk], start=scenario.START, end=scenario.END, today=scenario.TODAY
+    )
+    assert selectors.rollup_span(scope) == (scenario.START, scenario.END)
+    assert KpiDay.objects.filter(site=site, day__range=(scenario.START, scenario.END)).exists()
+    # and the dashboard's figures from it are the hand-computed ones and the live ones
+    rolled = both(site, scenario.START, scenario.END)[0]
+    for key, expected in scenario.EXPECTED.items():
+        assert rolled[key] == expected, key
+    assert_rollup_equals_live(site)
+
+
+def test_late_changes_to_closed_days_are_picked_up_by_the_periodic_refresh(world):
+    site, a1, r1, r6 = world["site"], world["a1"], world["r1"], world["r6"]
+    # given a car delivered on the 16th whose follow-up call is still open
+    v = VehicleFactory(owner=r1.customer, site=site)
+    late = RepairOrderFactory(
+        vehicle=v,
+        advisor=a1,
+        opened_day=dt.date(2026, 3, 16),
+        status=ROStatus.DELIVERED,
+        delivered_day=dt.date(2026, 3, 16),
+        delivered_at=local(3, 16, 17),
+        promised_at=local(3, 16, 18),
+        labour_total=Decimal("270"),
+    )
+    JobLineFactory(repair_order=late, standard_hours=Decimal("1.5"), labour_amount=Decimal("270"))
+    call = CallTask.objects.create(
+        site=site,
+        kind=TaskKind.FOLLOWUP,
+        source_key=f"ro:{late.pk}",
+        customer=late.customer,
+        vehicle=v,
+        repair_order=late,
+        due_at=local(3, 18, 9),
+        due_until=local(3, 21, 20),
+        status=TaskStatus.SCHEDULED,
+    )
+    services.kpi_rollups_refresh(site_ids=[site.pk], days=7, today=dt.date(2026, 3, 19))
+    assert_rollup_equals_live(site)
+    before = both(site, dt.date(2026, 3, 16), dt.date(2026, 3, 16))[0]
+    assert before["followup_rate"] == 0.0
+
+    # when, days later: the follow-up call is completed (satisfied), the car of the 2nd comes
+    # back (a comeback RO opened on the 19th), and the car of R6 is cancelled after the fact
+    call.status = TaskStatus.DONE
+    call.outcome = CallOutcome.REACHED
+    call.satisfaction = 5
+    call.completed_at = local(3, 19, 10)
+    call.save()
+    RepairOrderFactory(
+        vehicle=r1.vehicle,
+        advisor=a1,
+        opened_day=dt.date(2026, 3, 19),
+        comeback_of=r1,
+        comeback_confirmed=True,
+    )
+    r6.status = ROStatus.CANCELLED
+    r6.save()
+    # and the periodic refresh runs (the hourly trailing window covers the 2nd)
+    services.kpi_rollups_refresh(site_ids=[site.pk], days=35, today=scenario.TODAY)
+
+    # then every period's figures from the rollup equal the live ones again
+    assert_rollup_equals_live(site)
+    after = both(site, dt.date(2026, 3, 16), dt.date(2026, 3, 16))[0]
+    assert after["followup_rate"] == 1.0
+    week = both(site, scenario.START, scenario.END)[0]
+    assert week["comeback_rate"] == 0.6667  # R1 and R3 came back ÷ R1 R2 R3 (R6 cancelled)
+    assert week["ro_delivered"] == 3
+
+
+def test_a_period_partly_before_the_rollup_is_computed_live_for_those_days(world):
+    site = world["site"]
+    # given a rollup that only holds the days from the 5th
+    services.kpi_rollups_rebuild(
+        site_ids=[site.pk], since=dt.date(2026, 3, 5), today=scenario.TODAY
+    )
+    scope = selectors.make_scope(
+        site_ids=[site.pk], start=scenario.START, end=scenario.END, today=scenario.TODAY
+    )
+    assert selectors.rollup_span(scope) == (dt.date(2026, 3, 5), scenario.END)
+    # then the week still has its hand-computed figures (2nd–4th live, 5th–8th rolled up)
+    rolled, live = both(site, scenario.START, scenario.END)
+    assert rolled == live
+    for key, expected in scenario.EXPECTED.items():
+        assert rolled[key] == expected, key
+
+
+def test_refresh_twice_changes_nothing(world):
+    site = world["site"]
+    rows = list(KpiDay.objects.filter(site=site).order_by("day", "user_id").values())
+    services.kpi_rollups_refresh(site_ids=[site.pk], days=35, today=scenario.TODAY)
+    again = list(KpiDay.objects.filter(site=site).order_by("day", "user_id").values())
+    strip = [{k: v for k, v in r.items() if k != "id"} for r in rows]
+    assert strip == [{k: v for k, v in r.items() if k != "id"} for r in again]
+
+
+def test_rebuild_command_names_an_unknown_site_and_rebuilds_a_known_one(world):
+    from django.core.management.base import CommandError
+
+    with pytest.raises(CommandError, match="nowhere"):
+        call_command("rebuild_kpi_rollups", "--site", "nowhere")
+    KpiDay.objects.all().delete()
+    call_command("rebuild_kpi_rollups", "--site", world["site"].code, "--days", "3")
+    state = KpiRollupState.objects.get(site=world["site"])
+    yesterday = timezone.localtime(timezone.now(), world["site"].tzinfo).date() - dt.timedelta(
+        days=1
+    )
+    assert state.built_through == yesterday
+    assert state.built_from == yesterday - dt.timedelta(days=2)
