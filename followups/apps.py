@@ -9,6 +9,6 @@ class FollowupsConfig(AppConfig):
     def ready(self) -> None:
         from dms import audit
 
-        from .webhooks import events_publish
+        from .webhooks import events_publish, events_publish_many
 
-        audit.subscribe(events_publish)
+        audit.subscribe(events_publish, many=events_publish_many)
