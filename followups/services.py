@@ -10,11 +10,13 @@ idempotent: they act only on a row still in `queued`.
 import logging
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal, InvalidOperation
+from types import SimpleNamespace
+from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.db import transaction
-from django.db.models import Count, Max, Q
+from django.db import connection, transaction
+from django.db.models import Count, F, Max, Q
 from django.utils import timezone, translation
 from django.utils.module_loading import import_string
 from django.utils.translation import gettext as _
@@ -24,9 +26,9 @@ from dms import audit
 from dms.exceptions import ApplicationError, ConflictError, PermissionDeniedError
 from dms.models import ClosedDate, Role
 from dms.permissions import has_role, require_role
-from dms.statemachine import lock, move
+from dms.statemachine import lock, move, move_many
 
-from .backends import TransientSendError
+from .backends import Outgoing, TransientSendError
 from .models import (
     CallOutcome,
     CallTask,
@@ -308,7 +310,7 @@ def _enqueue(task_ids: list[int]) -> None:
         log.warning("Broker unavailable; %d claimed task(s) wait for the next sweep", len(task_ids))
 
 
-def outreach_sweep(*, now: datetime | None = None, batch_size: int = 500) -> dict[str, int]:
+def outreach_sweep(*, now: datetime | None = None, batch_size: int = 1000) -> dict[str, int]:
     """Expire tasks whose window closed, then claim due rows batch by batch and enqueue them."""
     now = now or timezone.now()
     expired = tasks_expire(now=now)
@@ -323,20 +325,32 @@ def outreach_sweep(*, now: datetime | None = None, batch_size: int = 500) -> dic
     for rows in (due, stuck):
         while True:
             with transaction.atomic():
-                ids = list(
-                    rows.select_for_update(skip_locked=True).values_list("id", flat=True)[
-                        :batch_size
-                    ]
-                )
+                ids = _claim(rows, now=now, limit=batch_size)
                 if ids:
-                    CallTask.objects.filter(id__in=ids).update(
-                        status=TaskStatus.QUEUED, claimed_at=now, updated_at=now
-                    )
                     transaction.on_commit(lambda ids=ids: _enqueue(ids))
             claimed += len(ids)
             if len(ids) < batch_size:
                 break
     return {"claimed": claimed, "expired": expired}
+
+
+def _claim(rows, *, now: datetime, limit: int) -> list[int]:
+    """Move up to `limit` rows of `rows` (not locked by another sweeper) to `queued` in one
+    statement — `UPDATE … WHERE id IN (SELECT … LIMIT … FOR UPDATE SKIP LOCKED) RETURNING id`
+    — and return their ids. No audit entry: the claim is the engine's bookkeeping, not a
+    change a person made or sees; the worker's move from `queued` is audited."""
+    chosen = rows.select_for_update(skip_locked=True).values("id")[:limit]
+    chosen_sql, chosen_params = chosen.query.sql_with_params()
+    quote = connection.ops.quote_name
+    # only names and the ORM-compiled subquery are formatted in; values are parameters
+    sql = (
+        f"UPDATE {quote(CallTask._meta.db_table)} "  # noqa: S608
+        f"SET {quote('status')} = %s, {quote('claimed_at')} = %s, {quote('updated_at')} = %s "
+        f"WHERE {quote('id')} IN ({chosen_sql}) RETURNING {quote('id')}"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [TaskStatus.QUEUED.value, now, now, *chosen_params])
+        return [row[0] for row in cursor.fetchall()]
 
 
 def tasks_expire(*, now: datetime | None = None) -> int:
@@ -457,27 +471,51 @@ def _dispatch_locked(task: CallTask, *, now: datetime) -> str:
     return "sent"
 
 
-DISPATCH_CHUNK = 100  # rows per worker transaction: one commit (fsync) per chunk, not per task
+# Rows per worker transaction: one commit (fsync) and a handful of set-based statements per
+# chunk. A killed worker loses at most one open chunk (still `queued`, handed out again).
+DISPATCH_CHUNK = 500
+
+# What the batch worker reads of each task: the task, its customer's contact fields and the
+# site's calling hours (no model instances in the common case).
+_CHUNK_FIELDS = {
+    "phone": F("customer__phone"),
+    "email": F("customer__email"),
+    "consent_call": F("customer__consent_call"),
+    "consent_sms": F("customer__consent_sms"),
+    "consent_email": F("customer__consent_email"),
+    "consent_marketing": F("customer__consent_marketing"),
+    "quiet_hours_start": F("customer__quiet_hours_start"),
+    "quiet_hours_end": F("customer__quiet_hours_end"),
+    "time_zone": F("site__time_zone"),
+    "calling_hours_start": F("site__calling_hours_start"),
+    "calling_hours_end": F("site__calling_hours_end"),
+}
 
 
-def _sendable(task: CallTask, now: datetime) -> bool:
-    """A message task that goes to its backend right now (the common case of a batch)."""
-    if task.channel == Channel.CALL or task.due_until < now:
-        return False
-    allowed_at = next_contact_time(task=task, at=now)
-    return allowed_at is not None and allowed_at <= now + timedelta(minutes=1)
+def _ready_now(row: dict, clock: time) -> bool:
+    """A message task (read as values) that goes to its backend right now: exactly the tasks
+    for which `next_contact_time()` answers "now" — consent to the channel, inside the site's
+    calling hours, outside the customer's quiet hours (`clock`: the site's local time). Every
+    other task takes the one-task path, which decides the rest (waits, opt-outs, expiries)."""
+    contact = SimpleNamespace(**row)  # has the customer fields `_consent` / `_in_quiet` read
+    return (
+        _consent(contact, row["channel"], row["kind"])
+        and row["calling_hours_start"] <= clock < row["calling_hours_end"]
+        and not _in_quiet(contact, clock)
+    )
 
 
 def tasks_dispatch(*, task_ids: list[int], now: datetime | None = None) -> dict[str, int]:
     """Act on a claimed batch, each task once, in transactions of DISPATCH_CHUNK rows.
 
     Rows are locked and only those still `queued` are acted on (a second run of the same batch
-    changes nothing). Messages ready to go are handed to their backend in bulk
-    (`send_many` when the backend has it), moved to `sent` in one UPDATE and audited with one
-    bulk insert (one "sent" row per task, as `move()` writes). Everything else — calls, waits,
-    expiries, opt-outs, refusals — goes through the one-task path inside a savepoint.
-    A transient gateway error leaves the task `queued` and hands it to `dispatch_task`, which
-    retries with backoff. Returns counts per outcome."""
+    changes nothing). The common case — an SMS or e-mail that may go out now — is done per
+    chunk as sets: the rows read as values, the messages handed to their backend in bulk
+    (`send_many`: one INSERT into the outbox, unique per task), one UPDATE to `sent` and one
+    INSERT of the per-task "sent" audit entries (`statemachine.move_many`). Everything else —
+    calls, waits for allowed hours, expiries, opt-outs, refusals — goes through the one-task
+    path inside a savepoint. A transient gateway error leaves the task `queued` and hands it to
+    `dispatch_task`, which retries with backoff. Returns counts per outcome."""
     now = now or timezone.now()
     result: dict[str, int] = {}
     ids = sorted(set(task_ids))
@@ -488,27 +526,62 @@ def tasks_dispatch(*, task_ids: list[int], now: datetime | None = None) -> dict[
 
 
 def _dispatch_chunk(ids: list[int], now: datetime) -> dict[str, int]:
-    from django.contrib.contenttypes.models import ContentType
-
-    from dms.models import AuditEntry
-
-    from . import webhooks
-
     counts: dict[str, int] = {}
     retry: list[int] = []
     with transaction.atomic():
-        tasks = list(
+        rows = list(
             CallTask.objects.select_for_update(of=("self",))
-            .select_related("site", "customer", "repair_order")
             .filter(pk__in=ids, status=TaskStatus.QUEUED)
             .order_by("id")
+            .values("id", "site_id", "kind", "channel", "due_until", "message", **_CHUNK_FIELDS)
         )
-        counts["skipped"] = len(ids) - len(tasks)
-        by_channel: dict[str, list[CallTask]] = {}
-        for task in tasks:
-            if _sendable(task, now):
-                by_channel.setdefault(task.channel, []).append(task)
+        counts["skipped"] = len(ids) - len(rows)
+        clocks: dict[str, time] = {}  # the local time now, per time zone of the chunk
+        by_channel: dict[str, list[Outgoing]] = {}
+        one_by_one: list[int] = []
+        for row in rows:
+            tz = row["time_zone"]
+            if tz not in clocks:
+                clocks[tz] = timezone.localtime(now, ZoneInfo(tz)).time()
+            if (
+                row["channel"] != Channel.CALL
+                and row["due_until"] >= now
+                and _ready_now(row, clocks[tz])
+            ):
+                to = row["email"] if row["channel"] == Channel.EMAIL else row["phone"]
+                by_channel.setdefault(row["channel"], []).append(
+                    Outgoing(row["id"], row["site_id"], row["channel"], to, row["message"])
+                )
+            else:
+                one_by_one.append(row["id"])
+        sent: list[tuple[int, int]] = []
+        for channel, group in by_channel.items():
+            try:
+                with transaction.atomic():
+                    channel_backend(channel).send_many(group)
+            except Exception:  # any refusal of the group: each task on its own below
+                log.warning("Bulk send failed; sending %d task(s) one by one", len(group))
+                one_by_one.extend(m.task_id for m in group)
                 continue
+            sent.extend((m.task_id, m.site_id) for m in group)
+        if sent:
+            move_many(
+                CallTask,
+                rows=sent,
+                from_state=TaskStatus.QUEUED,
+                to=TaskStatus.SENT,
+                table=TASK_TRANSITIONS,
+                extra_fields={"completed_at": now, "updated_at": now},
+            )
+            counts["sent"] = len(sent)
+        tasks = (
+            CallTask.objects.select_related("site", "customer", "repair_order")
+            .filter(pk__in=one_by_one)  # locked above, still queued
+            .order_by("id")
+            if one_by_one
+            else ()
+        )
+        for task in tasks:
             try:
                 with transaction.atomic():
                     outcome = _dispatch_locked(task, now=now)
@@ -516,57 +589,6 @@ def _dispatch_chunk(ids: list[int], now: datetime) -> dict[str, int]:
                 retry.append(task.pk)
                 outcome = "retry"
             counts[outcome] = counts.get(outcome, 0) + 1
-        sent: list[CallTask] = []
-        for channel, group in by_channel.items():
-            backend = channel_backend(channel)
-            if hasattr(backend, "send_many"):
-                try:
-                    with transaction.atomic():
-                        backend.send_many([(task, _address(task), task.message) for task in group])
-                    sent.extend(group)
-                    continue
-                except Exception:  # fall back to one task at a time below
-                    log.warning("Bulk send failed; sending %d task(s) one by one", len(group))
-            for task in group:
-                try:
-                    with transaction.atomic():
-                        backend.send(task=task, to=_address(task), body=task.message)
-                except TransientSendError:
-                    retry.append(task.pk)
-                    counts["retry"] = counts.get("retry", 0) + 1
-                    continue
-                except Exception as exc:  # a permanent refusal: never retried, recorded
-                    log.exception("Channel backend refused task %s", task.pk)
-                    move(
-                        task,
-                        to=TaskStatus.FAILED,
-                        table=TASK_TRANSITIONS,
-                        note=_("The gateway refused the message: %(error)s")
-                        % {"error": str(exc)[:200]},
-                        extra_fields={"completed_at": now},
-                    )
-                    counts["failed"] = counts.get("failed", 0) + 1
-                    continue
-                sent.append(task)
-        if sent:
-            CallTask.objects.filter(pk__in=[t.pk for t in sent]).update(
-                status=TaskStatus.SENT, completed_at=now, updated_at=now
-            )
-            content_type = ContentType.objects.get_for_model(CallTask, for_concrete_model=False)
-            entries = AuditEntry.objects.bulk_create(
-                AuditEntry(
-                    site_id=task.site_id,
-                    content_type=content_type,
-                    object_id=task.pk,
-                    action=TaskStatus.SENT,
-                    from_state=TaskStatus.QUEUED,
-                    to_state=TaskStatus.SENT,
-                )
-                for task in sent
-            )
-            entry_ids = [e.pk for e in entries]
-            transaction.on_commit(lambda: webhooks.events_publish_many(entry_ids))
-            counts["sent"] = len(sent)
         if retry:
             transaction.on_commit(lambda: _retry_one_by_one(retry))
     return {k: v for k, v in counts.items() if v}
