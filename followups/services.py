@@ -92,19 +92,23 @@ def task_schedule(
 
 @transaction.atomic
 def tasks_cancel(*, actor=None, note: str = "", **filters) -> int:
-    """Cancel the pending tasks matching `filters` (e.g. appointment=…, kind__in=[…])."""
+    """Cancel the pending tasks matching `filters` (e.g. appointment=…, kind__in=[…]) that the
+    transition table lets go to `cancelled`; each move locked and audited (`move()`)."""
+    cancellable = [s for s in PENDING if TaskStatus.CANCELLED in TASK_TRANSITIONS.get(s, ())]
     count = 0
-    for task in CallTask.objects.select_for_update().filter(status__in=PENDING, **filters):
-        old = task.status
-        task.status = TaskStatus.CANCELLED
-        task.save(update_fields=["status", "updated_at"])
-        audit.record(
-            subject=task,
+    for task in (
+        CallTask.objects.select_for_update()
+        .filter(status__in=cancellable, **filters)
+        .order_by("id")
+    ):
+        move(
+            task,
+            to=TaskStatus.CANCELLED,
+            table=TASK_TRANSITIONS,
             action="cancelled",
             actor=actor,
-            from_state=old,
-            to_state=task.status,
             note=note,
+            extra_fields={"updated_at": timezone.now()},
         )
         count += 1
     return count

@@ -262,3 +262,42 @@ def test_desk_queries_do_not_grow_with_the_queue(site, client, django_assert_max
     with django_assert_max_num_queries(len(few.captured_queries)):
         response = client.get("/followups/")
     assert response.content.decode().count('data-task="') == 10
+
+
+def test_cancel_moves_pending_tasks_by_the_table_and_audits_each(site, make_user, monkeypatch):
+    from followups.transitions import TASK_TRANSITIONS
+
+    # given one follow-up per status: scheduled, queued, open, sent
+    manager = make_user("manager")
+    tasks = {}
+    for status in (TaskStatus.SCHEDULED, TaskStatus.QUEUED, TaskStatus.OPEN, TaskStatus.SENT):
+        task = services.followup_schedule_for_delivery(
+            repair_order=delivered_ro(site=site, at=local(2026, 11, 18, 12, 0))
+        )
+        CallTask.objects.filter(pk=task.pk).update(status=status)
+        tasks[status] = task.pk
+    # and a table in which an open call may no longer be cancelled
+    monkeypatch.setitem(
+        TASK_TRANSITIONS,
+        TaskStatus.OPEN,
+        TASK_TRANSITIONS[TaskStatus.OPEN] - {TaskStatus.CANCELLED},
+    )
+    # when the cause of the tasks is undone
+    count = services.tasks_cancel(
+        actor=manager, note="visit cancelled", site=site, kind=TaskKind.FOLLOWUP
+    )
+    # then only the moves the table allows happened, each audited with who, from and to
+    statuses = dict(CallTask.objects.values_list("id", "status"))
+    assert count == 2
+    assert statuses[tasks[TaskStatus.SCHEDULED]] == TaskStatus.CANCELLED
+    assert statuses[tasks[TaskStatus.QUEUED]] == TaskStatus.CANCELLED
+    assert statuses[tasks[TaskStatus.OPEN]] == TaskStatus.OPEN
+    assert statuses[tasks[TaskStatus.SENT]] == TaskStatus.SENT
+    for status in (TaskStatus.SCHEDULED, TaskStatus.QUEUED):
+        entry = audit.history(CallTask.objects.get(pk=tasks[status])).last()
+        assert (entry.action, entry.from_state, entry.to_state) == (
+            "cancelled",
+            status,
+            "cancelled",
+        )
+        assert (entry.actor, entry.note) == (manager, "visit cancelled")
