@@ -125,3 +125,116 @@ def test_sent_batch_is_published_to_webhooks_once_per_task(
     )
     assert sorted(r["entry__object_id"] for r in per_task) == sorted(t.pk for t in tasks)
     assert {r["n"] for r in per_task} == {1}
+
+
+# Customers and tasks that exercise each rule of "may this message go now?", at 10:00 and at
+# 08:59:30 (thirty seconds before the site's calling hours).
+CASES = {
+    "sms": ({}, {}),
+    "email": ({}, {"channel": Channel.EMAIL}),
+    "no e-mail address": ({"email": ""}, {"channel": Channel.EMAIL}),
+    "sms opted out": ({"consent_sms": False}, {}),
+    "quiet now": ({"quiet_hours_start": time(9, 30), "quiet_hours_end": time(11, 0)}, {}),
+    "quiet over night": ({"quiet_hours_start": time(21, 0), "quiet_hours_end": time(8, 0)}, {}),
+    "quiet ends in 30 s": (
+        {"quiet_hours_start": time(9, 0), "quiet_hours_end": time(9, 0, 30)},
+        {},
+    ),
+    "marketing without consent": ({}, {"kind": TaskKind.WINBACK_AT_RISK}),
+    "marketing with consent": ({"consent_marketing": True}, {"kind": TaskKind.WINBACK_AT_RISK}),
+    "window closed": ({}, {"due_until": "past"}),
+    "window ends before hours": ({}, {"due_until": "soon"}),
+    "call": ({}, {"channel": Channel.CALL}),
+}
+
+
+def _case_tasks(site, prefix, now):
+    tasks = {}
+    for name, (customer_fields, task_fields) in CASES.items():
+        fields = {"channel": Channel.SMS, "kind": TaskKind.MAINTENANCE_DUE, **task_fields}
+        until = {
+            "past": now - timedelta(minutes=1),
+            "soon": now + timedelta(seconds=10),
+        }.get(fields.pop("due_until", None), now + timedelta(days=1))
+        tasks[name] = CallTask.objects.create(
+            site=site,
+            source_key=f"{prefix}:{name}",
+            customer=CustomerFactory(
+                site=site, **{"email": f"{len(tasks)}@example.com", **customer_fields}
+            ),
+            message=f"About your car ({name})",
+            due_at=min(now - timedelta(minutes=5), until),
+            due_until=until,
+            **fields,
+        )
+    return tasks
+
+
+def _state(task):
+    task.refresh_from_db()
+    out = OutboundMessage.objects.filter(task=task).values_list("to", "body").first()
+    last = AuditEntry.objects.filter(
+        object_id=task.pk, action__in=["sent", "open", "wait", "failed", "unreachable"]
+    ).values_list("action", "from_state", "to_state", "note")
+    return task.status, task.due_at, task.completed_at, out, sorted(last)
+
+
+@pytest.mark.parametrize("clock", [(10, 0, 0), (8, 59, 30)])
+def test_batch_path_decides_every_task_as_the_one_task_path_does(site, clock):
+    # given the same tasks twice, claimed at the same moment
+    from datetime import datetime
+
+    from .factories import SHANGHAI
+
+    make_staff(role=Role.FOLLOWUP_AGENT, site=site, username="agent_same")
+    now = datetime(2026, 11, 20, *clock, tzinfo=SHANGHAI)  # a Friday, the site is open
+    batch = _case_tasks(site, "batch", now)
+    single = _case_tasks(site, "single", now)
+    services.outreach_sweep(now=now)
+    # when one set goes through the batch worker and the other task by task
+    services.tasks_dispatch(task_ids=[t.pk for t in batch.values()], now=now)
+    for task in single.values():
+        services.task_dispatch(task_id=task.pk, now=now)
+    # then each task ends the same way: status, next due time, outbox row, audit entry
+    for name in CASES:
+        b, s = _state(batch[name]), _state(single[name])
+        assert b[:3] == s[:3], name
+        assert (b[3] is None) == (s[3] is None), name
+        assert b[4] == s[4], name
+    statuses = {name: task.status for name, task in batch.items()}
+    assert statuses["sms"] == statuses["email"] == TaskStatus.SENT
+    assert statuses["sms opted out"] == statuses["no e-mail address"] == TaskStatus.FAILED
+    assert statuses["call"] == TaskStatus.OPEN
+    # 9:30–11:00 quiet hours: at 10:00 the message waits for 11:00; at 08:59:30 it goes out
+    quiet = TaskStatus.SCHEDULED if clock == (10, 0, 0) else TaskStatus.SENT
+    assert statuses["quiet now"] == quiet
+
+
+class RefusingBulkBackend:
+    """A gateway whose bulk call is refused and whose single sends refuse one number."""
+
+    def send_many(self, messages):
+        raise ValueError("bulk endpoint unavailable")
+
+    def send(self, *, task, to, body):
+        if task.customer.phone == "13900000000":
+            raise ValueError("number is on the carrier's block list")
+        return OutboundMessage.objects.create(
+            task=task, site=task.site, channel=task.channel, to=to, body=body, backend="refusing"
+        )
+
+
+def test_a_refused_bulk_send_falls_back_to_one_task_at_a_time(open_site, settings):
+    settings.DMS_SMS_BACKEND = "followups.tests.test_batch.RefusingBulkBackend"
+    good = _task(open_site, "good", Channel.SMS)
+    blocked = _task(
+        open_site,
+        "blocked",
+        Channel.SMS,
+        customer=CustomerFactory(site=open_site, phone="13900000000"),
+    )
+    services.outreach_sweep()
+    assert dispatch_batch([good.pk, blocked.pk]) == {"sent": 1, "failed": 1}
+    assert list(OutboundMessage.objects.values_list("task_id", flat=True)) == [good.pk]
+    blocked.refresh_from_db()
+    assert blocked.status == TaskStatus.FAILED
