@@ -104,6 +104,13 @@ class Customer(models.Model):
             models.Index(fields=["site", "phone2"]),
             models.Index(fields=["site", "abc_class"]),
             models.Index(fields=["site", "last_delivery_at"]),
+            # KPI retention buckets: counted from the index alone
+            models.Index(
+                fields=["site", "last_delivery_at"],
+                include=["id"],
+                condition=models.Q(merged_into__isnull=True, last_delivery_at__isnull=False),
+                name="customer_retention_idx",
+            ),
         ]
         # On Postgres, migration 0003 adds GIN trigram indexes on name for the one-box lookup.
 
@@ -181,6 +188,13 @@ class Vehicle(models.Model):
         ]
         indexes = [
             models.Index(fields=["site", "next_service_due_date"]),
+            # KPI first-service capture: the site's sold vehicles, read from the index alone
+            models.Index(
+                fields=["site", "purchase_date"],
+                include=["id", "service_interval_months", "first_service_done"],
+                condition=models.Q(sold_by_site=True, purchase_date__isnull=False),
+                name="vehicle_first_service_idx",
+            ),
             models.Index(fields=["site", "vin_last6"]),
             models.Index(fields=["site", "km_due_on"]),
             models.Index(fields=["owner", "plate"]),

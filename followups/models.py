@@ -100,10 +100,10 @@ class CallTask(models.Model):
             models.Index(fields=["status", "due_at"]),
             models.Index(fields=["site", "status", "due_until"]),
             models.Index(fields=["assignee", "status"]),
-            # follow-ups completed in a period (KPI satisfaction)
+            # follow-up calls completed in a period (KPI satisfaction)
             models.Index(
                 fields=["site", "completed_at"],
-                condition=models.Q(completed_at__isnull=False),
+                condition=models.Q(kind="followup", status="done", completed_at__isnull=False),
                 name="call_task_site_completed_idx",
             ),
         ]

@@ -187,6 +187,12 @@ class JobLine(models.Model):
                 condition=models.Q(signed_off_at__isnull=False),
                 name="job_line_signed_off_idx",
             ),
+            # additional work proposed on a period's repair orders (KPI capture rate)
+            models.Index(
+                fields=["repair_order"],
+                condition=models.Q(is_additional=True),
+                name="job_line_additional_idx",
+            ),
         ]
 
     def __str__(self) -> str:

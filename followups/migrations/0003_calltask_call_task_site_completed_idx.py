@@ -17,6 +17,6 @@ class Migration(migrations.Migration):
     operations = [
         migrations.AddIndex(
             model_name='calltask',
-            index=models.Index(condition=models.Q(('completed_at__isnull', False)), fields=['site', 'completed_at'], name='call_task_site_completed_idx'),
+            index=models.Index(condition=models.Q(('completed_at__isnull', False), ('kind', 'followup'), ('status', 'done')), fields=['site', 'completed_at'], name='call_task_site_completed_idx'),
         ),
     ]
