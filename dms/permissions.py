@@ -9,6 +9,7 @@ from functools import wraps
 from django.contrib.auth.views import redirect_to_login
 from django.db.models import QuerySet
 from django.shortcuts import render
+from django.utils.functional import SimpleLazyObject
 from django.utils.translation import gettext as _
 from rest_framework.permissions import BasePermission
 
@@ -71,11 +72,10 @@ def users_with_role(site: Site, role: str):
     )
 
 
-def current_site(request) -> Site | None:
-    """The site a request works on: `?site=` / `X-Site` header if the user works there, the
-    session's choice, else the user's first site."""
-    user = request.user
-    ids = site_ids_of(user)
+def current_site_id(request) -> int | None:
+    """The id of the site a request works on: `?site=` / `X-Site` header if the user works
+    there, the session's choice, else the user's first site."""
+    ids = site_ids_of(request.user)
     if not ids:
         return None
     wanted = request.GET.get("site") or request.headers.get("X-Site")
@@ -85,7 +85,14 @@ def current_site(request) -> Site | None:
         wanted_id = int(wanted) if wanted is not None else None
     except (TypeError, ValueError):
         wanted_id = None
-    site_id = wanted_id if wanted_id in ids else ids[0]
+    return wanted_id if wanted_id in ids else ids[0]
+
+
+def current_site(request) -> Site | None:
+    """The site a request works on (see `current_site_id`), read once per request."""
+    site_id = current_site_id(request)
+    if site_id is None:
+        return None
     cache = getattr(request, "_dms_site", None)
     if cache is not None and cache.pk == site_id:
         return cache
@@ -136,8 +143,9 @@ class HasRole(BasePermission):
     def has_permission(self, request, view) -> bool:
         if not (request.user and request.user.is_authenticated):
             return False
-        site = current_site(request)
-        request.site = site
+        # the roles need only the site's id; the Site row is read if the view uses request.site
+        site = request.site_id = current_site_id(request)
+        request.site = SimpleLazyObject(lambda: current_site(request))
         roles: Iterable[str] = getattr(view, "required_roles", ())
         per_action = getattr(view, "action_roles", None)
         action = getattr(view, "action", None)
