@@ -22,6 +22,8 @@ from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from dms.api.lists import DetailLink, RowSerializer
+from dms.api.pagination import cursor_pagination
 from dms.api.schema import error_response
 from dms.exceptions import ApplicationError
 from dms.models import Role
@@ -110,6 +112,23 @@ class CustomerSerializer(serializers.ModelSerializer):
 
     def get_phone_display(self, obj) -> str:
         return validators.format_phone(obj.phone)
+
+
+class CustomerRowSerializer(RowSerializer):
+    """One customer in the list. `url` is the full record, with consents, quiet hours, notes
+    and vehicles."""
+
+    id = serializers.IntegerField()
+    url = DetailLink()
+    site = serializers.IntegerField(source="site_id")
+    kind = serializers.ChoiceField(Customer.Kind.choices)
+    name = serializers.CharField()
+    phone = serializers.CharField(help_text="E.164; empty when unknown")
+    email = serializers.CharField(help_text="e-mail address; empty when unknown")
+    preferred_channel = serializers.ChoiceField(Channel.choices)
+    retention = serializers.ChoiceField(Customer.Retention.choices)
+    abc_class = serializers.ChoiceField(Customer.AbcClass.choices)
+    last_delivery_at = serializers.DateTimeField(allow_null=True)
 
 
 class CustomerBriefSerializer(serializers.ModelSerializer):
@@ -324,7 +343,9 @@ def _vehicles_of(user):
             OpenApiParameter("abc_class", str, enum=Customer.AbcClass.values),
             OpenApiParameter("phone", str, description="any format"),
         ],
-        responses={200: CustomerSerializer(many=True), **_errors(400, 403)},
+        responses={200: CustomerRowSerializer(many=True), **_errors(400, 403)},
+        description="By name, 25 per page; follow `next`. Each row links to the full record "
+        "(`url`).",
     ),
     retrieve=extend_schema(responses={200: CustomerSerializer, **_errors(403, 404)}),
     create=extend_schema(
@@ -347,6 +368,8 @@ class CustomerViewSet(
     """Customers of your sites (merged-away duplicates are left out of the list)."""
 
     serializer_class = CustomerSerializer
+    # by name, along the (site, name) index
+    pagination_class = cursor_pagination("name", "id")
     permission_classes = [IsAuthenticated, HasRole]
     required_roles = READ_ROLES
     action_roles = {
@@ -357,9 +380,9 @@ class CustomerViewSet(
     }
 
     def get_queryset(self):
-        qs = _customers_of(self.request.user).prefetch_related("vehicles").order_by("name", "id")
+        qs = _customers_of(self.request.user).order_by("name", "id")
         if self.action != "list":
-            return qs
+            return qs.prefetch_related("vehicles")
         qs = qs.filter(merged_into__isnull=True)
         params = self.request.query_params
         if params.get("retention"):
@@ -377,6 +400,11 @@ class CustomerViewSet(
             )
             qs = qs.filter(pk__in=[h.customer.pk for h in hits])
         return qs
+
+    def list(self, request, *args, **kwargs):
+        page = self.paginate_queryset(self.get_queryset().values(*CustomerRowSerializer.columns()))
+        rows = CustomerRowSerializer(page, many=True, context=self.get_serializer_context())
+        return self.get_paginated_response(rows.data)
 
     def create(self, request, *args, **kwargs):
         data = CustomerInput(data=request.data)

@@ -15,6 +15,9 @@ from rest_framework.generics import get_object_or_404
 from rest_framework.response import Response
 from rest_framework.routers import DefaultRouter
 
+from customers.models import Channel
+from dms.api.lists import DetailLink, RowSerializer
+from dms.api.pagination import cursor_pagination
 from dms.api.schema import error_responses
 from dms.exceptions import ApplicationError
 from dms.models import Role
@@ -29,6 +32,7 @@ from .models import (
     ComplaintChannel,
     ComplaintDecision,
     TaskKind,
+    TaskStatus,
 )
 
 ERRORS = error_responses(400, 403, 404, 409)
@@ -78,6 +82,30 @@ class CallTaskSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
+class CallTaskRowSerializer(RowSerializer):
+    """One call task in a list. `url` is the full task, with the message, comments and who
+    it is assigned to."""
+
+    id = serializers.IntegerField()
+    url = DetailLink()
+    kind = serializers.ChoiceField(TaskKind.choices)
+    channel = serializers.ChoiceField(Channel.choices)
+    status = serializers.ChoiceField(TaskStatus.choices)
+    customer = serializers.IntegerField(source="customer_id")
+    customer_name = serializers.CharField(source="customer__name")
+    customer_phone = serializers.CharField(source="customer__phone")
+    vehicle = serializers.IntegerField(source="vehicle_id", allow_null=True)
+    plate = serializers.CharField(source="vehicle__plate", allow_null=True)
+    repair_order = serializers.IntegerField(source="repair_order_id", allow_null=True)
+    repair_order_number = serializers.CharField(source="repair_order__number", allow_null=True)
+    due_at = serializers.DateTimeField()
+    due_until = serializers.DateTimeField()
+    assignee = serializers.IntegerField(source="assignee_id", allow_null=True)
+    attempts = serializers.IntegerField()
+    outcome = serializers.CharField()
+    completed_at = serializers.DateTimeField(allow_null=True)
+
+
 class OutcomeInput(serializers.Serializer):
     outcome = serializers.ChoiceField(choices=CallOutcome.choices)
     satisfaction = serializers.IntegerField(required=False, allow_null=True)
@@ -109,17 +137,23 @@ class CallTaskViewSet(viewsets.ReadOnlyModelViewSet):
 
     serializer_class = CallTaskSerializer
     queryset = CallTask.objects.none()  # not used to serve: tells the schema ids are integers
+    # by deadline, along the (site, due_until, id) index
+    pagination_class = cursor_pagination("due_until", "id")
     permission_classes = [HasRole]
     lookup_value_regex = "[^/]+"  # a malformed id is a JSON 404 from the view, not an HTML one
     required_roles = CALLERS
     kind_filter: tuple = ()
 
     def get_queryset(self):
-        site = self.request.site
-        params = self.request.query_params
-        qs = selectors.call_tasks_for(
-            user=self.request.user, site=site, mine=params.get("all") not in ("1", "true")
+        site = self.request.site_id  # the id is enough to filter: no query for the Site row
+        mine = self.request.query_params.get("all") not in ("1", "true")
+        return self._filtered(
+            selectors.call_tasks_for(user=self.request.user, site=site, mine=mine)
         )
+
+    def _filtered(self, qs):
+        """The list's filters: ?kind=, ?status=, ?due_before=, ?due_after=."""
+        params = self.request.query_params
         if self.kind_filter:
             qs = qs.filter(kind__in=self.kind_filter)
         if params.get("kind"):
@@ -144,10 +178,14 @@ class CallTaskViewSet(viewsets.ReadOnlyModelViewSet):
             OpenApiParameter("due_after", str, description="due_until ≥ this (ISO 8601)"),
             OpenApiParameter("all", bool, description="managers: every task of the site"),
         ],
-        responses={200: CallTaskSerializer(many=True), **error_responses(400, 403, 404)},
+        responses={200: CallTaskRowSerializer(many=True), **error_responses(400, 403, 404)},
     )
     def list(self, request, *args, **kwargs):
-        return super().list(request, *args, **kwargs)
+        """By deadline (`due_until`), 25 per page; follow `next`. Each row links to the full
+        task (`url`)."""
+        page = self.paginate_queryset(self.get_queryset().values(*CallTaskRowSerializer.columns()))
+        rows = CallTaskRowSerializer(page, many=True, context=self.get_serializer_context())
+        return self.get_paginated_response(rows.data)
 
     @extend_schema(responses={200: CallTaskSerializer, **error_responses(403, 404)})
     def retrieve(self, request, *args, **kwargs):
@@ -184,18 +222,11 @@ class FollowupViewSet(CallTaskViewSet):
     required_roles = (Role.FOLLOWUP_AGENT,)
 
     def get_queryset(self):
-        qs = super().get_queryset()
         if self.request.query_params.get("all") in ("1", "true"):
-            return qs
-        # agents see their own follow-ups plus the unassigned pool
-        site = self.request.site
-        return (
-            selectors.call_tasks_for(user=self.request.user, site=site, mine=False)
-            .filter(
-                Q(assignee=self.request.user) | Q(assignee__isnull=True), kind=TaskKind.FOLLOWUP
-            )
-            .order_by("due_until", "id")
-        )
+            return super().get_queryset()
+        # agents see their own follow-ups plus the unassigned pool, with the same filters
+        qs = selectors.call_tasks_for(user=self.request.user, site=self.request.site_id, mine=False)
+        return self._filtered(qs.filter(Q(assignee=self.request.user) | Q(assignee__isnull=True)))
 
 
 # --- complaints --------------------------------------------------------------------------------

@@ -100,6 +100,8 @@ class CallTask(models.Model):
             models.Index(fields=["status", "due_at"]),
             models.Index(fields=["site", "status", "due_until"]),
             models.Index(fields=["assignee", "status"]),
+            # the API's list of a site's tasks by deadline (cursor pages: no sort, no count)
+            models.Index(fields=["site", "due_until", "id"], name="call_task_site_deadline_idx"),
             # follow-up calls completed in a period (KPI satisfaction)
             models.Index(
                 fields=["site", "completed_at"],

@@ -11,6 +11,8 @@ from rest_framework.response import Response
 from rest_framework.routers import DefaultRouter
 
 from customers.models import Customer, Vehicle
+from dms.api.lists import DetailLink, RowSerializer
+from dms.api.pagination import cursor_pagination
 from dms.api.schema import error_responses
 from dms.audit import history
 from dms.exceptions import NotFoundError
@@ -202,6 +204,25 @@ class RepairOrderOut(serializers.ModelSerializer):
             "delivered_at",
             "cancel_reason",
         ]
+
+
+class RepairOrderRowOut(RowSerializer):
+    """One repair order in the list: enough to find it and show it in a table. `url` is the
+    detail, with the lines, totals, intake, approvals and history."""
+
+    id = serializers.IntegerField()
+    url = DetailLink()
+    number = serializers.CharField()
+    status = serializers.ChoiceField(ROStatus.choices)
+    opened_at = serializers.DateTimeField()
+    promised_at = serializers.DateTimeField(allow_null=True)
+    delivered_at = serializers.DateTimeField(allow_null=True)
+    customer = serializers.IntegerField(source="customer_id")
+    customer_name = serializers.CharField(source="customer__name")
+    vehicle = serializers.IntegerField(source="vehicle_id")
+    plate = serializers.CharField(source="vehicle__plate")
+    advisor = serializers.IntegerField(source="advisor_id")
+    grand_total = serializers.DecimalField(max_digits=10, decimal_places=2)
 
 
 class RepairOrderDetailOut(RepairOrderOut):
@@ -454,6 +475,8 @@ class RepairOrderViewSet(viewsets.GenericViewSet):
     }
     queryset = RepairOrder.objects.none()
     serializer_class = RepairOrderOut
+    # newest first, along the (site, -opened_at, -id) index
+    pagination_class = cursor_pagination("-opened_at", "-id")
 
     def _ro(self, pk) -> RepairOrder:
         return selectors.repair_order_get(user=self.request.user, pk=pk)
@@ -475,9 +498,10 @@ class RepairOrderViewSet(viewsets.GenericViewSet):
             OpenApiParameter("date_to", str, description="opened on or before (YYYY-MM-DD)"),
             OpenApiParameter("q", str, description="number, plate, VIN end, name or phone"),
         ],
-        responses={200: RepairOrderOut(many=True), **ERRORS},
+        responses={200: RepairOrderRowOut(many=True), **ERRORS},
     )
     def list(self, request):
+        """Newest first, 25 per page; follow `next`. Each row links to its detail (`url`)."""
         params = ROFilterIn(data=request.query_params)
         params.is_valid(raise_exception=True)
         f = params.validated_data
@@ -488,9 +512,10 @@ class RepairOrderViewSet(viewsets.GenericViewSet):
             date_from=f.get("date_from"),
             date_to=f.get("date_to"),
             q=f.get("q", ""),
-        )
+        ).values(*RepairOrderRowOut.columns())
         page = self.paginate_queryset(qs)
-        return self.get_paginated_response(RepairOrderOut(page, many=True).data)
+        rows = RepairOrderRowOut(page, many=True, context=self.get_serializer_context())
+        return self.get_paginated_response(rows.data)
 
     @extend_schema(responses={200: RepairOrderDetailOut, **ERRORS})
     def retrieve(self, request, pk=None):

@@ -154,7 +154,7 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_PAGINATION_CLASS": "dms.api.pagination.Pagination",
-    "PAGE_SIZE": 50,
+    "PAGE_SIZE": 25,
     "DEFAULT_SCHEMA_CLASS": "dms.api.schema.AutoSchema",
     "EXCEPTION_HANDLER": "dms.api.errors.exception_handler",
     "DEFAULT_RENDERER_CLASSES": [

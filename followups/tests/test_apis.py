@@ -105,6 +105,23 @@ def test_followups_list_shows_the_pool_and_mine(api_as, task):
     assert [r["id"] for r in response.json()["results"]] == [task.pk]
 
 
+def test_followups_list_filters_the_pool_and_mine(api_as, task):
+    # given my open follow-up and a done one from the unassigned pool
+    done = delivered_ro(site=task.site, at=local(2026, 10, 1, 12, 0))
+    old = services.followup_schedule_for_delivery(repair_order=done)
+    CallTask.objects.filter(pk=old.pk).update(status=TaskStatus.DONE, assignee=None)
+    client = api_as(user=task.assignee)
+    assert sorted(r["id"] for r in client.get("/api/v1/followups/").json()["results"]) == sorted(
+        [task.pk, old.pk]
+    )
+    # then ?status= narrows the list, as it does on /call-tasks/
+    rows = client.get("/api/v1/followups/?status=done").json()["results"]
+    assert [r["id"] for r in rows] == [old.pk]
+    rows = client.get(f"/api/v1/followups/?status={task.status}").json()["results"]
+    assert [r["id"] for r in rows] == [task.pk]
+    assert client.get("/api/v1/followups/?due_before=soon").status_code == 400
+
+
 def test_complaint_steps_through_the_api(api_as, make_user, site, task):
     agent_client = api_as(user=task.assignee)
     response = agent_client.post(

@@ -1,0 +1,126 @@
+"""List rows: what a list endpoint answers for each record, read straight from `.values()`.
+
+A list shows many rows and few fields; the detail endpoint (each row's `url`) has the whole
+record. A `RowSerializer` is declared with DRF fields, so the OpenAPI schema describes it like any
+serializer, but it writes a row with one loop over a plan made once per response: most values
+come out of the database as the JSON wants them (ids, text, choices) and are copied; only
+date-times, decimals and the link go through their field. DRF's generic path (attribute lookup,
+field by field, row by row) cost more than the query.
+
+    class RepairOrderRow(RowSerializer):
+        id = serializers.IntegerField()
+        url = DetailLink()
+        plate = serializers.CharField(source="vehicle__plate")
+
+    rows = selectors.repair_order_list(...).values(*RepairOrderRow.columns())
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.utils import timezone
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import ISO_8601, serializers
+from rest_framework.settings import api_settings
+
+_MARK = "__pk__"
+
+# fields whose database value is already the JSON value
+_AS_IS = (
+    serializers.IntegerField,
+    serializers.CharField,
+    serializers.ChoiceField,
+    serializers.BooleanField,
+)
+
+
+@extend_schema_field(OpenApiTypes.URI)
+class DetailLink(serializers.Field):
+    """The absolute URL of the row's detail (`…/api/v1/repair-orders/17/`), reversed once per
+    response through the list's own view set (so `/followups/` rows link to `/followups/{id}/`)."""
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("help_text", "The full record: GET this URL.")
+        super().__init__(source="*", read_only=True, **kwargs)
+        self._parts: tuple[str, str] | None = None
+
+    def to_representation(self, row) -> str:
+        if self._parts is None:
+            url = self.context["view"].reverse_action("detail", args=[_MARK])
+            prefix, _, suffix = url.rpartition(_MARK)
+            self._parts = (prefix, suffix)
+        pk = row["id"] if isinstance(row, dict) else row.pk
+        return f"{self._parts[0]}{pk}{self._parts[1]}"
+
+
+class RowSerializer(serializers.Serializer):
+    """Writes `.values()` rows; see the module's docstring. Read-only.
+
+    The plan is made from the declared fields, once per class: none of the conversions it uses
+    depends on the serializer instance, except the link, which is made once per response."""
+
+    @classmethod
+    def columns(cls) -> tuple[str, ...]:
+        """The `.values()` names the row needs: every field's source, and `id`."""
+        names = ["id"]
+        for name, field in cls._declared_fields.items():
+            source = field.source or name
+            if source != "*" and source not in names:
+                names.append(source)
+        return tuple(names)
+
+    @classmethod
+    def _plan(cls) -> list[tuple[str, str | None, str]]:
+        """[(output name, values() key or None for the link, how to convert)]"""
+        plan = cls.__dict__.get("_row_plan")
+        if plan is None:
+            plan = []
+            for name, field in cls._declared_fields.items():
+                if isinstance(field, DetailLink):
+                    plan.append((name, None, "link"))
+                elif isinstance(field, _AS_IS):
+                    plan.append((name, field.source or name, "as-is"))
+                elif isinstance(field, serializers.DateTimeField) and _iso_in_current_zone(field):
+                    plan.append((name, field.source or name, "datetime"))
+                else:
+                    plan.append((name, field.source or name, "field"))
+            cls._row_plan = plan
+        return plan
+
+    def to_representation(self, row: dict) -> dict:
+        state = self.__dict__.get("_row_state")
+        if state is None:
+            link = next(
+                (f for f in self._declared_fields.values() if isinstance(f, DetailLink)), None
+            )
+            if link is not None:
+                link = DetailLink()
+                link.bind("url", self)
+            state = self._row_state = (self._plan(), timezone.get_current_timezone(), link)
+        plan, zone, link = state
+        out = {}
+        for name, source, how in plan:
+            if source is None:
+                out[name] = link.to_representation(row)
+                continue
+            value = row[source]
+            if value is None or how == "as-is":
+                out[name] = value
+            elif how == "datetime":
+                text = value.astimezone(zone).isoformat()
+                out[name] = text[:-6] + "Z" if text.endswith("+00:00") else text
+            else:
+                out[name] = self._declared_fields[name].to_representation(value)
+        return out
+
+
+def _iso_in_current_zone(field: serializers.DateTimeField) -> bool:
+    """DRF's default output for a date-time: ISO 8601 in the current time zone."""
+    fmt = getattr(field, "format", api_settings.DATETIME_FORMAT)
+    return (
+        settings.USE_TZ
+        and not hasattr(field, "timezone")
+        and fmt is not None
+        and fmt.lower() == ISO_8601
+    )
