@@ -33,6 +33,7 @@ from django.db.models import (
     OuterRef,
     Q,
     QuerySet,
+    Subquery,
     Sum,
     Value,
 )
@@ -127,11 +128,17 @@ class Scope:
         return lo, hi
 
     def during(self, path: str, site_path: str = "site_id") -> Q:
-        """`path` (a timestamp) inside the period, each site in its own time zone."""
-        q = Q(pk__in=[])
+        """`path` (a timestamp) inside the period, each site in its own time zone (one range
+        per time zone, so a group's sites, which normally share one, make one index range)."""
+        by_zone: dict[str, list[Site]] = defaultdict(list)
         for site in self.sites:
-            lo, hi = self.bounds(site)
-            q |= Q(**{site_path: site.pk, f"{path}__gte": lo, f"{path}__lt": hi})
+            by_zone[site.time_zone].append(site)
+        q = Q(pk__in=[])
+        for sites in by_zone.values():
+            lo, hi = self.bounds(sites[0])
+            q |= Q(
+                **{f"{site_path}__in": [s.pk for s in sites], f"{path}__gte": lo, f"{path}__lt": hi}
+            )
         return q
 
     def as_of(self, site: Site) -> dt.date:
@@ -324,7 +331,19 @@ RETENTION_BUCKETS = ("active", "at_risk", "nearly_lost", "lost")
 def _retention_q(scope: Scope) -> dict[str, Q]:
     """Per bucket, a Q over customers' last_delivery_at using each site's thresholds."""
     out = {b: Q(pk__in=[]) for b in RETENTION_BUCKETS}
+    # sites with the same time zone, as-of day and thresholds share one set of ranges
+    groups: dict[tuple, list[Site]] = defaultdict(list)
     for site in scope.sites:
+        key = (
+            site.time_zone,
+            scope.as_of(site),
+            site.retention_at_risk_months,
+            site.retention_nearly_lost_months,
+            site.retention_lost_months,
+        )
+        groups[key].append(site)
+    for sites in groups.values():
+        site = sites[0]
         day = scope.as_of(site)
         tz = site.tzinfo
 
@@ -338,7 +357,7 @@ def _retention_q(scope: Scope) -> dict[str, Q]:
         c3 = cut(site.retention_at_risk_months)
         c6 = cut(site.retention_nearly_lost_months)
         c9 = cut(site.retention_lost_months)
-        s = Q(site_id=site.pk)
+        s = Q(site_id__in=[x.pk for x in sites])
         out["active"] |= s & Q(last_delivery_at__gte=c3, last_delivery_at__lt=end_of_day)
         out["at_risk"] |= s & Q(last_delivery_at__gte=c6, last_delivery_at__lt=c3)
         out["nearly_lost"] |= s & Q(last_delivery_at__gte=c9, last_delivery_at__lt=c6)
@@ -461,10 +480,13 @@ def live_daily(scope: Scope) -> dict[str, list[dict]]:
         )
         .annotate(part_lines=Count("id"))
     )
+    ro_advisor = RepairOrder.objects.filter(pk=OuterRef("repair_order_id")).values("advisor_id")
     followups = (
         followups_completed(scope)
         .annotate(completed_day=TruncDate("completed_at", tzinfo=tz))
-        .values(user_id=F("repair_order__advisor_id"), day=F("completed_day"))
+        # the advisor looked up per call (a handful a day), never a join the planner could
+        # turn into a scan of every repair order
+        .values(user_id=Subquery(ro_advisor), day=F("completed_day"))
         .annotate(
             reached_n=Count("id", filter=Q(reached=True)),
             satisfied_n=Count("id", filter=Q(reached=True, satisfied=True)),
