@@ -181,8 +181,11 @@ def main(argv=None) -> dict:
 
         beat_thread = threading.Thread(target=beat, daemon=True)
         beat_thread.start()
+        claimed_at = None
         while time.monotonic() - started < args.timeout:
             c = counts(tag)
+            if claimed_at is None and c.get("scheduled", 0) == 0:
+                claimed_at = time.monotonic()  # every task claimed by the sweeper
             pending = c.get("scheduled", 0) + c.get("queued", 0)
             if pending == 0:
                 done_at = time.monotonic()
@@ -196,6 +199,9 @@ def main(argv=None) -> dict:
         result.update(
             {
                 "seconds": round(elapsed, 1),
+                "all_claimed_after_seconds": (
+                    round(claimed_at - started, 1) if claimed_at is not None else None
+                ),
                 "finished": done_at is not None,
                 "drained": drained,
                 "per_second": round(drained / elapsed, 1),
@@ -229,7 +235,8 @@ def main(argv=None) -> dict:
     )
     result["celery_worker_peak_rss_mb"] = round(peak["mb"], 1)
     print(
-        f"{args.tasks:,} tasks in {result['seconds']} s ({result['per_second']}/s), "
+        f"{args.tasks:,} tasks in {result['seconds']} s ({result['per_second']}/s; all claimed "
+        f"after {result.get('all_claimed_after_seconds')} s), "
         f"finished={result['finished']}, exactly once={result['exactly_once']} {result['check']}, "
         f"worker peak RSS {peak['mb']:.0f} MB"
     )
