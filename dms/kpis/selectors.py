@@ -243,24 +243,25 @@ def jobs_finished(scope: Scope) -> QuerySet[JobLine]:
         .annotate(s=Sum(Epoch(F("ended_at") - F("started_at"))))
         .values("s")
     )
+    # The period's sign-offs come from the sign-off index (all sites); each line's site is then
+    # looked up by its RO's primary key — a join would let the planner hash every RO of the
+    # site for a day's few hundred lines.
+    ro_site = RepairOrder.objects.filter(pk=OuterRef("repair_order_id")).values("site_id")[:1]
     return (
-        JobLine.objects.filter(
-            repair_order__site_id__in=scope.site_ids,
-            work_status=JobLine.WorkStatus.DONE,
-            technician__isnull=False,
-        )
-        .filter(scope.during("signed_off_at", "repair_order__site_id"))
+        JobLine.objects.filter(work_status=JobLine.WorkStatus.DONE, technician__isnull=False)
+        .annotate(ro_site=Subquery(ro_site))
+        .filter(scope.during("signed_off_at", "ro_site"))
         .annotate(clocked_seconds=Coalesce(clocked, Value(0.0)))
     )
 
 
 def clock_entries(scope: Scope) -> QuerySet[ClockEntry]:
+    # as jobs_finished: the start-time index, then each entry's site by primary keys
+    job_site = JobLine.objects.filter(pk=OuterRef("job_id")).values("repair_order__site_id")[:1]
     return (
-        ClockEntry.objects.filter(
-            job__repair_order__site_id__in=scope.site_ids,
-            ended_at__isnull=False,
-        )
-        .filter(scope.during("started_at", "job__repair_order__site_id"))
+        ClockEntry.objects.filter(ended_at__isnull=False)
+        .annotate(ro_site=Subquery(job_site))
+        .filter(scope.during("started_at", "ro_site"))
         .annotate(seconds=Epoch(F("ended_at") - F("started_at")))
     )
 
