@@ -313,6 +313,15 @@ class VehicleCreateInput(VehicleInput):
     vin = serializers.CharField(max_length=40)
 
 
+class CustomerFilterIn(serializers.Serializer):
+    q = serializers.CharField(required=False, allow_blank=True, max_length=120)
+    retention = serializers.ChoiceField(
+        Customer.Retention.choices, required=False, allow_blank=True
+    )
+    abc_class = serializers.ChoiceField(Customer.AbcClass.choices, required=False, allow_blank=True)
+    phone = serializers.CharField(required=False, allow_blank=True, max_length=40)
+
+
 class MergeInput(serializers.Serializer):
     merge = serializers.IntegerField(
         help_text="id of the duplicate customer to merge into this one"
@@ -384,7 +393,10 @@ class CustomerViewSet(
         if self.action != "list":
             return qs.prefetch_related("vehicles")
         qs = qs.filter(merged_into__isnull=True)
-        params = self.request.query_params
+        # checked first: a value the database cannot compare (a NUL byte) is a 400, not a 500
+        filters = CustomerFilterIn(data=self.request.query_params)
+        filters.is_valid(raise_exception=True)
+        params = {k: v for k, v in filters.validated_data.items() if v}
         if params.get("retention"):
             qs = qs.filter(retention=params["retention"])
         if params.get("abc_class"):
@@ -614,6 +626,11 @@ class LookupView(APIView):
         if not q.strip():
             raise ApplicationError(
                 _("Type a plate, VIN, phone or name."), fields={"q": _("This field is required.")}
+            )
+        if "\x00" in q:  # the database cannot compare it: bad input, not a server error
+            raise ApplicationError(
+                _("Type a plate, VIN, phone or name."),
+                fields={"q": _("Null characters are not allowed.")},
             )
         hits = selectors.lookup(site_ids=site_ids_of(request.user), q=q, limit=limit)
         for hit in hits:

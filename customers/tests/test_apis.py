@@ -66,6 +66,7 @@ def test_lookup_endpoint(api_as, site):
     assert hit["matched_on"] == ["plate"]
     assert hit["matched_vehicle_ids"] == [car.pk]
     assert api.get("/api/v1/lookup/").status_code == 400
+    assert api.get("/api/v1/lookup/", {"q": "沪\x00"}).status_code == 400
 
 
 def test_other_site_is_404_and_not_listed(api_as):
@@ -100,6 +101,11 @@ def test_filters(api_as, site):
     assert [c["id"] for c in r.json()["results"]] == [a.pk]
     r = api.get("/api/v1/customers/", {"phone": "abc"})
     assert r.status_code == 400
+    # a filter value the database cannot compare is bad input, named, not a server error
+    r = api.get("/api/v1/customers/", {"q": "z\x00"})
+    assert (r.status_code, list(r.json()["fields"])) == (400, ["q"])
+    r = api.get("/api/v1/customers/", {"retention": "sometimes"})
+    assert (r.status_code, list(r.json()["fields"])) == (400, ["retention"])
     r = api.get("/api/v1/vehicles/", {"due_month": "2026-13"})
     assert r.status_code == 400
 
