@@ -13,6 +13,11 @@ BENCH_DATABASE_URL = env(
 DATABASES = {"default": env.db_url_config(BENCH_DATABASE_URL)}
 DATABASES["default"]["CONN_MAX_AGE"] = 60
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+# a name for this process's database sessions, so a benchmark can find (and renice) them
+if env("BENCH_DB_APPLICATION_NAME", default=""):
+    DATABASES["default"].setdefault("OPTIONS", {})["application_name"] = env(
+        "BENCH_DB_APPLICATION_NAME"
+    )
 REDIS_URL = env("BENCH_REDIS_URL", default="redis://127.0.0.1:6379/0")
 CELERY_BROKER_URL = REDIS_URL
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
