@@ -33,6 +33,12 @@ app.conf.beat_schedule = {
         "schedule": crontab(minute=7),
         "kwargs": {"days": 35},
     },
+    # nightly: the last 400 days (repair orders open for weeks, cancelled or extended late)
+    "kpi-rollups-nightly": {
+        "task": "dms.tasks.refresh_kpi_rollups",
+        "schedule": crontab(hour=3, minute=30),
+        "kwargs": {"days": 400},
+    },
     "care-reminder-rules": {
         "task": "care.tasks.run_reminder_rules",
         "schedule": crontab(hour=2, minute=0),

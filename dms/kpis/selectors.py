@@ -209,6 +209,14 @@ def appointments_in(scope: Scope) -> QuerySet[Appointment]:
     )
 
 
+def _additional_base(scope: Scope) -> QuerySet[JobLine]:
+    return JobLine.objects.filter(
+        is_additional=True,
+        repair_order__site_id__in=scope.site_ids,
+        repair_order__opened_day__range=(scope.start, scope.end),
+    ).exclude(repair_order__status=ROStatus.CANCELLED)
+
+
 def additional_lines(scope: Scope) -> QuerySet[JobLine]:
     later_same_work = (
         JobLine.objects.filter(
@@ -222,15 +230,7 @@ def additional_lines(scope: Scope) -> QuerySet[JobLine]:
             | Q(description=OuterRef("description"))
         )
     )
-    return (
-        JobLine.objects.filter(
-            is_additional=True,
-            repair_order__site_id__in=scope.site_ids,
-            repair_order__opened_day__range=(scope.start, scope.end),
-        )
-        .exclude(repair_order__status=ROStatus.CANCELLED)
-        .annotate(recovered_later=Exists(later_same_work))
-    )
+    return _additional_base(scope).annotate(recovered_later=Exists(later_same_work))
 
 
 # Timestamp-based figures ride indexes on the timestamp itself (job lines by sign-off, clock
@@ -418,6 +418,13 @@ DAILY_FIELDS: dict[str, tuple[str, ...]] = {
     ),
     "lines": ("sold_hours",),
     "parts": ("part_lines",),
+    "additional": (
+        "add_proposed",
+        "add_approved",
+        "add_declined",
+        "add_proposed_amount",
+        "add_approved_amount",
+    ),
     "followups": ("reached", "satisfied"),
     "jobs": ("jobs_finished", "jobs_sold_hours", "jobs_clocked_seconds"),
     "clock": ("clocked_seconds",),
@@ -482,6 +489,17 @@ def live_daily(scope: Scope) -> dict[str, list[dict]]:
         .annotate(part_lines=Count("id"))
     )
     ro_advisor = RepairOrder.objects.filter(pk=OuterRef("repair_order_id")).values("advisor_id")
+    additional = (
+        _additional_base(scope)
+        .values(user_id=F("repair_order__advisor_id"), day=F("repair_order__opened_day"))
+        .annotate(
+            add_proposed=Count("id"),
+            add_approved=Count("id", filter=Q(approval=JobLine.Approval.APPROVED)),
+            add_declined=Count("id", filter=Q(approval=JobLine.Approval.DECLINED)),
+            add_proposed_amount=Sum("labour_amount"),
+            add_approved_amount=Sum("labour_amount", filter=Q(approval=JobLine.Approval.APPROVED)),
+        )
+    )
     followups = (
         followups_completed(scope)
         .annotate(completed_day=TruncDate("completed_at", tzinfo=tz))
@@ -514,6 +532,7 @@ def live_daily(scope: Scope) -> dict[str, list[dict]]:
         "delivered": delivered,
         "lines": lines,
         "parts": parts,
+        "additional": additional,
         "followups": followups,
         "jobs": jobs,
         "clock": clock,
@@ -589,14 +608,13 @@ def _fold(rows: list[dict], key: str = "user_id") -> dict:
     return out
 
 
-def _additional(scope: Scope) -> dict:
-    return additional_lines(scope).aggregate(
-        proposed=Count("id"),
-        approved=Count("id", filter=Q(approval=JobLine.Approval.APPROVED)),
-        declined=Count("id", filter=Q(approval=JobLine.Approval.DECLINED)),
-        proposed_amount=Sum("labour_amount"),
-        approved_amount=Sum("labour_amount", filter=Q(approval=JobLine.Approval.APPROVED)),
-        recovered=Count("id", filter=Q(approval=JobLine.Approval.DECLINED, recovered_later=True)),
+def _declined_recovered(scope: Scope) -> int:
+    """Declined additional lines of the period's ROs done on a later visit: live, since the
+    later visit can come any time after the day."""
+    return (
+        additional_lines(scope)
+        .filter(approval=JobLine.Approval.DECLINED, recovered_later=True)
+        .count()
     )
 
 
@@ -667,7 +685,7 @@ def kpis_compute(
 
 def compute_for_scope(scope: Scope, *, detail: bool = False, use_rollup: bool = True) -> dict:
     d = daily(scope, use_rollup=use_rollup)
-    extra = _additional(scope)
+    recovered = _declined_recovered(scope)
     days = open_days(scope)
     attended_by_tech, attended = _attendance(scope, days)
     appt = _appointments(scope)
@@ -687,6 +705,7 @@ def compute_for_scope(scope: Scope, *, detail: bool = False, use_rollup: bool = 
     clocked = t["clock"].get("clocked_seconds", 0) / 3600.0
     capacity = sum(float(site.daily_bookable_hours) * len(days[site.pk]) for site in scope.sites)
     dv = t["delivered"]
+    extra = t["additional"]
 
     result = {
         "sites": scope.site_ids,
@@ -706,14 +725,16 @@ def compute_for_scope(scope: Scope, *, detail: bool = False, use_rollup: bool = 
         "technician_efficiency": _rate(sold_finished, clocked_on_finished),
         "technician_productivity": _rate(clocked, attended),
         "effective_labour_rate": _per(labour, sold_hours),
-        "additional_work_capture_rate": _rate(extra["approved"], extra["proposed"]),
-        "additional_work_amount_capture_rate": _rate(
-            extra["approved_amount"] or 0, extra["proposed_amount"] or 0
+        "additional_work_capture_rate": _rate(
+            extra.get("add_approved", 0), extra.get("add_proposed", 0)
         ),
-        "additional_lines_proposed": extra["proposed"],
-        "additional_lines_approved": extra["approved"],
-        "additional_lines_declined": extra["declined"],
-        "declined_work_recovered": extra["recovered"],
+        "additional_work_amount_capture_rate": _rate(
+            extra.get("add_approved_amount", 0), extra.get("add_proposed_amount", 0)
+        ),
+        "additional_lines_proposed": extra.get("add_proposed", 0),
+        "additional_lines_approved": extra.get("add_approved", 0),
+        "additional_lines_declined": extra.get("add_declined", 0),
+        "declined_work_recovered": recovered,
         "followup_rate": _rate(dv.get("followed_up", 0), delivered),
         "followup_rate_warranty": _rate(
             dv.get("warranty_followed_up", 0), dv.get("in_warranty", 0)

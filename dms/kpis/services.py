@@ -19,11 +19,11 @@ from django.utils import timezone
 from dms.kpis import selectors
 from dms.models import KpiDay, KpiRollupState, Site
 
-# How far back the periodic refresh recomputes closed days. Follow-up calls complete within
-# their 2–5-day window and comebacks are opened within the comeback window (20 days by default),
-# so every late change to a day's figures falls inside these windows.
+# How far back the periodic refresh recomputes closed days (dms/celery.py schedules it): the
+# last week every 5 minutes (follow-up calls complete within their 2–5-day window), the last 35
+# days hourly (comebacks are opened within the comeback window, 20 days by default) and the last
+# 400 days nightly (a repair order open for weeks that is extended or cancelled late).
 RECENT_DAYS = 7
-TRAILING_DAYS = 35
 CHUNK_DAYS = 31
 
 

@@ -13,7 +13,7 @@ from dms.kpis import selectors, services
 from dms.kpis.tests import scenario
 from dms.models import KpiDay, KpiRollupState
 from followups.models import CallOutcome, CallTask, TaskKind, TaskStatus
-from workorders.models import ROStatus
+from workorders.models import JobLine, ROStatus
 from workorders.tests.factories import JobLineFactory, RepairOrderFactory
 
 pytestmark = [pytest.mark.django_db, pytest.mark.postgres]
@@ -115,6 +115,10 @@ def test_late_changes_to_closed_days_are_picked_up_by_the_periodic_refresh(world
     )
     r6.status = ROStatus.CANCELLED
     r6.save()
+    # and the customer who declined the brake fluid on the 2nd's visit approves it after all
+    l4 = world["l4"]
+    l4.approval = JobLine.Approval.APPROVED
+    l4.save()
     # and the periodic refresh runs (the hourly trailing window covers the 2nd)
     services.kpi_rollups_refresh(site_ids=[site.pk], days=35, today=scenario.TODAY)
 
@@ -125,6 +129,8 @@ def test_late_changes_to_closed_days_are_picked_up_by_the_periodic_refresh(world
     week = both(site, scenario.START, scenario.END)[0]
     assert week["comeback_rate"] == 0.6667  # R1 and R3 came back ÷ R1 R2 R3 (R6 cancelled)
     assert week["ro_delivered"] == 3
+    assert week["additional_lines_approved"] == 2
+    assert week["declined_work_recovered"] == 0
 
 
 def test_a_period_partly_before_the_rollup_is_computed_live_for_those_days(world):
