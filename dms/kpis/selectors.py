@@ -217,8 +217,9 @@ def _additional_base(scope: Scope) -> QuerySet[JobLine]:
     ).exclude(repair_order__status=ROStatus.CANCELLED)
 
 
-def additional_lines(scope: Scope) -> QuerySet[JobLine]:
-    later_same_work = (
+def _later_same_work() -> Exists:
+    """The same work (operation code, or description) approved on a later visit of the car."""
+    return Exists(
         JobLine.objects.filter(
             repair_order__vehicle_id=OuterRef("repair_order__vehicle_id"),
             repair_order__opened_at__gt=OuterRef("repair_order__opened_at"),
@@ -230,7 +231,10 @@ def additional_lines(scope: Scope) -> QuerySet[JobLine]:
             | Q(description=OuterRef("description"))
         )
     )
-    return _additional_base(scope).annotate(recovered_later=Exists(later_same_work))
+
+
+def additional_lines(scope: Scope) -> QuerySet[JobLine]:
+    return _additional_base(scope).annotate(recovered_later=_later_same_work())
 
 
 # Timestamp-based figures ride indexes on the timestamp itself (job lines by sign-off, clock
@@ -246,7 +250,9 @@ def jobs_finished(scope: Scope) -> QuerySet[JobLine]:
     # The period's sign-offs come from the sign-off index (all sites); each line's site is then
     # looked up by its RO's primary key — a join would let the planner hash every RO of the
     # site for a day's few hundred lines.
-    ro_site = RepairOrder.objects.filter(pk=OuterRef("repair_order_id")).values("site_id")[:1]
+    ro_site = (
+        RepairOrder.objects.filter(pk=OuterRef("repair_order_id")).order_by().values("site_id")[:1]
+    )
     return (
         JobLine.objects.filter(work_status=JobLine.WorkStatus.DONE, technician__isnull=False)
         .annotate(ro_site=Subquery(ro_site))
@@ -257,7 +263,9 @@ def jobs_finished(scope: Scope) -> QuerySet[JobLine]:
 
 def clock_entries(scope: Scope) -> QuerySet[ClockEntry]:
     # as jobs_finished: the start-time index, then each entry's site by primary keys
-    job_site = JobLine.objects.filter(pk=OuterRef("job_id")).values("repair_order__site_id")[:1]
+    job_site = (
+        JobLine.objects.filter(pk=OuterRef("job_id")).order_by().values("repair_order__site_id")[:1]
+    )
     return (
         ClockEntry.objects.filter(ended_at__isnull=False)
         .annotate(ro_site=Subquery(job_site))
@@ -488,7 +496,9 @@ def live_daily(scope: Scope) -> dict[str, list[dict]]:
         )
         .annotate(part_lines=Count("id"))
     )
-    ro_advisor = RepairOrder.objects.filter(pk=OuterRef("repair_order_id")).values("advisor_id")
+    ro_advisor = (
+        RepairOrder.objects.filter(pk=OuterRef("repair_order_id")).order_by().values("advisor_id")
+    )
     additional = (
         _additional_base(scope)
         .values(user_id=F("repair_order__advisor_id"), day=F("repair_order__opened_day"))
@@ -610,10 +620,18 @@ def _fold(rows: list[dict], key: str = "user_id") -> dict:
 
 def _declined_recovered(scope: Scope) -> int:
     """Declined additional lines of the period's ROs done on a later visit: live, since the
-    later visit can come any time after the day."""
+    later visit can come any time after the day. The period's ROs are read first and their ids
+    passed as a list, so the lines are found by probing the additional-lines index per RO (as a
+    join, the planner sometimes scanned every additional line of every site)."""
+    ro_ids = list(ros_opened(scope).order_by().values_list("pk", flat=True))
+    if not ro_ids:
+        return 0
     return (
-        additional_lines(scope)
-        .filter(approval=JobLine.Approval.DECLINED, recovered_later=True)
+        JobLine.objects.filter(
+            repair_order_id__in=ro_ids, is_additional=True, approval=JobLine.Approval.DECLINED
+        )
+        .annotate(recovered_later=_later_same_work())
+        .filter(recovered_later=True)
         .count()
     )
 
