@@ -414,7 +414,7 @@ class CustomerViewSet(
         return qs
 
     def list(self, request, *args, **kwargs):
-        page = self.paginate_queryset(self.get_queryset().values(*CustomerRowSerializer.columns()))
+        page = self.paginate_queryset(CustomerRowSerializer.values_of(self.get_queryset()))
         rows = CustomerRowSerializer(page, many=True, context=self.get_serializer_context())
         return self.get_paginated_response(rows.data)
 

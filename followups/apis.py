@@ -183,7 +183,7 @@ class CallTaskViewSet(viewsets.ReadOnlyModelViewSet):
     def list(self, request, *args, **kwargs):
         """By deadline (`due_until`), 25 per page; follow `next`. Each row links to the full
         task (`url`)."""
-        page = self.paginate_queryset(self.get_queryset().values(*CallTaskRowSerializer.columns()))
+        page = self.paginate_queryset(CallTaskRowSerializer.values_of(self.get_queryset()))
         rows = CallTaskRowSerializer(page, many=True, context=self.get_serializer_context())
         return self.get_paginated_response(rows.data)
 

@@ -502,17 +502,21 @@ class RepairOrderViewSet(viewsets.GenericViewSet):
     )
     def list(self, request):
         """Newest first, 25 per page; follow `next`. Each row links to its detail (`url`)."""
-        params = ROFilterIn(data=request.query_params)
-        params.is_valid(raise_exception=True)
-        f = params.validated_data
-        qs = selectors.repair_order_list(
-            user=request.user,
-            status=sorted(f.get("status") or []) or None,
-            advisor_id=f.get("advisor"),
-            date_from=f.get("date_from"),
-            date_to=f.get("date_to"),
-            q=f.get("q", ""),
-        ).values(*RepairOrderRowOut.columns())
+        f = {}
+        if request.query_params:
+            params = ROFilterIn(data=request.query_params)
+            params.is_valid(raise_exception=True)
+            f = params.validated_data
+        qs = RepairOrderRowOut.values_of(
+            selectors.repair_order_list(
+                user=request.user,
+                status=sorted(f.get("status") or []) or None,
+                advisor_id=f.get("advisor"),
+                date_from=f.get("date_from"),
+                date_to=f.get("date_to"),
+                q=f.get("q", ""),
+            )
+        )
         page = self.paginate_queryset(qs)
         rows = RepairOrderRowOut(page, many=True, context=self.get_serializer_context())
         return self.get_paginated_response(rows.data)
