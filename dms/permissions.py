@@ -30,6 +30,14 @@ def _role_map(user) -> dict[int, set[str]]:
     return cached
 
 
+def remember_roles(user, pairs: Iterable[tuple[int, str]]) -> None:
+    """Keep (site id, role) pairs read with the user (token authentication) for this request."""
+    cached: dict[int, set[str]] = {}
+    for site_id, role in pairs:
+        cached.setdefault(site_id, set()).add(role)
+    user._dms_roles = cached
+
+
 def site_ids_of(user) -> list[int]:
     if getattr(user, "is_superuser", False):
         return list(Site.objects.values_list("id", flat=True))

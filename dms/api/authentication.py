@@ -1,0 +1,30 @@
+"""Token authentication that reads the user's roles in the same query.
+
+Every API view checks a role at a site (`dms.permissions.HasRole`), so every token request read
+the token with its user, then the user's roles: two round trips before any work. Here one query
+reads the token, the user and the (site, role) pairs (a LEFT JOIN: a user without roles is one
+row), and the roles are kept on the user for this request only, as `_role_map` would keep them.
+"""
+
+from django.db.models import F
+from django.utils.translation import gettext_lazy as _
+from rest_framework import authentication, exceptions
+
+from dms.permissions import remember_roles
+
+
+class TokenAuthentication(authentication.TokenAuthentication):
+    def authenticate_credentials(self, key):
+        rows = list(
+            self.get_model()
+            .objects.select_related("user")
+            .filter(key=key)
+            .annotate(role_site=F("user__staff_roles__site_id"), role=F("user__staff_roles__role"))
+        )
+        if not rows:
+            raise exceptions.AuthenticationFailed(_("Invalid token."))
+        token = rows[0]
+        if not token.user.is_active:
+            raise exceptions.AuthenticationFailed(_("User inactive or deleted."))
+        remember_roles(token.user, [(r.role_site, r.role) for r in rows if r.role_site is not None])
+        return (token.user, token)
