@@ -172,3 +172,37 @@ def test_rebuild_command_names_an_unknown_site_and_rebuilds_a_known_one(world):
     )
     assert state.built_through == yesterday
     assert state.built_from == yesterday - dt.timedelta(days=2)
+
+
+def test_a_month_from_the_rollup_runs_as_many_queries_with_many_more_rows(world):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    site, a1 = world["site"], world["a1"]
+    month = (dt.date(2026, 2, 20), dt.date(2026, 3, 19))
+
+    def count() -> int:
+        scope = selectors.make_scope(
+            site_ids=[site.pk], start=month[0], end=month[1], today=scenario.TODAY
+        )
+        with CaptureQueriesContext(connection) as ctx:
+            selectors.compute_for_scope(scope, detail=True)
+        return len(ctx.captured_queries)
+
+    before = count()
+    # given many more delivered cars over the month, rolled up
+    for n in range(20):
+        day = month[0] + dt.timedelta(days=n)
+        at = dt.datetime.combine(day, dt.time(15), tzinfo=scenario.TZ)
+        ro = RepairOrderFactory(
+            site=site,
+            advisor=a1,
+            opened_day=day,
+            status=ROStatus.DELIVERED,
+            delivered_day=day,
+            delivered_at=at,
+        )
+        JobLineFactory(repair_order=ro, standard_hours=Decimal("1.0"))
+    services.kpi_rollups_refresh(site_ids=[site.pk], days=35, today=scenario.TODAY)
+    # then the month still takes the same number of queries
+    assert count() == before
