@@ -91,23 +91,25 @@ def test_thousand_due_tasks_are_processed_exactly_once(celery_worker):
 
 
 def test_worker_killed_mid_batch_loses_none_and_duplicates_none(celery_worker):
+    # given 3,000 due tasks handed out in batches of 100 (a batch commits as one chunk, so small
+    # batches leave most of the work in flight when the worker dies)
     site = _always_open_site()
-    _due_tasks(site, 1000)
+    _due_tasks(site, 3000)
     worker = celery_worker(concurrency=4)
-    services.outreach_sweep(batch_size=250)
+    services.outreach_sweep(batch_size=100)
     # when the worker is SIGKILLed part-way through
     _wait_for(lambda: _processed() >= 100, timeout=120, what="the first 100 tasks")
     worker.kill()
     done_at_kill = _processed()
-    assert done_at_kill < 1000, "the worker finished before it could be killed"
+    assert done_at_kill < 3000, f"the worker finished before it could be killed ({done_at_kill})"
     # and a new worker starts; the sweeper hands out again what the dead worker had claimed
     celery_worker(concurrency=4)
     services.outreach_sweep(now=timezone.now() + services.REQUEUE_AFTER + timedelta(minutes=1))
-    # then all 1,000 are done, each exactly once
+    # then all 3,000 are done, each exactly once
     _wait_for(
-        lambda: _processed() == 1000, timeout=300, what="all tasks after restart", interval=0.5
+        lambda: _processed() == 3000, timeout=300, what="all tasks after restart", interval=0.5
     )
-    _assert_each_processed_exactly_once(1000)
+    _assert_each_processed_exactly_once(3000)
     assert not CallTask.objects.filter(status=TaskStatus.QUEUED).exists()
 
 
