@@ -2,8 +2,9 @@
 SPEC §9 budgets (bench/results/summary.md, quoted by docs/benchmarks.md).
 
 The benchmark database (BENCH_DATABASE_URL, default postgres://postgres@127.0.0.1:5432/dms_bench)
-is created, migrated and filled with the BENCH_PRESET dataset (default: group, ~18 minutes) when
-it has no data; it is migrated on every run so new indexes are measured.
+is created, migrated and filled with the BENCH_PRESET dataset (default: group, ~8 minutes) when
+it has no data; it is migrated on every run so new indexes are measured, and the KPI daily
+rollup is rebuilt for the last 70 days (2–6 minutes at the group dataset).
 
     .venv/bin/python bench/run_all.py [--skip sweeper,throughput] [--quick]
 """
