@@ -551,7 +551,12 @@ def live_daily(scope: Scope) -> dict[str, list[dict]]:
     for r in out["delivered"] + out["followups"]:
         for k in [k for k in r if k.endswith("_n")]:
             r[k[:-2]] = r.pop(k)
-    return out
+    # a row of zeros says nothing (and the rollup keeps none): drop it, so that a person with
+    # only such a row gets no table row either way
+    return {
+        name: [r for r in rows if any(r[f] for f in DAILY_FIELDS[name])]
+        for name, rows in out.items()
+    }
 
 
 def rollup_span(scope: Scope) -> tuple[dt.date, dt.date] | None:

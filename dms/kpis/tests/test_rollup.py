@@ -206,3 +206,39 @@ def test_a_month_from_the_rollup_runs_as_many_queries_with_many_more_rows(world)
     services.kpi_rollups_refresh(site_ids=[site.pk], days=35, today=scenario.TODAY)
     # then the month still takes the same number of queries
     assert count() == before
+
+
+def test_an_advisor_with_only_an_unanswered_follow_up_is_shown_alike_live_and_rolled_up(world):
+    from dms.models import Role
+    from dms.tests.factories import make_staff
+
+    site, r1 = world["site"], world["r1"]
+    # given an advisor whose only activity in the period is a follow-up call nobody answered
+    # (on a car delivered before the period)
+    a3 = make_staff(role=Role.ADVISOR, site=site, username="adv3", first_name="Sun")
+    old = RepairOrderFactory(
+        vehicle=r1.vehicle,
+        advisor=a3,
+        opened_day=dt.date(2026, 2, 1),
+        status=ROStatus.DELIVERED,
+        delivered_day=dt.date(2026, 2, 1),
+        delivered_at=local(2, 1, 12),
+    )
+    CallTask.objects.create(
+        site=site,
+        kind=TaskKind.FOLLOWUP,
+        source_key=f"ro:{old.pk}",
+        customer=old.customer,
+        vehicle=old.vehicle,
+        repair_order=old,
+        due_at=local(3, 3, 9),
+        due_until=local(3, 6, 20),
+        status=TaskStatus.DONE,
+        outcome=CallOutcome.NO_ANSWER,
+        completed_at=local(3, 4, 10),
+    )
+    services.kpi_rollups_refresh(site_ids=[site.pk], days=35, today=scenario.TODAY)
+    # then the week's advisor table is the same from the rollup as live: no row for Sun
+    rolled, live = both(site, scenario.START, scenario.END)
+    assert rolled == live
+    assert "Sun" not in {r["name"].split()[0] for r in rolled["advisors"]}
