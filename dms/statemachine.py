@@ -20,6 +20,18 @@ def allowed_moves(table: Mapping[str, Iterable[str]], state: str) -> list[str]:
     return sorted(table.get(state, ()))
 
 
+def check_move(table: Mapping[str, Iterable[str]], current: str, to: str) -> None:
+    """Raise ConflictError, listing the allowed moves, unless the table lets `current` go to
+    `to`."""
+    allowed = allowed_moves(table, current)
+    if to not in allowed:
+        raise ConflictError(
+            _("Cannot go from “%(from)s” to “%(to)s”. Allowed next: %(allowed)s.")
+            % {"from": current, "to": to, "allowed": ", ".join(allowed) or _("none")},
+            extra={"state": current, "allowed": allowed},
+        )
+
+
 def lock(model: type[M], pk: Any) -> M:
     """Re-read a row under `SELECT … FOR UPDATE` (a no-op on SQLite, where writes serialise)."""
     return model.objects.select_for_update().get(pk=pk)
@@ -48,13 +60,7 @@ def move(
     current = getattr(obj, field)
     if current == to and idempotent:
         return obj, False
-    allowed = allowed_moves(table, current)
-    if to not in allowed:
-        raise ConflictError(
-            _("Cannot go from “%(from)s” to “%(to)s”. Allowed next: %(allowed)s.")
-            % {"from": current, "to": to, "allowed": ", ".join(allowed) or _("none")},
-            extra={"state": current, "allowed": allowed},
-        )
+    check_move(table, current, to)
     for guard in guards:
         guard(obj)
     setattr(obj, field, to)
@@ -98,13 +104,7 @@ def move_many(
     assert transaction.get_connection().in_atomic_block, "move_many() must run inside a transaction"
     if not rows:
         return 0
-    allowed = allowed_moves(table, from_state)
-    if to not in allowed:
-        raise ConflictError(
-            _("Cannot go from “%(from)s” to “%(to)s”. Allowed next: %(allowed)s.")
-            % {"from": from_state, "to": to, "allowed": ", ".join(allowed) or _("none")},
-            extra={"state": from_state, "allowed": allowed},
-        )
+    check_move(table, from_state, to)
     pks = [pk for pk, _site in rows]
     with transaction.atomic():  # a savepoint: a refused batch leaves no row moved
         moved = model.objects.filter(pk__in=pks, **{field: from_state}).update(

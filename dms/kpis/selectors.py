@@ -612,11 +612,11 @@ def daily(scope: Scope, *, use_rollup: bool = True) -> dict[str, list[dict]]:
     return {name: [row for p in parts for row in p[name]] for name in DAILY_FIELDS}
 
 
-def _fold(rows: list[dict], key: str = "user_id") -> dict:
-    """Sum daily rows down to one row per `key` (person, or day)."""
+def fold_daily(rows: Iterable[dict], key=lambda r: r["user_id"]) -> dict:
+    """Sum daily rows per `key(row)` (by default the person): {key: {figure: sum}}."""
     out: dict = {}
     for r in rows:
-        acc = out.setdefault(r[key], {})
+        acc = out.setdefault(key(r), {})
         for k, v in r.items():
             if k not in ("user_id", "day") and v is not None:
                 acc[k] = acc.get(k, 0) + v
@@ -717,7 +717,7 @@ def compute_for_scope(scope: Scope, *, detail: bool = False, use_rollup: bool = 
     retention = _retention(scope)
     due_month = due_this_month(scope).count()
 
-    t = {name: _total(rows) for name, rows in d.items()}
+    t = {name: fold_daily(rows, key=lambda r: None).get(None, {}) for name, rows in d.items()}
     opened = t["opened"].get("opened", 0)
     delivered = t["delivered"].get("delivered", 0)
     labour = t["delivered"].get("labour", 0)
@@ -793,20 +793,10 @@ def compute_for_scope(scope: Scope, *, detail: bool = False, use_rollup: bool = 
     return result
 
 
-def _total(rows: list[dict]) -> dict:
-    """Sum daily rows into one."""
-    out: dict = {}
-    for r in rows:
-        for k, v in r.items():
-            if k not in ("user_id", "day") and v is not None:
-                out[k] = out.get(k, 0) + v
-    return out
-
-
 def _advisor_table(d: dict[str, list[dict]]) -> list[dict]:
     rows: dict[int, dict] = defaultdict(dict)
     for family in ("opened", "delivered", "lines", "followups"):
-        for uid, sums in _fold(d[family]).items():
+        for uid, sums in fold_daily(d[family]).items():
             if uid is not None:
                 rows[uid].update(sums)
     out = []
@@ -833,7 +823,7 @@ def _advisor_table(d: dict[str, list[dict]]) -> list[dict]:
 def _technician_table(d: dict[str, list[dict]], attended_by_tech) -> list[dict]:
     rows: dict[int, dict] = defaultdict(dict)
     for family in ("jobs", "clock"):
-        for uid, sums in _fold(d[family]).items():
+        for uid, sums in fold_daily(d[family]).items():
             if uid is not None:
                 rows[uid].update(sums)
     for uid in attended_by_tech:

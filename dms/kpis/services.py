@@ -33,14 +33,10 @@ def _site_today(site: Site, today: dt.date | None) -> dt.date:
 
 def _rows_for(site: Site, start: dt.date, end: dt.date) -> list[KpiDay]:
     scope = selectors.Scope((site,), start, end)
-    merged: dict[tuple[dt.date, int], dict] = {}
-    for rows in selectors.live_daily(scope).values():
-        for r in rows:
-            key = (r["day"], r["user_id"] or 0)
-            acc = merged.setdefault(key, {})
-            for k, v in r.items():
-                if k not in ("user_id", "day") and v is not None:
-                    acc[k] = acc.get(k, 0) + v
+    daily = selectors.live_daily(scope)
+    merged = selectors.fold_daily(
+        (r for rows in daily.values() for r in rows), key=lambda r: (r["day"], r["user_id"] or 0)
+    )
     return [
         KpiDay(site=site, day=day, user_id=user_id, **values)
         for (day, user_id), values in merged.items()
