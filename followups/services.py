@@ -26,7 +26,7 @@ from dms import audit
 from dms.exceptions import ApplicationError, ConflictError, PermissionDeniedError
 from dms.models import ClosedDate, Role
 from dms.permissions import has_role, require_role
-from dms.statemachine import lock, move, move_many
+from dms.statemachine import check_move, lock, move, move_many
 
 from .backends import Outgoing, TransientSendError
 from .models import (
@@ -326,10 +326,10 @@ def outreach_sweep(*, now: datetime | None = None, batch_size: int = 1000) -> di
         status=TaskStatus.QUEUED, claimed_at__lt=now - REQUEUE_AFTER
     ).order_by("due_at")
     claimed = 0
-    for rows in (due, stuck):
+    for rows, from_state in ((due, TaskStatus.SCHEDULED), (stuck, TaskStatus.QUEUED)):
         while True:
             with transaction.atomic():
-                ids = _claim(rows, now=now, limit=batch_size)
+                ids = _claim(rows, from_state=from_state, now=now, limit=batch_size)
                 if ids:
                     transaction.on_commit(lambda ids=ids: _enqueue(ids))
             claimed += len(ids)
@@ -338,11 +338,15 @@ def outreach_sweep(*, now: datetime | None = None, batch_size: int = 1000) -> di
     return {"claimed": claimed, "expired": expired}
 
 
-def _claim(rows, *, now: datetime, limit: int) -> list[int]:
-    """Move up to `limit` rows of `rows` (not locked by another sweeper) to `queued` in one
-    statement — `UPDATE … WHERE id IN (SELECT … LIMIT … FOR UPDATE SKIP LOCKED) RETURNING id`
-    — and return their ids. No audit entry: the claim is the engine's bookkeeping, not a
-    change a person made or sees; the worker's move from `queued` is audited."""
+def _claim(rows, *, from_state: str, now: datetime, limit: int) -> list[int]:
+    """Move up to `limit` rows of `rows` (all in `from_state`, not locked by another sweeper) to
+    `queued` in one statement — `UPDATE … WHERE id IN (SELECT … LIMIT … FOR UPDATE SKIP LOCKED)
+    RETURNING id` — and return their ids. A move from `scheduled` is checked against the table
+    once and audited per row in one INSERT (`audit.record_many`); handing out again a row
+    already `queued` changes no status and writes no entry."""
+    moves = from_state != TaskStatus.QUEUED
+    if moves:
+        check_move(TASK_TRANSITIONS, from_state, TaskStatus.QUEUED)
     chosen = rows.select_for_update(skip_locked=True).values("id")[:limit]
     chosen_sql, chosen_params = chosen.query.sql_with_params()
     quote = connection.ops.quote_name
@@ -350,11 +354,20 @@ def _claim(rows, *, now: datetime, limit: int) -> list[int]:
     sql = (
         f"UPDATE {quote(CallTask._meta.db_table)} "  # noqa: S608
         f"SET {quote('status')} = %s, {quote('claimed_at')} = %s, {quote('updated_at')} = %s "
-        f"WHERE {quote('id')} IN ({chosen_sql}) RETURNING {quote('id')}"
+        f"WHERE {quote('id')} IN ({chosen_sql}) RETURNING {quote('id')}, {quote('site_id')}"
     )
     with connection.cursor() as cursor:
         cursor.execute(sql, [TaskStatus.QUEUED.value, now, now, *chosen_params])
-        return [row[0] for row in cursor.fetchall()]
+        claimed = [(pk, site_id) for pk, site_id in cursor.fetchall()]
+    if moves and claimed:
+        audit.record_many(
+            model=CallTask,
+            subjects=claimed,
+            action=TaskStatus.QUEUED,
+            from_state=from_state,
+            to_state=TaskStatus.QUEUED,
+        )
+    return [pk for pk, _site_id in claimed]
 
 
 def tasks_expire(*, now: datetime | None = None) -> int:

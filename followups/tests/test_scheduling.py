@@ -143,7 +143,11 @@ def test_sweep_claims_due_rows_once_and_worker_opens_the_call(site):
     assert services.task_dispatch(task_id=task.pk, now=now) == "skipped"
     task.refresh_from_db()
     assert task.status == TaskStatus.OPEN
-    assert [e.action for e in audit.history(task)] == ["scheduled", "open"]
+    # every move audited: scheduled → queued by the sweeper, queued → open by the worker
+    assert [(e.action, e.from_state, e.to_state) for e in audit.history(task)][1:] == [
+        ("queued", "scheduled", "queued"),
+        ("open", "queued", "open"),
+    ]
 
 
 def test_lost_worker_message_is_handed_out_again_after_a_while(site):
@@ -154,6 +158,8 @@ def test_lost_worker_message_is_handed_out_again_after_a_while(site):
     assert services.outreach_sweep(now=now + timedelta(minutes=2))["claimed"] == 0
     assert services.outreach_sweep(now=now + timedelta(minutes=11))["claimed"] == 1
     assert services.task_dispatch(task_id=task.pk, now=now + timedelta(minutes=11)) == "opened"
+    # handing it out again was no move of its own: one claim in the audit trail
+    assert [e.action for e in audit.history(task)].count("queued") == 1
 
 
 def test_sms_goes_to_the_backend_exactly_once(site):
