@@ -29,6 +29,7 @@ ACTIONS = {
     "wrong_number": pgettext_lazy("audit action", "wrong number"),
     "unreachable": pgettext_lazy("audit action", "unreachable"),
     "outcome_reached": pgettext_lazy("audit action", "reached"),
+    "queued": pgettext_lazy("audit action", "handed to the sending queue"),
     "sent": pgettext_lazy("audit action", "sent"),
     "wait": pgettext_lazy("audit action", "waiting for allowed hours"),
     "cancelled": pgettext_lazy("audit action", "cancelled"),
