@@ -422,35 +422,32 @@ def task_dispatch(*, task_id: int, now: datetime | None = None) -> str:
         return _dispatch_locked(task, now=now)
 
 
+def _finish(task: CallTask, to: str, note: str, now: datetime) -> None:
+    """End a locked, queued task without contact (expired, opted out, refused)."""
+    move(task, to=to, table=TASK_TRANSITIONS, note=note, extra_fields={"completed_at": now})
+
+
 def _dispatch_locked(task: CallTask, *, now: datetime) -> str:
     """The body of `task_dispatch` for a row already locked and still `queued`."""
     if task.due_until < now:
-        move(
+        _finish(
             task,
-            to=TaskStatus.UNREACHABLE,
-            table=TASK_TRANSITIONS,
-            note=_("The window closed before the customer was reached."),
-            extra_fields={"completed_at": now},
+            TaskStatus.UNREACHABLE,
+            _("The window closed before the customer was reached."),
+            now,
         )
         return "expired"
     allowed_at = next_contact_time(task=task, at=now)
     if allowed_at is None:
-        move(
-            task,
-            to=TaskStatus.FAILED,
-            table=TASK_TRANSITIONS,
-            note=_("The customer does not accept this channel."),
-            extra_fields={"completed_at": now},
-        )
+        _finish(task, TaskStatus.FAILED, _("The customer does not accept this channel."), now)
         return "opted_out"
     if allowed_at > now + timedelta(minutes=1):
         if allowed_at > task.due_until:
-            move(
+            _finish(
                 task,
-                to=TaskStatus.UNREACHABLE,
-                table=TASK_TRANSITIONS,
-                note=_("No allowed contact time is left in the window."),
-                extra_fields={"completed_at": now},
+                TaskStatus.UNREACHABLE,
+                _("No allowed contact time is left in the window."),
+                now,
             )
             return "expired"
         move(
@@ -476,12 +473,11 @@ def _dispatch_locked(task: CallTask, *, now: datetime) -> str:
         raise  # the worker retries with backoff; the row stays queued
     except Exception as exc:  # a permanent refusal: never retried, recorded
         log.exception("Channel backend refused task %s", task.pk)
-        move(
+        _finish(
             task,
-            to=TaskStatus.FAILED,
-            table=TASK_TRANSITIONS,
-            note=_("The gateway refused the message: %(error)s") % {"error": str(exc)[:200]},
-            extra_fields={"completed_at": now},
+            TaskStatus.FAILED,
+            _("The gateway refused the message: %(error)s") % {"error": str(exc)[:200]},
+            now,
         )
         return "failed"
     move(task, to=TaskStatus.SENT, table=TASK_TRANSITIONS, extra_fields={"completed_at": now})
