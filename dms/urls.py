@@ -22,7 +22,7 @@ urlpatterns = [
     path("workshop/", include("workshop.urls")),
     path("followups/", include("followups.urls")),
     path("care/", include("care.urls")),
-    path("dashboard/", include("dms.kpis.urls")),
+    path("dashboard/", include("kpis.urls")),
     path("media/<path:path>", media.protected_media, name="media"),
 ]
 

@@ -1,6 +1,6 @@
 """The KPIs of SPEC §6: key, label, definition (shown on the dashboard), unit and target.
 
-The definitions here are the ones `dms.kpis.selectors` computes; change both together.
+The definitions here are the ones `kpis.selectors` computes; change both together.
 """
 
 from dataclasses import dataclass

@@ -562,7 +562,7 @@ def live_daily(scope: Scope) -> dict[str, list[dict]]:
 def rollup_span(scope: Scope) -> tuple[dt.date, dt.date] | None:
     """The days of the period every site's rollup holds, or None. Today (and later) is never
     taken from the rollup: it is still changing."""
-    from dms.models import KpiRollupState
+    from kpis.models import KpiRollupState
 
     states = list(KpiRollupState.objects.filter(site_id__in=scope.site_ids))
     if not states or len(states) < len(scope.sites):
@@ -578,7 +578,7 @@ def rollup_span(scope: Scope) -> tuple[dt.date, dt.date] | None:
 def rollup_daily(scope: Scope, lo: dt.date, hi: dt.date) -> dict[str, list[dict]]:
     """The daily figures of [lo, hi] from the rollup: one query, rows of all the scope's sites
     summed per person and day."""
-    from dms.models import KpiDay
+    from kpis.models import KpiDay
 
     names = [f for fields in DAILY_FIELDS.values() for f in fields]
     rows = (

@@ -16,8 +16,9 @@ from collections.abc import Iterable
 from django.db import transaction
 from django.utils import timezone
 
-from dms.kpis import selectors
-from dms.models import KpiDay, KpiRollupState, Site
+from dms.models import Site
+from kpis import selectors
+from kpis.models import KpiDay, KpiRollupState
 
 # How far back the periodic refresh recomputes closed days (dms/celery.py schedules it): the
 # last week every 5 minutes (follow-up calls complete within their 2–5-day window), the last 35

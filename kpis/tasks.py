@@ -1,11 +1,12 @@
-"""Periodic work of the project-wide pieces (the KPI dashboard's daily rollup)."""
+"""Periodic work of the KPI dashboard: the daily rollup."""
 
 from celery import shared_task
 
-from dms.kpis import services
+from kpis import services
 
 
-@shared_task(acks_late=True)
+# the name predates the kpis app: beat schedules and queued messages use it
+@shared_task(name="dms.tasks.refresh_kpi_rollups", acks_late=True)
 def refresh_kpi_rollups(days: int = services.RECENT_DAYS) -> dict:
     """Recompute every site's KPI rollup for its last `days` closed days (idempotent: a day is
     always recomputed whole from the source rows)."""

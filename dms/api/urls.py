@@ -17,5 +17,5 @@ urlpatterns = [
     path("", include("workshop.apis")),
     path("", include("followups.apis")),
     path("", include("care.apis")),
-    path("", include("dms.kpis.apis")),
+    path("", include("kpis.apis")),
 ]

@@ -37,6 +37,7 @@ INSTALLED_APPS = [
     "workshop",
     "followups",
     "care",
+    "kpis",
 ]
 
 MIDDLEWARE = [
@@ -95,7 +96,7 @@ LOGOUT_REDIRECT_URL = "login"
 # --- i18n ----------------------------------------------------------------------------------
 LANGUAGE_CODE = "zh-hans"
 LANGUAGES = [("zh-hans", _("Simplified Chinese")), ("en", _("English"))]
-LOCALE_PATHS = [BASE_DIR / "locale", BASE_DIR / "dms" / "kpis" / "locale"]
+LOCALE_PATHS = [BASE_DIR / "locale"]
 TIME_ZONE = "Asia/Shanghai"
 USE_I18N = True
 USE_TZ = True

@@ -1,7 +1,7 @@
 import pytest
 
-from dms.kpis.tests import scenario
 from dms.models import Role, StaffRole
+from kpis.tests import scenario
 
 pytestmark = [pytest.mark.django_db, pytest.mark.postgres]
 

@@ -2,8 +2,8 @@ import datetime as dt
 
 import pytest
 
-from dms.kpis import selectors
-from dms.kpis.tests import scenario
+from kpis import selectors
+from kpis.tests import scenario
 
 pytestmark = [pytest.mark.django_db, pytest.mark.postgres]
 
@@ -150,7 +150,7 @@ def test_another_sites_records_never_count(world):
 
 
 def test_query_count_does_not_grow_with_the_data(world, django_assert_max_num_queries):
-    from dms.kpis.tests.scenario import RepairOrderFactory
+    from kpis.tests.scenario import RepairOrderFactory
 
     with django_assert_max_num_queries(25) as small:
         compute(world, detail=True)

@@ -4,9 +4,9 @@ import pytest
 from django.core.cache import cache
 from django.test import Client
 
-from dms.kpis.tests import scenario
 from dms.models import Role
 from dms.tests.factories import make_staff
+from kpis.tests import scenario
 from workorders.tests.factories import RepairOrderFactory
 
 pytestmark = [pytest.mark.django_db, pytest.mark.postgres]

@@ -3,9 +3,9 @@
 import pytest
 from playwright.sync_api import expect
 
-from dms.kpis.tests import scenario
 from dms.models import Role
 from dms.tests.factories import make_staff
+from kpis.tests import scenario
 from tests.conftest import screenshot
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]

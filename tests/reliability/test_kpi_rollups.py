@@ -7,10 +7,10 @@ from decimal import Decimal
 import pytest
 from django.utils import timezone
 
-from dms import tasks
-from dms.kpis import selectors
-from dms.models import KpiDay, KpiRollupState, Role
+from dms.models import Role
 from dms.tests.factories import SiteFactory, make_staff
+from kpis import selectors, tasks
+from kpis.models import KpiDay, KpiRollupState
 from tests.conftest import _wait_for
 from workorders.models import ROStatus
 from workorders.tests.factories import JobLineFactory, RepairOrderFactory

@@ -10,8 +10,8 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db.models import Min
 from django.utils import timezone
 
-from dms.kpis.services import kpi_rollups_rebuild
 from dms.models import Site
+from kpis.services import kpi_rollups_rebuild
 from workorders.models import RepairOrder
 
 
