@@ -23,6 +23,7 @@ from .models import Customer, MileageReading, Vehicle, VehicleOwnership
 # --- lookup ----------------------------------------------------------------------------------
 _PHONEISH = re.compile(r"^[+()\d\s\-.]{7,}$")
 _VIN_TAIL = re.compile(r"^[A-HJ-NPR-Z0-9]{6}$")
+_PHONE_TAIL = 4
 
 
 @dataclass
@@ -67,6 +68,14 @@ def _customer_ids_for(
                 "id", flat=True
             )[:limit]
             add(((i, None) for i in ids), "phone")
+    # the last 4 digits of a phone (what a customer says at the desk: "尾号 5678")
+    if q.isdigit() and len(q) == _PHONE_TAIL:
+        ids = (
+            live.filter(Q(phone__endswith=q) | Q(phone2__endswith=q))
+            .order_by("name", "id")
+            .values_list("id", flat=True)[:limit]
+        )
+        add(((i, None) for i in ids), "phone_tail")
     # full VIN, or its last 6
     if len(compact) == 17:
         pairs = vehicles.filter(vin=compact).values_list("owner_id", "id")[:limit]
@@ -112,12 +121,13 @@ def _customer_ids_for(
 
 
 def lookup(*, site_ids: list[int], q: str, limit: int = 20) -> list[LookupHit]:
-    """One box: plate (any case/spaces), full VIN or its last 6, phone (any format), or part of a
-    name. Results carry the customer, their vehicles, the last visit and open work.
+    """One box: plate (any case/spaces), full VIN or its last 6, phone (any format) or its last 4
+    digits, or part of a name; full-width characters from a Chinese keyboard count as the
+    ordinary ones. Results carry the customer, their vehicles, the last visit and open work.
 
     A fixed number of queries whatever the data size; each key uses an index (trigram GIN for
     partial plates and names on Postgres)."""
-    q = (q or "").strip()
+    q = validators.nfkc(q).strip()
     if not q or not site_ids:
         return []
     limit = max(1, min(int(limit), 100))
@@ -129,7 +139,7 @@ def lookup(*, site_ids: list[int], q: str, limit: int = 20) -> list[LookupHit]:
         pk__in=list(matched), merged_into__isnull=True
     ).prefetch_related(Prefetch("vehicles", queryset=Vehicle.objects.order_by("plate", "id")))
     by_id = {c.pk: c for c in customers}
-    order = {"vin": 0, "plate": 1, "vin_last6": 2, "phone": 3, "name": 4}
+    order = {"vin": 0, "plate": 1, "vin_last6": 2, "phone": 3, "phone_tail": 4, "name": 5}
     ranked = sorted(
         (cid for cid in matched if cid in by_id),
         key=lambda cid: (min(order[k] for k in matched[cid]), by_id[cid].name, cid),

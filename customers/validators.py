@@ -6,6 +6,7 @@ error here: `vin_check_digit_ok()` lets the service turn it into a warning to ac
 """
 
 import re
+import unicodedata
 
 import phonenumbers
 from django.utils.translation import gettext as _
@@ -37,9 +38,15 @@ _PLATE_NEW_ENERGY = re.compile(
 _SEPARATORS = re.compile(r"[\s.·•\-_]+")
 
 
+def nfkc(s: str) -> str:
+    """What a Chinese keyboard types in full width (Ｑ５０３２, １３８…, the ideographic space)
+    as the ordinary characters stored in the archive."""
+    return unicodedata.normalize("NFKC", str(s or ""))
+
+
 def normalize_vin(s: str) -> str:
     """Upper case, spaces removed; 17 characters of A–Z/0–9 without I, O, Q."""
-    vin = re.sub(r"\s+", "", str(s or "")).upper()
+    vin = re.sub(r"\s+", "", nfkc(s)).upper()
     if not vin:
         raise ApplicationError(_("Enter the VIN."), fields={"vin": _("Enter the VIN.")})
     if len(vin) != VIN_LENGTH:
@@ -84,7 +91,7 @@ def normalize_plate(s: str) -> str:
 
     An empty input gives "" (a vehicle may not have its plate yet).
     """
-    plate = _SEPARATORS.sub("", str(s or "")).upper()
+    plate = _SEPARATORS.sub("", nfkc(s)).upper()
     if not plate:
         return ""
     if len(plate) not in (7, 8):
@@ -120,7 +127,7 @@ def looks_like_plate_tail(s: str) -> bool:
 
 def normalize_phone(s: str, region: str = "CN", *, field: str = "phone") -> str:
     """Parse with `phonenumbers` (default region CN) and return E.164, e.g. +8613812345678."""
-    raw = str(s or "").strip()
+    raw = nfkc(s).strip()
     if not raw:
         msg = _("Enter a phone number.")
         raise ApplicationError(msg, fields={field: msg})

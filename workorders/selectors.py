@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import unicodedata
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
@@ -102,7 +103,7 @@ def repair_order_list(
         qs = qs.filter(opened_day__gte=date_from)
     if date_to:
         qs = qs.filter(opened_day__lte=date_to)
-    q = (q or "").strip()
+    q = unicodedata.normalize("NFKC", q or "").strip()
     if q:
         compact = "".join(q.split()).upper()
         qs = qs.filter(

@@ -89,13 +89,16 @@ STATUS_TABS = [
 
 @role_required(*STAFF)
 def ro_list(request):
-    tab = request.GET.get("tab", "open")
+    q = request.GET.get("q", "")[:60]
+    # a search looks in every state (a delivered RO is found by its number too) unless a tab
+    # was chosen; the list shows each RO's state
+    tab = request.GET.get("tab") or ("all" if q.strip() else "open")
     statuses = next((s for key, _label, s in STATUS_TABS if key == tab), STATUS_TABS[0][2])
     qs = selectors.repair_order_list(
         user=request.user,
         site=request.site,
         status=statuses or None,
-        q=request.GET.get("q", "")[:60],
+        q=q,
         advisor_id=request.user.pk if request.GET.get("mine") else None,
     )
     page = Paginator(qs, 50).get_page(request.GET.get("page"))
@@ -105,7 +108,7 @@ def ro_list(request):
     return render(
         request,
         "workorders/list.html",
-        {"page": page, "tabs": STATUS_TABS, "tab": tab, "q": request.GET.get("q", "")},
+        {"page": page, "tabs": STATUS_TABS, "tab": tab, "q": q},
     )
 
 

@@ -55,6 +55,26 @@ def test_by_second_phone(archive, site):
     assert names(lookup(site_ids=[site.pk], q="021 6888 6666")) == ["李娜"]
 
 
+@pytest.mark.parametrize(
+    "q",
+    [
+        "沪ＡＤ１２３４５",  # what a Chinese keyboard types in full width
+        "沪ａｄ　１２３４５",  # full-width lower case and the ideographic space
+        "１３８１２３４５６７８",
+    ],
+)
+def test_full_width_characters_count_as_ordinary_ones(archive, site, q):
+    assert names(lookup(site_ids=[site.pk], q=q)) == ["王建国"]
+
+
+def test_by_last_four_digits_of_a_phone(archive, site):
+    hits = lookup(site_ids=[site.pk], q="5678")
+    assert names(hits) == ["王建国"]
+    assert hits[0].matched_on == ["phone_tail"]
+    # the second phone too, and in full width
+    assert names(lookup(site_ids=[site.pk], q="６６６６")) == ["李娜"]
+
+
 @pytest.mark.parametrize("q", ["王", "王建", "建国", "王建国"])
 def test_by_part_of_a_name(archive, site, q):
     assert names(lookup(site_ids=[site.pk], q=q)) == ["王建国"]

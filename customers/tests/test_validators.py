@@ -47,6 +47,7 @@ class TestPlate:
             ("沪ad12345", "沪AD12345"),  # new-energy small car (green plate, 8 characters)
             ("粤B 12345F", "粤B12345F"),  # new-energy large vehicle
             ("苏E1234学", "苏E1234学"),
+            ("沪Ｑ５０３２Ｅ", "沪Q5032E"),  # typed in full width: stored as ordinary characters
             ("", ""),
         ],
     )

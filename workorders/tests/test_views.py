@@ -39,6 +39,21 @@ def test_list_detail_and_scoping():
     assert Client().get(reverse("workorders:list")).status_code == 302  # login first
 
 
+def test_search_finds_a_delivered_ro_and_shows_its_state():
+    # given a delivered RO (not in the default "open" tab)
+    ro = ro_in_state(S.DELIVERED)
+    adv = _as(ro.advisor)
+    # when the advisor searches its number, in full width as a Chinese keyboard may type it
+    r = adv.get(reverse("workorders:list"), {"q": ro.number.replace("RO", "ＲＯ")})
+    # then it is found, with its state
+    page = r.content.decode()
+    assert f">{ro.number}</a>" in page
+    assert ">Delivered</span>" in page
+    # an explicitly chosen tab still narrows the search
+    r = adv.get(reverse("workorders:list"), {"q": ro.number, "tab": "open"})
+    assert f">{ro.number}</a>" not in r.content.decode()
+
+
 def test_technician_cannot_open_advisor_pages():
     ro = ro_in_state(S.DRAFT)
     tech = _as(make_staff(role=Role.TECHNICIAN, site=ro.site))
