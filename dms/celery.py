@@ -14,6 +14,8 @@ app.autodiscover_tasks()
 app.conf.beat_schedule = {
     # claim due call tasks / messages (reminders, follow-ups, proactive care)
     "outreach-sweep": {"task": "followups.tasks.sweep_due_tasks", "schedule": 60.0},
+    # messages to customers: lost hand-outs, ended waits, answers lost with a dead worker
+    "messaging-sweep": {"task": "messaging.tasks.sweep", "schedule": 60.0},
     # appointments past their grace period become no-shows
     "appointments-no-show": {"task": "appointments.tasks.mark_no_shows", "schedule": 60.0},
     # nightly: segmentation and proactive-care reminder rules

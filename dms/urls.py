@@ -17,6 +17,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/v1/", include("dms.api.urls")),
     path("customers/", include("customers.urls")),
+    path("messaging/", include("messaging.urls")),
     path("appointments/", include("appointments.urls")),
     path("ro/", include("workorders.urls")),
     path("workshop/", include("workshop.urls")),

@@ -12,3 +12,10 @@ class FollowupsConfig(AppConfig):
         from .webhooks import events_publish, events_publish_many
 
         audit.subscribe(events_publish, many=events_publish_many)
+
+        from messaging.services import register_contact_window
+
+        from .services import message_contact_time
+
+        # messages to customers obey the same contact window as the tasks
+        register_contact_window(message_contact_time)

@@ -206,6 +206,29 @@ def next_contact_time(*, task: CallTask, at: datetime) -> datetime | None:
     return None
 
 
+def message_contact_time(*, site, customer, channel: str, kind: str, at: datetime):
+    """`next_contact_time()` for a message the messaging layer is about to send: the site's
+    calling hours and the customer's quiet hours (the channel's consent is checked by
+    messaging itself, which also knows WeChat)."""
+    contact = SimpleNamespace(
+        consent_call=True,
+        consent_sms=True,
+        consent_email=True,
+        consent_marketing=customer.consent_marketing,
+        phone="-",
+        email="-",
+        quiet_hours_start=customer.quiet_hours_start,
+        quiet_hours_end=customer.quiet_hours_end,
+    )
+    task = SimpleNamespace(
+        site=site,
+        customer=contact,
+        channel=Channel.EMAIL if channel == Channel.EMAIL else Channel.SMS,
+        kind=kind,
+    )
+    return next_contact_time(task=task, at=at)
+
+
 # --- assignment ------------------------------------------------------------------------------
 def agents_on_duty(*, site):
     User = get_user_model()

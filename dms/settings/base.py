@@ -32,6 +32,7 @@ INSTALLED_APPS = [
     "template_partials",
     "dms",
     "customers",
+    "messaging",
     "appointments",
     "workorders",
     "workshop",
@@ -200,6 +201,21 @@ SPECTACULAR_SETTINGS = {
 DMS_SMS_BACKEND = env("DMS_SMS_BACKEND", default="followups.backends.RecordingBackend")
 DMS_EMAIL_BACKEND = env("DMS_EMAIL_BACKEND", default="followups.backends.RecordingBackend")
 EMAIL_BACKEND = env("EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")
+EMAIL_HOST = env("EMAIL_HOST", default="localhost")
+EMAIL_PORT = env.int("EMAIL_PORT", default=25)
+EMAIL_HOST_USER = env("EMAIL_HOST_USER", default="")
+EMAIL_HOST_PASSWORD = env("EMAIL_HOST_PASSWORD", default="")
+EMAIL_USE_TLS = env.bool("EMAIL_USE_TLS", default=False)
+DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="service@dms-lite.invalid")
+# Messages to customers (docs/messaging.md). Provider accounts with their credentials, by the
+# name a site's channel refers to, e.g.
+# {"aliyun-main": {"access_key_id": "…", "access_key_secret": "…", "callback_token": "…"}}
+DMS_MESSAGING_ACCOUNTS = env.json("DMS_MESSAGING_ACCOUNTS", default={})
+# What a site with no channel configured sends through.
+DMS_MESSAGING_DEFAULT_PROVIDERS = {"sms": "recording", "email": "smtp"}
+# The public address providers call back (status receipts, replies); Twilio signs this URL.
+DMS_PUBLIC_BASE_URL = env("DMS_PUBLIC_BASE_URL", default="http://localhost:8000")
+DMS_MESSAGING_MAIL_DOMAIN = env("DMS_MESSAGING_MAIL_DOMAIN", default="dms-lite.invalid")
 
 LOGGING = {
     "version": 1,

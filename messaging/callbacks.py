@@ -1,0 +1,68 @@
+"""Provider endpoints: status callbacks (receipts) and customers' replies. Each verifies the
+provider's signature (Twilio: X-Twilio-Signature) or the secret in its URL (Alibaba Cloud's
+HTTP push carries none) before anything is read; a forged request gets 403 and changes
+nothing."""
+
+import logging
+
+from django.http import HttpResponse, HttpResponseForbidden, JsonResponse
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_POST
+
+from . import backends, services
+from .models import MessageChannel, SiteChannel
+
+log = logging.getLogger(__name__)
+
+
+def _backend(provider: str, account: str):
+    if provider not in backends.BACKENDS:
+        return None
+    account = "" if account == "-" else account
+    return backends.backend_for(provider=provider, account=account)
+
+
+def _ok(provider: str):
+    if provider == "aliyun":
+        return JsonResponse({"code": 0, "msg": "成功"})
+    if provider == "twilio":
+        return HttpResponse("<Response/>", content_type="text/xml")
+    return HttpResponse("ok")
+
+
+@csrf_exempt
+@require_POST
+def status_callback(request, provider: str, account: str, token: str):
+    backend = _backend(provider, account)
+    if backend is None:
+        return HttpResponseForbidden()
+    try:
+        reports = backend.callback_reports(request, token=token)
+    except backends.ForgedRequest as exc:
+        log.warning("Refused a %s status callback: %s", provider, exc)
+        return HttpResponseForbidden()
+    for report in reports:
+        services.status_report_apply(provider=provider, report=report)
+    return _ok(provider)
+
+
+@csrf_exempt
+@require_POST
+def inbound(request, provider: str, account: str, token: str):
+    backend = _backend(provider, account)
+    if backend is None:
+        return HttpResponseForbidden()
+    try:
+        replies = backend.inbound(request, token=token)
+    except backends.ForgedRequest as exc:
+        log.warning("Refused a %s reply: %s", provider, exc)
+        return HttpResponseForbidden()
+    account = "" if account == "-" else account
+    configs = SiteChannel.objects.filter(provider=provider, account=account)
+    site_ids = list(configs.values_list("site_id", flat=True))
+    channel = configs.values_list("channel", flat=True).first() or MessageChannel.SMS
+    for reply in replies:
+        services.inbound_receive(
+            site_ids=site_ids, channel=channel, provider=provider, report=reply
+        )
+    return _ok(provider)
