@@ -1,3 +1,4 @@
+from django import forms
 from django.contrib import admin
 from django.utils.translation import gettext_lazy as _
 
@@ -45,14 +46,36 @@ class DeliveryInline(admin.TabularInline):
     show_change_link = True
 
 
+class WebhookSubscriptionForm(forms.ModelForm):
+    class Meta:
+        model = WebhookSubscription
+        fields = ["site", "name", "url", "active", "events", "secret", "max_attempts"]
+        help_texts = {
+            "url": _(
+                "https:// only, and only to the public internet (private and local addresses "
+                "are refused)."
+            ),
+            "secret": _(
+                "Key of the Standard Webhooks signature (webhook-signature header); a new one "
+                "is generated for you."
+            ),
+        }
+
+
 @admin.register(WebhookSubscription)
 class WebhookSubscriptionAdmin(admin.ModelAdmin):
+    form = WebhookSubscriptionForm
     list_display = ["name", "site", "url", "active", "events"]
     list_filter = ["site", "active"]
     fieldsets = [
         (None, {"fields": ["site", "name", "url", "active"]}),
         (_("Events and signing"), {"fields": ["events", "secret", "max_attempts"]}),
     ]
+
+    def get_changeform_initial_data(self, request):
+        from .webhooks import new_secret
+
+        return {"secret": new_secret(), **super().get_changeform_initial_data(request)}
 
 
 @admin.register(WebhookDelivery)

@@ -29,7 +29,7 @@ def load(*, site, users) -> None:
         site=site,
         name="呼叫中心（示例）",
         defaults={
-            "url": "http://127.0.0.1:9/dms-events",
+            "url": "https://callcentre.example.com/dms-events",
             "secret": "demo-signing-secret",
             "events": ["repair_order", "complaint"],
             "active": False,

@@ -1,12 +1,14 @@
 """The outreach engine: every call or message the system schedules is a CallTask row."""
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
 
 from appointments.models import Appointment
 from customers.models import Channel, Customer, Vehicle
+from dms import outbound
 from dms.models import Site
 from workorders.models import RepairOrder
 
@@ -300,6 +302,15 @@ class WebhookSubscription(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} → {self.url}"
+
+    def clean(self) -> None:
+        """The URL must reach the public internet (checked again before every request)."""
+        super().clean()
+        if self.url:
+            try:
+                outbound.check_url(self.url)
+            except outbound.RefusedURL as exc:
+                raise ValidationError({"url": str(exc)}) from exc
 
 
 class DeliveryStatus(models.TextChoices):

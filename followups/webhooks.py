@@ -1,22 +1,29 @@
 """Events and webhooks. Every audit entry about a repair order, appointment, call task or
 complaint is an event; each active subscription of its site whose filter matches gets one
-`WebhookDelivery` row, POSTed as JSON signed with HMAC-SHA256 (`X-DMS-Signature: sha256=<hex>`
-over the exact body) and retried with exponential backoff until `max_attempts`. Every attempt is
-logged on the delivery row. The rows are the schedule: a lost broker message is picked up again
-by the minute sweeper."""
+`WebhookDelivery` row, POSTed as JSON signed as the Standard Webhooks specification says
+(`webhook-id`, `webhook-timestamp`, `webhook-signature: v1,<base64 HMAC-SHA256>`, made with its
+`standardwebhooks` library) and retried with exponential backoff until `max_attempts`. Every
+attempt is logged on the delivery row. The rows are the schedule: a lost broker message is picked
+up again by the minute sweeper.
 
-import hashlib
-import hmac
+Requests go to the public internet only (`dms.outbound`: https, every resolved address checked,
+the connection pinned to the checked address, no redirects, bounded answer and time), and never
+while a database transaction or row lock is held: an attempt is claimed in one short transaction
+(its next attempt moved a lease ahead, so no other worker takes it meanwhile), POSTed, and its
+result written in a second one."""
+
+import base64
 import json
 import logging
-import urllib.error
-import urllib.request
+import secrets
 from datetime import datetime, timedelta
 
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import transaction
 from django.utils import timezone
+from standardwebhooks import Webhook
 
+from dms import outbound
 from dms.models import AuditEntry
 
 from .models import DeliveryStatus, WebhookDelivery, WebhookSubscription
@@ -32,7 +39,11 @@ SUBJECTS = {
 }
 BACKOFF_BASE_SECONDS = 30
 BACKOFF_MAX_SECONDS = 6 * 3600
-TIMEOUT_SECONDS = 10
+TIMEOUT_SECONDS = outbound.TIMEOUT_SECONDS
+# An attempt in flight holds its delivery this long; a worker that died mid-attempt leaves it
+# to be picked up again by the sweeper after that.
+LEASE_SECONDS = 2 * TIMEOUT_SECONDS + 30
+SECRET_PREFIX = "whsec_"  # noqa: S105 — the specification's prefix, not a secret
 
 
 def backoff(attempts: int) -> timedelta:
@@ -42,8 +53,26 @@ def backoff(attempts: int) -> timedelta:
     )
 
 
-def sign(secret: str, body: bytes) -> str:
-    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+def new_secret() -> str:
+    """A signing secret as the Standard Webhooks specification writes one: whsec_ + base64 of
+    32 random bytes."""
+    return SECRET_PREFIX + base64.b64encode(secrets.token_bytes(32)).decode()
+
+
+def _signer(secret: str) -> Webhook:
+    """The key is the base64 after `whsec_` (the specification's form, as generated); a secret
+    typed without the prefix is used as its UTF-8 bytes."""
+    if secret.startswith(SECRET_PREFIX):
+        return Webhook(secret)
+    return Webhook(secret.encode())
+
+
+def signature_headers(*, secret: str, message_id: str, at: datetime, body: bytes) -> dict:
+    return {
+        "webhook-id": message_id,
+        "webhook-timestamp": str(int(at.timestamp())),
+        "webhook-signature": _signer(secret).sign(message_id, at, body.decode()),
+    }
 
 
 def event_payload(entry: AuditEntry, subject: str) -> dict:
@@ -129,20 +158,10 @@ def _enqueue(delivery_ids: list[int], countdown: float | None = None) -> None:
         log.warning("Broker unavailable; %d webhook deliveries wait", len(delivery_ids))
 
 
-def _post(url: str, body: bytes, headers: dict) -> tuple[int | None, str]:
-    request = urllib.request.Request(url, data=body, headers=headers, method="POST")  # noqa: S310
-    try:
-        with urllib.request.urlopen(request, timeout=TIMEOUT_SECONDS) as response:  # noqa: S310
-            return response.status, ""
-    except urllib.error.HTTPError as exc:
-        return exc.code, f"HTTP {exc.code}"
-    except (urllib.error.URLError, OSError) as exc:
-        return None, str(getattr(exc, "reason", exc))[:300]
-
-
 def delivery_attempt(*, delivery_id: int, now: datetime | None = None) -> str:
     """POST one pending delivery whose time has come. Returns delivered / retry / failed /
-    skipped (not pending, not yet due, or another worker has it)."""
+    skipped (not pending, not yet due, or another worker has it). The POST is made with no
+    transaction open and no row locked."""
     now = now or timezone.now()
     with transaction.atomic():
         delivery = (
@@ -153,16 +172,34 @@ def delivery_attempt(*, delivery_id: int, now: datetime | None = None) -> str:
         )
         if delivery is None or (delivery.next_attempt_at and delivery.next_attempt_at > now):
             return "skipped"
-        sub = delivery.subscription
-        body = json.dumps(delivery.payload, sort_keys=True, separators=(",", ":")).encode()
-        headers = {
-            "Content-Type": "application/json",
-            "User-Agent": "DMS-lite-webhooks/1",
-            "X-DMS-Event": delivery.event,
-            "X-DMS-Delivery": str(delivery.pk),
-            "X-DMS-Signature": sign(sub.secret, body),
-        }
-        code, error = _post(sub.url, body, headers)
+        # claimed: other workers and the sweeper leave it alone until the lease runs out
+        WebhookDelivery.objects.filter(pk=delivery.pk).update(
+            next_attempt_at=now + timedelta(seconds=LEASE_SECONDS)
+        )
+    sub = delivery.subscription
+    body = json.dumps(delivery.payload, sort_keys=True, separators=(",", ":")).encode()
+    headers = {
+        "Content-Type": "application/json",
+        "User-Agent": "DMS-lite-webhooks/1",
+        "X-DMS-Event": delivery.event,
+        **signature_headers(
+            secret=sub.secret,
+            message_id=f"msg_{delivery.pk}",
+            at=timezone.now(),
+            body=body,
+        ),
+    }
+    answer = outbound.post(sub.url, body=body, headers=headers)
+    code, error = answer.status, answer.error
+    with transaction.atomic():
+        delivery = (
+            WebhookDelivery.objects.select_for_update(of=("self",))
+            .select_related("subscription")
+            .filter(pk=delivery_id, status=DeliveryStatus.PENDING, attempts=delivery.attempts)
+            .first()
+        )
+        if delivery is None:  # the lease ran out and another worker recorded this attempt
+            return "skipped"
         delivery.attempts += 1
         delivery.last_status_code = code
         delivery.last_error = error
@@ -172,7 +209,7 @@ def delivery_attempt(*, delivery_id: int, now: datetime | None = None) -> str:
             delivery.delivered_at = now
             delivery.next_attempt_at = None
             result = "delivered"
-        elif delivery.attempts >= sub.max_attempts:
+        elif delivery.attempts >= delivery.subscription.max_attempts:
             delivery.status = DeliveryStatus.FAILED
             delivery.next_attempt_at = None
             result = "failed"

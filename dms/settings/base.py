@@ -136,6 +136,13 @@ else:
         "control_folder": str(_broker_dir / "control"),
         "store_processed": False,
     }
+# Outbound requests (webhooks) go to public internet addresses over https only (dms.outbound).
+# OUTBOUND_CA_FILE: a CA bundle to trust instead of the system's (None = the system's).
+# OUTBOUND_ALLOWED_NETWORKS / OUTBOUND_ALLOW_HTTP exist for tests against local servers only.
+OUTBOUND_CA_FILE = env("DMS_OUTBOUND_CA_FILE", default=None)
+OUTBOUND_ALLOWED_NETWORKS: list[str] = []
+OUTBOUND_ALLOW_HTTP = False
+
 CELERY_RESULT_BACKEND = None
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ACKS_LATE = True

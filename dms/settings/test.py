@@ -68,3 +68,8 @@ MEDIA_ROOT = str(VAR_DIR / "test-media")
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 LOGGING["root"]["level"] = "WARNING"
 LANGUAGE_CODE = "en"
+
+# Outbound requests are refused to local addresses here too; a test that needs a delivery to a
+# local TLS listener allows 127.0.0.1 itself (and passes these to a worker process it starts).
+OUTBOUND_ALLOWED_NETWORKS = env.list("DMS_TEST_OUTBOUND_ALLOWED_NETWORKS", default=[])
+OUTBOUND_CA_FILE = env("DMS_TEST_OUTBOUND_CA_FILE", default=None)

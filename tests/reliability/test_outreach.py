@@ -114,13 +114,13 @@ def test_worker_killed_mid_batch_loses_none_and_duplicates_none(celery_worker):
 
 
 def test_delivery_with_redis_down_succeeds_and_followup_goes_out_when_it_is_back(
-    celery_worker, redis_server, use_broker
+    celery_worker, redis_server, use_broker, settings, monkeypatch, tmp_path
 ):
     from dms.models import Role
     from dms.tests.factories import make_staff
     from followups import webhooks
     from followups.models import DeliveryStatus, WebhookDelivery, WebhookSubscription
-    from followups.tests.webhook_server import WebhookReceiver
+    from followups.tests.webhook_server import WebhookReceiver, make_certificate
     from workorders.models import HANDOVER_ITEMS, ROStatus
     from workorders.services import ro_deliver
     from workorders.tests.factories import RepairOrderFactory
@@ -128,7 +128,14 @@ def test_delivery_with_redis_down_succeeds_and_followup_goes_out_when_it_is_back
     site = _always_open_site()
     make_staff(role=Role.FOLLOWUP_AGENT, site=site, username="agent_rel")
     ro = RepairOrderFactory(vehicle__owner__site=site, site=site, status=ROStatus.INVOICED)
-    with WebhookReceiver() as receiver, use_broker(redis_server.url):
+    # the webhook listener is a local TLS server this test (and its worker) may reach
+    certificate = make_certificate(tmp_path)
+    ca_file = str(certificate.with_name("listener.crt"))
+    settings.OUTBOUND_ALLOWED_NETWORKS = ["127.0.0.0/8"]
+    settings.OUTBOUND_CA_FILE = ca_file
+    monkeypatch.setenv("DMS_TEST_OUTBOUND_ALLOWED_NETWORKS", "127.0.0.0/8")
+    monkeypatch.setenv("DMS_TEST_OUTBOUND_CA_FILE", ca_file)
+    with WebhookReceiver(certificate=certificate) as receiver, use_broker(redis_server.url):
         WebhookSubscription.objects.create(
             site=site, name="oem", url=receiver.url, secret="k", events=["repair_order"]
         )
