@@ -23,6 +23,8 @@ CELERY_BROKER_URL = REDIS_URL
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
 # a queue of its own, so a developer's worker never picks up benchmark tasks
 CELERY_TASK_DEFAULT_QUEUE = "dms-bench"
+CELERY_TASK_ROUTES: dict = {}  # every task on that queue
+DMS_CELERY_QUEUES = [CELERY_TASK_DEFAULT_QUEUE]
 CACHES = {
     "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}
 }

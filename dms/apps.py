@@ -9,7 +9,11 @@ class DmsConfig(AppConfig):
     def ready(self) -> None:
         # Staff names everywhere (pages, API, admin) follow dms.names: 李娜, not "娜 李".
         from django.contrib.auth import get_user_model
+        from django.db.backends.signals import connection_created
 
         from .names import person_name
+        from .sqlite import register_functions
 
         get_user_model().get_full_name = person_name
+        # the embedded SQLite database gets the few functions PostgreSQL has built in
+        connection_created.connect(register_functions, dispatch_uid="dms.sqlite")

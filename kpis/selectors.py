@@ -70,6 +70,10 @@ class Epoch(Func):
     template = "EXTRACT(EPOCH FROM %(expressions)s)"
     output_field = FloatField()
 
+    def as_sqlite(self, compiler, connection, **extra):
+        # on SQLite a datetime difference is already a number: microseconds
+        return self.as_sql(compiler, connection, template="(%(expressions)s) / 1000000.0", **extra)
+
 
 class AddMonths(Func):
     """date + n months, as a date (Postgres)."""
@@ -78,12 +82,29 @@ class AddMonths(Func):
     arg_joiner = " + make_interval(0, "
     output_field = DateField()
 
+    def as_sqlite(self, compiler, connection, **extra):
+        # dms.sqlite.dms_add_months: the same end-of-month rule, in Python
+        return self.as_sql(
+            compiler,
+            connection,
+            function="dms_add_months",
+            template="%(function)s(%(expressions)s)",
+            arg_joiner=", ",
+            **extra,
+        )
+
 
 class Median(Aggregate):
     function = "PERCENTILE_CONT"
     name = "median"
     template = "%(function)s(0.5) WITHIN GROUP (ORDER BY %(expressions)s)"
     output_field = FloatField()
+
+    def as_sqlite(self, compiler, connection, **extra):
+        # dms.sqlite.dms_median: the same interpolated median, in Python
+        clone = self.copy()
+        clone.function, clone.template = "dms_median", "%(function)s(%(expressions)s)"
+        return clone.as_sql(compiler, connection, **extra)
 
 
 def _rate(num, den) -> float | None:

@@ -1,5 +1,8 @@
 // Copies the browser builds of the npm dependencies into static/vendor (served by whitenoise).
-import { copyFileSync, mkdirSync } from "node:fs";
+// A bundle that names a source map (a `sourceMappingURL` comment) ships with that map: the
+// production static storage (CompressedManifestStaticFilesStorage) rewrites the comment to the
+// map's hashed name and stops with MissingFileError when the map is not there.
+import { copyFileSync, existsSync, mkdirSync, readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 
 const files = {
@@ -14,4 +17,13 @@ for (const [src, dest] of Object.entries(files)) {
   const from = join("node_modules", src);
   copyFileSync(from, join(out, dest));
   console.log(`static/vendor/${dest} <- ${from}`);
+  const map = readFileSync(from, "utf8").match(/[#@] sourceMappingURL=([^\s'"*]+)\s*$/m);
+  if (map && !map[1].startsWith("data:")) {
+    const mapFrom = join(dirname(from), map[1]);
+    if (!existsSync(mapFrom)) {
+      throw new Error(`${from} names the source map ${map[1]}, which its package does not ship`);
+    }
+    copyFileSync(mapFrom, join(out, map[1]));
+    console.log(`static/vendor/${map[1]} <- ${mapFrom}`);
+  }
 }

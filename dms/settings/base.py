@@ -155,6 +155,39 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 CELERY_BEAT_SCHEDULE: dict = {}  # each domain app adds its periodic tasks in dms/celery.py
 
+# Queues, routed by task name (names stay stable when a task's code moves): the minute-critical
+# outreach work never waits behind a nightly rollup. docker-compose.yml runs a worker per queue;
+# `make run` runs one worker on all of them.
+DMS_CELERY_QUEUES = ["outreach", "webhooks", "reporting", "celery"]
+CELERY_TASK_DEFAULT_QUEUE = "celery"
+CELERY_TASK_ROUTES = {
+    "followups.tasks.deliver_webhook": {"queue": "webhooks"},
+    "outreach.tasks.deliver_webhook": {"queue": "webhooks"},
+    "followups.tasks.*": {"queue": "outreach"},
+    "outreach.tasks.*": {"queue": "outreach"},
+    "messaging.tasks.*": {"queue": "outreach"},
+    "dms.tasks.refresh_kpi_rollups": {"queue": "reporting"},
+    "kpis.tasks.*": {"queue": "reporting"},
+    "customers.tasks.recompute_segments": {"queue": "reporting"},
+    "care.tasks.*": {"queue": "reporting"},
+}
+# Time limits on every task: soft raises SoftTimeLimitExceeded inside the task (tasks are
+# idempotent: the next run redoes the work), hard kills the child process. Reporting tasks get
+# longer ones, still under the broker's visibility timeout (3600 s), so a long task is never
+# handed to a second worker while the first one still runs it.
+CELERY_TASK_SOFT_TIME_LIMIT = 240
+CELERY_TASK_TIME_LIMIT = 300
+DMS_REPORTING_TIME_LIMITS = {"soft_time_limit": 2700, "time_limit": 3000}
+CELERY_TASK_ANNOTATIONS = dict.fromkeys(
+    (
+        "dms.tasks.refresh_kpi_rollups",
+        "customers.tasks.recompute_segments",
+        "care.tasks.run_reminder_rules",
+        "care.tasks.run_reminder_rules_for_site",
+    ),
+    DMS_REPORTING_TIME_LIMITS,
+)
+
 # --- REST API ------------------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [

@@ -57,8 +57,11 @@ if HAVE_REDIS:
 else:
     REDIS_URL = ""
     CELERY_BROKER_URL = "memory://"
-# Each run has its own queue on the shared Redis.
+# Each run has its own queue on the shared Redis, and every task goes to it (no routing to the
+# production queue names, which other runs share).
 CELERY_TASK_DEFAULT_QUEUE = f"dms-test-{RUN_ID}"
+CELERY_TASK_ROUTES: dict = {}
+DMS_CELERY_QUEUES = [CELERY_TASK_DEFAULT_QUEUE]
 
 DEBUG = False
 SECRET_KEY = "test-only-not-secret"

@@ -6,6 +6,7 @@ import subprocess
 import sys
 import time
 
+from django.conf import settings
 from django.core.management.base import BaseCommand
 
 from dms.demo import DEMO_PASSWORD, DEMO_STAFF
@@ -28,6 +29,8 @@ class Command(BaseCommand):
                 "-A",
                 "dms",
                 "worker",
+                "-Q",
+                ",".join(settings.DMS_CELERY_QUEUES),
                 "-l",
                 "info",
                 "--concurrency",

@@ -1,0 +1,31 @@
+"""gunicorn for the `web` service (docker-compose.yml) and the production smoke test.
+
+Threaded workers (gthread): each process serves WEB_THREADS requests at once and shares one
+psycopg connection pool among them (DATABASE_POOL, dms.settings.production). The app is loaded
+after the fork (no preload), so every process opens its own pool and its own Redis connections.
+"""
+
+import os
+
+bind = os.environ.get("WEB_BIND", "0.0.0.0:8000")
+workers = int(os.environ.get("WEB_WORKERS", "3"))
+worker_class = "gthread"
+threads = int(os.environ.get("WEB_THREADS", "4"))
+timeout = int(os.environ.get("WEB_TIMEOUT", "60"))
+graceful_timeout = 30
+keepalive = 5
+max_requests = int(os.environ.get("WEB_MAX_REQUESTS", "2000"))
+max_requests_jitter = 200
+# the reverse proxy is the only client; it sends X-Forwarded-Proto (SECURE_PROXY_SSL_HEADER)
+forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "*")
+accesslog = "-"
+errorlog = "-"
+loglevel = os.environ.get("LOG_LEVEL", "info").lower()
+
+
+def child_exit(server, worker):
+    """Prometheus multi-process mode: a dead worker's live gauges are dropped."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        from prometheus_client import multiprocess
+
+        multiprocess.mark_process_dead(worker.pid)
