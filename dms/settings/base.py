@@ -42,6 +42,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # /health/ and /health/web/ (dms.health): before the host check and the https redirect
+    "dms.health.HealthCheckMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -116,6 +118,32 @@ STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
+
+# Media (photos, signatures) on S3-compatible object storage when MEDIA_S3_BUCKET is set, so
+# every web replica sees what another one saved; credentials from AWS_ACCESS_KEY_ID and
+# AWS_SECRET_ACCESS_KEY. Staff still get files through dms.media (login required).
+MEDIA_S3_BUCKET = env("MEDIA_S3_BUCKET", default="")
+if MEDIA_S3_BUCKET:
+    _endpoint = env("MEDIA_S3_ENDPOINT_URL", default="") or None
+    STORAGES["default"] = {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            "bucket_name": MEDIA_S3_BUCKET,
+            "endpoint_url": _endpoint,
+            "region_name": env("MEDIA_S3_REGION", default="") or None,
+            "location": env("MEDIA_S3_PREFIX", default=""),
+            "addressing_style": env(
+                "MEDIA_S3_ADDRESSING_STYLE", default="path" if _endpoint else "auto"
+            ),
+            "default_acl": None,
+            "file_overwrite": False,
+            "querystring_auth": True,
+        },
+    }
+
+# --- metrics ------------------------------------------------------------------------------------
+# Gauges read at scrape time (dms.metrics; served only with METRICS_ENABLED in production).
+DMS_METRICS_COLLECTORS = ["dms.metrics.celery_queue_lengths", "followups.metrics.collect"]
 
 # --- celery ----------------------------------------------------------------------------------
 # Embedded default: a file-system broker under var/; REDIS_URL switches to Redis.

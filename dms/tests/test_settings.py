@@ -15,6 +15,7 @@ PROD_ENV = {
     "DATABASE_URL": "postgres://dms:secret@db.internal:5432/dms",
     "REDIS_URL": "redis://redis.internal:6379/0",
     "ALLOWED_HOSTS": "dms.example.com",
+    "DMS_PUBLIC_BASE_URL": "https://dms.example.com",
 }
 
 
