@@ -3,6 +3,7 @@
 from django import forms
 from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from .models import Appointment
 
@@ -79,3 +80,41 @@ class CancelForm(forms.Form):
         max_length=200,
         error_messages={"required": _("Say why the appointment is cancelled.")},
     )
+
+
+class NewCustomerForm(forms.Form):
+    """The front desk's one form for a new customer and their car (shape only: the archive's
+    services normalise the phone, plate and VIN and check duplicates)."""
+
+    title = forms.ChoiceField(
+        label=pgettext_lazy("form of address", "Title"),
+        choices=[("", "—"), ("mr", _("Mr")), ("ms", _("Ms"))],
+        required=False,
+    )
+    name = forms.CharField(label=pgettext_lazy("person", "Name"), max_length=120)
+    phone = forms.CharField(
+        label=_("Phone"), max_length=40, widget=forms.TextInput(attrs={"inputmode": "tel"})
+    )
+    plate = forms.CharField(
+        label=_("Plate"),
+        max_length=20,
+        required=False,
+        widget=forms.TextInput(attrs={"autocapitalize": "characters"}),
+    )
+    vin = forms.CharField(
+        label=_("VIN"),
+        max_length=40,
+        widget=forms.TextInput(attrs={"autocapitalize": "characters", "spellcheck": "false"}),
+    )
+    make = forms.CharField(label=_("Make"), max_length=40, required=False)
+    model = forms.CharField(label=pgettext_lazy("car", "Model"), max_length=60, required=False)
+    mileage_km = forms.IntegerField(
+        label=_("Odometer (km)"), min_value=0, max_value=2_000_000, required=False
+    )
+    acknowledge_vin_warning = forms.BooleanField(
+        label=_("I compared the VIN with the car and the registration: keep it as typed."),
+        required=False,
+    )
+
+    CUSTOMER = ("title", "name", "phone")
+    VEHICLE = ("plate", "vin", "make", "model", "mileage_km")

@@ -609,8 +609,14 @@ def board_name(customer: Customer) -> str:
     return _("Guest %(surname)s") % {"surname": surname}
 
 
-def welcome_board(*, site: Site, day: date) -> list[dict]:
-    """Today's expected and arrived customers by time: greeting, plate, advisor."""
+WELCOME_GRACE = timedelta(minutes=15)
+
+
+def welcome_board(*, site: Site, day: date, now: datetime | None = None) -> list[dict]:
+    """Today's expected and arrived customers by time: greeting, plate, advisor. A guest who has
+    arrived, or whose time is more than a quarter of an hour past, is `earlier`: the board
+    shows who is due next first."""
+    now = now or timezone.now()
     rows = []
     qs = _appointments(site).filter(
         day=day,
@@ -629,6 +635,7 @@ def welcome_board(*, site: Site, day: date) -> list[dict]:
                 "plate": a.vehicle.plate or a.vehicle.vin[-6:],
                 "advisor": person_name(a.advisor),
                 "arrived": a.status == AppointmentStatus.ARRIVED,
+                "earlier": a.status == AppointmentStatus.ARRIVED or a.start < now - WELCOME_GRACE,
             }
         )
     return rows

@@ -11,6 +11,7 @@ urlpatterns = [
     path("lookup/", views.lookup, name="lookup"),
     path("book/", views.book, name="book"),
     path("walk-in/", views.walk_in, name="walk_in"),
+    path("new-customer/", views.new_customer, name="new_customer"),
     path("board/", views.welcome_board, name="welcome_board"),
     path("parts/", views.pick_list, name="pick_list"),
     path("parts/<int:pk>/reserve/", views.part_reserve, name="part_reserve"),

@@ -20,7 +20,7 @@ from dms.models import Role, StaffRole
 from dms.permissions import role_required
 
 from . import selectors, services
-from .forms import BookingForm, CancelForm, RescheduleForm, WalkInForm
+from .forms import BookingForm, CancelForm, NewCustomerForm, RescheduleForm, WalkInForm
 from .models import ACTIVE_STATUSES, Appointment, PartReservation, ServiceOffering
 
 DESK = (Role.ADVISOR,)
@@ -132,6 +132,10 @@ def front_desk(request):
             "prev_day": first - timedelta(days=1),
             "next_day": first + timedelta(days=1),
             "q": request.GET.get("q", ""),
+            # ?vehicle=… opens the booking panel for that car (from its archive page)
+            "panel_vehicle": request.GET.get("vehicle", "")
+            if request.GET.get("vehicle", "").isdigit()
+            else "",
         },
     )
 
@@ -181,6 +185,81 @@ def lookup(request):
     return render(request, "appointments/front_desk.html#lookup_results", {"rows": rows, "q": q})
 
 
+def _prefill(q: str) -> dict:
+    """What the lookup box held, put in the field it belongs to: a plate, a VIN, a phone or a
+    name (full-width characters typed on a Chinese keyboard read as ordinary ones)."""
+    from customers import validators
+
+    q = " ".join(validators.nfkc(q).split())
+    if not q:
+        return {}
+    compact = "".join(q.split()).upper()
+    digits = "".join(c for c in q if c.isdigit())
+    if compact[0] in validators.PROVINCES and len(compact) in (7, 8):
+        return {"plate": compact}
+    if len(compact) == validators.VIN_LENGTH and compact.isalnum():
+        return {"vin": compact}
+    if digits and len(digits) >= 7 and all(c.isdigit() or c in "+-() " for c in q):
+        return {"phone": q}
+    if not digits:
+        return {"name": q}
+    return {}
+
+
+@role_required(*DESK)
+def new_customer(request):
+    """One form for a new customer and their car, pre-filled from the lookup box; on success
+    the booking panel opens for the new car."""
+    from customers import services as archive
+
+    if request.method == "GET":
+        form = NewCustomerForm(initial=_prefill(request.GET.get("q", "")))
+        return render(request, "appointments/front_desk.html#new_customer", {"form": form})
+    form = NewCustomerForm(request.POST)
+    vin_warning = ""
+    if form.is_valid():
+        d = form.cleaned_data
+        try:
+            customer, vehicle = archive.customer_with_vehicle_create(
+                site=request.site,
+                actor=request.user,
+                customer={k: d[k] for k in NewCustomerForm.CUSTOMER},
+                vehicle={k: d[k] for k in NewCustomerForm.VEHICLE if d[k] not in (None, "")},
+                acknowledge_vin_warning=d["acknowledge_vin_warning"],
+            )
+        except archive.VinCheckDigitWarning as exc:
+            vin_warning = exc.message
+        except ApplicationError as exc:
+            placed = False
+            for field, msgs in exc.fields.items():
+                if field in form.fields:
+                    form.add_error(field, msgs)
+                    placed = True
+            if not placed:
+                form.add_error(None, exc.message)
+        else:
+            hours = Decimal("1.0")
+            booking = BookingForm(
+                offerings=_offerings(request.site),
+                initial={"vehicle": vehicle.pk, "estimated_hours": hours, "channel": "front_desk"},
+            )
+            context = _panel_context(
+                request, vehicle, selectors.local_today(request.site), booking, hours
+            )
+            context["created"] = _(
+                "Customer %(name)s and car %(car)s added to the archive. Choose a slot, or check "
+                "the car in as a walk-in."
+            ) % {"name": customer.name, "car": vehicle.plate or vehicle.vin}
+            response = render(request, "appointments/front_desk.html#booking_panel", context)
+            return response
+    return render(
+        request,
+        "appointments/front_desk.html#new_customer",
+        {"form": form, "vin_warning": vin_warning},
+        status=200 if request.htmx else 400,  # htmx swaps only a 2xx answer
+    )
+
+
 # --- booking ---------------------------------------------------------------------------------
 def _panel_context(request, vehicle, day: date, form: BookingForm, hours: Decimal, error=""):
     site = request.site
@@ -217,6 +296,8 @@ def _panel_context(request, vehicle, day: date, form: BookingForm, hours: Decima
         "hours": hours,
         "error": error,
         "recent": history_rows,
+        # after a refused booking the slot the advisor chose stays chosen
+        "chosen_slot": form.data.get("slot", "") if form.is_bound else "",
     }
 
 
@@ -433,11 +514,14 @@ def welcome_board(request):
     """欢迎牌: a full-screen list of today's customers for the reception area (printable)."""
     site = request.site
     today = selectors.local_today(site)
+    now = timezone.now()
+    rows = selectors.welcome_board(site=site, day=today, now=now)
     context = {
         "site": site,
         "today": today,
-        "rows": selectors.welcome_board(site=site, day=today),
-        "now": timezone.now().astimezone(site.tzinfo),
+        "rows": [r for r in rows if not r["earlier"]],
+        "earlier": [r for r in rows if r["earlier"]],
+        "now": now.astimezone(site.tzinfo),
     }
     if request.htmx:
         return render(request, "appointments/welcome_board.html#rows", context)

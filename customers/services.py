@@ -388,6 +388,28 @@ def vehicle_create(
     return vehicle
 
 
+def customer_with_vehicle_create(
+    *,
+    site: Site,
+    actor,
+    customer: dict[str, Any],
+    vehicle: dict[str, Any],
+    acknowledge_vin_warning: bool = False,
+) -> tuple[Customer, Vehicle]:
+    """A new customer and their car in one step (the front desk's one form): both are saved or
+    neither is. Field errors name the field of either form part."""
+    with transaction.atomic():
+        new_customer = customer_create(site=site, actor=actor, **customer)
+        new_vehicle = vehicle_create(
+            site=site,
+            owner=new_customer,
+            actor=actor,
+            acknowledge_vin_warning=acknowledge_vin_warning,
+            **vehicle,
+        )
+    return new_customer, new_vehicle
+
+
 def vehicle_update(
     *, vehicle: Vehicle, actor, acknowledge_vin_warning: bool = False, **fields
 ) -> Vehicle:

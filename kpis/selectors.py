@@ -224,10 +224,19 @@ def ros_delivered(scope: Scope) -> QuerySet[RepairOrder]:
     )
 
 
+# A walk-in is a walk-in whichever button started it: the front desk's walk-in button holds a
+# reception slot with an appointment of channel "walk_in" that is checked in at once, the RO
+# page's walk-in opens the RO alone. Neither is a booking: neither counts in the appointment
+# rate, the show rate or the booked workshop hours.
+WALK_IN = Appointment.BookingChannel.WALK_IN
+FROM_BOOKING = Q(appointment_id__isnull=False) & ~Q(appointment__channel=WALK_IN)
+
+
 def appointments_in(scope: Scope) -> QuerySet[Appointment]:
+    """The bookings of the period (walk-ins are not bookings)."""
     return Appointment.objects.filter(
         site_id__in=scope.site_ids, day__range=(scope.start, scope.end)
-    )
+    ).exclude(channel=WALK_IN)
 
 
 def _additional_base(scope: Scope) -> QuerySet[JobLine]:
@@ -474,7 +483,7 @@ def live_daily(scope: Scope) -> dict[str, list[dict]]:
         .values(user_id=F("advisor_id"), day=F("opened_day"))
         .annotate(
             opened=Count("id"),
-            from_appointment=Count("id", filter=Q(appointment_id__isnull=False)),
+            from_appointment=Count("id", filter=FROM_BOOKING),
         )
     )
     delivered = (
@@ -982,7 +991,7 @@ RO_FLAGS = ("on_time", "qc_first_pass", "came_back", "followed_up", "in_warranty
 
 
 def _with_appointment_flag(qs):
-    return qs.annotate(from_appointment=Q(appointment_id__isnull=False))
+    return qs.annotate(from_appointment=FROM_BOOKING)
 
 
 RECORD_SETS: dict[str, RecordSet] = {

@@ -146,11 +146,28 @@ def repair_order_get(*, user, pk) -> RepairOrder:
         raise NotFoundError("No such repair order.") from None
 
 
+def before_signing(ro: RepairOrder) -> str | None:
+    """What a draft RO still needs before the customer can sign, in the flow's order: the
+    walk-around ("intake"), then the estimate ("estimate"); None when it is ready to sign.
+    The service refuses the signature for the same reasons (`services.ro_authorize`)."""
+    intake = getattr(ro, "intake", None)
+    if intake is None or intake.recorded_at is None:
+        return "intake"
+    if not any(line.approval != JobLine.Approval.DECLINED for line in ro.lines.all()):
+        return "estimate"
+    return None
+
+
 def next_actions(ro: RepairOrder, user) -> list[str]:
-    """The actions the user may take on this RO now (buttons on the page)."""
+    """The actions the user may take on this RO now (buttons on the page). On a draft the next
+    step follows the flow: walk-around, then estimate, then the customer's signature."""
     actions = [
         a for a in allowed_actions(ro.status) if has_role(user, ro.site_id, *ACTION_ROLES[a])
     ]
+    if ro.status == S.DRAFT and "authorize" in actions:
+        missing = before_signing(ro)
+        if missing:
+            actions[actions.index("authorize")] = missing
     if ro.status == S.WASHING and ro.washed_at is not None and "wash-done" in actions:
         actions.remove("wash-done")
     if ro.status == S.WAITING_APPROVAL and not any(

@@ -112,6 +112,37 @@ def ro_list(request):
     )
 
 
+@role_required(*STAFF)
+def global_search(request):
+    """The top bar's search box on every staff page: customers and vehicles (plate, VIN, phone
+    or its last 4 digits, name) and repair orders in every state (number, plate, VIN, name,
+    phone). An exact RO number goes straight to that RO."""
+    from customers.selectors import lookup
+    from customers.validators import nfkc
+
+    q = nfkc(request.GET.get("q", "")).strip()[:60]
+    hits, ros = [], []
+    if q:
+        ros = list(selectors.repair_order_list(user=request.user, site=request.site, q=q)[:25])
+        exact = [ro for ro in ros if ro.number.upper() == q.upper()]
+        if len(exact) == 1:
+            return redirect("workorders:detail", pk=exact[0].pk)
+        hits = lookup(site_ids=[request.site.pk], q=q, limit=20)
+    return render(
+        request,
+        "workorders/search.html",
+        {
+            "q": q,
+            "top_q": q,
+            "hits": hits,
+            "ros": ros,
+            "can_open_customers": has_role(
+                request.user, request.site, Role.ADVISOR, Role.FOLLOWUP_AGENT
+            ),
+        },
+    )
+
+
 @role_required(*ADVISOR)
 def approvals_pending(request):
     ros = list(selectors.approvals_pending(site=request.site))
@@ -477,7 +508,14 @@ def ro_authorize(request, pk):
             except ApplicationError as exc:
                 _fail(request, exc, form)
             else:
-                messages.success(request, _("Authorized. The car can go to the workshop."))
+                messages.success(
+                    request,
+                    _("%(n)s authorized by %(who)s. The car can go to the workshop.")
+                    % {
+                        "n": ro.number,
+                        "who": form.cleaned_data.get("customer_name") or ro.customer.name,
+                    },
+                )
                 return redirect("workorders:detail", pk=ro.pk)
     else:
         form = f.AuthorizeForm(
@@ -490,7 +528,13 @@ def ro_authorize(request, pk):
     return render(
         request,
         "workorders/authorize.html",
-        {"ro": ro, "form": form, "settle": selectors.settlement(ro)},
+        {
+            "ro": ro,
+            "form": form,
+            "settle": selectors.settlement(ro),
+            # nothing to sign yet: the page sends the advisor to the step that is missing
+            "missing": selectors.before_signing(ro) if ro.status == ROStatus.DRAFT else None,
+        },
     )
 
 

@@ -5,7 +5,7 @@ import pytest
 
 from appointments import selectors
 from customers.models import Customer
-from customers.tests.factories import CustomerFactory
+from customers.tests.factories import CustomerFactory, VehicleFactory
 from dms.models import ClosedDate, OpeningHours
 
 from .conftest import NOW, TZ, at
@@ -195,3 +195,20 @@ def test_day_board_and_availability_queries_do_not_grow(
     assert len(names) == 6
     with django_assert_max_num_queries(8):
         selectors.availability(site=site, day=TUESDAY, hours="1", now=NOW)
+
+
+def test_welcome_board_shows_who_is_due_next(site, book, advisor):
+    # given guests at 09:15, 17:00 and 17:15
+    early = book(at(24, 9, 15))
+    for hour, minute in ((17, 0), (17, 15)):
+        other = VehicleFactory(owner=CustomerFactory(site=site))
+        book(at(24, hour, minute), customer=other.owner, vehicle=other)
+    # when the board is read at 16:55
+    rows = selectors.welcome_board(site=site, day=at(24, 0).date(), now=at(24, 16, 55))
+    # then the 09:15 guest is an earlier one, the 17:00 and 17:15 guests are next
+    assert [(r["time"].strftime("%H:%M"), r["earlier"]) for r in rows] == [
+        ("09:15", True),
+        ("17:00", False),
+        ("17:15", False),
+    ]
+    assert rows[0]["appointment"] == early

@@ -46,7 +46,9 @@ def test_front_desk_shows_two_days_by_advisor_with_buffers(desk, tomorrow_bookin
     assert "李娜" in html
     assert "沪A12345" in html
     assert "walk-ins" in html  # free buffer slots are visible
-    assert html.count('class="card dayboard"') == 2
+    assert html.count('class="dayboard"') == 2
+    # the tablet layout: the lookup and the booking panel come before the day boards
+    assert html.index('id="lookup-q"') < html.index('id="panel"') < html.index('class="dayboard"')
 
 
 def test_front_desk_needs_the_advisor_role(make_user):
@@ -75,7 +77,7 @@ def test_lookup_then_book_from_the_panel(desk, vehicle, advisor, site):
         HTTP_HX_REQUEST="true",
     )
     html = r.content.decode()
-    assert "Booked" in html
+    assert "沪A12345 booked" in html
     assert "Your service advisor 李娜 will receive you" in html
     assert r["HX-Trigger"] == "appointments-changed"
     # the same slot again: the panel says why, nothing is booked
@@ -90,6 +92,22 @@ def test_lookup_then_book_from_the_panel(desk, vehicle, advisor, site):
         HTTP_HX_REQUEST="true",
     )
     assert "already has an appointment" in r.content.decode()
+    # a refused booking keeps the slot the advisor chose
+    later = start + timedelta(minutes=15)
+    r = desk.post(
+        "/appointments/book/",
+        {
+            "vehicle": vehicle.pk,
+            "slot": f"{later.isoformat()}|{advisor.pk}",
+            "estimated_hours": "99",
+            "source": "customer",
+            "channel": "front_desk",
+        },
+        HTTP_HX_REQUEST="true",
+    )
+    html = r.content.decode()
+    assert "Please correct the highlighted fields." in html
+    assert f'value="{later.isoformat()}|{advisor.pk}" required checked' in html
 
 
 def test_buffer_booking_without_reason_is_explained(desk, vehicle, advisor):
@@ -205,3 +223,36 @@ def test_a_far_off_or_malformed_date_falls_back_to_today(desk, advisor):
     for value in ("9999-12-31", "soon"):
         assert desk.get("/appointments/", {"date": value}).status_code == 200
         assert desk.get("/appointments/day/", {"date": value}).status_code == 200
+
+
+def test_one_form_for_a_new_customer_and_car_prefilled_from_the_lookup(desk, site):
+    # given a plate typed on a Chinese keyboard that finds nobody
+    r = desk.get("/appointments/lookup/", {"q": "沪Ｑ５０３２Ｅ"}, HTTP_HX_REQUEST="true")
+    assert "New customer and car" in r.content.decode()
+    # when the advisor opens the one form from there
+    r = desk.get("/appointments/new-customer/", {"q": "沪Ｑ５０３２Ｅ"}, HTTP_HX_REQUEST="true")
+    html = r.content.decode()
+    # then the plate is filled in, and name, phone and VIN are marked required
+    assert 'name="plate" value="沪Q5032E"' in html
+    assert html.count('class="req"') == 3
+    for field in ("name", "phone", "vin"):
+        assert f'name="{field}"' in html
+    # a missing phone is refused next to the phone field, and nothing is saved
+    from customers.models import Customer, Vehicle
+    from customers.tests.factories import make_vin
+
+    data = {"name": "赵敏", "phone": "", "plate": "沪Q5032E", "vin": make_vin(5032)}
+    r = desk.post("/appointments/new-customer/", data, HTTP_HX_REQUEST="true")
+    assert r.status_code == 200
+    assert "field-error" in r.content.decode()
+    assert not Customer.objects.filter(name="赵敏").exists()
+    # with the phone both are saved and the booking panel opens for the new car
+    data["phone"] = "13912345032"
+    r = desk.post("/appointments/new-customer/", data, HTTP_HX_REQUEST="true")
+    html = r.content.decode()
+    customer = Customer.objects.get(site=site, name="赵敏")
+    vehicle = Vehicle.objects.get(owner=customer)
+    assert vehicle.plate == "沪Q5032E"
+    assert "Customer 赵敏 and car 沪Q5032E added" in html
+    assert 'id="booking"' in html
+    assert f'name="vehicle" value="{vehicle.pk}"' in html

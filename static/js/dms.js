@@ -1,4 +1,7 @@
-// Shared page behaviour: show server error messages from htmx requests next to the form.
+// Shared page behaviour (no inline scripts: everything a page does lives in static files).
+
+// Server error messages from htmx requests appear next to the thing they concern: inside the
+// element named by the request's data-error-target (a card, a form), else in the page's flash list.
 document.addEventListener("htmx:responseError", (event) => {
   const xhr = event.detail.xhr;
   let message = xhr.statusText;
@@ -6,13 +9,98 @@ document.addEventListener("htmx:responseError", (event) => {
     const body = JSON.parse(xhr.responseText);
     message = body.message || message;
   } catch (_) {
-    /* an HTML error page */
+    /* an HTML error page or fragment */
+    if (xhr.responseText && xhr.responseText.length < 2000 && /class="msg/.test(xhr.responseText)) {
+      const tmp = document.createElement("div");
+      tmp.innerHTML = xhr.responseText;
+      message = tmp.textContent.trim() || message;
+    }
   }
-  const box = document.getElementById("flash") || document.querySelector(".messages");
+  const elt = event.detail.elt;
+  const near = elt && elt.closest("[data-error-target]");
+  const box =
+    (near && document.querySelector(near.dataset.errorTarget)) ||
+    document.getElementById("flash") ||
+    document.querySelector(".messages");
   if (box) {
-    const li = document.createElement("li");
+    box.replaceChildren();
+    const li = document.createElement(box.tagName === "UL" ? "li" : "p");
     li.className = "msg msg-error";
+    li.setAttribute("role", "alert");
     li.textContent = message;
     box.appendChild(li);
+  }
+});
+
+// A person's action (not a board's polling) clears the messages left from earlier actions,
+// so an old error never sits above a later success.
+document.addEventListener("htmx:beforeRequest", (event) => {
+  const elt = event.detail.elt;
+  if (!elt || !elt.matches("form, button, input, select, textarea, a")) return;
+  document.querySelectorAll(".messages .msg, [data-flash] .msg").forEach((m) => m.remove());
+});
+
+// <select data-autosubmit> / <input data-autosubmit>: submit the form when the value changes.
+document.addEventListener("change", (event) => {
+  const el = event.target;
+  if (el.matches && el.matches("[data-autosubmit]") && el.form) el.form.requestSubmit();
+});
+
+// Irreversible moves on plain forms: <button data-confirm="…"> or <form data-confirm="…"> asks
+// first (htmx requests use hx-confirm).
+document.addEventListener(
+  "submit",
+  (event) => {
+    const button = event.submitter;
+    const message =
+      (button && button.dataset && button.dataset.confirm) || event.target.dataset.confirm;
+    if (message && !window.confirm(message)) {
+      event.preventDefault();
+      event.stopImmediatePropagation();
+    }
+  },
+  true,
+);
+
+// Small conveniences: print buttons, select-on-click inputs, close buttons, copy buttons.
+document.addEventListener("click", (event) => {
+  const el = event.target.closest("[data-print], [data-select], [data-clear], [data-copy]");
+  if (!el) return;
+  if (el.hasAttribute("data-print")) window.print();
+  if (el.hasAttribute("data-select")) el.select();
+  if (el.hasAttribute("data-clear")) {
+    const target = document.querySelector(el.dataset.clear);
+    if (target) target.replaceChildren();
+  }
+  if (el.hasAttribute("data-copy") && navigator.clipboard) {
+    const source = document.querySelector(el.dataset.copy);
+    if (source) navigator.clipboard.writeText(source.textContent.trim());
+  }
+});
+
+// Running clocks: <time data-since="ISO datetime"> shows the time elapsed, h:mm:ss, every second.
+function tickClocks() {
+  const now = Date.now();
+  document.querySelectorAll("[data-since]").forEach((el) => {
+    const since = Date.parse(el.dataset.since);
+    if (Number.isNaN(since)) return;
+    const s = Math.max(0, Math.floor((now - since) / 1000));
+    const h = Math.floor(s / 3600);
+    const m = String(Math.floor((s % 3600) / 60)).padStart(2, "0");
+    const sec = String(s % 60).padStart(2, "0");
+    el.textContent = `${h}:${m}:${sec}`;
+  });
+}
+tickClocks();
+setInterval(tickClocks, 1000);
+document.addEventListener("htmx:afterSettle", tickClocks);
+
+// "/" jumps to the search box in the top bar (unless typing in a field).
+document.addEventListener("keydown", (event) => {
+  if (event.key !== "/" || event.target.closest("input, textarea, select, [contenteditable]")) return;
+  const box = document.getElementById("top-q");
+  if (box) {
+    event.preventDefault();
+    box.focus();
   }
 });

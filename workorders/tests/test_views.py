@@ -226,3 +226,45 @@ def test_declined_work_comes_back_on_the_next_ro():
     assert "Work declined on earlier visits" in page
     assert "Replace brake fluid" in page
     assert "Next time" in page
+
+
+def test_global_search_finds_customers_vehicles_and_ros_in_every_state():
+    # given a delivered RO
+    ro = ro_in_state(S.DELIVERED)
+    adv = _as(ro.advisor)
+    # when its plate is searched from the top bar
+    r = adv.get("/search/", {"q": ro.vehicle.plate})
+    page = r.content.decode()
+    # then the customer, the car and the RO with its state are listed
+    assert ro.customer.name in page
+    assert f">{ro.number}</a>" in page
+    assert ">Delivered</span>" in page
+    # an exact RO number goes straight to the RO
+    r = adv.get("/search/", {"q": ro.number.lower()})
+    assert r.status_code == 302
+    assert r["Location"] == reverse("workorders:detail", args=[ro.pk])
+    # the box is in the top bar of every staff page
+    assert 'id="top-q"' in adv.get(reverse("workorders:list")).content.decode()
+
+
+def test_the_next_step_of_a_new_ro_follows_the_flow():
+    # given a new walk-in RO with nothing recorded yet
+    vehicle = VehicleFactory()
+    advisor = make_staff(role=Role.ADVISOR, site=vehicle.owner.site)
+    from workorders import services
+
+    ro = services.repair_order_open(
+        site=vehicle.site,
+        customer=vehicle.owner,
+        vehicle=vehicle,
+        advisor=advisor,
+        actor=advisor,
+    )
+    adv = _as(advisor)
+    # then the next step is the walk-around, and the signature pad is not offered
+    page = adv.get(reverse("workorders:detail", args=[ro.pk])).content.decode()
+    assert "Walk-around (intake)" in page
+    assert "Customer authorization (sign)" not in page
+    page = adv.get(reverse("workorders:authorize", args=[ro.pk])).content.decode()
+    assert 'id="not-ready-to-sign"' in page
+    assert 'id="pad"' not in page
