@@ -26,11 +26,16 @@ class MonthForm(forms.Form):
             return None
         try:
             year, month = (int(p) for p in value.split("-"))
-            return date(year, month, 1)
+            day = date(year, month, 1)
         except ValueError as exc:
             raise forms.ValidationError(
                 _("Enter a month as YYYY-MM, e.g. 2026-06."), code="month"
             ) from exc
+        if not 2000 <= day.year <= 2100:
+            raise forms.ValidationError(
+                _("Enter a month between 2000 and 2100."), code="month_range"
+            )
+        return day
 
 
 class BookForm(forms.Form):

@@ -5,7 +5,10 @@ Mileage is projected from the vehicle's own history: its readings are the purcha
 new car sold by the site), the first and last odometer on its repair orders, the first and last
 mileage reading of the archive (desk, intake, import) and the vehicle's current reading. The
 daily rate is the distance between the oldest and the newest reading divided by the days between
-them; with less than `MIN_SPAN_DAYS` of history the default rate is used.
+them; with less than `MIN_SPAN_DAYS` of history the default rate is used. A reading lower than
+an earlier one (a typo, a replaced instrument cluster) is left out of the rate, and every projected
+day is bounded (`MAX_PROJECTION_DAYS`, `date.min`/`date.max`), so no stored value can make a
+page fail.
 """
 
 import calendar
@@ -27,12 +30,27 @@ DEFAULT_KM_PER_DAY = 40.0  # about 14 600 km a year, a typical private car in Ch
 MIN_SPAN_DAYS = 30
 FIRST_SERVICE_MONTHS = 3
 FIRST_SERVICE_KM = 5000
+MAX_PROJECTION_DAYS = 100 * 366  # a projection further away than this is "never"
+
+
+def shift(day: date, days: float) -> date:
+    """`day` plus `days`, bounded: at most `MAX_PROJECTION_DAYS` away and within the calendar."""
+    days = max(-MAX_PROJECTION_DAYS, min(MAX_PROJECTION_DAYS, int(days)))
+    try:
+        return day + timedelta(days=days)
+    except OverflowError:
+        return date.max if days > 0 else date.min
 
 
 def add_months(day: date, months: int) -> date:
-    """`day` plus calendar months, clamped to the month's last day (31 Jan + 1 → 28/29 Feb)."""
+    """`day` plus calendar months, clamped to the month's last day (31 Jan + 1 → 28/29 Feb) and
+    to the calendar."""
     index = day.month - 1 + months
     year, month = day.year + index // 12, index % 12 + 1
+    if year > date.max.year:
+        return date.max
+    if year < date.min.year:
+        return date.min
     return date(year, month, min(day.day, calendar.monthrange(year, month)[1]))
 
 
@@ -48,9 +66,20 @@ class Reading:
     km: int
 
 
+def _usable(readings: Iterable[Reading]) -> list[Reading]:
+    """The readings by day, without those lower than an earlier one (an odometer only goes up)."""
+    points, highest = [], -1
+    for r in sorted(r for r in readings if r.day is not None and r.km is not None):
+        if r.km >= highest:
+            points.append(r)
+            highest = r.km
+    return points
+
+
 def km_per_day(readings: Iterable[Reading]) -> float:
-    """Average daily distance between the oldest and the newest reading."""
-    points = sorted(r for r in readings if r.day is not None and r.km is not None)
+    """Average daily distance between the oldest and the newest reading (of those that do not
+    go back)."""
+    points = _usable(readings)
     if len(points) < 2:
         return DEFAULT_KM_PER_DAY
     oldest, newest = points[0], points[-1]
@@ -62,7 +91,7 @@ def km_per_day(readings: Iterable[Reading]) -> float:
 
 def project(readings: Iterable[Reading], on: date) -> int:
     """The odometer expected on `on`: the newest reading plus the daily rate since then."""
-    points = sorted(r for r in readings if r.day is not None and r.km is not None)
+    points = _usable(readings)
     if not points:
         return 0
     newest = max(points)  # the latest day
@@ -74,15 +103,15 @@ def project(readings: Iterable[Reading], on: date) -> int:
 def day_reaching(readings: Iterable[Reading], km: int, *, today: date) -> date:
     """The first day the projected odometer reaches `km`; for a mileage already passed, the day
     it was passed at the same rate."""
-    points = sorted(r for r in readings if r.day is not None and r.km is not None)
+    points = _usable(readings)
     if not points:
-        return today + timedelta(days=math.ceil(km / DEFAULT_KM_PER_DAY))
+        return shift(today, math.ceil(km / DEFAULT_KM_PER_DAY))
     newest = max(points)
     best_km = max(r.km for r in points)
     rate = km_per_day(points)
     if best_km >= km:  # already passed: when it was reached, at the same rate
-        return newest.day - timedelta(days=math.floor((best_km - km) / rate))
-    return newest.day + timedelta(days=math.ceil((km - best_km) / rate))
+        return shift(newest.day, -math.floor((best_km - km) / rate))
+    return shift(newest.day, math.ceil((km - best_km) / rate))
 
 
 def _readings_of(v) -> list[Reading]:

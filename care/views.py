@@ -4,11 +4,10 @@ Views validate input, call a selector or service and render; every view checks t
 and reads only the current site's rows.
 """
 
-import csv
 from datetime import timedelta
 
 from django.contrib import messages
-from django.http import HttpResponseRedirect, StreamingHttpResponse
+from django.http import HttpResponseRedirect
 from django.shortcuts import render
 from django.urls import reverse
 from django.utils import timezone
@@ -16,6 +15,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from dms.exceptions import ApplicationError
+from dms.exports import csv_response
 from dms.models import Role
 from dms.permissions import has_role, role_required
 from followups.models import CallTask
@@ -62,11 +62,6 @@ def due_this_month(request):
     return render(request, "care/due_this_month.html", context, status=200 if ok else 400)
 
 
-class _Echo:
-    def write(self, value):
-        return value
-
-
 @role_required(*DESK_ROLES)
 def due_this_month_csv(request):
     """The same list as CSV, streamed row by row."""
@@ -81,9 +76,7 @@ def due_this_month_csv(request):
     site = request.site
 
     def lines():
-        writer = csv.writer(_Echo())
-        yield "\ufeff"  # so spreadsheet programs read the Chinese text as UTF-8
-        yield writer.writerow(
+        yield (
             [
                 _("Plate"),
                 _("VIN"),
@@ -101,7 +94,7 @@ def due_this_month_csv(request):
         for r in selectors.due_this_month(site=site, month=month, today=_today(site)):
             if status and r.status != status:
                 continue
-            yield writer.writerow(
+            yield (
                 [
                     r.vehicle.plate,
                     r.vehicle.vin,
@@ -119,9 +112,7 @@ def due_this_month_csv(request):
                 ]
             )
 
-    response = StreamingHttpResponse(lines(), content_type="text/csv; charset=utf-8")
-    response["Content-Disposition"] = f'attachment; filename="due-{month:%Y-%m}.csv"'
-    return response
+    return csv_response(f"due-{month:%Y-%m}.csv", lines())
 
 
 @role_required(*DESK_ROLES)

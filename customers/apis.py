@@ -584,7 +584,10 @@ class VehicleViewSet(
     @extend_schema(
         request=MileageInput,
         responses={200: VehicleSerializer, **_errors(400, 403, 404)},
-        description="Record an odometer reading. The current mileage never goes down.",
+        description=(
+            "Record an odometer reading. Refused (400, field message) when it lies in the "
+            "future or goes back against the vehicle's other readings."
+        ),
     )
     @action(detail=True, methods=["post"])
     def mileage(self, request, pk=None):

@@ -503,6 +503,38 @@ def _user(actor):
     return actor if getattr(actor, "is_authenticated", False) else None
 
 
+MAX_ODOMETER_KM = 2_000_000  # beyond: a typo
+FIRST_READING_DAY = date(1950, 1, 1)
+
+
+def _check_reading(vehicle: Vehicle, *, km: int, read_on: date) -> None:
+    """A reading may not lie in the future nor go back against the readings around it (an
+    odometer only goes up): field messages on `km` / `read_on`."""
+    today = timezone.localdate()
+    if read_on > today:
+        msg = _("The reading date cannot be in the future.")
+        raise ApplicationError(msg, fields={"read_on": msg})
+    if read_on < FIRST_READING_DAY:
+        msg = _("Enter a reading date after %(day)s.") % {"day": FIRST_READING_DAY.isoformat()}
+        raise ApplicationError(msg, fields={"read_on": msg})
+    readings = MileageReading.objects.filter(vehicle=vehicle)
+    before = readings.filter(read_on__lte=read_on, km__gt=km).order_by("-km").first()
+    current_applies = vehicle.mileage_read_at is None or vehicle.mileage_read_at <= read_on
+    if before is None and vehicle.mileage_km > km and current_applies:
+        before = MileageReading(km=vehicle.mileage_km, read_on=vehicle.mileage_read_at)
+    if before is not None:
+        msg = _(
+            "The odometer cannot go back: %(km)s km was read on %(day)s. Check the reading."
+        ) % {"km": f"{before.km:,}", "day": before.read_on or _("an earlier day")}
+        raise ApplicationError(msg, fields={"km": msg})
+    after = readings.filter(read_on__gt=read_on, km__lt=km).order_by("km").first()
+    if after is not None:
+        msg = _(
+            "A later reading is lower: %(km)s km on %(day)s. Check the reading and its date."
+        ) % {"km": f"{after.km:,}", "day": after.read_on}
+        raise ApplicationError(msg, fields={"km": msg})
+
+
 def vehicle_record_mileage(
     *,
     vehicle: Vehicle,
@@ -510,15 +542,20 @@ def vehicle_record_mileage(
     read_on: date,
     actor=None,
     source: str = MileageReading.Source.INTAKE,
+    strict: bool = True,
 ) -> Vehicle:
-    """Keep an odometer reading. The vehicle's current mileage never goes down: a lower reading
-    is kept in the history but does not replace the current one."""
+    """Keep an odometer reading. Refused (field message) when it lies in the future or goes back
+    against the vehicle's other readings. `strict=False` (the odometer already on a delivered
+    repair order) does not refuse: such a reading is left out of the history instead, so the
+    km-per-day estimate never sees it."""
     try:
         km = int(km)
     except (TypeError, ValueError):
         km = -1
-    if km < 0:
-        msg = _("Enter the odometer reading in km (0 or more).")
+    if km < 0 or km > MAX_ODOMETER_KM:
+        msg = _("Enter the odometer reading in km (0 to %(max)s).") % {
+            "max": f"{MAX_ODOMETER_KM:,}"
+        }
         raise ApplicationError(msg, fields={"km": msg})
     if isinstance(read_on, datetime):
         read_on = (
@@ -526,6 +563,12 @@ def vehicle_record_mileage(
         )
     with transaction.atomic():
         vehicle = Vehicle.objects.select_for_update().get(pk=vehicle.pk)
+        try:
+            _check_reading(vehicle, km=km, read_on=read_on)
+        except ApplicationError:
+            if strict:
+                raise
+            return vehicle
         MileageReading.objects.create(
             vehicle=vehicle, km=km, read_on=read_on, source=source, recorded_by=_user(actor)
         )

@@ -392,15 +392,7 @@ def vehicle_mileage(request, pk: int):
         except ApplicationError as exc:
             messages.error(request, exc.message)
         else:
-            vehicle.refresh_from_db()
-            if form.cleaned_data["km"] < vehicle.mileage_km:
-                messages.warning(
-                    request,
-                    _("Reading kept in the history; the current mileage stays at %(km)s km.")
-                    % {"km": f"{vehicle.mileage_km:,}"},
-                )
-            else:
-                messages.success(request, _("Mileage recorded."))
+            messages.success(request, _("Mileage recorded."))
     else:
         messages.error(request, _("Enter the odometer reading in km (0 or more)."))
     return redirect("customers:vehicle_detail", pk=vehicle.pk)

@@ -1,10 +1,9 @@
 """The service manager's dashboard: tiles, trends, advisor/technician tables, drill-down, CSV."""
 
-import csv
 from functools import wraps
 from urllib.parse import urlencode
 
-from django.http import Http404, StreamingHttpResponse
+from django.http import Http404
 from django.shortcuts import render
 from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
@@ -13,6 +12,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from dms.exceptions import ApplicationError
+from dms.exports import csv_response
 from dms.models import Role, Site
 from dms.permissions import current_site, role_required
 
@@ -490,18 +490,8 @@ def records(request, key: str):
     return render(request, "kpis/records.html", context)
 
 
-class _Echo:
-    def write(self, value):
-        return value
-
-
-def _stream(filename: str, rows) -> StreamingHttpResponse:
-    writer = csv.writer(_Echo())
-    response = StreamingHttpResponse(
-        (writer.writerow(r) for r in rows), content_type="text/csv; charset=utf-8"
-    )
-    response["Content-Disposition"] = f'attachment; filename="{filename}"'
-    return response
+def _stream(filename: str, rows):
+    return csv_response(filename, rows, bom=False)
 
 
 def _records_csv(key, rs, qs):

@@ -1644,7 +1644,9 @@ def _update_vehicle_after_delivery(ro: RepairOrder, *, actor, now: datetime, due
         except ImportError:
             vehicle_record_mileage = None
         if vehicle_record_mileage is not None:
-            vehicle_record_mileage(vehicle=vehicle, km=ro.odometer_km, read_on=read_on, actor=actor)
+            vehicle_record_mileage(
+                vehicle=vehicle, km=ro.odometer_km, read_on=read_on, actor=actor, strict=False
+            )
             vehicle.refresh_from_db()
         elif ro.odometer_km > vehicle.mileage_km:
             vehicle.mileage_km = ro.odometer_km

@@ -48,9 +48,10 @@ def test_too_little_history_uses_the_default_rate():
     assert km_per_day(short) == DEFAULT_KM_PER_DAY
     assert km_per_day([Reading(date(2026, 4, 1), 10000)]) == DEFAULT_KM_PER_DAY
     assert project(short, date(2026, 4, 21)) == 10900 + 10 * int(DEFAULT_KM_PER_DAY)
-    # a reading that went down (a typo at the desk) never lowers the projection
+    # a reading that went down (a typo at the desk) never lowers the projection: it is left
+    # out, the projection runs on from the last reading that did not go back
     odd = [Reading(date(2026, 1, 1), 30000), Reading(date(2026, 4, 11), 3000)]
-    assert project(odd, date(2026, 4, 11)) == 30000
+    assert project(odd, date(2026, 4, 11)) == 30000 + 100 * int(DEFAULT_KM_PER_DAY)
 
 
 def test_add_months_clamps_to_the_month_end():

@@ -201,3 +201,14 @@ def test_manager_changes_a_rule_in_the_admin_and_it_is_audited(site, client, mak
     rule = ReminderRule.objects.get(pk=rule.pk)
     assert rule.lead_days == 40
     assert history(rule).last().data["lead_days"] == {"from": "30", "to": "40"}
+
+
+def test_due_this_month_csv_neutralises_formula_cells(site, agent_client):
+    VehicleFactory(
+        owner=CustomerFactory(site=site, name='=HYPERLINK("http://x","y")', phone="13800138000"),
+        plate="沪A54321",
+        next_service_due_date=date(2026, 6, 9),
+    )
+    response = agent_client.get(reverse("care:due_this_month_csv"), {"month": "2026-06"})
+    rows = list(csv.reader(io.StringIO(b"".join(response.streaming_content).decode("utf-8-sig"))))
+    assert rows[1][2] == '\'=HYPERLINK("http://x","y")'

@@ -127,8 +127,17 @@ def test_mileage_never_goes_down(api_as, site):
     v = VehicleFactory(owner__site=site, mileage_km=30000)
     api = api_as(Role.ADVISOR)
     r = api.post(f"/api/v1/vehicles/{v.pk}/mileage/", {"km": 1000}, format="json")
-    assert r.status_code == 200
-    assert r.json()["mileage_km"] == 30000
+    assert r.status_code == 400
+    assert "cannot go back: 30,000 km" in r.json()["fields"]["km"][0]
+    v.refresh_from_db()
+    assert v.mileage_km == 30000
+    r = api.post(
+        f"/api/v1/vehicles/{v.pk}/mileage/",
+        {"km": 40000, "read_on": "2999-01-01"},
+        format="json",
+    )
+    assert r.status_code == 400
+    assert "future" in r.json()["fields"]["read_on"][0]
     r = api.patch(f"/api/v1/vehicles/{v.pk}/", {"mileage_km": 1000}, format="json")
     assert r.status_code == 400
     assert "cannot go back" in r.json()["fields"]["mileage_km"][0]

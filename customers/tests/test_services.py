@@ -187,13 +187,53 @@ class TestVehicleCreate:
 class TestVehicleUpdateAndMileage:
     def test_mileage_never_goes_down(self, site):
         v = VehicleFactory(owner__site=site, mileage_km=20000, mileage_read_at=date(2026, 1, 1))
-        services.vehicle_record_mileage(vehicle=v, km=15000, read_on=date(2026, 2, 1))
-        v.refresh_from_db()
-        assert v.mileage_km == 20000
-        assert MileageReading.objects.filter(vehicle=v, km=15000).exists()
+        with pytest.raises(ApplicationError) as err:
+            services.vehicle_record_mileage(vehicle=v, km=15000, read_on=date(2026, 2, 1))
+        assert "cannot go back: 20,000 km was read on 2026-01-01" in err.value.fields["km"][0]
+        assert not MileageReading.objects.filter(vehicle=v, km=15000).exists()
         services.vehicle_record_mileage(vehicle=v, km=23000, read_on=date(2026, 3, 1))
         v.refresh_from_db()
         assert (v.mileage_km, v.mileage_read_at) == (23000, date(2026, 3, 1))
+
+    def test_a_reading_higher_than_a_later_one_is_refused(self, site):
+        v = VehicleFactory(owner__site=site, mileage_km=0, mileage_read_at=None)
+        services.vehicle_record_mileage(vehicle=v, km=30000, read_on=date(2026, 3, 1))
+        with pytest.raises(ApplicationError) as err:
+            services.vehicle_record_mileage(vehicle=v, km=170366, read_on=date(2026, 2, 1))
+        assert "later reading is lower: 30,000 km on 2026-03-01" in err.value.fields["km"][0]
+        # an earlier, lower reading fits and is kept
+        services.vehicle_record_mileage(vehicle=v, km=20000, read_on=date(2026, 2, 1))
+        assert MileageReading.objects.filter(vehicle=v).count() == 2
+
+    @pytest.mark.parametrize(
+        ("read_on", "message"),
+        [
+            (timezone.localdate() + timedelta(days=1), "cannot be in the future"),
+            (date(9999, 12, 31), "cannot be in the future"),
+            (date(1, 1, 1), "after 1950-01-01"),
+        ],
+    )
+    def test_a_reading_date_out_of_range_is_refused(self, site, read_on, message):
+        v = VehicleFactory(owner__site=site, mileage_km=1000, mileage_read_at=date(2025, 1, 1))
+        with pytest.raises(ApplicationError) as err:
+            services.vehicle_record_mileage(vehicle=v, km=2000, read_on=read_on)
+        assert message in err.value.fields["read_on"][0]
+        assert not MileageReading.objects.filter(vehicle=v, km=2000).exists()
+
+    def test_an_absurd_odometer_is_refused(self, site):
+        v = VehicleFactory(owner__site=site)
+        with pytest.raises(ApplicationError) as err:
+            services.vehicle_record_mileage(
+                vehicle=v, km=2_147_483_647, read_on=timezone.localdate()
+            )
+        assert "0 to 2,000,000" in err.value.fields["km"][0]
+
+    def test_a_lower_odometer_on_a_delivered_repair_order_is_not_a_reading(self, site):
+        v = VehicleFactory(owner__site=site, mileage_km=170366, mileage_read_at=date(2026, 1, 1))
+        services.vehicle_record_mileage(vehicle=v, km=5, read_on=date(2026, 2, 1), strict=False)
+        v.refresh_from_db()
+        assert v.mileage_km == 170366
+        assert not MileageReading.objects.filter(vehicle=v, km=5).exists()
 
     def test_edit_form_refuses_a_lower_odometer(self, site):
         v = VehicleFactory(owner__site=site, mileage_km=20000)

@@ -139,3 +139,15 @@ def test_all_sites_for_a_manager_whose_first_site_is_another_role(world):
     assert response.status_code == 200
     assert response.context["kpis"]["ro_delivered"] == 1
     assert response.context["kpis"]["labour_revenue"] == 999.0
+
+
+def test_drill_down_csv_neutralises_formula_cells(world, manager):
+    from customers.models import Customer
+
+    Customer.objects.filter(site=world["site"]).update(name="+cmd|' /C calc'!A0")
+    response = manager.get(
+        "/dashboard/records/ro_delivered/", {"site": world["site"].pk, "format": "csv", **WEEK}
+    )
+    text = b"".join(response.streaming_content).decode("utf-8-sig")
+    assert "'+cmd|' /C calc'!A0" in text
+    assert ",+cmd" not in text
