@@ -62,6 +62,11 @@ class Appointment(models.Model):
     is_buffer_slot = models.BooleanField(_("in a buffer slot"), default=False)
     override_reason = models.CharField(_("override reason"), max_length=200, blank=True)
     notes = models.TextField(_("notes"), blank=True)
+    to_confirm = models.BooleanField(
+        _("details to confirm at check-in"),
+        default=False,
+        help_text=_("booked online by a customer or for a vehicle the archive did not know"),
+    )
     reschedule_count = models.PositiveSmallIntegerField(default=0)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"

@@ -404,7 +404,9 @@ def appointment_book(
     override_reason: str = "",
     call_task=None,
     now: datetime | None = None,
+    to_confirm: bool = False,
     _walk_in: bool = False,
+    _by_customer: bool = False,
 ) -> Appointment:
     """Book a reception slot and its workshop hours; schedule the reminder calls.
 
@@ -414,7 +416,10 @@ def appointment_book(
     """
     now = now or timezone.now()
     override_reason, notes = (override_reason or "").strip(), notes or ""
-    require_role(actor, site, *BOOKING_ROLES)
+    if _by_customer:
+        override_reason = ""  # a customer never overrides a buffer or the capacity
+    else:
+        require_role(actor, site, *BOOKING_ROLES)
     if customer.site_id != site.pk:
         raise ApplicationError(_("Unknown customer."), fields={"customer": _("Unknown customer.")})
     if vehicle.site_id != site.pk:
@@ -470,6 +475,7 @@ def appointment_book(
                 is_buffer_slot=slot.is_buffer,
                 override_reason=override_reason.strip()[:200],
                 notes=notes,
+                to_confirm=to_confirm,
                 created_by=actor if getattr(actor, "is_authenticated", False) else None,
             )
             PartReservation.objects.bulk_create(
@@ -539,6 +545,7 @@ def appointment_reschedule(
     override_reason: str = "",
     estimated_hours=None,
     now: datetime | None = None,
+    _by_customer: bool = False,
 ) -> Appointment:
     """Move an appointment to another slot (and advisor). History keeps the old slot; the old
     reminders are cancelled and new ones scheduled for the new time."""
@@ -547,7 +554,10 @@ def appointment_reschedule(
     start = _require_start(start)
     current = _get(appointment_id)
     site = current.site
-    require_role(actor, site, *BOOKING_ROLES)
+    if _by_customer:
+        override_reason, advisor, estimated_hours = "", None, None
+    else:
+        require_role(actor, site, *BOOKING_ROLES)
     if timezone.is_naive(start):
         start = timezone.make_aware(start, site.tzinfo)
     slot = _check_slot(
@@ -663,7 +673,9 @@ def _release(appointment: Appointment, *, to: str, actor, note: str, reason_fiel
     return changed
 
 
-def appointment_cancel(*, appointment_id, actor, reason: str) -> Appointment:
+def appointment_cancel(
+    *, appointment_id, actor, reason: str, _by_customer: bool = False
+) -> Appointment:
     if not (reason or "").strip():
         raise ApplicationError(
             _("Say why the appointment is cancelled."),
@@ -671,9 +683,73 @@ def appointment_cancel(*, appointment_id, actor, reason: str) -> Appointment:
         )
     with transaction.atomic():
         appointment = _lock_with_days(appointment_id)
-        require_role(actor, appointment.site, *BOOKING_ROLES)
+        if not _by_customer:
+            require_role(actor, appointment.site, *BOOKING_ROLES)
         _release(appointment, to=AppointmentStatus.CANCELLED, actor=actor, note=reason.strip())
     return appointment
+
+
+# --- the customer's own booking (online, after a confirmed one-time code) -------------------
+def appointment_book_online(
+    *,
+    site: Site,
+    customer: Customer,
+    vehicle: Vehicle,
+    start: datetime,
+    services: Sequence,
+    to_confirm: bool = False,
+    notes: str = "",
+    now: datetime | None = None,
+) -> Appointment:
+    """The customer books from the online page: the same slot, buffer and capacity rules as the
+    front desk, never an override (buffer slots and full days are refused), menu services only,
+    source "customer", channel "online". The advisor is the least-loaded free one."""
+    codes = [str(s).strip() for s in services or () if str(s).strip()]
+    if not codes:
+        msg = _("Choose at least one service.")
+        raise ApplicationError(msg, fields={"services": msg})
+    known = set(
+        ServiceOffering.objects.filter(site=site, code__in=codes, active=True).values_list(
+            "code", flat=True
+        )
+    )
+    if set(codes) - known:
+        msg = _("Choose services from the list.")
+        raise ApplicationError(msg, fields={"services": msg})
+    return appointment_book(
+        site=site,
+        customer=customer,
+        vehicle=vehicle,
+        start=start,
+        actor=None,
+        services=codes,
+        source=Appointment.Source.CUSTOMER,
+        channel=Appointment.BookingChannel.ONLINE,
+        notes=notes,
+        to_confirm=to_confirm,
+        now=now,
+        _by_customer=True,
+    )
+
+
+def appointment_reschedule_by_customer(
+    *, appointment_id, start: datetime, now: datetime | None = None
+) -> Appointment:
+    """The customer moves their own booking from the confirmation link: no override, any free
+    advisor if their own is busy then."""
+    return appointment_reschedule(
+        appointment_id=appointment_id, start=start, actor=None, now=now, _by_customer=True
+    )
+
+
+def appointment_cancel_by_customer(*, appointment_id, reason: str = "") -> Appointment:
+    """The customer cancels their own booking from the confirmation link."""
+    return appointment_cancel(
+        appointment_id=appointment_id,
+        actor=None,
+        reason=(reason or "").strip() or _("Cancelled by the customer online"),
+        _by_customer=True,
+    )
 
 
 def appointment_check_in(*, appointment_id, actor, now: datetime | None = None):

@@ -85,6 +85,11 @@ class Site(models.Model):
     followup_min_days = models.PositiveSmallIntegerField(_("follow-up from (days)"), default=2)
     followup_max_days = models.PositiveSmallIntegerField(_("follow-up until (days)"), default=5)
     followup_max_attempts = models.PositiveSmallIntegerField(_("follow-up attempts"), default=3)
+    followup_call_for_warranty = models.BooleanField(
+        _("warranty customers get the follow-up call after an online answer"),
+        default=True,
+        help_text=_("an online survey answer then does not replace the call for them"),
+    )
     calling_hours_start = models.TimeField(_("calling hours from"), default=time(9, 0))
     calling_hours_end = models.TimeField(_("calling hours until"), default=time(20, 0))
     complaint_response_hours = models.PositiveSmallIntegerField(

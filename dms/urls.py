@@ -27,6 +27,7 @@ urlpatterns = [
     path("followups/", include("followups.urls")),
     path("care/", include("care.urls")),
     path("dashboard/", include("kpis.urls")),
+    path("p/", include("portal.urls")),
     path("media/<path:path>", media.protected_media, name="media"),
 ]
 

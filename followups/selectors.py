@@ -173,3 +173,14 @@ def complaints_summary(*, site_ids, now: datetime | None = None) -> dict:
         qs.exclude(cause="").values_list("cause").annotate(n=Count("id")).order_by()
     )
     return totals
+
+
+def surveys_answered(*, site, since: datetime):
+    """Follow-ups the customers answered online since `since`, newest first (the agent's desk)."""
+    return (
+        CallTask.objects.filter(
+            site=site, kind=TaskKind.FOLLOWUP, data__survey__isnull=False, updated_at__gte=since
+        )
+        .select_related("customer", "vehicle", "repair_order")
+        .order_by("-updated_at", "-id")
+    )

@@ -915,6 +915,108 @@ def call_task_record_outcome(
     return task
 
 
+SURVEY_CHANNEL = "online"
+
+
+@transaction.atomic
+def followup_record_survey(
+    *,
+    task_id: int,
+    answer: str,
+    satisfaction,
+    comments: str = "",
+    via: str = "",
+    now: datetime | None = None,
+) -> CallTask:
+    """The customer answers the follow-up survey online: recorded on the visit's follow-up as an
+    agent's reached call is (satisfaction 1–5, comments; 1–2 opens a complaint), with the channel.
+    A warranty-period customer still gets the call when the site requires it: the answer is kept
+    on the task for the agent and the call stays due. A second answer is refused (409)."""
+    now = now or timezone.now()
+    task = (
+        CallTask.objects.select_for_update(of=("self",))
+        .select_related("site", "repair_order", "customer", "vehicle")
+        .filter(pk=task_id, kind=TaskKind.FOLLOWUP)
+        .first()
+    )
+    if task is None:
+        from dms.exceptions import NotFoundError
+
+        raise NotFoundError(_("No such follow-up."))
+    score = _satisfaction(satisfaction)
+    if score is None:
+        raise ApplicationError(
+            _("Choose how satisfied you are, from 1 to 5."),
+            fields={"satisfaction": _("Choose from 1 to 5.")},
+        )
+    answer, comments = (answer or "").strip()[:2000], (comments or "").strip()[:2000]
+    if task.data.get("survey"):
+        raise ConflictError(_("This survey has already been answered. Thank you!"))
+    unhappy = score <= 2
+    survey = {
+        "answer": answer,
+        "satisfaction": score,
+        "comments": comments,
+        "channel": SURVEY_CHANNEL,
+        "at": now.isoformat(),
+    }
+    text = "\n".join(t for t in (answer, comments) if t)
+    data = {**task.data, "survey": survey, "dissatisfied": unhappy, "channel": SURVEY_CHANNEL}
+    keep_call = (
+        task.site.followup_call_for_warranty
+        and task.data.get("warranty")
+        and task.status in PENDING
+    )
+    if keep_call or task.status not in (*PENDING, TaskStatus.SENT):
+        task.data = data
+        task.save(update_fields=["data", "updated_at"])
+        audit.record(
+            subject=task,
+            action="survey_answered",
+            from_state=task.status,
+            to_state=task.status,
+            note=text,
+            data={"satisfaction": score, "channel": SURVEY_CHANNEL, "via": via, "call_kept": True},
+        )
+    else:
+        if task.status == TaskStatus.QUEUED:  # a worker holds it: hand it back first
+            move(task, to=TaskStatus.SCHEDULED, table=TASK_TRANSITIONS, action="survey_answered")
+        move(
+            task,
+            to=TaskStatus.DONE,
+            table=TASK_TRANSITIONS,
+            action=f"outcome_{CallOutcome.REACHED}",
+            note=text,
+            data={
+                "satisfaction": score,
+                "dissatisfied": unhappy,
+                "channel": SURVEY_CHANNEL,
+                "via": via,
+            },
+            extra_fields={
+                "outcome": CallOutcome.REACHED,
+                "satisfaction": score,
+                "comments": text,
+                "completed_at": now,
+                "data": data,
+                "updated_at": now,
+            },
+        )
+    if unhappy:
+        complaint_open(
+            site=task.site,
+            actor=None,
+            channel=ComplaintChannel.FOLLOWUP_CALL,
+            customer=task.customer,
+            repair_order=task.repair_order,
+            vehicle=task.vehicle,
+            call_task=task,
+            description=text or _("Not satisfied (score %(s)s).") % {"s": score},
+            _by_customer=True,
+        )
+    return task
+
+
 def _act_on_appointment(task, *, actor, outcome, new_start, reason) -> None:
     from appointments import services as appointments
 
@@ -982,9 +1084,11 @@ def complaint_open(
     vehicle=None,
     call_task=None,
     cause: str = "",
+    _by_customer: bool = False,
 ) -> Complaint:
     """Open a complaint, linked to the RO, its advisor and its technicians."""
-    require_role(actor, site, *COMPLAINT_OPENERS)
+    if not _by_customer:
+        require_role(actor, site, *COMPLAINT_OPENERS)
     _choice(channel, ComplaintChannel, "channel", _("Unknown complaint channel."))
     if cause:
         _choice(cause, ComplaintCause, "cause", _("Unknown cause."))

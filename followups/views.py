@@ -2,6 +2,8 @@
 service or selector and render; every view checks roles itself and reads only the current
 site's rows."""
 
+from datetime import timedelta
+
 from django.contrib import messages
 from django.contrib.auth import get_user_model
 from django.http import Http404
@@ -63,6 +65,11 @@ def _render_desk(request, task=None, form=None, error=None, status=200):
         task = tasks[0]
     context = {
         "tasks": tasks,
+        "surveys": list(
+            selectors.surveys_answered(site=request.site, since=timezone.now() - timedelta(days=7))[
+                :50
+            ]
+        ),
         "now": timezone.now(),
         **(_panel_context(request, task, form, error) if task else {}),
     }

@@ -102,6 +102,7 @@ class RepairOrder(models.Model):
     payment_method = models.CharField(
         _("payment method"), max_length=12, choices=PaymentMethod.choices, blank=True
     )
+    invoice_number = models.CharField(_("invoice number"), max_length=30, blank=True)
     handover = models.JSONField(_("handover checklist"), default=dict, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -581,3 +582,46 @@ QC_ITEMS = {
     "lines_checked": _("Every line checked against the work"),
     "nothing_missing": _("Nothing missing or damaged"),
 }
+
+
+def _document_path(instance, filename: str) -> str:
+    import secrets
+
+    return f"documents/{instance.repair_order_id}/{secrets.token_urlsafe(18)}.pdf"
+
+
+class SignedDocument(models.Model):
+    """A signed document of an RO as a PDF, made once from frozen data and kept: the work order
+    as authorised, each answer on additional work, the settlement at delivery."""
+
+    class Kind(models.TextChoices):
+        WORK_ORDER = "work_order", _("Work order as authorised")
+        ADDITIONAL = "additional", _("Additional work approval")
+        SETTLEMENT = "settlement", _("Settlement")
+
+    repair_order = models.ForeignKey(
+        RepairOrder, on_delete=models.CASCADE, related_name="documents"
+    )
+    kind = models.CharField(_("kind"), max_length=12, choices=Kind.choices)
+    approval = models.ForeignKey(
+        Approval, on_delete=models.CASCADE, null=True, blank=True, related_name="documents"
+    )
+    estimate_version = models.PositiveIntegerField(null=True, blank=True)
+    file = models.FileField(_("file"), upload_to=_document_path)
+    sha256 = models.CharField(max_length=64)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("signed document")
+        verbose_name_plural = _("signed documents")
+        ordering = ["repair_order", "created_at", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["repair_order", "kind", "approval"],
+                name="signed_document_once",
+                nulls_distinct=False,
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.repair_order} {self.kind}"

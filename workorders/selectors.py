@@ -333,3 +333,32 @@ def late_risk(ro: RepairOrder, *, now=None) -> bool:
         return False
     now = now or timezone.now()
     return (ro.promised_at - now).total_seconds() < 3600
+
+
+def signed_versions(ro: RepairOrder) -> dict:
+    """What the customer signed: the authorisation with its frozen estimate version, and each
+    answer on additional work with the version it approved (for the printed RO)."""
+    from .models import EstimateVersion
+
+    approvals = list(
+        ro.approvals.filter(kind__in=[Approval.Kind.AUTHORIZATION, Approval.Kind.ADDITIONAL])
+        .select_related("recorded_by")
+        .prefetch_related("lines__job")
+        .order_by("answered_at", "id")
+    )
+    versions = {
+        v.version: v
+        for v in EstimateVersion.objects.filter(
+            repair_order=ro, version__in={a.estimate_version for a in approvals}
+        )
+    }
+    authorization = next((a for a in approvals if a.kind == Approval.Kind.AUTHORIZATION), None)
+    return {
+        "authorization": authorization,
+        "signed_version": versions.get(authorization.estimate_version) if authorization else None,
+        "additional_answers": [
+            {"approval": a, "version": versions.get(a.estimate_version), "lines": a.lines.all()}
+            for a in approvals
+            if a.kind == Approval.Kind.ADDITIONAL
+        ],
+    }

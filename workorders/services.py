@@ -32,6 +32,7 @@ from dms.models import Role, Site
 from dms.permissions import has_role, require_role
 from dms.statemachine import lock, move
 
+from . import signals
 from .models import (
     DAMAGE_PANELS,
     FINAL_CHECK_ITEMS,
@@ -342,6 +343,7 @@ def repair_order_open(
                 actor=actor,
                 note=_("Possible comeback of %(number)s") % {"number": comeback_of.number},
             )
+        signals.repair_order_opened.send(sender=RepairOrder, repair_order=ro)
         return ro
 
 
@@ -1284,6 +1286,33 @@ def approval_link_answer(
         )
 
 
+def approval_answer_by_customer(
+    *,
+    repair_order_id,
+    answers: Iterable[Mapping[str, Any]],
+    estimate_version: int,
+    customer_name: str = "",
+    via: str = "",
+) -> Approval:
+    """The customer answers the proposed lines from their own page (no login): the same rules
+    as an answer given to the advisor, by the private-link channel, on the version they saw.
+    `via` names the page or link it came through (kept on the answer's note)."""
+    with transaction.atomic():
+        try:
+            ro = lock(RepairOrder, repair_order_id)
+        except (RepairOrder.DoesNotExist, ValueError, TypeError):
+            raise NotFoundError(_("No such repair order.")) from None
+        return _answer(
+            ro,
+            actor=None,
+            customer_name=customer_name,
+            channel=ApprovalChannel.LINK,
+            answers=answers,
+            estimate_version=estimate_version,
+            note=via,
+        )
+
+
 def ro_wait_parts(
     *, repair_order_id, actor, part: str, expected_date: date | None = None, note: str = ""
 ) -> RepairOrder:
@@ -1595,9 +1624,18 @@ def ro_invoice(*, repair_order_id, actor, note: str = "") -> RepairOrder:
             actor=actor,
             note=note,
             data={k: str(v) for k, v in totals.items()},
-            extra={**totals, "invoiced_at": timezone.now()},
+            extra={
+                **totals,
+                "invoiced_at": timezone.now(),
+                "invoice_number": ro.invoice_number or invoice_number_for(ro),
+            },
         )
         return ro
+
+
+def invoice_number_for(ro: RepairOrder) -> str:
+    """The settlement's number: the RO's number under the invoice prefix (unique per site)."""
+    return "INV-" + ro.number.removeprefix("RO-")
 
 
 def ro_notify_ready(
@@ -1730,6 +1768,7 @@ def ro_deliver(
         _schedule_followup(ro)
         if book_next:
             _book_next(ro, actor=actor, book_next=book_next)
+        signals.repair_order_delivered.send(sender=RepairOrder, repair_order=ro)
         return ro
 
 

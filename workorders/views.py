@@ -21,8 +21,8 @@ from dms.exceptions import ApplicationError
 from dms.models import Role
 from dms.permissions import has_role, role_required, site_ids_of
 
+from . import documents, hooks, selectors, services
 from . import forms as f
-from . import selectors, services
 from .models import (
     DAMAGE_PANELS,
     FINAL_CHECK_ITEMS,
@@ -252,6 +252,8 @@ def ro_detail(request, pk):
         ][:10],
         "needs_delay": ro.status == ROStatus.REWORK
         and services._rework_needs_delay_notice(ro, timezone.now()),
+        "documents": documents.documents_of(ro),
+        "panels": hooks.detail_panels(request, ro),
     }
     return render(request, "workorders/detail.html", ctx)
 
@@ -583,6 +585,8 @@ def ro_deliver(request, pk):
 
 @role_required(*STAFF)
 def ro_print(request, pk):
+    """The printed RO: once authorised, the estimate version the customer signed (not today's
+    lines), then each later answer on additional work with the version it approved."""
     ro = _ro_or_404(request, pk)
     return render(
         request,
@@ -591,8 +595,25 @@ def ro_print(request, pk):
             "ro": ro,
             "intake": Intake.objects.filter(repair_order=ro).first(),
             "settle": selectors.settlement(ro),
-            "authorization": ro.approvals.filter(kind=Approval.Kind.AUTHORIZATION).last(),
+            **selectors.signed_versions(ro),
         },
+    )
+
+
+@role_required(*STAFF)
+def document(request, pk, kind, approval_id):
+    """A signed document of the RO as PDF (made on its first download, then kept)."""
+    ro = _ro_or_404(request, pk)
+    try:
+        doc = documents.document_get_or_make(
+            repair_order_id=ro.pk, kind=kind, approval_id=approval_id or None
+        )
+    except ApplicationError:
+        raise Http404 from None
+    return FileResponse(
+        doc.file.open("rb"),
+        content_type="application/pdf",
+        filename=f"{ro.number}-{kind}-{approval_id or 0}.pdf",
     )
 
 

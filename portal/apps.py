@@ -1,0 +1,16 @@
+from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
+
+
+class PortalConfig(AppConfig):
+    name = "portal"
+    verbose_name = _("Customer pages")
+
+    def ready(self) -> None:
+        from workorders import hooks, signals
+
+        from . import receivers
+
+        signals.repair_order_opened.connect(receivers.on_repair_order_opened)
+        signals.repair_order_delivered.connect(receivers.on_repair_order_delivered)
+        hooks.register_detail_panel(receivers.status_link_panel)

@@ -1,0 +1,57 @@
+"""The customer pages' own limits and response headers (no staff session is ever set)."""
+
+from __future__ import annotations
+
+import functools
+
+from django.conf import settings
+from django.core.cache import cache
+from django.http import HttpResponse
+from django.utils import timezone, translation
+from django.utils.translation import gettext as _
+
+# requests per address per minute on the customer pages (polling every 10 s is 6 a minute)
+PAGE_REQUESTS_PER_MINUTE = 120
+
+
+def client_address(request) -> str:
+    return request.META.get("REMOTE_ADDR", "") or ""
+
+
+def _over_limit(request) -> bool:
+    minute = timezone.now().strftime("%Y%m%d%H%M")
+    key = f"portal:rate:{client_address(request)}:{minute}"
+    if cache.add(key, 1, timeout=90):
+        return False
+    try:
+        count = cache.incr(key)
+    except ValueError:
+        return False
+    return count > getattr(settings, "PORTAL_REQUESTS_PER_MINUTE", PAGE_REQUESTS_PER_MINUTE)
+
+
+def customer_page(view):
+    """A customer page: its own rate limit per address, the customer's language (their choice
+    on the page, else the site's), and headers that keep the page and its token private."""
+
+    @functools.wraps(view)
+    def wrapped(request, *args, **kwargs):
+        if _over_limit(request):
+            response = HttpResponse(_("Too many requests. Please wait a minute."), status=429)
+            response["Retry-After"] = "60"
+            return response
+        language = request.COOKIES.get(settings.LANGUAGE_COOKIE_NAME) or settings.LANGUAGE_CODE
+        if language not in dict(settings.LANGUAGES):
+            language = settings.LANGUAGE_CODE
+        with translation.override(language):
+            request.LANGUAGE_CODE = language
+            response = view(request, *args, **kwargs)
+            if hasattr(response, "render") and not getattr(response, "is_rendered", True):
+                response.render()
+        response.headers.setdefault("Cache-Control", "no-store")
+        response["Referrer-Policy"] = "no-referrer"
+        response["X-Robots-Tag"] = "noindex, nofollow"
+        response["Content-Language"] = language
+        return response
+
+    return wrapped
