@@ -81,6 +81,22 @@ def scenarios(today: dt.date) -> list[dict]:
     ]
     kpi_api = [(f"/api/v1/kpis/?site={site.pk}&start={a}&end={b}", {}) for a, b in months]
     kpi_all = [(f"/api/v1/kpis/?site=all&start={a}&end={b}", {}) for a, b in months]
+    # the customer's pages: status links made for some open ROs, the booking page's free times
+    from appointments.models import ServiceOffering
+    from portal import services as portal
+
+    expires = dt.datetime.now(dt.UTC) + dt.timedelta(days=1)
+    status_pages = []
+    for ro in RepairOrder.objects.filter(pk__in=open_ros[:10]).select_related("site"):
+        _link, token = portal.link_create(
+            site=ro.site, purpose="status", expires_at=expires, repair_order=ro
+        )
+        status_pages += [(f"/p/s/{token}/", {}), (f"/p/s/{token}/live/", {})]
+    menu = list(ServiceOffering.objects.filter(site=site).values_list("code", flat=True)[:2])
+    booking_times = [
+        (f"/p/book/{code}/times/?{'&'.join(f'services={c}' for c in menu)}&day={d}", {})
+        for d in days[:7]
+    ]
 
     def api_list(path):
         """Pages 1, 2 and 10: numbered pages by ?page=, cursor pages by following `next`."""
@@ -111,6 +127,8 @@ def scenarios(today: dt.date) -> list[dict]:
             "urls": [("/api/v1/workshop/board/", {})],
         },
         {"name": "RO detail", "user": advisor, "urls": ro_detail},
+        {"name": "customer status page", "user": advisor, "urls": status_pages},
+        {"name": "online booking times", "user": advisor, "urls": booking_times if menu else []},
         {"name": "KPI month (page)", "user": manager, "urls": kpi_page},
         {"name": "KPI month (API)", "user": manager, "urls": kpi_api},
         {"name": "KPI month, 20 sites (API)", "user": group, "urls": kpi_all},

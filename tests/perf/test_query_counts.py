@@ -265,3 +265,71 @@ def test_api_list_runs_the_same_queries_for_one_row_or_a_page(
     body = response.json()
     rows = body["results"] if isinstance(body, dict) and "results" in body else body
     assert len(rows) > 1
+
+
+# --- the customer's pages -----------------------------------------------------------------------
+def _status_token(ro) -> str:
+    from portal import services as portal
+
+    _link, token = portal.link_create(
+        site=ro.site,
+        purpose="status",
+        expires_at=timezone.now() + dt.timedelta(days=1),
+        repair_order=ro,
+    )
+    return token
+
+
+def test_customer_status_page_runs_the_same_queries_for_one_line_or_many(
+    site, django_assert_max_num_queries
+):
+    client = Client()
+    small = _status_token(visit(site, status=ROStatus.READY, lines=1, parts=1))
+    one = count_queries(client, f"/p/s/{small}/")
+    live_one = count_queries(client, f"/p/s/{small}/live/")
+
+    big = _status_token(visit(site, status=ROStatus.READY, lines=MANY, parts=3))
+    with django_assert_max_num_queries(one):
+        response = client.get(f"/p/s/{big}/")
+    assert response.status_code == 200
+    with django_assert_max_num_queries(live_one):
+        live = client.get(f"/p/s/{big}/live/")
+    # polling while nothing changed: the link and the RO's version only
+    with django_assert_max_num_queries(2):
+        assert client.get(f"/p/s/{big}/live/", HTTP_IF_NONE_MATCH=live["ETag"]).status_code == 304
+
+
+def test_online_booking_times_run_the_same_queries_for_an_empty_or_busy_day(
+    site, make_user, django_assert_max_num_queries
+):
+    from appointments.models import ServiceOffering
+
+    ServiceOffering.objects.create(site=site, code="oil", name="Oil", standard_hours=1)
+    advisor = make_user(Role.ADVISOR)
+    day = next_open_day(site)
+    client = Client()
+    url = f"/p/book/{site.code}/times/?services=oil&day={day.isoformat()}"
+    appointment(site, advisor, day=day, slot=0)
+    one = count_queries(client, url)
+    others = [make_staff(role=Role.ADVISOR, site=site) for _ in range(3)]
+    for d in range(3):
+        for slot in range(MANY):
+            appointment(site, others[slot % 3], day=day + dt.timedelta(days=d), slot=slot + 1)
+    with django_assert_max_num_queries(one):
+        assert client.get(url).status_code == 200
+
+
+def test_customer_survey_page_runs_a_fixed_number_of_queries(site, django_assert_max_num_queries):
+    from portal import services as portal
+
+    ro = visit(site, lines=MANY, parts=2)
+    task = call_task(site, ro, 1)
+    _link, token = portal.link_create(
+        site=site,
+        purpose="survey",
+        expires_at=timezone.now() + dt.timedelta(days=1),
+        repair_order=ro,
+        call_task_id=task.pk,
+    )
+    with django_assert_max_num_queries(3):
+        assert Client().get(f"/p/f/{token}/").status_code == 200
