@@ -8,7 +8,7 @@ from .models import MessageKind as K
 # {placeholders} each kind's callers put in the context (besides customer_name, site_name and
 # site_phone, which every message has)
 KIND_FIELDS: dict[str, tuple[str, ...]] = {
-    K.APPOINTMENT_CONFIRMATION: ("start", "plate"),
+    K.APPOINTMENT_CONFIRMATION: ("start", "plate", "advisor", "link"),
     K.REMINDER_DAY_BEFORE: ("start", "plate"),
     K.CAN_YOU_MAKE_IT: ("start", "plate"),
     K.ADDITIONAL_WORK: ("plate", "link"),
@@ -24,7 +24,8 @@ COMMON_FIELDS = ("customer_name", "site_name", "site_phone")
 DEFAULT_BODIES = {
     K.APPOINTMENT_CONFIRMATION: _(
         "{customer_name}, your service appointment at {site_name} is booked for {start} "
-        "({plate}). Questions: {site_phone}."
+        "({plate}); your service advisor {advisor} will receive you. To change or cancel: "
+        "{link}"
     ),
     K.REMINDER_DAY_BEFORE: _(
         "{customer_name}, a reminder: your car {plate} is expected at {site_name} on {start}. "

@@ -10,7 +10,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('appointments', '0005_appointment_to_confirm'),
-        ('dms', '0005_site_followup_call_for_warranty'),
+        ('dms', '0006_site_followup_call_for_warranty'),
         ('workorders', '0007_repairorder_invoice_number_signeddocument'),
     ]
 

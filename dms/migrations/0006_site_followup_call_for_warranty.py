@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('dms', '0004_kpi_day_additional_work'),
+        ('dms', '0005_kpis_moved_to_kpis_app'),
     ]
 
     operations = [
