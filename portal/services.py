@@ -122,7 +122,7 @@ _ROUTES = {P.STATUS: "portal:status", P.BOOKING: "portal:booking", P.SURVEY: "po
 
 def link_url(purpose: str, token: str) -> str:
     """The absolute address of a link, as sent in messages."""
-    base = (getattr(settings, "DMS_PUBLIC_URL", "") or "").rstrip("/")
+    base = settings.DMS_PUBLIC_BASE_URL.rstrip("/")
     return base + reverse(_ROUTES[purpose], args=[token])
 
 

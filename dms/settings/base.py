@@ -269,10 +269,6 @@ SPECTACULAR_SETTINGS = {
 # Channel backends for messages; the defaults record what would be sent.
 DMS_SMS_BACKEND = env("DMS_SMS_BACKEND", default="followups.backends.RecordingBackend")
 DMS_EMAIL_BACKEND = env("DMS_EMAIL_BACKEND", default="followups.backends.RecordingBackend")
-
-# --- customer pages ----------------------------------------------------------------------------
-# The public address customers open the links in their messages at (no trailing slash).
-DMS_PUBLIC_URL = env("DMS_PUBLIC_URL", default="http://127.0.0.1:8000")
 EMAIL_BACKEND = env("EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")
 EMAIL_HOST = env("EMAIL_HOST", default="localhost")
 EMAIL_PORT = env.int("EMAIL_PORT", default=25)
