@@ -11,11 +11,11 @@ from decimal import Decimal
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext as _
+from django_filters import rest_framework as filters
 from drf_spectacular.utils import (
     OpenApiParameter,
     extend_schema,
     extend_schema_field,
-    extend_schema_serializer,
     inline_serializer,
 )
 from rest_framework import serializers, status, viewsets
@@ -24,14 +24,15 @@ from rest_framework.response import Response
 from rest_framework.routers import DefaultRouter
 
 from customers.models import Customer, Vehicle
-from dms.api.pagination import Pagination
+from dms.api.filters import FilterSet
+from dms.api.pagination import cursor_pagination
 from dms.api.schema import error_response
 from dms.exceptions import ApplicationError, NotFoundError
 from dms.models import Role, StaffRole
 from dms.permissions import HasRole, scope, site_ids_of
 
 from . import selectors, services
-from .models import Appointment
+from .models import Appointment, AppointmentStatus
 
 READ_ROLES = (Role.ADVISOR, Role.FOLLOWUP_AGENT, Role.PARTS_CLERK, Role.DISPATCHER)
 BOOK_ROLES = services.BOOKING_ROLES
@@ -235,12 +236,15 @@ class CancelIn(serializers.Serializer):
     reason = serializers.CharField(max_length=200)
 
 
-@extend_schema_serializer(many=False)  # one page object, not a list of them
-class PaginatedAppointmentsSerializer(serializers.Serializer):
-    count = serializers.IntegerField()
-    next = serializers.URLField(allow_null=True)
-    previous = serializers.URLField(allow_null=True)
-    results = AppointmentSerializer(many=True)
+class AppointmentFilter(FilterSet):
+    date = filters.DateFilter(
+        field_name="day", help_text="the site-local day (default: today at the site)"
+    )
+    status = filters.ChoiceFilter(choices=AppointmentStatus.choices)
+
+    class Meta:
+        model = Appointment
+        fields = ["date", "status"]
 
 
 class CheckInOut(serializers.Serializer):
@@ -269,8 +273,11 @@ def _valid(serializer_class, data) -> dict:
     return s.validated_data
 
 
-class AppointmentViewSet(viewsets.ViewSet):
+class AppointmentViewSet(viewsets.GenericViewSet):
     queryset = Appointment.objects.none()  # not used to serve: tells the schema ids are integers
+    filterset_class = AppointmentFilter
+    # a day's appointments by start time
+    pagination_class = cursor_pagination("start", "id")
     permission_classes = [HasRole]
     required_roles = READ_ROLES
     action_roles = {
@@ -298,27 +305,16 @@ class AppointmentViewSet(viewsets.ViewSet):
 
     @extend_schema(
         summary="Appointments of a day",
-        parameters=[
-            OpenApiParameter("date", date, description="site-local day (default today)"),
-            OpenApiParameter("status", str),
-        ],
-        responses={200: PaginatedAppointmentsSerializer},
+        description="By start time, 25 per page; follow `next`.",
+        responses={200: AppointmentSerializer(many=True)},
     )
     def list(self, request):
         site = request.site
-        day = request.query_params.get("date")
-        try:
-            day = date.fromisoformat(day) if day else selectors.local_today(site)
-        except ValueError:
-            raise ApplicationError(
-                _("Enter a date like 2026-11-24."), fields={"date": _("Invalid date.")}
-            ) from None
-        qs = selectors.appointment_list(
-            site_ids=[site.pk], day=day, status=request.query_params.get("status") or None
-        )
-        paginator = Pagination()
-        page = paginator.paginate_queryset(qs, request, view=self)
-        return paginator.get_paginated_response(AppointmentSerializer(page, many=True).data)
+        qs = self.filter_queryset(selectors.appointment_list(site_ids=[site.pk]))
+        if not request.query_params.get("date"):
+            qs = qs.filter(day=selectors.local_today(site))
+        page = self.paginate_queryset(qs)
+        return self.get_paginated_response(AppointmentSerializer(page, many=True).data)
 
     @extend_schema(
         summary="One appointment", responses={200: AppointmentSerializer, **_errors(404)}

@@ -89,6 +89,7 @@ class ReminderRuleViewSet(
     viewsets.GenericViewSet,
 ):
     serializer_class = ReminderRuleSerializer
+    queryset = ReminderRule.objects.none()  # not used to serve: tells the schema ids are integers
     permission_classes = [HasRole]
     required_roles = (Role.MANAGER,)
     pagination_class = None  # one row per kind

@@ -5,10 +5,13 @@ follow-up agents read; advisors write vehicles, agents may also update customers
 service managers merge and import. Every query is limited to the user's sites.
 """
 
+from django.core.validators import RegexValidator
 from django.db import transaction
+from django.db.models import Q
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django_filters import rest_framework as filters
 from drf_spectacular.utils import (
     OpenApiParameter,
     extend_schema,
@@ -17,11 +20,12 @@ from drf_spectacular.utils import (
 )
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.parsers import MultiPartParser
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from dms.api.filters import FilterSet
 from dms.api.lists import DetailLink, RowSerializer
 from dms.api.pagination import cursor_pagination
 from dms.api.schema import error_response
@@ -313,13 +317,65 @@ class VehicleCreateInput(VehicleInput):
     vin = serializers.CharField(max_length=40)
 
 
-class CustomerFilterIn(serializers.Serializer):
-    q = serializers.CharField(required=False, allow_blank=True, max_length=120)
-    retention = serializers.ChoiceField(
-        Customer.Retention.choices, required=False, allow_blank=True
+class CustomerFilter(FilterSet):
+    q = filters.CharFilter(
+        method="by_lookup",
+        max_length=120,
+        help_text="plate, VIN (or its last 6), phone or part of a name",
     )
-    abc_class = serializers.ChoiceField(Customer.AbcClass.choices, required=False, allow_blank=True)
-    phone = serializers.CharField(required=False, allow_blank=True, max_length=40)
+    retention = filters.ChoiceFilter(choices=Customer.Retention.choices)
+    abc_class = filters.ChoiceFilter(choices=Customer.AbcClass.choices)
+    phone = filters.CharFilter(method="by_phone", max_length=40, help_text="any format")
+
+    class Meta:
+        model = Customer
+        fields = ["q", "retention", "abc_class", "phone"]
+
+    def by_lookup(self, qs, name, value):
+        return qs.filter(pk__in=_lookup_ids(self.request, value))
+
+    def by_phone(self, qs, name, value):
+        phone = validators.normalize_phone(value)
+        return qs.filter(Q(phone=phone) | Q(phone2=phone))
+
+
+class VehicleFilter(FilterSet):
+    q = filters.CharFilter(
+        method="by_lookup",
+        max_length=120,
+        help_text="plate, VIN (or its last 6), phone or part of the owner's name",
+    )
+    owner = filters.NumberFilter(field_name="owner_id", help_text="the owner's customer id")
+    plate = filters.CharFilter(method="by_plate", max_length=20, help_text="any case or spacing")
+    vin = filters.CharFilter(method="by_vin", max_length=40, help_text="the full VIN or its last 6")
+    due_month = filters.CharFilter(
+        method="by_due_month",
+        validators=[RegexValidator(r"^\d{4}-(0[1-9]|1[0-2])$", "Use the form YYYY-MM.")],
+        help_text="YYYY-MM: service due in that month",
+    )
+
+    class Meta:
+        model = Vehicle
+        fields = ["q", "owner", "plate", "vin", "due_month"]
+
+    def by_lookup(self, qs, name, value):
+        return qs.filter(owner_id__in=_lookup_ids(self.request, value))
+
+    def by_plate(self, qs, name, value):
+        return qs.filter(plate=validators.normalize_plate(value))
+
+    def by_vin(self, qs, name, value):
+        vin = "".join(value.split()).upper()
+        return qs.filter(vin_last6=vin) if len(vin) == 6 else qs.filter(vin=vin)
+
+    def by_due_month(self, qs, name, value):
+        month = timezone.datetime.strptime(value, "%Y-%m").date()
+        return qs.filter(pk__in=selectors.due_this_month(site=self.request.site, month=month))
+
+
+def _lookup_ids(request, q: str) -> list[int]:
+    hits = selectors.lookup(site_ids=site_ids_of(request.user), q=q, limit=100)
+    return [h.customer.pk for h in hits]
 
 
 class MergeInput(serializers.Serializer):
@@ -344,15 +400,7 @@ def _vehicles_of(user):
 
 @extend_schema_view(
     list=extend_schema(
-        parameters=[
-            OpenApiParameter(
-                "q", str, description="plate, VIN (or last 6), phone or part of a name"
-            ),
-            OpenApiParameter("retention", str, enum=Customer.Retention.values),
-            OpenApiParameter("abc_class", str, enum=Customer.AbcClass.values),
-            OpenApiParameter("phone", str, description="any format"),
-        ],
-        responses={200: CustomerRowSerializer(many=True), **_errors(400, 403)},
+        responses={200: CustomerRowSerializer(many=True)},
         description="By name, 25 per page; follow `next`. Each row links to the full record "
         "(`url`).",
     ),
@@ -377,6 +425,7 @@ class CustomerViewSet(
     """Customers of your sites (merged-away duplicates are left out of the list)."""
 
     serializer_class = CustomerSerializer
+    filterset_class = CustomerFilter
     # by name, along the (site, name) index
     pagination_class = cursor_pagination("name", "id")
     permission_classes = [IsAuthenticated, HasRole]
@@ -392,29 +441,11 @@ class CustomerViewSet(
         qs = _customers_of(self.request.user).order_by("name", "id")
         if self.action != "list":
             return qs.prefetch_related("vehicles")
-        qs = qs.filter(merged_into__isnull=True)
-        # checked first: a value the database cannot compare (a NUL byte) is a 400, not a 500
-        filters = CustomerFilterIn(data=self.request.query_params)
-        filters.is_valid(raise_exception=True)
-        params = {k: v for k, v in filters.validated_data.items() if v}
-        if params.get("retention"):
-            qs = qs.filter(retention=params["retention"])
-        if params.get("abc_class"):
-            qs = qs.filter(abc_class=params["abc_class"])
-        if params.get("phone"):
-            phone = validators.normalize_phone(params["phone"])
-            from django.db.models import Q
-
-            qs = qs.filter(Q(phone=phone) | Q(phone2=phone))
-        if params.get("q"):
-            hits = selectors.lookup(
-                site_ids=site_ids_of(self.request.user), q=params["q"], limit=100
-            )
-            qs = qs.filter(pk__in=[h.customer.pk for h in hits])
-        return qs
+        return qs.filter(merged_into__isnull=True)
 
     def list(self, request, *args, **kwargs):
-        page = self.paginate_queryset(CustomerRowSerializer.values_of(self.get_queryset()))
+        qs = self.filter_queryset(self.get_queryset())
+        page = self.paginate_queryset(CustomerRowSerializer.values_of(qs))
         rows = CustomerRowSerializer(page, many=True, context=self.get_serializer_context())
         return self.get_paginated_response(rows.data)
 
@@ -473,16 +504,8 @@ class CustomerViewSet(
 
 @extend_schema_view(
     list=extend_schema(
-        parameters=[
-            OpenApiParameter(
-                "q", str, description="plate, VIN (or last 6), phone or part of a name"
-            ),
-            OpenApiParameter("owner", int),
-            OpenApiParameter("plate", str),
-            OpenApiParameter("vin", str),
-            OpenApiParameter("due_month", str, description="YYYY-MM: service due in that month"),
-        ],
-        responses={200: VehicleSerializer(many=True), **_errors(400, 403)},
+        responses={200: VehicleSerializer(many=True)},
+        description="By plate, 25 per page; follow `next`.",
     ),
     retrieve=extend_schema(responses={200: VehicleSerializer, **_errors(403, 404)}),
     create=extend_schema(
@@ -508,6 +531,9 @@ class VehicleViewSet(
     """Vehicles of your sites, with their service history and odometer readings."""
 
     serializer_class = VehicleSerializer
+    filterset_class = VehicleFilter
+    # by plate, along the (site, plate) index
+    pagination_class = cursor_pagination("plate", "id")
     permission_classes = [IsAuthenticated, HasRole]
     required_roles = READ_ROLES
     action_roles = {
@@ -518,35 +544,7 @@ class VehicleViewSet(
     }
 
     def get_queryset(self):
-        qs = _vehicles_of(self.request.user).select_related("owner").order_by("plate", "id")
-        if self.action != "list":
-            return qs
-        p = self.request.query_params
-        if p.get("owner"):
-            try:
-                qs = qs.filter(owner_id=int(p["owner"]))
-            except ValueError:
-                raise ApplicationError(
-                    _("owner must be a customer id."), fields={"owner": _("Enter a number.")}
-                ) from None
-        if p.get("plate"):
-            qs = qs.filter(plate=validators.normalize_plate(p["plate"]))
-        if p.get("vin"):
-            vin = "".join(p["vin"].split()).upper()
-            qs = qs.filter(vin_last6=vin) if len(vin) == 6 else qs.filter(vin=vin)
-        if p.get("due_month"):
-            try:
-                month = timezone.datetime.strptime(p["due_month"], "%Y-%m").date()
-            except ValueError:
-                raise ApplicationError(
-                    _("due_month is YYYY-MM."), fields={"due_month": _("Use the form YYYY-MM.")}
-                ) from None
-            ids = selectors.due_this_month(site=self.request.site, month=month).values("pk")
-            qs = qs.filter(pk__in=ids)
-        if p.get("q"):
-            hits = selectors.lookup(site_ids=site_ids_of(self.request.user), q=p["q"], limit=100)
-            qs = qs.filter(owner_id__in=[h.customer.pk for h in hits])
-        return qs
+        return _vehicles_of(self.request.user).select_related("owner").order_by("plate", "id")
 
     def create(self, request, *args, **kwargs):
         data = VehicleCreateInput(data=request.data)
@@ -668,7 +666,7 @@ class ImportView(APIView):
 
     permission_classes = [IsAuthenticated, HasRole]
     required_roles = (Role.MANAGER,)
-    parser_classes = [MultiPartParser, FormParser, JSONParser]
+    parser_classes = [MultiPartParser]  # the one upload: multipart, not JSON
 
     @extend_schema(
         request={

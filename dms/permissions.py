@@ -96,9 +96,34 @@ def current_site_id(request) -> int | None:
     return wanted_id if wanted_id in ids else ids[0]
 
 
-def current_site(request) -> Site | None:
+SITE_HEADER = "X-Site"
+
+
+def api_site_id(request) -> int | None:
+    """The id of the site an API request works on: the `X-Site` header (a site id), else the
+    user's first site. A header naming a site the user does not work at is a 400 naming the
+    header, never a silent fall-back to another site."""
+    ids = site_ids_of(request.user)
+    wanted = request.headers.get(SITE_HEADER)
+    if wanted is None:
+        return ids[0] if ids else None
+    try:
+        wanted_id = int(wanted)
+    except (TypeError, ValueError):
+        wanted_id = None
+    if wanted_id not in ids:
+        from rest_framework.exceptions import ValidationError
+
+        raise ValidationError(
+            {SITE_HEADER: [_("“%(site)s” is not one of your sites.") % {"site": wanted[:40]}]}
+        )
+    return wanted_id
+
+
+def current_site(request, site_id: int | None = None) -> Site | None:
     """The site a request works on (see `current_site_id`), read once per request."""
-    site_id = current_site_id(request)
+    if site_id is None:
+        site_id = current_site_id(request)
     if site_id is None:
         return None
     cache = getattr(request, "_dms_site", None)
@@ -152,8 +177,8 @@ class HasRole(BasePermission):
         if not (request.user and request.user.is_authenticated):
             return False
         # the roles need only the site's id; the Site row is read if the view uses request.site
-        site = request.site_id = current_site_id(request)
-        request.site = SimpleLazyObject(lambda: current_site(request))
+        site = request.site_id = api_site_id(request)
+        request.site = SimpleLazyObject(lambda: current_site(request, site))
         roles: Iterable[str] = getattr(view, "required_roles", ())
         per_action = getattr(view, "action_roles", None)
         action = getattr(view, "action", None)

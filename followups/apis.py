@@ -2,10 +2,9 @@
 
 from django.contrib.auth import get_user_model
 from django.db.models import Q
-from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext_lazy as _
+from django_filters import rest_framework as filters
 from drf_spectacular.utils import (
-    OpenApiParameter,
     extend_schema,
     extend_schema_serializer,
 )
@@ -16,6 +15,7 @@ from rest_framework.response import Response
 from rest_framework.routers import DefaultRouter
 
 from customers.models import Channel
+from dms.api.filters import FilterSet
 from dms.api.lists import DetailLink, RowSerializer
 from dms.api.pagination import cursor_pagination
 from dms.api.schema import error_responses
@@ -31,6 +31,7 @@ from .models import (
     ComplaintCause,
     ComplaintChannel,
     ComplaintDecision,
+    ComplaintStatus,
     TaskKind,
     TaskStatus,
 )
@@ -132,11 +133,41 @@ def _site_user(site, user_id):
     return user
 
 
+class CallTaskFilter(FilterSet):
+    kind = filters.MultipleChoiceFilter(
+        choices=TaskKind.choices, help_text="repeat for several: `?kind=followup&kind=reminder`"
+    )
+    status = filters.MultipleChoiceFilter(
+        choices=TaskStatus.choices, help_text="repeat for several: `?status=open&status=queued`"
+    )
+    due_before = filters.IsoDateTimeFilter(
+        field_name="due_at", lookup_expr="lte", help_text="due (`due_at`) at or before this time"
+    )
+    due_after = filters.IsoDateTimeFilter(
+        field_name="due_until",
+        lookup_expr="gte",
+        help_text="still open (`due_until`) at or after this time",
+    )
+    all = filters.BooleanFilter(
+        method="every_task",
+        help_text="service managers: every task of the site, not only yours (and the "
+        "follow-ups: not only yours and the unassigned ones)",
+    )
+
+    class Meta:
+        model = CallTask
+        fields = ["kind", "status", "due_before", "due_after", "all"]
+
+    def every_task(self, qs, name, value):
+        return qs  # chosen by the view's queryset (selectors.call_tasks_for)
+
+
 class CallTaskViewSet(viewsets.ReadOnlyModelViewSet):
     """My queue of calls and messages. Managers see the whole site with `?all=1`."""
 
     serializer_class = CallTaskSerializer
     queryset = CallTask.objects.none()  # not used to serve: tells the schema ids are integers
+    filterset_class = CallTaskFilter
     # by deadline, along the (site, due_until, id) index
     pagination_class = cursor_pagination("due_until", "id")
     permission_classes = [HasRole]
@@ -144,50 +175,31 @@ class CallTaskViewSet(viewsets.ReadOnlyModelViewSet):
     required_roles = CALLERS
     kind_filter: tuple = ()
 
+    def _every_task(self) -> bool:
+        return self.request.query_params.get("all") in ("1", "true", "True")
+
     def get_queryset(self):
         site = self.request.site_id  # the id is enough to filter: no query for the Site row
-        mine = self.request.query_params.get("all") not in ("1", "true")
-        return self._filtered(
-            selectors.call_tasks_for(user=self.request.user, site=site, mine=mine)
+        qs = selectors.call_tasks_for(
+            user=self.request.user, site=site, mine=not self._every_task()
         )
+        return self._narrowed(qs)
 
-    def _filtered(self, qs):
-        """The list's filters: ?kind=, ?status=, ?due_before=, ?due_after=."""
-        params = self.request.query_params
+    def _narrowed(self, qs):
         if self.kind_filter:
             qs = qs.filter(kind__in=self.kind_filter)
-        if params.get("kind"):
-            qs = qs.filter(kind__in=params["kind"].split(","))
-        if params.get("status"):
-            qs = qs.filter(status__in=params["status"].split(","))
-        for name, lookup in (("due_before", "due_at__lte"), ("due_after", "due_until__gte")):
-            if params.get(name):
-                moment = parse_datetime(params[name])
-                if moment is None:
-                    raise ApplicationError(
-                        _("Use an ISO 8601 date-time."), fields={name: _("Invalid date-time.")}
-                    )
-                qs = qs.filter(**{lookup: moment})
         return qs.order_by("due_until", "id")
 
-    @extend_schema(
-        parameters=[
-            OpenApiParameter("kind", str, description="comma-separated kinds"),
-            OpenApiParameter("status", str, description="comma-separated statuses"),
-            OpenApiParameter("due_before", str, description="due_at ≤ this (ISO 8601)"),
-            OpenApiParameter("due_after", str, description="due_until ≥ this (ISO 8601)"),
-            OpenApiParameter("all", bool, description="managers: every task of the site"),
-        ],
-        responses={200: CallTaskRowSerializer(many=True), **error_responses(400, 403, 404)},
-    )
+    @extend_schema(responses={200: CallTaskRowSerializer(many=True)})
     def list(self, request, *args, **kwargs):
         """By deadline (`due_until`), 25 per page; follow `next`. Each row links to the full
         task (`url`)."""
-        page = self.paginate_queryset(CallTaskRowSerializer.values_of(self.get_queryset()))
+        qs = self.filter_queryset(self.get_queryset())
+        page = self.paginate_queryset(CallTaskRowSerializer.values_of(qs))
         rows = CallTaskRowSerializer(page, many=True, context=self.get_serializer_context())
         return self.get_paginated_response(rows.data)
 
-    @extend_schema(responses={200: CallTaskSerializer, **error_responses(403, 404)})
+    @extend_schema(responses={200: CallTaskSerializer})
     def retrieve(self, request, *args, **kwargs):
         return super().retrieve(request, *args, **kwargs)
 
@@ -222,11 +234,11 @@ class FollowupViewSet(CallTaskViewSet):
     required_roles = (Role.FOLLOWUP_AGENT,)
 
     def get_queryset(self):
-        if self.request.query_params.get("all") in ("1", "true"):
+        if self._every_task():
             return super().get_queryset()
         # agents see their own follow-ups plus the unassigned pool, with the same filters
         qs = selectors.call_tasks_for(user=self.request.user, site=self.request.site_id, mine=False)
-        return self._filtered(qs.filter(Q(assignee=self.request.user) | Q(assignee__isnull=True)))
+        return self._narrowed(qs.filter(Q(assignee=self.request.user) | Q(assignee__isnull=True)))
 
 
 # --- complaints --------------------------------------------------------------------------------
@@ -288,7 +300,11 @@ class ComplaintOpenInput(serializers.Serializer):
     customer = serializers.IntegerField()
     repair_order = serializers.IntegerField(required=False, allow_null=True)
     description = serializers.CharField()
-    cause = serializers.ChoiceField(choices=ComplaintCause.choices, required=False, default="")
+    cause = serializers.ChoiceField(
+        choices=ComplaintCause.choices,
+        required=False,
+        help_text="leave out when not known yet; set when deciding",
+    )
 
 
 class HandlerInput(serializers.Serializer):
@@ -326,6 +342,20 @@ class ConfirmInput(serializers.Serializer):
     comments = serializers.CharField(required=False, allow_blank=True, default="")
 
 
+class ComplaintFilter(FilterSet):
+    status = filters.ChoiceFilter(choices=ComplaintStatus.choices)
+    overdue = filters.BooleanFilter(
+        method="by_overdue", help_text="true: only those not contacted in time"
+    )
+
+    class Meta:
+        model = Complaint
+        fields = ["status", "overdue"]
+
+    def by_overdue(self, qs, name, value):
+        return selectors.complaints_overdue(qs) if value else qs
+
+
 class ComplaintViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
     """Complaints (投诉): open → assigned → contacted → decided → resolved → closed."""
 
@@ -334,26 +364,23 @@ class ComplaintViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
     permission_classes = [HasRole]
     lookup_value_regex = "[^/]+"
     required_roles = (Role.FOLLOWUP_AGENT, Role.ADVISOR)
+    filterset_class = ComplaintFilter
+    # the most urgent first: along the response deadline
+    pagination_class = cursor_pagination("respond_by", "id")
 
     def get_queryset(self):
-        params = self.request.query_params
-        return selectors.complaints_list(
-            site_ids=[self.request.site.pk] if self.request.site else [],
-            status=params.get("status") or None,
-            overdue=params.get("overdue") in ("1", "true"),
-        ).prefetch_related("technicians")
+        return selectors.complaints_list(site_ids=[self.request.site_id]).prefetch_related(
+            "technicians"
+        )
 
     @extend_schema(
-        parameters=[
-            OpenApiParameter("status", str, description="one complaint status"),
-            OpenApiParameter("overdue", bool, description="not contacted in time"),
-        ],
-        responses={200: ComplaintSerializer(many=True), **error_responses(400, 403, 404)},
+        responses={200: ComplaintSerializer(many=True)},
+        description="The most urgent first (by `respond_by`), 25 per page; follow `next`.",
     )
     def list(self, request, *args, **kwargs):
         return super().list(request, *args, **kwargs)
 
-    @extend_schema(responses={200: ComplaintSerializer, **error_responses(403, 404)})
+    @extend_schema(responses={200: ComplaintSerializer})
     def retrieve(self, request, *args, **kwargs):
         return super().retrieve(request, *args, **kwargs)
 
@@ -395,7 +422,7 @@ class ComplaintViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
             customer=customer,
             repair_order=ro,
             description=v["description"],
-            cause=v["cause"],
+            cause=v.get("cause", ""),
         )
         return self._respond(complaint, status.HTTP_201_CREATED)
 

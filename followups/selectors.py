@@ -133,10 +133,16 @@ def complaints_list(
     if status:
         qs = qs.filter(status=status)
     if overdue:
-        qs = qs.filter(
-            status__in=(ComplaintStatus.OPEN, ComplaintStatus.ASSIGNED), respond_by__lt=now
-        )
+        qs = complaints_overdue(qs, now)
     return qs.order_by("respond_by", "id")
+
+
+def complaints_overdue(qs: QuerySet[Complaint], now: datetime | None = None) -> QuerySet[Complaint]:
+    """The complaints not contacted in time (still open or assigned after `respond_by`)."""
+    return qs.filter(
+        status__in=(ComplaintStatus.OPEN, ComplaintStatus.ASSIGNED),
+        respond_by__lt=now or timezone.now(),
+    )
 
 
 def complaint_get(*, site_ids, complaint_id) -> Complaint:

@@ -16,7 +16,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from dms.api.schema import error_response
-from dms.exceptions import ApplicationError, NotFoundError, PermissionDeniedError
+from dms.exceptions import ApplicationError, PermissionDeniedError
 from dms.models import Role, Site
 
 from .definitions import KPIS
@@ -82,7 +82,7 @@ def resolve_query(params, user) -> tuple[list[int], dict]:
     form = KpiQueryForm(params, today=today, allowed_site_ids=allowed)
     if not form.is_valid():
         if getattr(form, "unknown_site", False):
-            raise NotFoundError(
+            raise ApplicationError(
                 _("No such site among yours."), fields={"site": [_("No such site among yours.")]}
             )
         fields = {k: [str(m) for m in v] for k, v in form.errors.items()}

@@ -4,13 +4,15 @@
 from decimal import Decimal
 
 from django.utils.translation import gettext_lazy as _
-from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from django_filters import rest_framework as filters
+from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 from rest_framework.routers import DefaultRouter
 
 from customers.models import Customer, Vehicle
+from dms.api.filters import FilterSet
 from dms.api.lists import DetailLink, RowSerializer
 from dms.api.pagination import cursor_pagination
 from dms.api.schema import error_responses
@@ -453,6 +455,29 @@ class ROEstimateIn(serializers.Serializer):
 
 
 # --- views -----------------------------------------------------------------------------------
+class RepairOrderFilter(FilterSet):
+    status = filters.MultipleChoiceFilter(
+        choices=ROStatus.choices, help_text="repeat for several: `?status=draft&status=rework`"
+    )
+    advisor = filters.NumberFilter(field_name="advisor_id", help_text="the advisor's user id")
+    date_from = filters.DateFilter(
+        field_name="opened_day", lookup_expr="gte", help_text="opened on or after (site-local)"
+    )
+    date_to = filters.DateFilter(
+        field_name="opened_day", lookup_expr="lte", help_text="opened on or before (site-local)"
+    )
+    q = filters.CharFilter(
+        method="search", max_length=60, help_text="number, plate, VIN end, name or phone"
+    )
+
+    class Meta:
+        model = RepairOrder
+        fields = ["status", "advisor", "date_from", "date_to", "q"]
+
+    def search(self, qs, name, value):
+        return selectors.repair_order_search(qs, value)
+
+
 def _move_schema(request_serializer, summary: str):
     return extend_schema(
         request=request_serializer, responses={200: RepairOrderDetailOut, **ERRORS}, summary=summary
@@ -475,6 +500,7 @@ class RepairOrderViewSet(viewsets.GenericViewSet):
     }
     queryset = RepairOrder.objects.none()
     serializer_class = RepairOrderOut
+    filterset_class = RepairOrderFilter
     # newest first, along the (site, -opened_at, -id) index
     pagination_class = cursor_pagination("-opened_at", "-id")
 
@@ -490,34 +516,11 @@ class RepairOrderViewSet(viewsets.GenericViewSet):
         ser.is_valid(raise_exception=True)
         return ser.validated_data
 
-    @extend_schema(
-        parameters=[
-            OpenApiParameter("status", str, many=True, enum=ROStatus.values),
-            OpenApiParameter("advisor", int),
-            OpenApiParameter("date_from", str, description="opened on or after (YYYY-MM-DD)"),
-            OpenApiParameter("date_to", str, description="opened on or before (YYYY-MM-DD)"),
-            OpenApiParameter("q", str, description="number, plate, VIN end, name or phone"),
-        ],
-        responses={200: RepairOrderRowOut(many=True), **ERRORS},
-    )
+    @extend_schema(responses={200: RepairOrderRowOut(many=True)})
     def list(self, request):
         """Newest first, 25 per page; follow `next`. Each row links to its detail (`url`)."""
-        f = {}
-        if request.query_params:
-            params = ROFilterIn(data=request.query_params)
-            params.is_valid(raise_exception=True)
-            f = params.validated_data
-        qs = RepairOrderRowOut.values_of(
-            selectors.repair_order_list(
-                user=request.user,
-                status=sorted(f.get("status") or []) or None,
-                advisor_id=f.get("advisor"),
-                date_from=f.get("date_from"),
-                date_to=f.get("date_to"),
-                q=f.get("q", ""),
-            )
-        )
-        page = self.paginate_queryset(qs)
+        qs = self.filter_queryset(selectors.repair_order_list(user=request.user))
+        page = self.paginate_queryset(RepairOrderRowOut.values_of(qs))
         rows = RepairOrderRowOut(page, many=True, context=self.get_serializer_context())
         return self.get_paginated_response(rows.data)
 
@@ -740,14 +743,6 @@ class RepairOrderViewSet(viewsets.GenericViewSet):
             repair_order_id=self._ro(pk).pk, actor=request.user, **self._input(ROComebackIn)
         )
         return self._detail(pk)
-
-
-class ROFilterIn(serializers.Serializer):
-    advisor = serializers.IntegerField(required=False)
-    date_from = serializers.DateField(required=False)
-    date_to = serializers.DateField(required=False)
-    q = serializers.CharField(required=False, allow_blank=True, max_length=60)
-    status = serializers.MultipleChoiceField(choices=ROStatus.choices, required=False)
 
 
 for _name in ("record_delay", "approve_total", "comeback"):

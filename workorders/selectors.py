@@ -103,18 +103,24 @@ def repair_order_list(
         qs = qs.filter(opened_day__gte=date_from)
     if date_to:
         qs = qs.filter(opened_day__lte=date_to)
-    q = unicodedata.normalize("NFKC", q or "").strip()
-    if q:
-        compact = "".join(q.split()).upper()
-        qs = qs.filter(
-            Q(number__icontains=q)
-            | Q(vehicle__plate__icontains=compact)
-            | Q(vehicle__vin__endswith=compact)
-            | Q(customer__name__icontains=q)
-            | Q(customer__phone__contains=q)
-        )
+    qs = repair_order_search(qs, q)
     # comeback_of: the list shows the earlier RO's number (one join, not a query per row)
     return qs.select_related("comeback_of").order_by("-opened_at", "-id")
+
+
+def repair_order_search(qs: QuerySet[RepairOrder], q: str) -> QuerySet[RepairOrder]:
+    """Repair orders whose number, plate, VIN end, customer name or phone matches `q`."""
+    q = unicodedata.normalize("NFKC", q or "").strip()
+    if not q:
+        return qs
+    compact = "".join(q.split()).upper()
+    return qs.filter(
+        Q(number__icontains=q)
+        | Q(vehicle__plate__icontains=compact)
+        | Q(vehicle__vin__endswith=compact)
+        | Q(customer__name__icontains=q)
+        | Q(customer__phone__contains=q)
+    )
 
 
 def repair_order_get(*, user, pk) -> RepairOrder:

@@ -1,11 +1,12 @@
-"""How the API pages its lists.
+"""How the API pages its lists: one convention, cursor pages, for every list.
 
-Small lists (a day's appointments, complaints) are numbered pages with a total `count`. The lists
-that grow with the dealership's history (customers, vehicles, repair orders, call tasks) are
-cursor pages: `{"next", "previous", "results"}`, newest-first or in their natural order, no total.
-Counting a site's 100,000 repair orders for every page cost more than the page itself, and a cursor
-page is found through an index however deep the client pages, and does not skip or repeat a row
-when rows are added meanwhile. Follow `next` until it is null.
+A list answers `{"next", "previous", "results"}`: 25 rows by default, `?page_size=` up to 100,
+in a fixed order that ends in a unique column (the list's `pagination_class`, e.g.
+`cursor_pagination("-opened_at", "-id")`). Follow `next` until it is null. There is no total
+count: counting a site's 100,000 repair orders for every page cost more than the page itself. A
+cursor page is found through an index however deep the client pages, and does not skip or repeat
+a row when rows are added meanwhile. The few short, bounded answers (a site's reminder rules,
+one per kind; a repair order's lines; a vehicle's visits) are plain arrays, not lists to page.
 """
 
 from __future__ import annotations
@@ -20,13 +21,6 @@ from rest_framework.exceptions import ValidationError
 
 DEFAULT_PAGE_SIZE = 25
 MAX_PAGE_SIZE = 100
-
-
-class Pagination(pagination.PageNumberPagination):
-    page_size = DEFAULT_PAGE_SIZE
-    page_size_query_param = "page_size"
-    page_size_query_description = _("Rows per page (default 25, at most 100).")
-    max_page_size = MAX_PAGE_SIZE
 
 
 class CursorPagination(pagination.CursorPagination):

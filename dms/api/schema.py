@@ -1,37 +1,101 @@
-"""OpenAPI pieces every app's API shares: the one error body and its documented responses.
+"""OpenAPI pieces every app's API shares: the one error body, the headers, the statuses.
 
 Every error the API answers has the shape `{"message": …, "fields": {field: [messages]}}`
-(dms/api/errors.py renders it). Apps describe their errors with `error_responses(400, 404, 409)`;
-`AutoSchema` adds the errors every operation can answer (bad input, not logged in, wrong role,
-another site's id, and for writes a refused state move) where an operation does not list them,
-so the schema never misses a status code the server can send.
+(dms/api/errors.py renders it); a refused state move adds `state`, `allowed` and (repair orders)
+`actions`. `AutoSchema` describes on every operation the headers and error answers the server
+really gives it, worked out from the view, so an app declares only its own extra statuses
+(`error_responses(404)` for an id read from the body, say):
+
+- 400 bad input: a request body, query parameters, an `X-Site` header or an `Idempotency-Key`;
+- 401 without a valid token (every operation but the token exchange);
+- 403 a role is missing (every site-scoped operation);
+- 404 an id in the path that is not at your sites;
+- 409 for writes: a refused state move, or the first request with the same `Idempotency-Key`
+  still running;
+- 415 a request body that is not JSON (uploads: not multipart);
+- 422 an `Idempotency-Key` already used with another body.
 """
 
 from drf_spectacular.openapi import AutoSchema as SpectacularAutoSchema
-from drf_spectacular.utils import OpenApiResponse, extend_schema_serializer
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema_field,
+    extend_schema_serializer,
+)
 from rest_framework import serializers
+
+from dms.permissions import SITE_HEADER, HasRole
+
+from .idempotency import HEADER as IDEMPOTENCY_HEADER
+
+
+@extend_schema_field(
+    {"type": "object", "additionalProperties": {"type": "array", "items": {"type": "string"}}}
+)
+class _FieldMessages(serializers.DictField):
+    pass
 
 
 @extend_schema_serializer(component_name="Error")
 class ErrorSerializer(serializers.Serializer):
-    """The body of every error answer."""
+    """The body of every error answer. `message` and `fields` are always there; the others
+    only where they apply."""
 
     message = serializers.CharField(help_text="What went wrong, for a person to read.")
-    fields = serializers.DictField(
-        child=serializers.ListField(child=serializers.CharField()),
-        help_text="Each field that is wrong, with its messages (empty when no field is at fault).",
+    fields = _FieldMessages(
+        help_text="Each field (or header, or query parameter) that is wrong, with its messages "
+        "(empty when no field is at fault)."
+    )
+    code = serializers.CharField(
+        required=False,
+        help_text="A machine-readable reason where one helps: `slot_taken`, `capacity`, "
+        "`not_today`, `vin_check_digit`.",
+    )
+    state = serializers.CharField(
+        required=False, help_text="409 on a state move: the record's current state."
+    )
+    allowed = serializers.ListField(
+        child=serializers.CharField(),
+        required=False,
+        help_text="409 on a state move: the states the record may move to from `state`.",
+    )
+    actions = serializers.ListField(
+        child=serializers.CharField(),
+        required=False,
+        help_text="409 on a repair order: the actions (URL path of the move) possible now.",
     )
 
 
 ERROR_DESCRIPTIONS = {
-    400: "Bad input: `fields` maps each wrong field to its messages; nothing was saved.",
+    400: "Bad input: `fields` maps each wrong field, query parameter or header to its "
+    "messages; nothing was saved.",
     401: "Not logged in: send `Authorization: Token …`.",
     403: "Not allowed: the message says which role is needed.",
     404: "No such record at your sites.",
-    409: "Refused in the current state (the message lists what is possible); nothing changed.",
+    409: "Refused in the current state (`state`, `allowed`, `actions` say what is possible), "
+    "or the first request with this Idempotency-Key is still running; nothing changed.",
     415: "Unsupported request body type: send JSON.",
     422: "The Idempotency-Key was already used for a different request.",
 }
+
+WRITE_METHODS = ("POST", "PUT", "PATCH", "DELETE")
+
+IDEMPOTENCY_PARAMETER = OpenApiParameter(
+    IDEMPOTENCY_HEADER,
+    str,
+    OpenApiParameter.HEADER,
+    description="Any unique string (a UUID), at most 200 characters. A retry with the same key "
+    "and body gets the first answer again (header `Idempotent-Replayed: true`) instead of "
+    "running twice; the same key with another body is a 422.",
+)
+SITE_PARAMETER = OpenApiParameter(
+    SITE_HEADER,
+    int,
+    OpenApiParameter.HEADER,
+    description="The id of the site to work on when you work at several (see `GET /api/v1/`); "
+    "default: your first site. A site that is not yours is a 400 naming `X-Site`.",
+)
 
 
 def error_response(code: int, description: str = "") -> OpenApiResponse:
@@ -39,29 +103,68 @@ def error_response(code: int, description: str = "") -> OpenApiResponse:
 
 
 def error_responses(*codes: int) -> dict[int, OpenApiResponse]:
-    """`responses={200: Out, **error_responses(400, 404, 409)}` in an `extend_schema`."""
+    """`responses={200: Out, **error_responses(404)}` in an `extend_schema`."""
     return {code: error_response(code) for code in codes}
 
 
-READ_ERRORS = (400, 401, 403, 404)
-WRITE_ERRORS = (400, 401, 403, 404, 409, 415)
+def site_scoped(view) -> bool:
+    """Whether the view works on one site chosen by `X-Site` (it checks roles with HasRole)."""
+    return any(
+        isinstance(p, type) and issubclass(p, HasRole)
+        for p in getattr(view, "permission_classes", ())
+    )
 
 
 class AutoSchema(SpectacularAutoSchema):
-    """drf-spectacular's schema, plus the error answers every operation can give."""
+    """drf-spectacular's schema, plus the headers and error answers of every operation."""
 
-    def _get_response_bodies(self, direction="response"):
-        responses = super()._get_response_bodies(direction)
-        if direction != "response":
-            return responses
-        codes = READ_ERRORS if self.method in ("GET", "HEAD", "OPTIONS") else WRITE_ERRORS
-        if self.get_auth() == []:  # a public operation cannot answer "not logged in"
-            codes = tuple(c for c in codes if c != 401)
-        for code in codes:
-            if str(code) in responses:
-                continue
-            responses[str(code)] = self._get_response_for_code(
-                ErrorSerializer, str(code), direction=direction
-            )
-            responses[str(code)]["description"] = ERROR_DESCRIPTIONS[code]
-        return dict(sorted(responses.items()))
+    def _is_public(self) -> bool:
+        return self.get_auth() in ([], [{}])
+
+    def _idempotent(self) -> bool:
+        """Writes honour `Idempotency-Key` (dms/api/idempotency.py) when authenticated and not
+        an upload."""
+        if self.method not in WRITE_METHODS or self._is_public():
+            return False
+        return "multipart/form-data" not in self.map_parsers()
+
+    def get_override_parameters(self):
+        params = list(super().get_override_parameters())
+        if site_scoped(self.view):
+            params.append(SITE_PARAMETER)
+        if self._idempotent():
+            params.append(IDEMPOTENCY_PARAMETER)
+        return params
+
+    def get_operation(self, path, path_regex, path_prefix, method, registry):
+        operation = super().get_operation(path, path_regex, path_prefix, method, registry)
+        if operation is None:
+            return None
+        responses = operation["responses"]
+        declared = {int(c) for c in responses if c.isdigit() and int(c) >= 400}
+        has_body = "requestBody" in operation
+        has_query = any(p["in"] == "query" for p in operation.get("parameters", ()))
+        has_path = any(p["in"] == "path" for p in operation.get("parameters", ()))
+        scoped = site_scoped(self.view)
+        idempotent = self._idempotent()
+        codes = set()
+        if has_body or has_query or scoped or idempotent:
+            codes.add(400)
+        if not self._is_public():
+            codes.add(401)
+        if scoped:
+            codes.add(403)
+        if has_path:
+            codes.add(404)
+        if idempotent:
+            codes.update((409, 422))
+        if has_body and "multipart/form-data" not in operation["requestBody"]["content"]:
+            codes.add(415)
+        if self.method == "GET":
+            declared.discard(409)  # a read refuses nothing
+        for code in sorted(codes | declared):
+            if str(code) not in responses:
+                responses[str(code)] = self._get_response_for_code(ErrorSerializer, str(code))
+                responses[str(code)]["description"] = ERROR_DESCRIPTIONS[code]
+        operation["responses"] = dict(sorted(responses.items()))
+        return operation

@@ -1,14 +1,14 @@
 from django.urls import include, path
-from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularRedocView, SpectacularSwaggerView
 
-from .views import ApiRootView, TokenView
+from .views import ApiRootView, SchemaView, TokenView
 
 app_name = "api"
 
 urlpatterns = [
     path("", ApiRootView.as_view(), name="root"),
     path("auth/token/", TokenView.as_view(), name="token"),
-    path("schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("schema/", SchemaView.as_view(), name="schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="api:schema"), name="docs"),
     path("redoc/", SpectacularRedocView.as_view(url_name="api:schema"), name="redoc"),
     path("", include("customers.apis")),

@@ -1,6 +1,8 @@
 from django.contrib.auth import authenticate
+from django.utils import translation
 from django.utils.translation import gettext as _
-from drf_spectacular.utils import extend_schema, inline_serializer
+from drf_spectacular.utils import extend_schema
+from drf_spectacular.views import SpectacularAPIView
 from rest_framework import serializers
 from rest_framework.authtoken.models import Token
 from rest_framework.permissions import AllowAny, IsAuthenticated
@@ -9,12 +11,40 @@ from rest_framework.reverse import reverse
 from rest_framework.views import APIView
 
 from dms.exceptions import ApplicationError
+from dms.models import Role
 from dms.permissions import roles_of, sites_of
+
+from .schema import error_response
 
 
 class TokenInput(serializers.Serializer):
     username = serializers.CharField(max_length=150)
     password = serializers.CharField(max_length=128, trim_whitespace=False)
+
+
+class TokenOutput(serializers.Serializer):
+    token = serializers.CharField(help_text="Send it as `Authorization: Token <token>`.")
+
+
+class ApiRootSite(serializers.Serializer):
+    id = serializers.IntegerField()
+    code = serializers.CharField()
+    name = serializers.CharField()
+    roles = serializers.ListField(
+        child=serializers.ChoiceField(Role.choices), help_text="Your roles at this site."
+    )
+
+
+class ApiRootLinks(serializers.Serializer):
+    schema = serializers.URLField(help_text="This OpenAPI schema.")
+    docs = serializers.URLField(help_text="The schema, browsable (Swagger UI).")
+
+
+class ApiRoot(serializers.Serializer):
+    user = serializers.CharField(help_text="Your username.")
+    user_id = serializers.IntegerField()
+    sites = ApiRootSite(many=True, help_text="The sites you work at; send one's id as `X-Site`.")
+    links = ApiRootLinks()
 
 
 class TokenView(APIView):
@@ -25,7 +55,11 @@ class TokenView(APIView):
 
     @extend_schema(
         request=TokenInput,
-        responses={200: inline_serializer("TokenOutput", {"token": serializers.CharField()})},
+        responses={
+            200: TokenOutput,
+            400: error_response(400, "`username` or `password` missing or too long."),
+            401: error_response(401, "Wrong username or password (`fields.password`)."),
+        },
         auth=[],
     )
     def post(self, request):
@@ -40,6 +74,7 @@ class TokenView(APIView):
             raise ApplicationError(
                 _("Wrong username or password."),
                 fields={"password": [_("Wrong username or password.")]},
+                status_code=401,
             )
         token, _created = Token.objects.get_or_create(user=user)
         return Response({"token": token.key})
@@ -50,17 +85,7 @@ class ApiRootView(APIView):
 
     permission_classes = [IsAuthenticated]
 
-    @extend_schema(
-        responses=inline_serializer(
-            "ApiRoot",
-            {
-                "user": serializers.CharField(),
-                "user_id": serializers.IntegerField(),
-                "sites": serializers.ListField(child=serializers.DictField()),
-                "links": serializers.DictField(child=serializers.CharField()),
-            },
-        )
-    )
+    @extend_schema(responses=ApiRoot)
     def get(self, request):
         sites = [
             {"id": s.pk, "code": s.code, "name": s.name, "roles": sorted(roles_of(request.user, s))}
@@ -77,3 +102,15 @@ class ApiRootView(APIView):
                 },
             }
         )
+
+
+class SchemaView(SpectacularAPIView):
+    """The schema, in English whatever the requester's language: the texts in it describe the
+    interface; the messages a client shows come in the error bodies, in the user's language."""
+
+    @extend_schema(exclude=True)
+    def get(self, request, *args, **kwargs):
+        with translation.override("en"):
+            response = super().get(request, *args, **kwargs)
+            response.render()
+        return response
