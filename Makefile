@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 export DJANGO_SETTINGS_MODULE ?= dms.settings.local
 
-.PHONY: run test venv venv-test assets messages migrate demo lint format bench system-deps clean
+.PHONY: run test venv venv-test assets messages migrate demo lint format bench system-deps clean openapi
 
 $(PY):
 	@command -v $(PYTHON) >/dev/null || { echo "Python 3.11 is needed ($(PYTHON) not found)"; exit 1; }
@@ -58,6 +58,11 @@ system-deps:
 	    echo "Installing:$$need"; apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$need >/dev/null; \
 	  else echo "Missing Debian packages:$$need (run as root or install them)"; fi; \
 	fi
+
+# The API schema kept in the repo (docs/openapi.yaml): regenerate it after changing an endpoint;
+# tests/api/test_schema.py fails while the served schema differs from it.
+openapi: venv
+	DJANGO_SETTINGS_MODULE=dms.settings.test $(PY) manage.py spectacular --lang en --fail-on-warn --validate --file docs/openapi.yaml
 
 lint: venv-test
 	$(VENV)/bin/ruff check .

@@ -156,6 +156,7 @@ class BookedAppointmentSerializer(serializers.ModelSerializer):
 
 class CareBookingView(APIView):
     permission_classes = [HasRole]
+    not_found_from_body = True  # another site's care task is a 404, like its URL would be
     required_roles = (Role.FOLLOWUP_AGENT, Role.ADVISOR)
 
     @extend_schema(

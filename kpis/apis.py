@@ -23,49 +23,123 @@ from .definitions import KPIS
 from .forms import KpiQueryForm
 from .selectors import kpis_compute, manager_site_ids
 
+KPI_BY_KEY = {k.key: k for k in KPIS}
 
-def _kpi_field(unit: str) -> serializers.Field:
-    if unit == "count":
-        return serializers.IntegerField()
-    return serializers.FloatField(allow_null=True)
+
+def _kpi_field(key: str) -> serializers.Field:
+    """A KPI's field, described by its definition (the dashboard's tooltip text)."""
+    kpi = KPI_BY_KEY[key]
+    text = f"{kpi.label}: {kpi.help}"
+    if kpi.unit == "count":
+        return serializers.IntegerField(help_text=text)
+    if kpi.unit == "rate":
+        return serializers.FloatField(
+            allow_null=True, help_text=f"{text} A fraction 0–1; null when nothing to divide by."
+        )
+    return serializers.FloatField(
+        allow_null=True, help_text=f"{text} Null when nothing to divide by."
+    )
 
 
 class RetentionSerializer(serializers.Serializer):
+    """Customers of the sites by retention bucket, now."""
+
     active = serializers.IntegerField()
     at_risk = serializers.IntegerField()
     nearly_lost = serializers.IntegerField()
     lost = serializers.IntegerField()
 
 
+def _fields(keys, extra=None):
+    return {k: _kpi_field(k) for k in keys} | (extra or {})
+
+
+KpiAdvisorRow = type(
+    "KpiAdvisorRow",
+    (serializers.Serializer,),
+    {
+        "__doc__": "One advisor's figures for the period (with detail=1).",
+        "user_id": serializers.IntegerField(),
+        "name": serializers.CharField(),
+        **_fields(
+            (
+                "ro_opened",
+                "ro_delivered",
+                "appointment_rate",
+                "hours_per_ro",
+                "on_time_delivery_rate",
+                "comeback_rate",
+                "followup_rate",
+                "satisfaction_rate",
+            )
+        ),
+        "labour_revenue": serializers.FloatField(help_text="Labour amount of delivered ROs."),
+        "parts_revenue": serializers.FloatField(help_text="Parts amount of delivered ROs."),
+    },
+)
+
+KpiTechnicianRow = type(
+    "KpiTechnicianRow",
+    (serializers.Serializer,),
+    {
+        "__doc__": "One technician's figures for the period (with detail=1).",
+        "user_id": serializers.IntegerField(),
+        "name": serializers.CharField(),
+        "jobs_finished": serializers.IntegerField(help_text="Jobs signed off in the period."),
+        "sold_hours": serializers.FloatField(help_text="Standard hours of the jobs finished."),
+        "clocked_hours": serializers.FloatField(help_text="Hours clocked on jobs."),
+        "attended_hours": serializers.FloatField(help_text="Hours on duty."),
+        **_fields(("technician_efficiency", "technician_productivity")),
+    },
+)
+
+
+class KpiTrend(serializers.Serializer):
+    """Per day (per week, Monday-based, for periods over 62 days); each list has one value per
+    label (with detail=1)."""
+
+    unit = serializers.ChoiceField(choices=["day", "week"])
+    labels = serializers.ListField(child=serializers.DateField(), help_text="first day of each")
+    ro_opened = serializers.ListField(child=serializers.IntegerField())
+    ro_delivered = serializers.ListField(child=serializers.IntegerField())
+    revenue = serializers.ListField(child=serializers.FloatField())
+    on_time_delivery_rate = serializers.ListField(child=serializers.FloatField(allow_null=True))
+    satisfaction_rate = serializers.ListField(child=serializers.FloatField(allow_null=True))
+
+
 KpiResultSerializer = type(
     "KpiResult",
     (serializers.Serializer,),
     {
+        "__doc__": "Every KPI of the period; definitions as in docs/kpis.md.",
         "sites": serializers.ListField(child=serializers.IntegerField()),
         "start": serializers.DateField(),
         "end": serializers.DateField(),
-        **{k.key: _kpi_field(k.unit) for k in KPIS},
-        "additional_work_amount_capture_rate": serializers.FloatField(allow_null=True),
+        **{k.key: _kpi_field(k.key) for k in KPIS},
+        "additional_work_amount_capture_rate": serializers.FloatField(
+            allow_null=True,
+            help_text="Amount of approved additional work ÷ amount proposed (0–1 or null).",
+        ),
         "additional_lines_proposed": serializers.IntegerField(),
         "additional_lines_approved": serializers.IntegerField(),
         "additional_lines_declined": serializers.IntegerField(),
-        "declined_work_recovered": serializers.IntegerField(),
-        "first_service_due": serializers.IntegerField(),
+        "declined_work_recovered": serializers.IntegerField(
+            help_text="Declined lines later done on another repair order."
+        ),
+        "first_service_due": serializers.IntegerField(
+            help_text="Sold vehicles whose first service fell due in the period."
+        ),
         "retention": RetentionSerializer(),
-        "labour_revenue": serializers.FloatField(),
-        "parts_revenue": serializers.FloatField(),
-        "sold_hours": serializers.FloatField(),
-        "clocked_hours": serializers.FloatField(),
-        "attended_hours": serializers.FloatField(),
-        "booked_hours": serializers.FloatField(),
-        "capacity_hours": serializers.FloatField(),
-        "advisors": serializers.ListField(
-            child=serializers.DictField(), required=False, help_text="with detail=1"
-        ),
-        "technicians": serializers.ListField(
-            child=serializers.DictField(), required=False, help_text="with detail=1"
-        ),
-        "trend": serializers.DictField(required=False, help_text="with detail=1"),
+        "labour_revenue": serializers.FloatField(help_text="Labour amount of delivered ROs."),
+        "parts_revenue": serializers.FloatField(help_text="Parts amount of delivered ROs."),
+        "sold_hours": serializers.FloatField(help_text="Standard hours sold on delivered ROs."),
+        "clocked_hours": serializers.FloatField(help_text="Hours technicians clocked on jobs."),
+        "attended_hours": serializers.FloatField(help_text="Hours technicians were on duty."),
+        "booked_hours": serializers.FloatField(help_text="Workshop hours booked by appointments."),
+        "capacity_hours": serializers.FloatField(help_text="Workshop hours available."),
+        "advisors": KpiAdvisorRow(many=True, required=False, help_text="with detail=1"),
+        "technicians": KpiTechnicianRow(many=True, required=False, help_text="with detail=1"),
+        "trend": KpiTrend(required=False, help_text="with detail=1"),
     },
 )
 
@@ -109,9 +183,8 @@ class KpiApi(APIView):
         ],
         responses={
             200: KpiResultSerializer,
-            400: error_response(400, "Bad period or site"),
+            400: error_response(400, "Bad period, or a site that is not one of yours"),
             403: error_response(403, "Not a service manager"),
-            404: error_response(404, "Not one of your sites"),
         },
     )
     def get(self, request):

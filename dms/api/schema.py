@@ -9,7 +9,8 @@ really gives it, worked out from the view, so an app declares only its own extra
 - 400 bad input: a request body, query parameters, an `X-Site` header or an `Idempotency-Key`;
 - 401 without a valid token (every operation but the token exchange);
 - 403 a role is missing (every site-scoped operation);
-- 404 an id in the path that is not at your sites;
+- 404 an id in the path that is not at your sites (an id in a body that is not is a 400, except
+  where the view says `not_found_from_body = True`);
 - 409 for writes: a refused state move, or the first request with the same `Idempotency-Key`
   still running;
 - 415 a request body that is not JSON (uploads: not multipart);
@@ -162,6 +163,10 @@ class AutoSchema(SpectacularAutoSchema):
             codes.add(415)
         if self.method == "GET":
             declared.discard(409)  # a read refuses nothing
+            responses.pop("409", None)
+        if not has_path and not getattr(self.view, "not_found_from_body", False):
+            declared.discard(404)  # no id in the path: an unknown id in a body is a 400
+            responses.pop("404", None)
         for code in sorted(codes | declared):
             if str(code) not in responses:
                 responses[str(code)] = self._get_response_for_code(ErrorSerializer, str(code))

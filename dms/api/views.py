@@ -110,7 +110,8 @@ class SchemaView(SpectacularAPIView):
 
     @extend_schema(exclude=True)
     def get(self, request, *args, **kwargs):
+        return super().get(request, *args, **kwargs)
+
+    def dispatch(self, request, *args, **kwargs):
         with translation.override("en"):
-            response = super().get(request, *args, **kwargs)
-            response.render()
-        return response
+            return super().dispatch(request, *args, **kwargs)

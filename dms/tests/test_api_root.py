@@ -21,12 +21,12 @@ def test_token_for_good_credentials_authenticates_later_calls(make_user):
     assert client.get("/api/v1/").json()["user"] == "lina"
 
 
-def test_token_with_a_wrong_password_is_a_field_error(make_user):
+def test_token_with_a_wrong_password_is_a_401_naming_the_password(make_user):
     make_user(Role.ADVISOR, username="lina")
     response = APIClient().post(
         "/api/v1/auth/token/", {"username": "lina", "password": "nope"}, format="json"
     )
-    assert response.status_code == 400
+    assert response.status_code == 401
     body = response.json()
     assert body["message"] == "Wrong username or password."
     assert body["fields"] == {"password": ["Wrong username or password."]}

@@ -48,9 +48,9 @@ def test_all_sites_is_the_default_and_covers_only_managed_sites(world, manager_a
     assert manager_api(world["other"]).get(URL, {"site": "all", **WEEK}).json()["ro_delivered"] == 5
 
 
-def test_another_sites_id_is_404(world, manager_api):
+def test_another_sites_id_is_a_400_naming_site(world, manager_api):
     response = manager_api().get(URL, {"site": world["other"].pk, **WEEK})
-    assert response.status_code == 404
+    assert response.status_code == 400
     assert response.json()["fields"]["site"]
 
 
