@@ -1,16 +1,19 @@
 from django.contrib import admin
 
+from dms.adminsite import SiteScopedAdmin, SiteScopedTabularInline
+
 from .models import Appointment, DayCapacity, PartReservation, ServiceOffering
 
 
-class PartReservationInline(admin.TabularInline):
+class PartReservationInline(SiteScopedTabularInline):
+    site_path = "appointment__site"
     model = PartReservation
     extra = 0
     readonly_fields = ["reserved_at", "reserved_by"]
 
 
 @admin.register(Appointment)
-class AppointmentAdmin(admin.ModelAdmin):
+class AppointmentAdmin(SiteScopedAdmin):
     """Read-mostly: bookings change through the front desk so rules, locks and audit apply."""
 
     list_display = ["start", "site", "advisor", "vehicle", "customer", "status", "estimated_hours"]
@@ -25,7 +28,7 @@ class AppointmentAdmin(admin.ModelAdmin):
 
 
 @admin.register(ServiceOffering)
-class ServiceOfferingAdmin(admin.ModelAdmin):
+class ServiceOfferingAdmin(SiteScopedAdmin):
     list_display = ["name", "code", "site", "standard_hours", "active", "position"]
     list_filter = ["site", "active"]
     list_editable = ["active", "position"]
@@ -33,7 +36,7 @@ class ServiceOfferingAdmin(admin.ModelAdmin):
 
 
 @admin.register(DayCapacity)
-class DayCapacityAdmin(admin.ModelAdmin):
+class DayCapacityAdmin(SiteScopedAdmin):
     list_display = ["day", "site", "booked_hours"]
     list_filter = ["site"]
     readonly_fields = ["site", "day", "booked_hours"]

@@ -1,15 +1,14 @@
 from django.contrib import admin
 from django.utils.translation import gettext_lazy as _
 
-from dms.models import Role
-from dms.permissions import has_role, site_ids_of
+from dms.adminsite import SiteScopedAdmin
 
 from . import services
 from .models import ReminderRule, ReminderRun
 
 
 @admin.register(ReminderRule)
-class ReminderRuleAdmin(admin.ModelAdmin):
+class ReminderRuleAdmin(SiteScopedAdmin):
     list_display = [
         "kind",
         "site",
@@ -39,12 +38,7 @@ class ReminderRuleAdmin(admin.ModelAdmin):
         (_("Messages"), {"fields": ["message_zh", "message_en", "updated_at"]}),
     ]
 
-    def get_queryset(self, request):
-        qs = super().get_queryset(request).select_related("site")
-        if request.user.is_superuser:
-            return qs
-        managed = [s for s in site_ids_of(request.user) if has_role(request.user, s, Role.MANAGER)]
-        return qs.filter(site_id__in=managed)
+    list_select_related = ["site"]
 
     def get_readonly_fields(self, request, obj=None):
         return ["site", "kind", "updated_at"] if obj else ["updated_at"]
@@ -62,7 +56,7 @@ class ReminderRuleAdmin(admin.ModelAdmin):
 
 
 @admin.register(ReminderRun)
-class ReminderRunAdmin(admin.ModelAdmin):
+class ReminderRunAdmin(SiteScopedAdmin):
     list_display = ["day", "site", "started_at", "finished_at", "created"]
     list_filter = ["site"]
     date_hierarchy = "day"

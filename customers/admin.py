@@ -1,9 +1,11 @@
 from django.contrib import admin
 
+from dms.adminsite import SiteScopedAdmin, SiteScopedTabularInline
+
 from .models import Customer, ImportBatch, MileageReading, Vehicle, VehicleOwnership
 
 
-class VehicleInline(admin.TabularInline):
+class VehicleInline(SiteScopedTabularInline):
     model = Vehicle
     fields = ["plate", "vin", "make", "model", "year", "mileage_km"]
     readonly_fields = fields
@@ -13,7 +15,7 @@ class VehicleInline(admin.TabularInline):
 
 
 @admin.register(Customer)
-class CustomerAdmin(admin.ModelAdmin):
+class CustomerAdmin(SiteScopedAdmin):
     list_display = ["name", "phone", "site", "abc_class", "retention", "last_delivery_at"]
     list_filter = ["site", "abc_class", "retention", "kind"]
     search_fields = ["name", "phone", "phone2", "email"]
@@ -35,14 +37,16 @@ class CustomerAdmin(admin.ModelAdmin):
     inlines = [VehicleInline]
 
 
-class OwnershipInline(admin.TabularInline):
+class OwnershipInline(SiteScopedTabularInline):
+    site_path = "vehicle__site"
     model = VehicleOwnership
     extra = 0
     raw_id_fields = ["customer"]
     readonly_fields = ["recorded_by"]
 
 
-class ReadingInline(admin.TabularInline):
+class ReadingInline(SiteScopedTabularInline):
+    site_path = "vehicle__site"
     model = MileageReading
     extra = 0
     readonly_fields = ["km", "read_on", "source", "recorded_by", "created_at"]
@@ -50,7 +54,7 @@ class ReadingInline(admin.TabularInline):
 
 
 @admin.register(Vehicle)
-class VehicleAdmin(admin.ModelAdmin):
+class VehicleAdmin(SiteScopedAdmin):
     list_display = ["plate", "vin", "make", "model", "owner", "site", "next_service_due_date"]
     list_filter = ["site", "make", "sold_by_site"]
     search_fields = ["plate", "vin", "owner__name", "owner__phone"]
@@ -60,7 +64,10 @@ class VehicleAdmin(admin.ModelAdmin):
 
 
 @admin.register(ImportBatch)
-class ImportBatchAdmin(admin.ModelAdmin):
+class ImportBatchAdmin(SiteScopedAdmin):
     list_display = ["filename", "site", "status", "created_by", "created_at", "applied_at"]
     list_filter = ["status", "site"]
     readonly_fields = [f.name for f in ImportBatch._meta.fields]
+
+    def has_add_permission(self, request):
+        return False  # written by the import screen

@@ -1,20 +1,24 @@
 from django.contrib import admin
 
+from .adminsite import SiteScopedAdmin, SiteScopedTabularInline
 from .models import AuditEntry, ClosedDate, OpeningHours, Site, StaffRole
 
 
-class OpeningHoursInline(admin.TabularInline):
+class OpeningHoursInline(SiteScopedTabularInline):
     model = OpeningHours
     extra = 0
 
 
-class ClosedDateInline(admin.TabularInline):
+class ClosedDateInline(SiteScopedTabularInline):
     model = ClosedDate
     extra = 0
 
 
 @admin.register(Site)
-class SiteAdmin(admin.ModelAdmin):
+class SiteAdmin(SiteScopedAdmin):
+    """A manager edits their own site's settings; sites are added and removed by a superuser."""
+
+    site_path = "pk"
     list_display = ["name", "code", "time_zone", "currency", "dispatch_mode", "labour_rate"]
     inlines = [OpeningHoursInline, ClosedDateInline]
     fieldsets = [
@@ -74,9 +78,17 @@ class SiteAdmin(admin.ModelAdmin):
         ),
     ]
 
+    def has_add_permission(self, request):
+        return request.user.is_superuser and super().has_add_permission(request)
+
+    def has_delete_permission(self, request, obj=None):
+        return request.user.is_superuser and super().has_delete_permission(request, obj)
+
 
 @admin.register(StaffRole)
 class StaffRoleAdmin(admin.ModelAdmin):
+    """Not scoped by site, so for superusers only (dms.adminsite): a role grants access."""
+
     list_display = ["user", "site", "role", "team_lead", "on_duty"]
     list_filter = ["site", "role", "on_duty"]
     search_fields = ["user__username", "user__first_name", "user__last_name"]
@@ -84,7 +96,7 @@ class StaffRoleAdmin(admin.ModelAdmin):
 
 
 @admin.register(AuditEntry)
-class AuditEntryAdmin(admin.ModelAdmin):
+class AuditEntryAdmin(SiteScopedAdmin):
     list_display = [
         "at",
         "site",

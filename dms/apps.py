@@ -1,8 +1,10 @@
 from django.apps import AppConfig
+from django.contrib.admin import apps as admin_apps
 from django.utils.translation import gettext_lazy as _
 
 
 class DmsConfig(AppConfig):
+    default = True
     name = "dms"
     verbose_name = _("Dealership and staff")
 
@@ -17,3 +19,11 @@ class DmsConfig(AppConfig):
         get_user_model().get_full_name = person_name
         # the embedded SQLite database gets the few functions PostgreSQL has built in
         connection_created.connect(register_functions, dispatch_uid="dms.sqlite")
+
+
+class DmsAdminConfig(admin_apps.AdminConfig):
+    """The Django admin with the site-scoped admin site (dms.adminsite)."""
+
+    default = False
+
+    default_site = "dms.adminsite.DmsAdminSite"

@@ -22,11 +22,15 @@ DEMO_STAFF = [
 ]
 
 
-def load_site() -> tuple[Site, dict]:
+def load_site(
+    code: str = "demo", name: str = "DMS-lite Demo 4S", login_suffix: str = ""
+) -> tuple[Site, dict]:
+    """The demo site and its staff; another `code` and `login_suffix` make a second site with
+    its own logins (manager_b, …), as the cross-site tests use."""
     site, _created = Site.objects.get_or_create(
-        code="demo",
+        code=code,
         defaults={
-            "name": "DMS-lite Demo 4S",
+            "name": name,
             "phone": "+862188886666",
             "address": "上海市浦东新区汽车城路 88 号",
         },
@@ -40,7 +44,7 @@ def load_site() -> tuple[Site, dict]:
     users = {}
     for username, family, given, roles in DEMO_STAFF:
         user, created = user_model.objects.get_or_create(
-            username=username, defaults={"last_name": family, "first_name": given}
+            username=username + login_suffix, defaults={"last_name": family, "first_name": given}
         )
         if created:
             user.set_password(DEMO_PASSWORD)
@@ -61,17 +65,18 @@ def load_site() -> tuple[Site, dict]:
 
 
 def _grant_admin(user) -> None:
+    """The manager's admin permissions: the models the admin scopes by site, nothing else (no
+    users, groups, staff roles or tokens), and their own site's settings but no new sites.
+    Grants from earlier versions of the demo are taken back."""
+    from django.contrib import admin
     from django.contrib.auth.models import Permission
+    from django.contrib.contenttypes.models import ContentType
 
-    perms = Permission.objects.filter(
-        content_type__app_label__in=[
-            "dms",
-            "customers",
-            "appointments",
-            "workorders",
-            "workshop",
-            "followups",
-            "auth",
-        ],
+    from .adminsite import SiteScopedAdmin
+
+    models = [m for m, ma in admin.site._registry.items() if isinstance(ma, SiteScopedAdmin)]
+    types = ContentType.objects.get_for_models(*models).values()
+    perms = Permission.objects.filter(content_type__in=types).exclude(
+        codename__in=["add_site", "delete_site"]
     )
-    user.user_permissions.add(*perms)
+    user.user_permissions.set(perms)

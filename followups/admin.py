@@ -2,11 +2,13 @@ from django import forms
 from django.contrib import admin
 from django.utils.translation import gettext_lazy as _
 
+from dms.adminsite import SiteScopedAdmin, SiteScopedTabularInline
+
 from .models import CallTask, Complaint, OutboundMessage, WebhookDelivery, WebhookSubscription
 
 
 @admin.register(CallTask)
-class CallTaskAdmin(admin.ModelAdmin):
+class CallTaskAdmin(SiteScopedAdmin):
     list_display = [
         "id",
         "kind",
@@ -25,7 +27,7 @@ class CallTaskAdmin(admin.ModelAdmin):
 
 
 @admin.register(Complaint)
-class ComplaintAdmin(admin.ModelAdmin):
+class ComplaintAdmin(SiteScopedAdmin):
     """Read-mostly: the steps happen on the complaint pages so each one is audited."""
 
     list_display = ["id", "site", "customer", "channel", "status", "cause", "handler", "respond_by"]
@@ -35,7 +37,8 @@ class ComplaintAdmin(admin.ModelAdmin):
     readonly_fields = [f.name for f in Complaint._meta.fields if f.name not in ("cause",)]
 
 
-class DeliveryInline(admin.TabularInline):
+class DeliveryInline(SiteScopedTabularInline):
+    site_path = "subscription__site"
     model = WebhookDelivery
     extra = 0
     fields = ["event", "status", "attempts", "last_status_code", "last_error", "delivered_at"]
@@ -63,7 +66,7 @@ class WebhookSubscriptionForm(forms.ModelForm):
 
 
 @admin.register(WebhookSubscription)
-class WebhookSubscriptionAdmin(admin.ModelAdmin):
+class WebhookSubscriptionAdmin(SiteScopedAdmin):
     form = WebhookSubscriptionForm
     list_display = ["name", "site", "url", "active", "events"]
     list_filter = ["site", "active"]
@@ -79,7 +82,8 @@ class WebhookSubscriptionAdmin(admin.ModelAdmin):
 
 
 @admin.register(WebhookDelivery)
-class WebhookDeliveryAdmin(admin.ModelAdmin):
+class WebhookDeliveryAdmin(SiteScopedAdmin):
+    site_path = "subscription__site"
     list_display = [
         "id",
         "event",
@@ -92,9 +96,15 @@ class WebhookDeliveryAdmin(admin.ModelAdmin):
     list_filter = ["status", "subscription"]
     readonly_fields = [f.name for f in WebhookDelivery._meta.fields]
 
+    def has_add_permission(self, request):
+        return False  # written when an event is published
+
 
 @admin.register(OutboundMessage)
-class OutboundMessageAdmin(admin.ModelAdmin):
+class OutboundMessageAdmin(SiteScopedAdmin):
     list_display = ["sent_at", "channel", "to", "backend"]
     list_filter = ["channel", "site"]
     readonly_fields = [f.name for f in OutboundMessage._meta.fields]
+
+    def has_add_permission(self, request):
+        return False  # written when a message is sent

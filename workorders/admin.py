@@ -1,5 +1,7 @@
 from django.contrib import admin
 
+from dms.adminsite import SiteScopedAdmin, SiteScopedTabularInline
+
 from .models import (
     Approval,
     ApprovalLine,
@@ -13,7 +15,8 @@ from .models import (
 )
 
 
-class JobLineInline(admin.TabularInline):
+class JobLineInline(SiteScopedTabularInline):
+    site_path = "repair_order__site"
     model = JobLine
     extra = 0
     fields = [
@@ -29,13 +32,14 @@ class JobLineInline(admin.TabularInline):
     show_change_link = True
 
 
-class PartLineInline(admin.TabularInline):
+class PartLineInline(SiteScopedTabularInline):
+    site_path = "job__repair_order__site"
     model = PartLine
     extra = 0
 
 
 @admin.register(RepairOrder)
-class RepairOrderAdmin(admin.ModelAdmin):
+class RepairOrderAdmin(SiteScopedAdmin):
     """Read-mostly: status changes go through the services (lock, table, audit)."""
 
     list_display = ["number", "site", "status", "customer", "vehicle", "advisor", "opened_at"]
@@ -64,7 +68,8 @@ class RepairOrderAdmin(admin.ModelAdmin):
 
 
 @admin.register(JobLine)
-class JobLineAdmin(admin.ModelAdmin):
+class JobLineAdmin(SiteScopedAdmin):
+    site_path = "repair_order__site"
     list_display = ["description", "repair_order", "approval", "work_status", "technician"]
     list_filter = ["approval", "work_status"]
     search_fields = ["description", "repair_order__number"]
@@ -72,7 +77,8 @@ class JobLineAdmin(admin.ModelAdmin):
     inlines = [PartLineInline]
 
 
-class ApprovalLineInline(admin.TabularInline):
+class ApprovalLineInline(SiteScopedTabularInline):
+    site_path = "approval__repair_order__site"
     model = ApprovalLine
     extra = 0
     readonly_fields = ["job", "decision", "amount", "reason"]
@@ -80,7 +86,8 @@ class ApprovalLineInline(admin.TabularInline):
 
 
 @admin.register(Approval)
-class ApprovalAdmin(admin.ModelAdmin):
+class ApprovalAdmin(SiteScopedAdmin):
+    site_path = "repair_order__site"
     list_display = [
         "repair_order",
         "kind",
@@ -97,11 +104,16 @@ class ApprovalAdmin(admin.ModelAdmin):
 
 
 @admin.register(ApprovalLink)
-class ApprovalLinkAdmin(admin.ModelAdmin):
+class ApprovalLinkAdmin(SiteScopedAdmin):
+    site_path = "repair_order__site"
     list_display = ["repair_order", "estimate_version", "expires_at", "answered_at"]
     exclude = ["token"]
 
 
-admin.site.register(Intake)
-admin.site.register(EstimateVersion)
-admin.site.register(Photo)
+class RepairOrderPartAdmin(SiteScopedAdmin):
+    site_path = "repair_order__site"
+
+
+admin.site.register(Intake, RepairOrderPartAdmin)
+admin.site.register(EstimateVersion, RepairOrderPartAdmin)
+admin.site.register(Photo, RepairOrderPartAdmin)

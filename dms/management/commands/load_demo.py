@@ -11,19 +11,24 @@ from dms.demo import DEMO_PASSWORD, load_site
 DEMO_APPS = ["customers", "appointments", "workorders", "workshop", "followups", "care"]
 
 
+def load_apps(*, site, users) -> None:
+    """Each app's demo data for a site (the demo site, or a second one in tests)."""
+    for app in DEMO_APPS:
+        try:
+            module = import_module(f"{app}.demo")
+        except ModuleNotFoundError as exc:
+            if exc.name != f"{app}.demo":
+                raise
+            continue
+        module.load(site=site, users=users)
+
+
 class Command(BaseCommand):
     help = "Load the demo dealership with staff logins and sample data (idempotent)."
 
     def handle(self, *args, **options):
         with transaction.atomic():
             site, users = load_site()
-            for app in DEMO_APPS:
-                try:
-                    module = import_module(f"{app}.demo")
-                except ModuleNotFoundError as exc:
-                    if exc.name != f"{app}.demo":
-                        raise
-                    continue
-                module.load(site=site, users=users)
+            load_apps(site=site, users=users)
         self.stdout.write(self.style.SUCCESS(f"Demo site “{site.name}” is ready."))
         self.stdout.write(f"Logins (password {DEMO_PASSWORD}): {', '.join(sorted(users))}")
