@@ -13,13 +13,19 @@ from dms.models import Site
 class AppointmentStatus(models.TextChoices):
     BOOKED = "booked", _("Booked")
     CONFIRMED = "confirmed", _("Confirmed")
+    RESCHEDULING = "rescheduling", _("Waiting for a new time")
     ARRIVED = "arrived", _("Arrived")
     CANCELLED = "cancelled", _("Cancelled")
     NO_SHOW = "no_show", _("No show")
 
 
 # Appointments in these states hold their slot and their workshop hours.
-ACTIVE_STATUSES = (AppointmentStatus.BOOKED, AppointmentStatus.CONFIRMED, AppointmentStatus.ARRIVED)
+ACTIVE_STATUSES = (
+    AppointmentStatus.BOOKED,
+    AppointmentStatus.CONFIRMED,
+    AppointmentStatus.RESCHEDULING,
+    AppointmentStatus.ARRIVED,
+)
 
 
 class Appointment(models.Model):
@@ -55,7 +61,7 @@ class Appointment(models.Model):
     )
     status = models.CharField(
         _("status"),
-        max_length=10,
+        max_length=12,
         choices=AppointmentStatus.choices,
         default=AppointmentStatus.BOOKED,
     )

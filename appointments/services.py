@@ -309,6 +309,9 @@ def reminder_window(
 def _reminder_channel(customer: Customer) -> str | None:
     from customers.models import Channel
 
+    # a customer who prefers messages gets the reminder by SMS (they can answer it: 1/2/3)
+    if customer.preferred_channel == Channel.SMS and customer.consent_sms and customer.phone:
+        return Channel.SMS
     if customer.consent_call:
         return Channel.CALL
     if customer.consent_sms:
@@ -651,10 +654,63 @@ def appointment_reschedule(
                     "capacity_override": over,
                 },
             )
+            if appointment.status == AppointmentStatus.RESCHEDULING:
+                move(
+                    appointment,
+                    to=AppointmentStatus.BOOKED,
+                    table=TRANSITIONS,
+                    actor=actor,
+                    action="rebooked",
+                    note=_("New time agreed with the customer."),
+                )
             _schedule_reminders(appointment, now=now)
     except IntegrityError:
         raise _slot_taken(site, slot.start, advisor or current.advisor) from None
     return appointment
+
+
+# A customer's reply to a reminder, as the agent's call outcome it stands for.
+REPLY_OUTCOMES = {"1": "confirmed", "2": "reschedule", "3": "cancel"}
+
+
+def appointment_reply(*, appointment_id: int, task_id: int, choice: str, text: str) -> str | None:
+    """The customer answered the reminder by message: "1" confirms, "3" cancels, "2" asks for
+    another time (the appointment waits in `rescheduling` and an agent gets a call to agree
+    it). Recorded on the reminder as its outcome, like an agent's call. Returns the label the
+    messaging layer records, or None when the appointment is past answering."""
+    from followups.models import TaskKind
+    from followups.services import call_task_answered, task_schedule
+
+    outcome = REPLY_OUTCOMES.get(choice)
+    if outcome is None:
+        return None
+    note = _("The customer replied “%(text)s” to the reminder.") % {"text": text[:100]}
+    with transaction.atomic():
+        appointment = _lock_with_days(appointment_id)
+        if appointment.status not in RESCHEDULABLE:
+            return None
+        if outcome == "confirmed":
+            move(appointment, to=AppointmentStatus.CONFIRMED, table=TRANSITIONS, note=note)
+        elif outcome == "cancel":
+            _release(appointment, to=AppointmentStatus.CANCELLED, actor=None, note=note)
+        else:
+            _cancel_reminders(appointment, actor=None, note=note)
+            move(appointment, to=AppointmentStatus.RESCHEDULING, table=TRANSITIONS, note=note)
+            now = timezone.now()
+            task_schedule(
+                site=appointment.site,
+                kind=TaskKind.REMINDER_DAY_BEFORE,
+                source_key=f"{reminder_source_key(appointment)}:reply",
+                customer=appointment.customer,
+                vehicle=appointment.vehicle,
+                appointment=appointment,
+                due_at=now,
+                due_until=max(appointment.start, now + timedelta(hours=2)),
+                message=_("The customer asked for another time: agree it and reschedule."),
+                data={"appointment_id": appointment.pk, "start": appointment.start.isoformat()},
+            )
+        call_task_answered(task_id=task_id, outcome=outcome, text=text)
+    return "reminder_outcome"
 
 
 def _release(appointment: Appointment, *, to: str, actor, note: str, reason_field=None) -> bool:
@@ -882,7 +938,11 @@ def appointments_mark_no_show(*, now: datetime | None = None) -> int:
         ids = list(
             Appointment.objects.filter(
                 site=site,
-                status__in=[AppointmentStatus.BOOKED, AppointmentStatus.CONFIRMED],
+                status__in=[
+                    AppointmentStatus.BOOKED,
+                    AppointmentStatus.CONFIRMED,
+                    AppointmentStatus.RESCHEDULING,
+                ],
                 start__lt=cutoff,
             ).values_list("pk", flat=True)
         )
@@ -892,6 +952,7 @@ def appointments_mark_no_show(*, now: datetime | None = None) -> int:
                 if appointment.status not in (
                     AppointmentStatus.BOOKED,
                     AppointmentStatus.CONFIRMED,
+                    AppointmentStatus.RESCHEDULING,
                 ):
                     continue  # checked in or cancelled meanwhile
                 if _release(

@@ -19,3 +19,13 @@ class FollowupsConfig(AppConfig):
 
         # messages to customers obey the same contact window as the tasks
         register_contact_window(message_contact_time)
+
+        from messaging.signals import message_failed
+
+        message_failed.connect(_on_message_failed, dispatch_uid="followups.message_failed")
+
+
+def _on_message_failed(sender, message, **kwargs):
+    from .services import task_message_failed
+
+    return task_message_failed(message=message)

@@ -56,3 +56,64 @@ class RecordingBackend:
             },
             same={"backend": f"{type(self).__module__}.{type(self).__qualname__}"},
         )
+
+
+# What a call task's message is, in the messaging layer's kinds (a site's templates are per
+# message kind).
+MESSAGE_KINDS = {
+    "reminder_day_before": "reminder_day_before",
+    "reminder_soon": "can_you_make_it",
+    "followup": "followup_survey",
+}
+
+
+def message_source_key(task_id: int) -> str:
+    return f"task:{task_id}"
+
+
+def task_id_of(source_key: str) -> int | None:
+    """The call task a message was sent for ("task:<id>" or "task:<id>:<fallback channel>")."""
+    parts = source_key.split(":")
+    if len(parts) >= 2 and parts[0] == "task" and parts[1].isdigit():
+        return int(parts[1])
+    return None
+
+
+def message_context(task) -> dict:
+    """The values a site's template may use for a task's message."""
+    from django.utils import timezone
+    from django.utils.dateparse import parse_datetime
+
+    context = {"text": task.message}
+    if task.vehicle_id:
+        context["plate"] = task.vehicle.plate
+    start = parse_datetime(task.data.get("start") or "") if task.data else None
+    if start is not None:
+        context["start"] = timezone.localtime(start, task.site.tzinfo).strftime("%m-%d %H:%M")
+    return context
+
+
+class MessagingBackend:
+    """Hands a task's message to the messaging layer, which sends it through the site's
+    provider (templates, receipts, replies, at most once per task)."""
+
+    def send(self, *, task, to: str, body: str):
+        from messaging.services import message_send
+
+        return message_send(
+            site=task.site,
+            kind=MESSAGE_KINDS.get(task.kind, "care_reminder"),
+            context=message_context(task),
+            customer=task.customer,
+            channel=task.channel,
+            source_key=message_source_key(task.pk),
+            body=body,
+        )
+
+    def send_many(self, messages: list[Outgoing]) -> list[int]:
+        from .models import CallTask
+
+        tasks = CallTask.objects.select_related("site", "customer", "vehicle").in_bulk(
+            [m.task_id for m in messages]
+        )
+        return [self.send(task=tasks[m.task_id], to=m.to, body=m.body).pk for m in messages]

@@ -1036,6 +1036,113 @@ def _act_on_appointment(task, *, actor, outcome, new_start, reason) -> None:
         )
 
 
+# --- a task's message that failed, or that the customer answered --------------------------------
+def task_message_failed(*, message) -> str | None:
+    """A task's message failed for good (refused, undeliverable, opted out at send time): it goes
+    by the next channel the customer allows, else becomes a call for an agent; never dropped.
+    Returns "fallback", "call", "none" (no way left: recorded) or None (not a task's)."""
+    from messaging.services import channels_in_order, message_send
+
+    from .backends import message_context, message_source_key, task_id_of
+
+    task_id = task_id_of(message.source_key)
+    task = (
+        CallTask.objects.select_related("site", "customer", "vehicle").filter(pk=task_id).first()
+        if task_id
+        else None
+    )
+    if task is None or task.status == TaskStatus.CANCELLED:
+        return None
+    tried = set(task.data.get("channels_tried", [])) | {message.channel}
+    failed = {
+        "channel": message.get_channel_display(),
+        "error": message.error or message.error_code,
+    }
+    for channel in channels_in_order(site=task.site, customer=task.customer):
+        if channel in tried:
+            continue
+        task.data = {**task.data, "channels_tried": sorted(tried | {channel})}
+        task.save(update_fields=["data", "updated_at"])
+        message_send(
+            site=task.site,
+            kind=message.kind,
+            context=message_context(task),
+            customer=task.customer,
+            channel=channel,
+            source_key=f"{message_source_key(task.pk)}:{channel}",
+            body=task.message,
+        )
+        audit.record(
+            subject=task,
+            action="message_fallback",
+            from_state=task.status,
+            to_state=task.status,
+            note=_("The %(channel)s message failed (%(error)s); sent by %(next)s instead.")
+            % {**failed, "next": channel},
+        )
+        return "fallback"
+    if not (task.customer.consent_call and task.customer.phone):
+        audit.record(
+            subject=task,
+            action="message_failed",
+            from_state=task.status,
+            to_state=task.status,
+            note=_("The %(channel)s message failed (%(error)s); no other channel is allowed.")
+            % failed,
+        )
+        return "none"
+    now = timezone.now()
+    due_at = next_call_start(site=task.site, at=now)
+    task_schedule(
+        site=task.site,
+        kind=task.kind,
+        source_key=f"{task.source_key}:call"[:80],
+        customer=task.customer,
+        vehicle=task.vehicle,
+        appointment=task.appointment,
+        repair_order=task.repair_order,
+        due_at=due_at,
+        due_until=max(task.due_until, due_at + timedelta(hours=4)),
+        channel=Channel.CALL,
+        message=task.message,
+        data={**task.data, "failed_message_id": message.pk},
+    )
+    audit.record(
+        subject=task,
+        action="message_failed",
+        from_state=task.status,
+        to_state=task.status,
+        note=_("The %(channel)s message failed (%(error)s); an agent will call.") % failed,
+    )
+    return "call"
+
+
+@transaction.atomic
+def call_task_answered(*, task_id: int, outcome: str, text: str) -> CallTask | None:
+    """The customer answered a task's message: recorded as the task's outcome, as an agent's
+    call would be (the customer is the actor, so none is recorded). A second answer changes
+    nothing."""
+    task = CallTask.objects.select_for_update().filter(pk=task_id).first()
+    if task is None or task.status != TaskStatus.SENT:
+        return None
+    now = timezone.now()
+    move(
+        task,
+        to=TaskStatus.DONE,
+        table=TASK_TRANSITIONS,
+        action=f"outcome_{outcome}",
+        note=_("The customer replied “%(text)s”.") % {"text": text[:100]},
+        data={"outcome": outcome, "by": "reply"},
+        extra_fields={
+            "outcome": outcome,
+            "comments": text[:500],
+            "completed_at": now,
+            "updated_at": now,
+        },
+    )
+    return task
+
+
 # --- complaints --------------------------------------------------------------------------------
 COMPLAINT_OPENERS = (Role.FOLLOWUP_AGENT, Role.ADVISOR)
 

@@ -13,7 +13,8 @@ TASK_TRANSITIONS: dict[str, set[str]] = {
     # an agent records the outcome; "no answer" waits for the next attempt
     T.OPEN: {T.DONE, T.SCHEDULED, T.UNREACHABLE, T.CANCELLED},
     T.DONE: set(),
-    # the follow-up message was sent; the customer answers the survey it links to
+    # the message was sent; the customer's answer (the survey it links to, a reminder's
+    # 1/2/3 reply) is its outcome
     T.SENT: {T.DONE},
     T.UNREACHABLE: set(),
     T.CANCELLED: set(),

@@ -156,17 +156,32 @@ def render(text: str, context: dict) -> str:
     return text.format_map({k: str(v) for k, v in context.items()})
 
 
-def template_for(*, site, kind: str, channel: str, language: str) -> tuple[str, str, str]:
+def template_for(
+    *, site, kind: str, channel: str, language: str, fallback: str | None = None
+) -> tuple[str, str, str]:
     """(subject, body, provider template code) of the site's template, in the language asked
-    for, else the site's default language, else the built-in text."""
+    for, else the site's default language, else in any language when there is a `fallback`
+    text or the provider only sends approved templates, else `fallback` (a text already
+    written), else the built-in text."""
     for lang in dict.fromkeys([language, settings.LANGUAGE_CODE]):
         tpl = MessageTemplate.objects.filter(
             site=site, kind=kind, channel=channel, language=lang
         ).first()
         if tpl is not None:
             return tpl.subject, tpl.body, tpl.provider_template
+    # the site's template in another language beats a text the provider has not approved
+    tpl = MessageTemplate.objects.filter(site=site, kind=kind, channel=channel).first()
+    if tpl is not None and (fallback or _needs_template_code(site, channel)):
+        return tpl.subject, tpl.body, tpl.provider_template
+    if fallback:
+        return "", fallback.replace("{", "{{").replace("}", "}}"), ""
     with translation.override(language):
         return "", str(DEFAULT_BODIES[kind]), ""
+
+
+def _needs_template_code(site, channel: str) -> bool:
+    config = site_channels(site).get(channel)
+    return bool(config and config.provider in (Provider.ALIYUN, Provider.WECHAT))
 
 
 def base_context(*, site, customer) -> dict:
@@ -187,6 +202,7 @@ def message_send(
     channel: str | None = None,
     language: str | None = None,
     source_key: str | None = None,
+    body: str | None = None,
 ) -> OutboundMessage:
     """Queue one message to a customer (or a bare address) and return its row.
 
@@ -204,6 +220,8 @@ def message_send(
     - `language`: the template's language (default: the site language `LANGUAGE_CODE`).
     - `source_key`: what caused it (e.g. "ro:42:ready"); `(site, kind, source_key)` is unique, so
       a second call with the same key returns the first message instead of sending again.
+    - `body`: a text already written (e.g. a call task's message), sent when the site has no
+      template of its own for this kind, channel and language.
 
     The row is `queued`; after the commit a worker sends it (quiet hours and consent are checked
     again then). Call it inside the transaction of the event that causes the message."""
@@ -248,10 +266,12 @@ def message_send(
             _("This site sends no messages by %(channel)s.")
             % {"channel": MessageChannel(channel).label}
         )
-    subject, body, code = template_for(site=site, kind=kind, channel=channel, language=language)
+    subject, template, code = template_for(
+        site=site, kind=kind, channel=channel, language=language, fallback=body
+    )
     values = {**base_context(site=site, customer=customer), **(context or {})}
-    text = render(body, values)
-    params = {n: str(values[n]) for n in placeholders(body)}
+    text = render(template, values)
+    params = {n: str(values[n]) for n in placeholders(template)}
     now = timezone.now()
     try:
         with transaction.atomic():

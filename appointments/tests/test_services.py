@@ -288,12 +288,18 @@ def test_every_move_of_the_table(book, advisor, start_state, to):
             appointment_id=appointment.pk, actor=advisor, now=at(23, 9, 55)
         ),
         AppointmentStatus.NO_SHOW: lambda: services.appointments_mark_no_show(now=at(23, 11)),
+        # the customer's "2" to the reminder (a reply is never an error: too late, it is ignored)
+        AppointmentStatus.RESCHEDULING: lambda: services.appointment_reply(
+            appointment_id=appointment.pk, task_id=0, choice="2", text="2"
+        ),
         AppointmentStatus.BOOKED: None,
     }[to]
     if call is None:
-        return  # nothing moves back to booked
+        return  # only a reschedule moves back to booked
     legal = to in TRANSITIONS[start_state]
-    if to == AppointmentStatus.NO_SHOW:
+    if to == AppointmentStatus.RESCHEDULING:
+        assert call() == ("reminder_outcome" if legal else None)
+    elif to == AppointmentStatus.NO_SHOW:
         assert call() == (1 if legal else 0)
     elif legal:
         call()
@@ -400,3 +406,19 @@ def test_reschedule_without_a_time_is_a_400(book, advisor):
     with pytest.raises(ApplicationError) as err:
         services.appointment_reschedule(appointment_id=appointment.pk, start=None, actor=advisor)
     assert "start" in err.value.fields
+
+
+def test_reschedule_of_an_appointment_waiting_for_a_new_time_books_it_again(book, advisor):
+    appointment = book(at(25, 10))
+    assert (
+        services.appointment_reply(appointment_id=appointment.pk, task_id=0, choice="2", text="2")
+        == "reminder_outcome"
+    )
+    appointment.refresh_from_db()
+    assert appointment.status == AppointmentStatus.RESCHEDULING
+    services.appointment_reschedule(
+        appointment_id=appointment.pk, start=at(26, 10), actor=advisor, now=NOW
+    )
+    appointment.refresh_from_db()
+    assert (appointment.status, appointment.start) == (AppointmentStatus.BOOKED, at(26, 10))
+    assert len(_reminders(appointment)) == 2

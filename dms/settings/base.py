@@ -272,8 +272,9 @@ SPECTACULAR_SETTINGS = {
 
 # --- outreach --------------------------------------------------------------------------------
 # Channel backends for messages; the defaults record what would be sent.
-DMS_SMS_BACKEND = env("DMS_SMS_BACKEND", default="followups.backends.RecordingBackend")
-DMS_EMAIL_BACKEND = env("DMS_EMAIL_BACKEND", default="followups.backends.RecordingBackend")
+# How call tasks' messages leave: through the messaging layer (the site's providers).
+DMS_SMS_BACKEND = env("DMS_SMS_BACKEND", default="followups.backends.MessagingBackend")
+DMS_EMAIL_BACKEND = env("DMS_EMAIL_BACKEND", default="followups.backends.MessagingBackend")
 EMAIL_BACKEND = env("EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")
 EMAIL_HOST = env("EMAIL_HOST", default="localhost")
 EMAIL_PORT = env.int("EMAIL_PORT", default=25)

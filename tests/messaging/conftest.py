@@ -1,0 +1,1 @@
+from messaging.tests.conftest import aliyun, aliyun_site, customer, site  # noqa: F401
