@@ -59,7 +59,7 @@ def _dispatch_and_send(reminder) -> OutboundMessage:
 
 
 def test_reminder_is_sent_and_delivered(booked, aliyun, live_server):
-    appointment, reminder = booked
+    _appointment, reminder = booked
     message = _dispatch_and_send(reminder)
     assert message.kind == "reminder_day_before"
     assert len(aliyun.sent) == 1
