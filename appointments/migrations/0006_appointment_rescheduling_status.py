@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('appointments', '0004_partreservation_serviceoffering'),
+        ('appointments', '0005_appointment_to_confirm'),
     ]
 
     operations = [
