@@ -8,6 +8,7 @@ from django.utils.translation import gettext_lazy as _
 
 from appointments.models import Appointment
 from customers.models import Customer, Vehicle
+from dms.media import random_name
 from dms.models import Site
 
 
@@ -401,7 +402,11 @@ class Intake(models.Model):
 
 
 def _photo_path(instance, filename: str) -> str:
-    return f"ro/{instance.repair_order_id}/{filename}"
+    return random_name(f"ro/{instance.repair_order_id}", filename)
+
+
+def _signature_path(instance, filename: str) -> str:
+    return random_name("signatures", ".png")
 
 
 class Photo(models.Model):
@@ -491,7 +496,7 @@ class Approval(models.Model):
     approved_amount = models.DecimalField(
         _("approved total"), max_digits=10, decimal_places=2, null=True, blank=True
     )
-    signature = models.FileField(_("signature"), upload_to="signatures/%Y/%m/", blank=True)
+    signature = models.FileField(_("signature"), upload_to=_signature_path, blank=True)
     recorded_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         on_delete=models.SET_NULL,

@@ -981,7 +981,7 @@ def ro_authorize(
             note=(note or "")[:300],
         )
         if png is not None:
-            approval.signature.save(f"{ro.number}-v{version.version}.png", ContentFile(png), False)
+            approval.signature.save("signature.png", ContentFile(png), False)
         approval.save()
         for line in lines:
             line.approval = JobLine.Approval.AUTHORIZED
