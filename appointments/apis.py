@@ -12,6 +12,7 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext as _
 from django_filters import rest_framework as filters
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
     OpenApiParameter,
     extend_schema,
@@ -126,9 +127,11 @@ class AppointmentSerializer(serializers.ModelSerializer):
     def _local(self, obj, value) -> str:
         return value.astimezone(obj.site.tzinfo).isoformat()
 
+    @extend_schema_field(OpenApiTypes.DATETIME)
     def get_start(self, obj) -> str:
         return self._local(obj, obj.start)
 
+    @extend_schema_field(OpenApiTypes.DATETIME)
     def get_end(self, obj) -> str:
         return self._local(obj, obj.end)
 

@@ -5,6 +5,7 @@ follow-up agents read; advisors write vehicles, agents may also update customers
 service managers merge and import. Every query is limited to the user's sites.
 """
 
+from django.apps import apps
 from django.core.validators import RegexValidator
 from django.db import transaction
 from django.db.models import Q
@@ -14,7 +15,9 @@ from django.utils.translation import gettext as _
 from django_filters import rest_framework as filters
 from drf_spectacular.utils import (
     OpenApiParameter,
+    OpenApiResponse,
     extend_schema,
+    extend_schema_serializer,
     extend_schema_view,
     inline_serializer,
 )
@@ -28,13 +31,25 @@ from rest_framework.views import APIView
 from dms.api.filters import FilterSet
 from dms.api.lists import DetailLink, RowSerializer
 from dms.api.pagination import cursor_pagination
-from dms.api.schema import error_response
+from dms.api.schema import ErrorSerializer, error_response
 from dms.exceptions import ApplicationError
 from dms.models import Role
 from dms.permissions import HasRole, site_ids_of
 
 from . import imports, selectors, services, validators
 from .models import Channel, Customer, ImportBatch, Vehicle
+
+
+def _choices(model: str, field: str) -> list[tuple[str, str]]:
+    """The choices of a field of an app above this one (the vehicle history and the lookup show
+    repair orders, calls and complaints), read from the app registry, not imported."""
+    return list(apps.get_model(model)._meta.get_field(field).choices)
+
+
+RO_STATUSES = _choices("workorders.RepairOrder", "status")
+LINE_APPROVALS = _choices("workorders.JobLine", "approval")
+TASK_STATUSES = _choices("followups.CallTask", "status")
+COMPLAINT_STATUSES = _choices("followups.Complaint", "status")
 
 READ_ROLES = (Role.ADVISOR, Role.FOLLOWUP_AGENT)
 VEHICLE_WRITE_ROLES = (Role.ADVISOR,)
@@ -181,68 +196,67 @@ class VehicleSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
+class HistoryPartSerializer(serializers.Serializer):
+    name = serializers.CharField()
+    part_number = serializers.CharField()
+    quantity = serializers.DecimalField(max_digits=8, decimal_places=2)
+    amount = serializers.DecimalField(max_digits=10, decimal_places=2)
+
+
 class HistoryLineSerializer(serializers.Serializer):
     description = serializers.CharField()
     standard_hours = serializers.DecimalField(max_digits=5, decimal_places=2)
     labour_amount = serializers.DecimalField(max_digits=10, decimal_places=2)
-    approval = serializers.CharField()
+    approval = serializers.ChoiceField(LINE_APPROVALS)
     technician = serializers.SerializerMethodField()
-    parts = serializers.SerializerMethodField()
+    parts = HistoryPartSerializer(many=True)
 
     def get_technician(self, line) -> str | None:
         return (
             line.technician.get_full_name() or line.technician.username if line.technician else None
         )
 
-    def get_parts(self, line) -> list[dict]:
-        return [
-            {
-                "name": p.name,
-                "part_number": p.part_number,
-                "quantity": str(p.quantity),
-                "amount": str(p.amount),
-            }
-            for p in line.parts.all()
-        ]
+
+class VisitFollowupSerializer(serializers.Serializer):
+    """The follow-up call after the visit."""
+
+    status = serializers.ChoiceField(TASK_STATUSES)
+    outcome = serializers.CharField(help_text="the call's outcome (see CallTask); empty while open")
+    satisfaction = serializers.IntegerField(allow_null=True, help_text="1–5")
+    comments = serializers.CharField()
+    completed_at = serializers.DateTimeField(allow_null=True)
+
+
+class VisitComplaintSerializer(serializers.Serializer):
+    id = serializers.IntegerField(source="pk")
+    status = serializers.ChoiceField(COMPLAINT_STATUSES)
+    description = serializers.CharField()
 
 
 class VisitSerializer(serializers.Serializer):
     repair_order_id = serializers.IntegerField(source="repair_order.id")
     number = serializers.CharField(source="repair_order.number")
     date = serializers.DateField()
-    status = serializers.CharField()
+    status = serializers.ChoiceField(RO_STATUSES)
     mileage_km = serializers.IntegerField(allow_null=True)
     advisor = serializers.SerializerMethodField()
     amount = serializers.DecimalField(max_digits=10, decimal_places=2)
     lines = HistoryLineSerializer(many=True)
-    followup = serializers.SerializerMethodField()
-    complaints = serializers.SerializerMethodField()
+    followup = VisitFollowupSerializer(allow_null=True)
+    complaints = VisitComplaintSerializer(many=True)
 
     def get_advisor(self, visit) -> str:
         a = visit.advisor
         return (a.get_full_name() or a.username) if a else ""
 
-    def get_followup(self, visit) -> dict | None:
-        t = visit.followup
-        if t is None:
-            return None
-        return {
-            "status": t.status,
-            "outcome": t.outcome,
-            "satisfaction": t.satisfaction,
-            "comments": t.comments,
-            "completed_at": t.completed_at,
-        }
 
-    def get_complaints(self, visit) -> list[dict]:
-        return [
-            {
-                "id": c.pk,
-                "status": getattr(c, "status", ""),
-                "description": getattr(c, "description", str(c)),
-            }
-            for c in visit.complaints
-        ]
+class LookupOpenRepairOrderSerializer(serializers.Serializer):
+    """A repair order of the customer that is not delivered or cancelled yet."""
+
+    id = serializers.IntegerField(source="pk")
+    number = serializers.CharField()
+    status = serializers.ChoiceField(RO_STATUSES)
+    plate = serializers.CharField(source="vehicle.plate")
 
 
 class LookupHitSerializer(serializers.Serializer):
@@ -251,13 +265,7 @@ class LookupHitSerializer(serializers.Serializer):
     matched_on = serializers.ListField(child=serializers.CharField())
     matched_vehicle_ids = serializers.ListField(child=serializers.IntegerField())
     last_visit_at = serializers.DateTimeField(allow_null=True)
-    open_repair_orders = serializers.SerializerMethodField()
-
-    def get_open_repair_orders(self, hit) -> list[dict]:
-        return [
-            {"id": ro.pk, "number": ro.number, "status": ro.status, "plate": ro.vehicle.plate}
-            for ro in hit.open_repair_orders
-        ]
+    open_repair_orders = LookupOpenRepairOrderSerializer(many=True)
 
 
 # --- input -----------------------------------------------------------------------------------
@@ -660,6 +668,39 @@ class SegmentsRecomputeView(APIView):
         return Response({"queued": True}, status=status.HTTP_202_ACCEPTED)
 
 
+class ImportRowErrorSerializer(serializers.Serializer):
+    row = serializers.IntegerField(help_text="row number in the file (1: the header)")
+    field = serializers.CharField(help_text="the column at fault; empty for the whole row")
+    message = serializers.CharField()
+
+
+class ImportCountsSerializer(serializers.Serializer):
+    """What an applied import created (empty while only checked)."""
+
+    customers = serializers.IntegerField(required=False)
+    vehicles = serializers.IntegerField(required=False)
+    existing_customers = serializers.IntegerField(required=False)
+
+
+class ImportResultSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    status = serializers.ChoiceField(ImportBatch.Status.choices)
+    rows = serializers.IntegerField()
+    errors = ImportRowErrorSerializer(many=True)
+    result = ImportCountsSerializer()
+
+
+@extend_schema_serializer(component_name="ImportRefused")
+class ImportRefusedSerializer(ErrorSerializer):
+    """The one error body; when the file was read, with the check's result (`errors` per row)."""
+
+    id = serializers.IntegerField(required=False)
+    status = serializers.ChoiceField(ImportBatch.Status.choices, required=False)
+    rows = serializers.IntegerField(required=False)
+    errors = ImportRowErrorSerializer(many=True, required=False)
+    result = ImportCountsSerializer(required=False)
+
+
 class ImportView(APIView):
     """Import customers and vehicles from CSV or XLSX. `dry_run=true` (default) only checks and
     reports row by row; `dry_run=false` saves everything or nothing."""
@@ -679,17 +720,12 @@ class ImportView(APIView):
             )
         },
         responses={
-            200: inline_serializer(
-                "ImportResult",
-                {
-                    "id": serializers.IntegerField(),
-                    "status": serializers.CharField(),
-                    "rows": serializers.IntegerField(),
-                    "errors": serializers.ListField(child=serializers.DictField()),
-                    "result": serializers.DictField(),
-                },
+            200: ImportResultSerializer,
+            400: OpenApiResponse(
+                ImportRefusedSerializer,
+                description="The file is not a readable CSV/XLSX, or rows have errors "
+                "(`errors`); nothing was saved.",
             ),
-            **_errors(400, 403),
         },
     )
     def post(self, request):

@@ -54,6 +54,9 @@ class CallTaskSerializer(serializers.ModelSerializer):
         source="repair_order.number", default=None, read_only=True, allow_null=True
     )
     assignee = UserRefSerializer(read_only=True, allow_null=True)
+    outcome = serializers.ChoiceField(
+        CallOutcome.choices, allow_blank=True, read_only=True, help_text="empty while open"
+    )
 
     class Meta:
         model = CallTask
@@ -103,7 +106,9 @@ class CallTaskRowSerializer(RowSerializer):
     due_until = serializers.DateTimeField()
     assignee = serializers.IntegerField(source="assignee_id", allow_null=True)
     attempts = serializers.IntegerField()
-    outcome = serializers.CharField()
+    outcome = serializers.ChoiceField(
+        CallOutcome.choices, allow_blank=True, help_text="empty while open"
+    )
     completed_at = serializers.DateTimeField(allow_null=True)
 
 
@@ -251,8 +256,12 @@ class ComplaintSerializer(serializers.ModelSerializer):
     advisor = UserRefSerializer(read_only=True, allow_null=True)
     technicians = UserRefSerializer(many=True, read_only=True)
     overdue = serializers.SerializerMethodField()
-    decision = serializers.CharField(read_only=True, help_text="our_fault, not_our_fault or empty")
-    cause = serializers.CharField(read_only=True, help_text="a cause category or empty")
+    decision = serializers.ChoiceField(
+        ComplaintDecision.choices, allow_blank=True, read_only=True, help_text="empty until decided"
+    )
+    cause = serializers.ChoiceField(
+        ComplaintCause.choices, allow_blank=True, read_only=True, help_text="empty until known"
+    )
 
     class Meta:
         model = Complaint

@@ -94,11 +94,14 @@ KpiTechnicianRow = type(
 )
 
 
+TREND_UNITS = ["day", "week"]
+
+
 class KpiTrend(serializers.Serializer):
     """Per day (per week, Monday-based, for periods over 62 days); each list has one value per
     label (with detail=1)."""
 
-    unit = serializers.ChoiceField(choices=["day", "week"])
+    unit = serializers.ChoiceField(choices=TREND_UNITS)
     labels = serializers.ListField(child=serializers.DateField(), help_text="first day of each")
     ro_opened = serializers.ListField(child=serializers.IntegerField())
     ro_delivered = serializers.ListField(child=serializers.IntegerField())

@@ -5,7 +5,7 @@ from decimal import Decimal
 
 from django.utils.translation import gettext_lazy as _
 from django_filters import rest_framework as filters
-from drf_spectacular.utils import extend_schema, inline_serializer
+from drf_spectacular.utils import extend_schema, extend_schema_field, inline_serializer
 from rest_framework import serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
@@ -24,8 +24,13 @@ from dms.permissions import HasRole, site_ids_of
 from . import selectors, services
 from .models import (
     DAMAGE_PANELS,
+    FINAL_CHECK_ITEMS,
+    HANDOVER_ITEMS,
     INTERIOR_CHECKS,
+    QC_ITEMS,
+    Approval,
     ApprovalChannel,
+    ApprovalLine,
     FuelLevel,
     JobLine,
     PartLine,
@@ -42,6 +47,40 @@ MAX_KM = 2_000_000  # odometer readings and service intervals: beyond this it is
 
 
 # --- output ----------------------------------------------------------------------------------
+def _text_per_key(keys: dict, name: str, doc: str, *, max_length: int | None = None):
+    """A named object with one optional text per key (damage per panel, …)."""
+    fields = {
+        key: serializers.CharField(
+            required=False, allow_blank=True, max_length=max_length, help_text=str(label)
+        )
+        for key, label in keys.items()
+    }
+    return type(name, (serializers.Serializer,), {"__doc__": doc, **fields})
+
+
+def _ticks(items: dict, name: str, doc: str):
+    """A named checklist: one boolean per item (a missing item counts as not ticked)."""
+    fields = {
+        key: serializers.BooleanField(required=False, help_text=str(label))
+        for key, label in items.items()
+    }
+    return type(name, (serializers.Serializer,), {"__doc__": doc, **fields})
+
+
+Damage = _text_per_key(
+    DAMAGE_PANELS, "Damage", "Damage seen at the walk-around, per panel.", max_length=200
+)
+Interior = _text_per_key(
+    INTERIOR_CHECKS, "Interior", "Remarks on the interior, per item.", max_length=200
+)
+QcChecklist = _ticks(QC_ITEMS, "QcChecklist", "The QC inspection: every item must be true to pass.")
+FinalChecklist = _ticks(
+    FINAL_CHECK_ITEMS, "FinalChecklist", "The advisor's final check: every item must be true."
+)
+Handover = _ticks(HANDOVER_ITEMS, "Handover", "The delivery conversation: every item must be true.")
+RO_ACTIONS = list(selectors.ACTION_ROLES)
+
+
 class ROUserRef(serializers.Serializer):
     id = serializers.IntegerField()
     username = serializers.CharField()
@@ -105,18 +144,18 @@ class ROIntakeOut(serializers.Serializer):
     vin_mismatch_acknowledged = serializers.BooleanField()
     odometer_km = serializers.IntegerField(allow_null=True)
     odometer_reason = serializers.CharField()
-    fuel_level = serializers.CharField()
-    damage = serializers.DictField(child=serializers.CharField())
-    interior = serializers.DictField(child=serializers.CharField())
+    fuel_level = serializers.ChoiceField(FuelLevel.choices, allow_blank=True)
+    damage = Damage()
+    interior = Interior()
     valuables = serializers.CharField()
     engine_bay = serializers.CharField()
     underbody_checked = serializers.BooleanField()
     underbody_notes = serializers.CharField()
-    symptom_engine = serializers.CharField()
-    symptom_speed = serializers.CharField()
-    symptom_load = serializers.CharField()
-    symptom_road = serializers.CharField()
-    symptom_pattern = serializers.CharField()
+    symptom_engine = serializers.ChoiceField(Symptom.Engine.choices, allow_blank=True)
+    symptom_speed = serializers.ChoiceField(Symptom.Speed.choices, allow_blank=True)
+    symptom_load = serializers.ChoiceField(Symptom.Load.choices, allow_blank=True)
+    symptom_road = serializers.ChoiceField(Symptom.Road.choices, allow_blank=True)
+    symptom_pattern = serializers.ChoiceField(Symptom.Pattern.choices, allow_blank=True)
     symptom_since = serializers.CharField()
     recent_repairs = serializers.CharField()
     added_equipment = serializers.CharField()
@@ -124,39 +163,43 @@ class ROIntakeOut(serializers.Serializer):
 
 
 class ROHistoryOut(serializers.Serializer):
+    """One entry of the repair order's history: who did what, when."""
+
     at = serializers.DateTimeField()
-    action = serializers.CharField()
-    from_state = serializers.CharField()
-    to_state = serializers.CharField()
+    action = serializers.CharField(help_text="what was done, e.g. `authorized`, `line_added`")
+    from_state = serializers.CharField(help_text="the status before (empty when not a move)")
+    to_state = serializers.CharField(help_text="the status after (empty when not a move)")
     note = serializers.CharField()
-    actor = serializers.CharField(source="actor.username", default=None)
+    actor = serializers.CharField(
+        source="actor.username", default=None, allow_null=True, help_text="username"
+    )
+
+
+class ROApprovalLineOut(serializers.Serializer):
+    """The customer's answer to one line."""
+
+    job_id = serializers.IntegerField()
+    decision = serializers.ChoiceField(ApprovalLine.Decision.choices)
+    amount = serializers.DecimalField(max_digits=10, decimal_places=2)
+    reason = serializers.CharField()
 
 
 class ROApprovalOut(serializers.Serializer):
     id = serializers.IntegerField()
-    kind = serializers.CharField()
+    kind = serializers.ChoiceField(Approval.Kind.choices)
     estimate_version = serializers.IntegerField()
     customer_name = serializers.CharField()
-    channel = serializers.CharField()
+    channel = serializers.ChoiceField(ApprovalChannel.choices)
     answered_at = serializers.DateTimeField()
     approved_amount = serializers.DecimalField(max_digits=10, decimal_places=2, allow_null=True)
     has_signature = serializers.SerializerMethodField()
-    recorded_by = serializers.CharField(source="recorded_by.username", default=None)
-    lines = serializers.SerializerMethodField()
+    recorded_by = serializers.CharField(
+        source="recorded_by.username", default=None, allow_null=True
+    )
+    lines = ROApprovalLineOut(many=True)
 
     def get_has_signature(self, obj) -> bool:
         return bool(obj.signature)
-
-    def get_lines(self, obj) -> list[dict]:
-        return [
-            {
-                "job_id": a.job_id,
-                "decision": a.decision,
-                "amount": str(a.amount),
-                "reason": a.reason,
-            }
-            for a in obj.lines.all()
-        ]
 
 
 class RepairOrderOut(serializers.ModelSerializer):
@@ -232,8 +275,12 @@ class RepairOrderDetailOut(RepairOrderOut):
     intake = ROIntakeOut(read_only=True, allow_null=True)
     approvals = ROApprovalOut(many=True, read_only=True)
     history = serializers.SerializerMethodField()
-    actions = serializers.SerializerMethodField()
-    approval_link = serializers.SerializerMethodField()
+    actions = serializers.SerializerMethodField(
+        help_text="the moves you may make now: POST to `…/repair-orders/{id}/<action>/`"
+    )
+    approval_link = serializers.SerializerMethodField(
+        help_text="the customer's private link to answer proposed work, while one is open"
+    )
 
     class Meta(RepairOrderOut.Meta):
         fields = [
@@ -255,13 +302,16 @@ class RepairOrderDetailOut(RepairOrderOut):
             "approval_link",
         ]
 
-    def get_history(self, obj) -> list[dict]:
+    @extend_schema_field(ROHistoryOut(many=True))
+    def get_history(self, obj):
         return ROHistoryOut(history(obj), many=True).data
 
-    def get_actions(self, obj) -> list[str]:
+    @extend_schema_field(serializers.ListField(child=serializers.ChoiceField(RO_ACTIONS)))
+    def get_actions(self, obj):
         return selectors.next_actions(obj, self.context["request"].user)
 
-    def get_approval_link(self, obj) -> str | None:
+    @extend_schema_field(serializers.URLField(allow_null=True))
+    def get_approval_link(self, obj):
         from django.urls import reverse
         from django.utils import timezone
 
@@ -333,16 +383,8 @@ class ROIntakeIn(serializers.Serializer):
     odometer_reason = serializers.CharField(max_length=200, required=False, allow_blank=True)
     fuel_level = serializers.ChoiceField(FuelLevel.choices, required=False, allow_blank=True)
     concern = serializers.CharField(required=False, allow_blank=True)
-    damage = serializers.DictField(
-        child=serializers.CharField(max_length=200, allow_blank=True),
-        required=False,
-        help_text=", ".join(DAMAGE_PANELS),
-    )
-    interior = serializers.DictField(
-        child=serializers.CharField(max_length=200, allow_blank=True),
-        required=False,
-        help_text=", ".join(INTERIOR_CHECKS),
-    )
+    damage = Damage(required=False)
+    interior = Interior(required=False)
     valuables = serializers.CharField(max_length=300, required=False, allow_blank=True)
     engine_bay = serializers.CharField(max_length=300, required=False, allow_blank=True)
     underbody_checked = serializers.BooleanField(required=False, default=False)
@@ -396,14 +438,21 @@ class ROWaitPartsIn(serializers.Serializer):
     note = serializers.CharField(max_length=300, required=False, allow_blank=True, default="")
 
 
-class ROChecklistIn(serializers.Serializer):
-    checklist = serializers.DictField(child=serializers.BooleanField())
+class ROQcPassIn(serializers.Serializer):
+    checklist = QcChecklist()
+    note = serializers.CharField(max_length=300, required=False, allow_blank=True, default="")
+
+
+class ROFinalCheckIn(serializers.Serializer):
+    checklist = FinalChecklist()
     note = serializers.CharField(max_length=300, required=False, allow_blank=True, default="")
 
 
 class ROQcFailIn(serializers.Serializer):
     reason = serializers.CharField(max_length=300)
-    checklist = serializers.DictField(child=serializers.BooleanField(), required=False)
+    checklist = QcChecklist(
+        required=False, help_text="the items that passed and those that did not"
+    )
 
 
 class ROBookNextIn(serializers.Serializer):
@@ -416,7 +465,7 @@ class ROBookNextIn(serializers.Serializer):
 
 class RODeliverIn(serializers.Serializer):
     payment_method = serializers.ChoiceField(PaymentMethod.choices)
-    handover = serializers.DictField(child=serializers.BooleanField())
+    handover = Handover()
     next_service_due_date = serializers.DateField(required=False, allow_null=True)
     next_service_due_km = serializers.IntegerField(
         required=False, allow_null=True, min_value=0, max_value=MAX_KM
@@ -665,11 +714,11 @@ class RepairOrderViewSet(viewsets.GenericViewSet):
         )
         return self._detail(pk)
 
-    @_move_schema(ROChecklistIn, "QC passed → washing")
+    @_move_schema(ROQcPassIn, "QC passed → washing")
     @action(detail=True, methods=["post"], url_path="qc-pass")
     def qc_pass(self, request, pk=None):
         services.ro_qc_pass(
-            repair_order_id=self._ro(pk).pk, actor=request.user, **self._input(ROChecklistIn)
+            repair_order_id=self._ro(pk).pk, actor=request.user, **self._input(ROQcPassIn)
         )
         return self._detail(pk)
 
@@ -687,11 +736,11 @@ class RepairOrderViewSet(viewsets.GenericViewSet):
         services.ro_wash_done(repair_order_id=self._ro(pk).pk, actor=request.user)
         return self._detail(pk)
 
-    @_move_schema(ROChecklistIn, "The advisor's final check → ready")
+    @_move_schema(ROFinalCheckIn, "The advisor's final check → ready")
     @action(detail=True, methods=["post"], url_path="final-check")
     def final_check(self, request, pk=None):
         services.ro_final_check(
-            repair_order_id=self._ro(pk).pk, actor=request.user, **self._input(ROChecklistIn)
+            repair_order_id=self._ro(pk).pk, actor=request.user, **self._input(ROFinalCheckIn)
         )
         return self._detail(pk)
 

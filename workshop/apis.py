@@ -17,10 +17,13 @@ from rest_framework.views import APIView
 from dms.api.schema import error_response
 from dms.models import Role
 from dms.permissions import HasRole
-from workorders.models import JobLine
+from workorders.models import JobLine, ROStatus
 
 from . import selectors, services
 from .models import ClockEntry, JobSignOff
+from .selectors import BOARD_COLUMNS
+
+BOARD_COLUMN_KEYS = [key for key, _label, _statuses in BOARD_COLUMNS]
 
 ERRORS = {
     400: error_response(400, "Bad input (field → messages)"),
@@ -113,16 +116,28 @@ class JobClockOffApi(APIView):
         return Response(ClockEntrySerializer(entry).data)
 
 
+SelfCheck = type(
+    "SelfCheck",
+    (serializers.Serializer,),
+    {
+        "__doc__": "The technician's self-check: every item must be true to sign off.",
+        **{
+            key: serializers.BooleanField(required=False, help_text=str(label))
+            for key, label in services.SELF_CHECK_ITEMS
+        },
+    },
+)
+
+
 class SignOffInput(serializers.Serializer):
-    self_check = serializers.DictField(
-        child=serializers.BooleanField(),
-        help_text="every item true: " + ", ".join(k for k, _label in services.SELF_CHECK_ITEMS),
-    )
+    self_check = SelfCheck()
     report = serializers.CharField(max_length=2000, required=False, allow_blank=True, default="")
 
 
 class SignOffSerializer(serializers.ModelSerializer):
-    repair_order_status = serializers.CharField(source="job.repair_order.status", read_only=True)
+    repair_order_status = serializers.ChoiceField(
+        ROStatus.choices, source="job.repair_order.status", read_only=True
+    )
 
     class Meta:
         model = JobSignOff
@@ -166,10 +181,21 @@ _BoardJobs = inline_serializer(
         "technician_id": serializers.IntegerField(allow_null=True),
         "technician": serializers.CharField(),
         "bay": serializers.CharField(),
-        "work_status": serializers.CharField(),
-        "approval": serializers.CharField(),
+        "work_status": serializers.ChoiceField(JobLine.WorkStatus.choices),
+        "approval": serializers.ChoiceField(JobLine.Approval.choices),
         "clocked_on": serializers.BooleanField(),
-        "refusal": serializers.CharField(allow_null=True),
+        "refusal": serializers.CharField(
+            allow_null=True, help_text="why a clock-on would be refused now; null when it would not"
+        ),
+        "parts": inline_serializer(
+            "BoardJobParts",
+            fields={
+                "part": serializers.CharField(),
+                "expected_date": serializers.DateField(allow_null=True),
+            },
+            allow_null=True,
+            help_text="the part the job waits for, if any",
+        ),
     },
 )
 _BoardCards = inline_serializer(
@@ -178,7 +204,7 @@ _BoardCards = inline_serializer(
     fields={
         "id": serializers.IntegerField(),
         "number": serializers.CharField(),
-        "status": serializers.CharField(),
+        "status": serializers.ChoiceField(ROStatus.choices),
         "plate": serializers.CharField(),
         "model": serializers.CharField(),
         "advisor": serializers.CharField(),
@@ -196,8 +222,8 @@ _BoardColumns = inline_serializer(
     "BoardColumn",
     many=True,
     fields={
-        "key": serializers.CharField(),
-        "label": serializers.CharField(),
+        "key": serializers.ChoiceField(BOARD_COLUMN_KEYS),
+        "label": serializers.CharField(help_text="in the user's language"),
         "cards": _BoardCards,
     },
 )

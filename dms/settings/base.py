@@ -267,6 +267,13 @@ SPECTACULAR_SETTINGS = {
         "ApprovalKindEnum": "workorders.models.Approval.Kind",
         "ComplaintDecisionEnum": "followups.models.ComplaintDecision",
         "LineDecisionEnum": "workorders.models.ApprovalLine.Decision",
+        "CallOutcomeEnum": "followups.models.CallOutcome",
+        "ComplaintCauseEnum": "followups.models.ComplaintCause",
+        "LineApprovalEnum": "workorders.models.JobLine.Approval",
+        "RoleEnum": "dms.models.Role",
+        "RepairOrderActionEnum": "workorders.apis.RO_ACTIONS",
+        "BoardColumnEnum": "workshop.apis.BOARD_COLUMN_KEYS",
+        "KpiTrendUnitEnum": "kpis.apis.TREND_UNITS",
     },
 }
 
