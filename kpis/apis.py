@@ -16,6 +16,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from dms.api.schema import error_response
+from dms.dbrouting import reading_replica
 from dms.exceptions import ApplicationError, PermissionDeniedError
 from dms.models import Role, Site
 
@@ -193,9 +194,11 @@ class KpiApi(APIView):
     def get(self, request):
         site_ids, data = resolve_query(request.query_params, request.user)
         detail = request.query_params.get("detail", "") in ("1", "true", "yes")
-        return Response(
-            kpis_compute(site_ids=site_ids, start=data["start"], end=data["end"], detail=detail)
-        )
+        with reading_replica():  # the read replica when there is one (DATABASE_REPLICA_URL)
+            result = kpis_compute(
+                site_ids=site_ids, start=data["start"], end=data["end"], detail=detail
+            )
+        return Response(result)
 
 
 urlpatterns = [path("kpis/", KpiApi.as_view(), name="kpis")]

@@ -11,6 +11,7 @@ from django.utils.formats import date_format, number_format
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
+from dms.dbrouting import replica_reads
 from dms.exceptions import ApplicationError
 from dms.exports import csv_response
 from dms.models import Role, Site
@@ -118,6 +119,7 @@ def manager_required(view):
 
 
 @manager_required
+@replica_reads  # reads may lag the primary a little (DATABASE_REPLICA_URL)
 def dashboard(request):
     q, error = _query_or_error(request)
     if error:
@@ -443,6 +445,7 @@ def _row(obj, columns, flags):
 
 
 @manager_required
+@replica_reads  # reads may lag the primary a little (DATABASE_REPLICA_URL)
 def records(request, key: str):
     q, rs, qs, advisor, technician, only = _records(request, key)
     if request.GET.get("format") == "csv":
@@ -511,6 +514,7 @@ def _records_csv(key, rs, qs):
 
 
 @manager_required
+@replica_reads  # reads may lag the primary a little (DATABASE_REPLICA_URL)
 def export(request):
     """The dashboard as CSV: every KPI, then the advisor and technician tables."""
     q, error = _query_or_error(request)
