@@ -25,9 +25,11 @@ def local(site, day, hour: int, minute: int = 0) -> datetime:
     return datetime.combine(day, time(hour, minute), tzinfo=site.tzinfo)
 
 
-@pytest.fixture
-def shop(db):
-    site = SiteFactory(code="pudong", name="浦东4S店", phone="+862150001234")
+def make_shop(**site_fields) -> dict:
+    """A site with a two-service menu, two advisors and a known customer's car."""
+    site = SiteFactory(
+        **{"code": "pudong", "name": "浦东4S店", "phone": "+862150001234", **site_fields}
+    )
     ServiceOffering.objects.create(
         site=site,
         code="oil",
@@ -46,3 +48,8 @@ def shop(db):
     customer = CustomerFactory(site=site, name="张伟", phone="+8613800138000")
     vehicle = VehicleFactory(owner=customer, plate="沪A12345")
     return {"site": site, "advisors": advisors, "customer": customer, "vehicle": vehicle}
+
+
+@pytest.fixture
+def shop(db):
+    return make_shop()
