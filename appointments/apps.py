@@ -11,6 +11,32 @@ class AppointmentsConfig(AppConfig):
 
         reply_received.connect(_on_reply, dispatch_uid="appointments.reminder_reply")
 
+        from messaging.services import register_preview_source
+
+        register_preview_source(_preview_values)
+
+
+def _preview_values(*, site, kind: str, customer) -> dict:
+    """A template preview's values from the customer's next appointment."""
+    from django.utils import timezone
+
+    from .models import ACTIVE_STATUSES, Appointment
+
+    appointment = (
+        Appointment.objects.filter(
+            site=site, customer=customer, status__in=ACTIVE_STATUSES, start__gte=timezone.now()
+        )
+        .select_related("vehicle")
+        .order_by("start")
+        .first()
+    )
+    if appointment is None:
+        return {}
+    return {
+        "start": timezone.localtime(appointment.start, site.tzinfo).strftime("%m-%d %H:%M"),
+        "plate": appointment.vehicle.plate or appointment.vehicle.vin,
+    }
+
 
 def _on_reply(sender, message, customer, text, choice, **kwargs):
     """A "1/2/3" reply to a reminder's message answers the reminder."""

@@ -24,6 +24,8 @@ NAV = [
     ),
     (_("Complaints"), "followups:complaints", (Role.FOLLOWUP_AGENT, Role.ADVISOR)),
     (_("Proactive care"), "care:due_this_month", (Role.FOLLOWUP_AGENT, Role.ADVISOR)),
+    (_("Replies"), "messaging:inbox", (Role.FOLLOWUP_AGENT, Role.ADVISOR)),
+    (_("Message templates"), "messaging:templates", (Role.MANAGER,)),
     (_("Dashboard"), "kpis:dashboard", (Role.MANAGER,)),
 ]
 

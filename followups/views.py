@@ -18,6 +18,7 @@ from dms.audit import history
 from dms.exceptions import ApplicationError
 from dms.models import Role
 from dms.permissions import has_role, role_required
+from messaging.selectors import customer_messages, customer_replies
 from workorders.models import RepairOrder
 
 from . import selectors, services
@@ -54,6 +55,8 @@ def _panel_context(request, task, form=None, error=None) -> dict:
         and task.kind in (TaskKind.FOLLOWUP, TaskKind.COMPLAINT_CONFIRM),
         "history": history(task),
         "customer": task.customer,
+        "customer_messages": customer_messages(customer=task.customer),
+        "customer_replies": customer_replies(customer=task.customer, limit=5),
     }
 
 

@@ -757,3 +757,126 @@ def inbound_mark_read(*, inbound_id: int, actor) -> InboundMessage:
         inbound.read_at = timezone.now()
         inbound.save(update_fields=["read_at"])
     return inbound
+
+
+# --- the manager's templates ---------------------------------------------------------------------
+# kind → [fn(site, customer) -> dict]: upper layers add the values of a real record (the
+# customer's next appointment, latest repair order) for the preview.
+_preview_sources: list[Callable] = []
+
+
+def register_preview_source(fn: Callable) -> None:
+    if fn not in _preview_sources:
+        _preview_sources.append(fn)
+
+
+def preview_context(*, site, kind: str, customer) -> dict:
+    """The values a message of `kind` to this real customer would have today."""
+    context = base_context(site=site, customer=customer)
+    # values no record holds: a code is made when it is sent, a care reminder says its rule
+    context.update({"code": "428913", "text": _("your car is due for its service")})
+    for fn in _preview_sources:
+        context.update(
+            {k: v for k, v in (fn(site=site, kind=kind, customer=customer) or {}).items() if v}
+        )
+    return context
+
+
+def allowed_placeholders(kind: str) -> list[str]:
+    from .defaults import COMMON_FIELDS, KIND_FIELDS
+
+    return [*COMMON_FIELDS, *KIND_FIELDS.get(kind, ()), "text"]
+
+
+def template_preview(*, site, kind: str, subject: str, body: str, customer) -> dict:
+    """Render a template draft with a real customer's record. Raises TemplateError naming the
+    placeholders that are unknown for this kind or have no value for this customer."""
+    names = placeholders(body) + placeholders(subject)
+    unknown = sorted(set(names) - set(allowed_placeholders(kind)))
+    if unknown:
+        raise TemplateError(
+            _("Unknown placeholders for this kind of message: %(names)s.")
+            % {"names": ", ".join("{" + n + "}" for n in unknown)},
+            fields={
+                "body": _("Allowed: %(names)s")
+                % {"names": ", ".join("{" + n + "}" for n in allowed_placeholders(kind))}
+            },
+        )
+    context = preview_context(site=site, kind=kind, customer=customer)
+    return {"subject": render(subject, context) if subject else "", "body": render(body, context)}
+
+
+@transaction.atomic
+def template_save(
+    *,
+    site,
+    actor,
+    kind: str,
+    channel: str,
+    language: str,
+    subject: str,
+    body: str,
+    provider_template: str,
+    customer,
+    template_id: int | None = None,
+) -> MessageTemplate:
+    """Save a site's template once it renders with a real customer's record (the preview)."""
+    from dms.models import Role
+    from dms.permissions import require_role
+
+    require_role(actor, site, Role.MANAGER)
+    errors = {}
+    if kind not in MessageKind.values:
+        errors["kind"] = _("Choose a kind of message.")
+    if channel not in MessageChannel.values:
+        errors["channel"] = _("Choose a channel.")
+    if language not in dict(settings.LANGUAGES):
+        errors["language"] = _("Choose a language.")
+    if not (body or "").strip():
+        errors["body"] = _("Write the text.")
+    if errors:
+        raise ApplicationError(_("The template is incomplete."), fields=errors)
+    if customer is None or customer.site_id != site.pk:
+        raise ApplicationError(
+            _("Preview it with one of this site's customers first."),
+            fields={"customer": _("Choose a customer.")},
+        )
+    template_preview(site=site, kind=kind, subject=subject, body=body, customer=customer)
+    config = site_channels(site).get(channel)
+    if config and config.provider in (Provider.ALIYUN, Provider.WECHAT) and not provider_template:
+        raise ApplicationError(
+            _("%(provider)s only sends templates it approved: give its template code.")
+            % {"provider": config.get_provider_display()},
+            fields={"provider_template": _("Required by the provider.")},
+        )
+    clash = MessageTemplate.objects.filter(
+        site=site, kind=kind, channel=channel, language=language
+    ).exclude(pk=template_id)
+    if clash.exists():
+        raise ApplicationError(
+            _("This site already has that template; edit it instead."),
+            fields={"kind": _("Already exists for this channel and language.")},
+        )
+    template = (
+        MessageTemplate.objects.select_for_update().get(pk=template_id, site=site)
+        if template_id
+        else MessageTemplate(site=site)
+    )
+    for name, value in {
+        "kind": kind,
+        "channel": channel,
+        "language": language,
+        "subject": subject.strip(),
+        "body": body.strip(),
+        "provider_template": provider_template.strip(),
+    }.items():
+        setattr(template, name, value)
+    template.save()
+    audit.record(
+        subject=template,
+        action="template_saved",
+        actor=actor,
+        note=template.body[:200],
+        data={"kind": kind, "channel": channel, "language": language},
+    )
+    return template

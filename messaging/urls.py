@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import callbacks
+from . import callbacks, views
 
 app_name = "messaging"
 
@@ -15,4 +15,9 @@ urlpatterns = [
         callbacks.inbound,
         name="inbound",
     ),
+    path("templates/", views.templates, name="templates"),
+    path("templates/new/", views.template_edit, name="template_new"),
+    path("templates/<int:pk>/", views.template_edit, name="template_edit"),
+    path("replies/", views.inbox, name="inbox"),
+    path("replies/<int:pk>/read/", views.inbox_read, name="inbox_read"),
 ]

@@ -17,3 +17,31 @@ class WorkordersConfig(AppConfig):
         register_owner(Photo, "image", site_path="repair_order__site", roles=staff)
         register_owner(Approval, "signature", site_path="repair_order__site", roles=staff)
         register_owner(SignedDocument, "file", site_path="repair_order__site", roles=staff)
+
+        from messaging.services import register_preview_source
+
+        register_preview_source(_preview_values)
+
+
+def _preview_values(*, site, kind: str, customer) -> dict:
+    """A template preview's values from the customer's latest repair order."""
+    from django.conf import settings
+    from django.utils import timezone
+
+    from .models import RepairOrder
+
+    ro = (
+        RepairOrder.objects.filter(site=site, customer=customer)
+        .select_related("vehicle")
+        .order_by("-id")
+        .first()
+    )
+    if ro is None:
+        return {}
+    values = {"plate": ro.vehicle.plate or ro.vehicle.vin}
+    if ro.promised_at:
+        values["promised"] = timezone.localtime(ro.promised_at, site.tzinfo).strftime("%m-%d %H:%M")
+    link = ro.approval_links.order_by("-id").first()
+    base = settings.DMS_PUBLIC_BASE_URL.rstrip("/")
+    values["link"] = f"{base}/ro/a/{link.token}/" if link else f"{base}/ro/a/…/"
+    return values

@@ -43,6 +43,7 @@ ACTION_ROLES: dict[str, tuple[str, ...]] = {
 # readable names of the audit entries on the RO page
 AUDIT_LABELS = {
     "opened": _("Opened"),
+    "message_sent": _("Message to the customer"),
     "comeback_flagged": _("Flagged as a possible comeback"),
     "comeback_confirmed": _("Comeback confirmed"),
     "comeback_cleared": _("Comeback flag cleared"),

@@ -1836,3 +1836,58 @@ def ro_cancel(*, repair_order_id, actor, reason: str) -> RepairOrder:
             extra={"cancelled_at": timezone.now(), "cancel_reason": reason[:200]},
         )
         return ro
+
+
+# --- messages to the customer from the RO page -------------------------------------------------
+RO_MESSAGE_KINDS = ("additional_work", "delay_notice", "car_ready")
+
+
+def ro_message_send(*, repair_order_id, actor, kind: str):
+    """One click on the RO page: the approval link, the delay notice (with the promised time) or
+    the ready notice, through the customer's preferred allowed channel. The same notice for the
+    same estimate version / promised time is sent once; the message and its delivery state show
+    on the RO (and the send in its history)."""
+    from django.conf import settings
+    from django.urls import reverse
+
+    from messaging.models import OutboundMessage
+    from messaging.services import message_send
+
+    if kind not in RO_MESSAGE_KINDS:
+        raise ApplicationError(_("Unknown message."), fields={"kind": _("Choose a message.")})
+    with transaction.atomic():
+        ro = _lock_ro(repair_order_id, actor, ADVISOR)
+        context = {"plate": ro.vehicle.plate or ro.vehicle.vin}
+        if kind == "additional_work":
+            if not ro.lines.filter(approval=JobLine.Approval.PROPOSED).exists():
+                raise ApplicationError(_("There is no proposed line to ask the customer about."))
+            link = _link_for(ro, actor)
+            context["link"] = settings.DMS_PUBLIC_BASE_URL.rstrip("/") + reverse(
+                "workorders:approval_link", kwargs={"token": link.token}
+            )
+            key = f"ro:{ro.pk}:additional_work:v{ro.estimate_version}"
+        elif kind == "delay_notice":
+            if ro.promised_at is None:
+                raise ApplicationError(_("Set the new promised time first."))
+            local = timezone.localtime(ro.promised_at, ro.site.tzinfo)
+            context["promised"] = local.strftime("%m-%d %H:%M")
+            key = f"ro:{ro.pk}:delay_notice:{local.strftime('%Y%m%d%H%M')}"
+        else:
+            if ro.status not in (S.READY, S.INVOICED):
+                raise _conflict(ro, _("tell the customer the car is ready"))
+            key = f"ro:{ro.pk}:car_ready"
+        if OutboundMessage.objects.filter(site=ro.site, kind=kind, source_key=key).exists():
+            raise ConflictError(
+                _("This message was already sent; its delivery state is shown on the RO.")
+            )
+        message = message_send(
+            site=ro.site, kind=kind, context=context, customer=ro.customer, source_key=key
+        )
+        audit.record(
+            subject=ro,
+            action="message_sent",
+            actor=actor,
+            note=f"{message.get_kind_display()} → {message.get_channel_display()} {message.to}",
+            data={"message_id": message.pk, "kind": kind, "channel": message.channel},
+        )
+    return message

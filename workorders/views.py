@@ -20,6 +20,7 @@ from customers.models import Vehicle
 from dms.exceptions import ApplicationError
 from dms.models import Role
 from dms.permissions import has_role, role_required, site_ids_of
+from messaging.selectors import messages_for_source
 
 from . import documents, hooks, selectors, services
 from . import forms as f
@@ -254,8 +255,29 @@ def ro_detail(request, pk):
         and services._rework_needs_delay_notice(ro, timezone.now()),
         "documents": documents.documents_of(ro),
         "panels": hooks.detail_panels(request, ro),
+        "messages_sent": messages_for_source(site=ro.site, prefix=f"ro:{ro.pk}:"),
+        "message_buttons": _message_buttons(ro)
+        if has_role(request.user, ro.site_id, Role.ADVISOR)
+        else [],
     }
     return render(request, "workorders/detail.html", ctx)
+
+
+def _message_buttons(ro) -> list[tuple[str, str]]:
+    """What the advisor can send now, with one click each."""
+    buttons = []
+    if any(line.approval == JobLine.Approval.PROPOSED for line in ro.lines.all()):
+        buttons.append(("additional_work", _("Send the approval link")))
+    if ro.promised_at and ro.status not in (
+        ROStatus.READY,
+        ROStatus.INVOICED,
+        ROStatus.DELIVERED,
+        ROStatus.CANCELLED,
+    ):
+        buttons.append(("delay_notice", _("Send the delay notice")))
+    if ro.status in (ROStatus.READY, ROStatus.INVOICED):
+        buttons.append(("car_ready", _("Send the ready notice")))
+    return buttons
 
 
 def _checklist(post, items) -> dict:
@@ -275,6 +297,15 @@ def ro_action(request, pk, action):
         elif action == "request-approval":
             services.ro_request_approval(repair_order_id=rid, actor=user)
             done = _("The customer's private link is ready below; send it or phone them.")
+        elif action == "send-message":
+            message = services.ro_message_send(
+                repair_order_id=rid, actor=user, kind=post.get("kind", "")
+            )
+            done = _("%(kind)s queued by %(channel)s to %(to)s.") % {
+                "kind": message.get_kind_display(),
+                "channel": message.get_channel_display(),
+                "to": message.to,
+            }
         elif action == "approval-link":
             services.approval_link_create(repair_order_id=rid, actor=user)
         elif action == "answer-approval":

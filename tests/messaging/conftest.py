@@ -1,1 +1,7 @@
-from messaging.tests.conftest import aliyun, aliyun_site, customer, site  # noqa: F401
+from messaging.tests.conftest import (  # noqa: F401
+    aliyun,
+    aliyun_site,
+    customer,
+    site,
+    smtp_server,
+)

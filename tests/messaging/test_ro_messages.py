@@ -1,0 +1,81 @@
+"""The advisor sends from the RO page: one click, the customer's preferred allowed channel,
+the message and its delivery state on the RO."""
+
+import pytest
+from django.urls import reverse
+
+from customers.tests.factories import VehicleFactory
+from dms.models import AuditEntry
+from messaging.models import MessageStatus, OutboundMessage, SiteChannel
+from messaging.services import message_deliver
+from workorders.models import JobLine, ROStatus
+from workorders.tests.factories import JobLineFactory, RepairOrderFactory
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def ro(site, customer):
+    vehicle = VehicleFactory(owner=customer, plate="沪A54321")
+    return RepairOrderFactory(vehicle=vehicle, site=site, status=ROStatus.READY)
+
+
+def _post(client, ro, kind):
+    return client.post(
+        reverse("workorders:action", args=[ro.pk, "send-message"]), {"kind": kind}, follow=True
+    )
+
+
+def test_ready_notice_goes_by_the_preferred_channel_once_and_shows_on_the_ro(
+    client, ro, customer, smtp_server, settings
+):
+    # given the customer prefers e-mail and the site sends e-mail through its SMTP server
+    settings.DMS_MESSAGING_ACCOUNTS = {"mail": smtp_server.account}
+    SiteChannel.objects.create(site=ro.site, channel="email", provider="smtp", account="mail")
+    SiteChannel.objects.create(site=ro.site, channel="sms", provider="recording")
+    customer.preferred_channel = "email"
+    customer.save()
+    client.force_login(ro.advisor)
+    # when the advisor clicks "Send the ready notice" twice
+    page = _post(client, ro, "car_ready")
+    second = _post(client, ro, "car_ready")
+    # then one e-mail is queued, the RO's history says so, and the page lists it
+    message = OutboundMessage.objects.get()
+    assert (message.kind, message.channel, message.to) == ("car_ready", "email", customer.email)
+    assert "沪A54321" in message.body
+    assert AuditEntry.objects.filter(object_id=ro.pk, action="message_sent").count() == 1
+    assert "already sent" in second.content.decode()
+    assert "Messages to the customer" in page.content.decode()
+    # when the worker sends it, the mail arrives and the RO shows it sent
+    assert message_deliver(message_id=message.pk) == "sent"
+    assert smtp_server.received[0]["to"] == [customer.email]
+    page = client.get(reverse("workorders:detail", args=[ro.pk])).content.decode()
+    assert str(MessageStatus.SENT.label) in page
+
+
+def test_approval_link_message_carries_the_private_link(client, ro, customer):
+    ro.status = ROStatus.IN_PROGRESS
+    ro.save()
+    JobLineFactory(repair_order=ro, approval=JobLine.Approval.PROPOSED)
+    client.force_login(ro.advisor)
+    _post(client, ro, "additional_work")
+    message = OutboundMessage.objects.get()
+    link = ro.approval_links.get()
+    assert message.channel == "sms"
+    assert f"/ro/a/{link.token}/" in message.body
+
+
+def test_ready_notice_before_the_car_is_ready_is_refused(client, ro):
+    ro.status = ROStatus.IN_PROGRESS
+    ro.save()
+    client.force_login(ro.advisor)
+    page = _post(client, ro, "car_ready")
+    assert not OutboundMessage.objects.exists()
+    assert page.status_code in (200, 409)
+
+
+def test_only_advisors_send(client, ro, make_user):
+    tech = make_user("technician", at_site=ro.site)
+    client.force_login(tech)
+    _post(client, ro, "car_ready")
+    assert not OutboundMessage.objects.exists()
