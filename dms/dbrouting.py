@@ -16,7 +16,7 @@ REPLICA = "replica"
 _use_replica: ContextVar[bool] = ContextVar("dms_replica_reads", default=False)
 # sessions, users, tokens and roles are always read from the primary: a login or a role granted a
 # moment ago must count at once
-PRIMARY_ONLY_APPS = frozenset({"sessions", "auth", "authtoken", "admin", "contenttypes"})
+PRIMARY_ONLY_APPS = frozenset({"sessions", "auth", "authtoken", "admin", "contenttypes", "axes"})
 
 
 def replica_configured() -> bool:

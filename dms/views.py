@@ -1,4 +1,6 @@
+from django.conf import settings
 from django.contrib import messages
+from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.http import JsonResponse
 from django.shortcuts import redirect, render
@@ -83,3 +85,12 @@ def bad_request(request, exception=None):
     if _wants_json(request):
         return JsonResponse({"message": _("Bad request."), "fields": {}}, status=400)
     return render(request, "400.html", status=400)
+
+
+class PasswordResetView(auth_views.PasswordResetView):
+    """Django's reset by e-mail; the link in the mail points at the public address
+    (DMS_PUBLIC_BASE_URL), never at whatever host the request named."""
+
+    @property
+    def extra_email_context(self):
+        return {"base_url": settings.DMS_PUBLIC_BASE_URL.rstrip("/")}

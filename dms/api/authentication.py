@@ -11,6 +11,7 @@ from django.utils.translation import gettext_lazy as _
 from rest_framework import authentication, exceptions
 
 from dms.permissions import remember_roles
+from dms.tokens import is_expired
 
 
 class TokenAuthentication(authentication.TokenAuthentication):
@@ -26,5 +27,9 @@ class TokenAuthentication(authentication.TokenAuthentication):
         token = rows[0]
         if not token.user.is_active:
             raise exceptions.AuthenticationFailed(_("User inactive or deleted."))
+        if is_expired(token):
+            raise exceptions.AuthenticationFailed(
+                _("The token has expired: sign in again for a new one.")
+            )
         remember_roles(token.user, [(r.role_site, r.role) for r in rows if r.role_site is not None])
         return (token.user, token)

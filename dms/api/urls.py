@@ -1,6 +1,7 @@
 from django.urls import include, path
 from drf_spectacular.views import SpectacularRedocView, SpectacularSwaggerView
 
+from .tokens import TokenListView, TokenRevokeView, TokenRotateView
 from .views import ApiRootView, SchemaView, TokenView
 
 app_name = "api"
@@ -8,6 +9,9 @@ app_name = "api"
 urlpatterns = [
     path("", ApiRootView.as_view(), name="root"),
     path("auth/token/", TokenView.as_view(), name="token"),
+    path("auth/tokens/", TokenListView.as_view(), name="tokens"),
+    path("auth/tokens/rotate/", TokenRotateView.as_view(), name="token_rotate"),
+    path("auth/tokens/<int:user_id>/", TokenRevokeView.as_view(), name="token_revoke"),
     path("schema/", SchemaView.as_view(), name="schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="api:schema"), name="docs"),
     path("redoc/", SpectacularRedocView.as_view(url_name="api:schema"), name="redoc"),

@@ -4,12 +4,12 @@ from django.utils.translation import gettext as _
 from drf_spectacular.utils import extend_schema
 from drf_spectacular.views import SpectacularAPIView
 from rest_framework import serializers
-from rest_framework.authtoken.models import Token
 from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.reverse import reverse
 from rest_framework.views import APIView
 
+from dms import tokens
 from dms.exceptions import ApplicationError
 from dms.models import Role
 from dms.permissions import roles_of, sites_of
@@ -59,14 +59,18 @@ class TokenView(APIView):
             200: TokenOutput,
             400: error_response(400, "`username` or `password` missing or too long."),
             401: error_response(401, "Wrong username or password (`fields.password`)."),
+            429: error_response(
+                429, "Too many failed sign-ins for this username or address: locked for a while."
+            ),
         },
         auth=[],
     )
     def post(self, request):
         data = TokenInput(data=request.data)
         data.is_valid(raise_exception=True)
+        # Django's request, so the sign-in lockout (django-axes) sees and marks this attempt
         user = authenticate(
-            request,
+            request._request,
             username=data.validated_data["username"],
             password=data.validated_data["password"],
         )
@@ -76,7 +80,7 @@ class TokenView(APIView):
                 fields={"password": [_("Wrong username or password.")]},
                 status_code=401,
             )
-        token, _created = Token.objects.get_or_create(user=user)
+        token = tokens.token_for_sign_in(user=user)
         return Response({"token": token.key})
 
 

@@ -1,5 +1,6 @@
 """Settings shared by every environment. One `env` reads the process environment."""
 
+from datetime import timedelta
 from pathlib import Path
 
 import environ
@@ -31,6 +32,7 @@ INSTALLED_APPS = [
     "django_filters",
     "django_htmx",
     "template_partials",
+    "axes",
     "dms",
     "customers",
     "messaging",
@@ -58,6 +60,8 @@ MIDDLEWARE = [
     "django_htmx.middleware.HtmxMiddleware",
     "dms.api.idempotency.IdempotencyMiddleware",
     "dms.middleware.SiteMiddleware",
+    # sign-in lockout (django-axes): turns a locked-out attempt into the lockout answer
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "dms.urls"
@@ -97,6 +101,26 @@ AUTH_PASSWORD_VALIDATORS = [
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
+PASSWORD_RESET_TIMEOUT = env.int("PASSWORD_RESET_TIMEOUT", default=3 * 3600)
+
+# --- sign-in protection ----------------------------------------------------------------------
+# django-axes counts failed sign-ins (login page, admin, API token exchange) per account and
+# per client address; either reaching the limit locks it out for the cool-off time.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=10)
+AXES_COOLOFF_TIME = timedelta(minutes=env.int("AXES_COOLOFF_MINUTES", default=15))
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_CALLABLE = "dms.signin.lockout_response"
+AXES_CLIENT_IP_CALLABLE = "dms.signin.client_ip"
+# how many reverse proxies in front of the app append to X-Forwarded-For (0: use REMOTE_ADDR)
+TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
+AXES_VERBOSE = False
+# API tokens expire this many days after they were issued (a new sign-in issues a new one)
+API_TOKEN_DAYS = env.int("API_TOKEN_DAYS", default=30)
 
 # --- i18n ----------------------------------------------------------------------------------
 LANGUAGE_CODE = "zh-hans"
