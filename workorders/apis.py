@@ -78,7 +78,8 @@ FinalChecklist = _ticks(
     FINAL_CHECK_ITEMS, "FinalChecklist", "The advisor's final check: every item must be true."
 )
 Handover = _ticks(HANDOVER_ITEMS, "Handover", "The delivery conversation: every item must be true.")
-RO_ACTIONS = list(selectors.ACTION_ROLES)
+# the moves, and on a draft the step before signing (selectors.next_actions, before_signing)
+RO_ACTIONS = [*selectors.ACTION_ROLES, "intake", "estimate"]
 
 
 class ROUserRef(serializers.Serializer):

@@ -119,6 +119,18 @@ def site_scoped(view) -> bool:
 class AutoSchema(SpectacularAutoSchema):
     """drf-spectacular's schema, plus the headers and error answers of every operation."""
 
+    def _is_list_action(self) -> bool:
+        return getattr(self.view, "action", "list") == "list"
+
+    def get_filter_backends(self):
+        # only a viewset's `list` filters (dms/api/filters.py); its other GETs read their own
+        # parameters
+        return super().get_filter_backends() if self._is_list_action() else []
+
+    def _get_paginator(self):
+        # only a viewset's `list` pages; another GET answering an array answers all of it
+        return super()._get_paginator() if self._is_list_action() else None
+
     def _is_public(self) -> bool:
         return self.get_auth() in ([], [{}])
 

@@ -37,10 +37,12 @@ def test_every_operation_conforms_to_the_schema_and_never_answers_5xx(live_serve
             "--checks",
             "not_a_server_error,response_schema_conformance,status_code_conformance,content_type_conformance",
             "--phases",
-            # the coverage phase (every boundary of every field, ~3,000 cases, >10 minutes on
-            # two cores) runs with DMS_CONTRACT_PHASES=examples,coverage,fuzzing; `make test`
-            # fuzzes every operation, and tests/api/test_bad_input.py pins the boundary cases
-            os.environ.get("DMS_CONTRACT_PHASES", "examples,fuzzing"),
+            # stateful: chains of calls along the links Schemathesis infers from the schema
+            # (an id a POST answers, used in the path of the record's operations). The coverage
+            # phase (every boundary of every field, ~3,000 cases, >10 minutes on two cores) runs
+            # with DMS_CONTRACT_PHASES=examples,coverage,fuzzing,stateful; tests/api/
+            # test_bad_input.py pins the boundary cases in every run
+            os.environ.get("DMS_CONTRACT_PHASES", "examples,fuzzing,stateful"),
             "--max-examples",
             os.environ.get("DMS_CONTRACT_EXAMPLES", "25"),
             "--seed",
