@@ -5,6 +5,7 @@ import uuid
 
 from django.db import models
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from customers.models import Customer
 from dms.models import Site
@@ -38,11 +39,11 @@ class MessageKind(models.TextChoices):
 
 
 class MessageStatus(models.TextChoices):
-    QUEUED = "queued", _("Queued")
-    SENDING = "sending", _("Handed to the provider")
-    SENT = "sent", _("Sent")
-    DELIVERED = "delivered", _("Delivered")
-    FAILED = "failed", _("Failed")
+    QUEUED = "queued", pgettext_lazy("message status", "Queued")
+    SENDING = "sending", pgettext_lazy("message status", "Handed to the provider")
+    SENT = "sent", pgettext_lazy("message status", "Sent")
+    DELIVERED = "delivered", pgettext_lazy("message status", "Delivered")
+    FAILED = "failed", pgettext_lazy("message status", "Failed")
 
 
 class SiteChannel(models.Model):

@@ -33,6 +33,11 @@ ACTIONS = {
     "sent": pgettext_lazy("audit action", "sent"),
     "wait": pgettext_lazy("audit action", "waiting for allowed hours"),
     "cancelled": pgettext_lazy("audit action", "cancelled"),
+    "message_fallback": pgettext_lazy("audit action", "message failed — sent by another channel"),
+    "message_failed": pgettext_lazy("audit action", "message failed"),
+    "outcome_confirmed": pgettext_lazy("audit action", "appointment confirmed"),
+    "outcome_reschedule": pgettext_lazy("audit action", "appointment to be moved"),
+    "outcome_cancel": pgettext_lazy("audit action", "appointment cancelled"),
 }
 
 
