@@ -218,3 +218,26 @@ def test_a_dissatisfied_answer_opens_a_complaint_and_a_warranty_call_stays_due(c
 
 def test_a_wrong_survey_link_is_the_not_found_page(client):
     assert client.get("/p/f/" + "1" * 64 + "/").status_code == 404
+
+
+def test_the_kpis_count_an_online_answer_as_a_reached_and_satisfied_follow_up(client):
+    from kpis.selectors import Scope, followups_completed
+
+    ro, task, token = _delivered()
+    client.post(f"/p/f/{token}/", {"answer": "Fine", "satisfaction": "4"})
+    today = timezone.localdate()
+    row = followups_completed(Scope(sites=(ro.site,), start=today, end=today)).get()
+    assert row.pk == task.pk
+    assert row.reached
+    assert row.satisfied
+
+
+def test_the_customer_pages_have_their_own_limit_per_address(client, shop, settings):
+    settings.PORTAL_REQUESTS_PER_MINUTE = 3
+    from django.core.cache import cache
+
+    cache.clear()
+    url = f"/p/book/{shop['site'].code}/"
+    answers = [client.get(url, REMOTE_ADDR="10.7.7.7").status_code for _ in range(4)]
+    assert answers == [200, 200, 200, 429]
+    assert client.get(url, REMOTE_ADDR="10.7.7.8").status_code == 200  # another address
