@@ -12,5 +12,6 @@ class PortalConfig(AppConfig):
         from . import receivers
 
         signals.repair_order_opened.connect(receivers.on_repair_order_opened)
+        signals.approval_requested.connect(receivers.on_approval_requested)
         signals.repair_order_delivered.connect(receivers.on_repair_order_delivered)
         hooks.register_detail_panel(receivers.status_link_panel)

@@ -10,6 +10,12 @@ def on_repair_order_opened(sender, repair_order, **kwargs) -> None:
     services.status_link_issue(repair_order=repair_order)
 
 
+def on_approval_requested(sender, repair_order, **kwargs) -> None:
+    """Extra work to answer: the customer is sent to the status page, where the proposed lines
+    wait with their prices and photos."""
+    services.approval_request_notify(repair_order=repair_order)
+
+
 def on_repair_order_delivered(sender, repair_order, **kwargs) -> None:
     """Delivery: the follow-up invitation carries the link to the online survey."""
     services.survey_link_issue(repair_order=repair_order)

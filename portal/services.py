@@ -179,6 +179,24 @@ def status_link_current(*, repair_order: RepairOrder) -> CustomerLink | None:
     )
 
 
+def approval_request_notify(*, repair_order: RepairOrder) -> None:
+    """Tell the customer that extra work waits for their answer, with the status link (a new
+    one when the RO has none valid), once per estimate version."""
+    ro = repair_order
+    link = status_link_current(repair_order=ro)
+    if link is None:
+        _link, token = status_link_issue(repair_order=ro)
+    else:
+        token = link_token(link)
+    notify.on_commit_send(
+        site=ro.site,
+        kind="additional_work",
+        context={"link": link_url(P.STATUS, token), "plate": ro.vehicle.plate},
+        customer=ro.customer,
+        source_key=f"ro:{ro.pk}:approval:v{ro.estimate_version}",
+    )
+
+
 # --- the survey link, made at delivery --------------------------------------------------------
 def survey_link_issue(*, repair_order: RepairOrder, now=None) -> CustomerLink | None:
     """The follow-up survey link of a delivered RO, sent to the customer with the follow-up

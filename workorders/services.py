@@ -1099,6 +1099,7 @@ def ro_request_approval(*, repair_order_id, actor, note: str = "") -> RepairOrde
             extra={"paused_from": paused_from},
         )
         _link_for(ro, actor)
+        signals.approval_requested.send(sender=RepairOrder, repair_order=ro)
         return ro
 
 

@@ -241,3 +241,17 @@ def test_the_customer_pages_have_their_own_limit_per_address(client, shop, setti
     answers = [client.get(url, REMOTE_ADDR="10.7.7.7").status_code for _ in range(4)]
     assert answers == [200, 200, 200, 429]
     assert client.get(url, REMOTE_ADDR="10.7.7.8").status_code == 200  # another address
+
+
+def test_asking_about_extra_work_sends_the_customer_to_the_status_page(
+    client, django_capture_on_commit_callbacks
+):
+    from messaging.models import OutboundMessage
+
+    ro = ro_in_state(ROStatus.WAITING_APPROVAL)
+    _link, token = _status_link(ro)
+    with django_capture_on_commit_callbacks(execute=True):
+        ro_services.ro_request_approval(repair_order_id=ro.pk, actor=ro.advisor)
+    message = OutboundMessage.objects.get(kind="additional_work", customer=ro.customer)
+    assert f"/p/s/{token}/" in message.body
+    assert "Replace brake fluid" in client.get(f"/p/s/{token}/").content.decode()
