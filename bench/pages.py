@@ -92,6 +92,19 @@ def scenarios(today: dt.date) -> list[dict]:
             site=ro.site, purpose="status", expires_at=expires, repair_order=ro
         )
         status_pages += [(f"/p/s/{token}/", {}), (f"/p/s/{token}/live/", {})]
+    from followups.models import CallTask
+
+    surveys = []
+    followups = CallTask.objects.filter(site=site, kind="followup").select_related("repair_order")
+    for task in followups.order_by("-pk")[:10]:
+        _link, token = portal.link_create(
+            site=site,
+            purpose="survey",
+            expires_at=expires,
+            repair_order=task.repair_order,
+            call_task_id=task.pk,
+        )
+        surveys.append((f"/p/f/{token}/", {}))
     menu = list(ServiceOffering.objects.filter(site=site).values_list("code", flat=True)[:2])
     booking_times = [
         (f"/p/book/{code}/times/?{'&'.join(f'services={c}' for c in menu)}&day={d}", {})
@@ -129,6 +142,7 @@ def scenarios(today: dt.date) -> list[dict]:
         {"name": "RO detail", "user": advisor, "urls": ro_detail},
         {"name": "customer status page", "user": advisor, "urls": status_pages},
         {"name": "online booking times", "user": advisor, "urls": booking_times if menu else []},
+        {"name": "customer survey page", "user": advisor, "urls": surveys},
         {"name": "KPI month (page)", "user": manager, "urls": kpi_page},
         {"name": "KPI month (API)", "user": manager, "urls": kpi_api},
         {"name": "KPI month, 20 sites (API)", "user": group, "urls": kpi_all},

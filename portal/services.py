@@ -487,6 +487,10 @@ def booking_reschedule(*, link: CustomerLink, start: datetime, now=None) -> Appo
         appointment = appointment_services.appointment_reschedule_by_customer(
             appointment_id=link.appointment_id, start=start, now=now
         )
+        # the link lasts until the day after the (new) appointment
+        CustomerLink.objects.filter(pk=link.pk).update(
+            expires_at=appointment.start + timedelta(days=1)
+        )
         _record(appointment, action="rescheduled_online", link=link, start=start.isoformat())
     return appointment
 

@@ -206,6 +206,8 @@ def test_the_customer_moves_and_cancels_from_the_link_and_each_is_audited(shop):
     moved = services.booking_reschedule(link=link, start=new_start)
     assert moved.start == new_start
     assert moved.reschedule_count == 1
+    link.refresh_from_db()
+    assert link.expires_at == new_start + timedelta(days=1)  # the link follows the booking
     with pytest.raises(ApplicationError):  # a buffer slot stays out of reach
         services.booking_reschedule(link=link, start=local(site, new_start.date(), 11, 45))
     services.booking_cancel(link=link, reason="")
