@@ -255,3 +255,25 @@ def test_asking_about_extra_work_sends_the_customer_to_the_status_page(
     message = OutboundMessage.objects.get(kind="additional_work", customer=ro.customer)
     assert f"/p/s/{token}/" in message.body
     assert "Replace brake fluid" in client.get(f"/p/s/{token}/").content.decode()
+
+
+def test_the_front_desk_sees_an_online_booking_to_confirm(client, shop):
+    site = shop["site"]
+    row, code = services.code_request(
+        site=site,
+        phone="13912345678",
+        plate="沪C11111",
+        pending={"services": ["oil"], "start": local(site, next_open_day(site), 10).isoformat()},
+        address="10.1.1.1",
+    )
+    services.code_confirm(site=site, request_key=row.request_key, code=code)
+    from customers.tests.factories import make_vin
+
+    appointment, _token = services.booking_complete(
+        site=site, request_key=row.request_key, name="陈静", vin=make_vin(4242)
+    )
+    client.force_login(appointment.advisor)
+    detail = client.get(f"/appointments/{appointment.pk}/").content.decode()
+    assert 'id="to-confirm"' in detail
+    board = client.get("/appointments/", {"date": appointment.day.isoformat()}).content.decode()
+    assert "confirm details" in board
