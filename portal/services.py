@@ -193,7 +193,8 @@ def approval_request_notify(*, repair_order: RepairOrder) -> None:
         kind="additional_work",
         context={"link": link_url(P.STATUS, token), "plate": ro.vehicle.plate},
         customer=ro.customer,
-        source_key=f"ro:{ro.pk}:approval:v{ro.estimate_version}",
+        # the key of the RO page's "send the approval link": one message per version
+        source_key=f"ro:{ro.pk}:additional_work:v{ro.estimate_version}",
     )
 
 
