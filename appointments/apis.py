@@ -9,7 +9,6 @@ from datetime import date, timedelta
 from decimal import Decimal
 
 from django.utils import timezone
-from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext as _
 from django_filters import rest_framework as filters
 from drf_spectacular.types import OpenApiTypes
@@ -29,6 +28,7 @@ from dms.api.filters import FilterSet
 from dms.api.pagination import cursor_pagination
 from dms.api.schema import error_response
 from dms.exceptions import ApplicationError, NotFoundError
+from dms.inputs import parse_moment
 from dms.models import Role, StaffRole
 from dms.permissions import HasRole, scope, site_ids_of
 
@@ -79,7 +79,7 @@ class LocalDateTimeField(serializers.Field):
     default_error_messages = {"invalid": "Enter a date and time like 2026-11-24T09:15."}
 
     def to_internal_value(self, data):
-        value = parse_datetime(str(data)) if data not in (None, "") else None
+        value = parse_moment(data) if data not in (None, "") else None
         if value is None:
             self.fail("invalid")
         return value  # naive values get the site's zone in the service

@@ -1,9 +1,10 @@
 """Forms validate input only; the booking rules live in services.py."""
 
 from django import forms
-from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
+
+from dms.inputs import parse_moment
 
 from .models import Appointment
 
@@ -15,7 +16,7 @@ class LocalDateTimeField(forms.CharField):
         value = super().to_python(value)
         if not value:
             return None
-        parsed = parse_datetime(value)
+        parsed = parse_moment(value)
         if parsed is None:
             raise forms.ValidationError(_("Choose a slot."))
         return parsed

@@ -17,7 +17,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from dms import audit
+from dms import audit, inputs
 from dms.exceptions import ApplicationError
 from dms.models import Role, Site
 from dms.permissions import require_role
@@ -128,9 +128,17 @@ def _clean_customer(fields: dict[str, Any], *, creating: bool) -> dict[str, Any]
     errors: dict[str, list[str]] = {}
     data = dict(fields)
     if "name" in data or creating:
-        data["name"] = " ".join(str(data.get("name") or "").split())
-        if not data["name"]:
-            errors["name"] = [_("Enter the customer's name.")]
+        try:
+            data["name"] = inputs.clean_name(
+                data.get("name"), field="name", required=_("Enter the customer's name.")
+            )
+        except ApplicationError as exc:
+            _collect(errors, exc)
+    if isinstance(data.get("birthday"), date):
+        try:
+            inputs.check_day(data["birthday"], field="birthday", latest=timezone.localdate())
+        except ApplicationError as exc:
+            _collect(errors, exc)
     if "phone" in data or creating:
         try:
             data["phone"] = validators.normalize_phone(data.get("phone") or "")

@@ -12,6 +12,7 @@ from rest_framework.response import Response
 from rest_framework.routers import DefaultRouter
 
 from customers.models import Customer, Vehicle
+from dms.api.fields import MomentField
 from dms.api.filters import FilterSet
 from dms.api.lists import DetailLink, RowSerializer
 from dms.api.pagination import cursor_pagination
@@ -409,7 +410,7 @@ class ROAuthorizeIn(serializers.Serializer):
     not_to_exceed = serializers.DecimalField(
         max_digits=10, decimal_places=2, min_value=0, required=False, allow_null=True
     )
-    promised_at = serializers.DateTimeField(required=False, allow_null=True)
+    promised_at = MomentField(required=False, allow_null=True)
     note = serializers.CharField(max_length=300, required=False, allow_blank=True)
 
 
@@ -457,7 +458,7 @@ class ROQcFailIn(serializers.Serializer):
 
 
 class ROBookNextIn(serializers.Serializer):
-    start = serializers.DateTimeField()
+    start = MomentField()
     estimated_hours = serializers.DecimalField(
         max_digits=4, decimal_places=1, min_value=0, required=False, default=1
     )
@@ -480,7 +481,7 @@ class ROCancelIn(serializers.Serializer):
 
 
 class RODelayIn(serializers.Serializer):
-    promised_at = serializers.DateTimeField()
+    promised_at = MomentField()
     channel = serializers.ChoiceField(ApprovalChannel.choices, default="phone")
     note = serializers.CharField(max_length=300, required=False, allow_blank=True, default="")
 
@@ -501,7 +502,7 @@ class ROEstimateIn(serializers.Serializer):
     not_to_exceed = serializers.DecimalField(
         max_digits=10, decimal_places=2, min_value=0, required=False, allow_null=True
     )
-    promised_at = serializers.DateTimeField(required=False, allow_null=True)
+    promised_at = MomentField(required=False, allow_null=True)
 
 
 # --- views -----------------------------------------------------------------------------------

@@ -120,6 +120,37 @@ def _conflict(ro: RepairOrder, action: str) -> ConflictError:
     )
 
 
+PROMISE_HORIZON = timedelta(days=366)
+
+
+def _check_promise_horizon(promised_at: datetime | None, field: str = "promised_at") -> None:
+    """A promised time more than a year ahead is a typo (9999-12-31)."""
+    if promised_at is not None and promised_at > timezone.now() + PROMISE_HORIZON:
+        msg = _("The promised time must be within a year.")
+        raise ApplicationError(msg, fields={field: msg})
+
+
+def _already_recorded(ro: RepairOrder, action: str, differences: dict[str, tuple]) -> None:
+    """A repeated move is a no-op only when it asks for what was recorded; a repeat with another
+    body is a 409 that says what is on record (`differences`: field → (recorded, asked))."""
+    differing = {k: v for k, v in differences.items() if v[0] != v[1]}
+    if not differing:
+        return
+    recorded = "; ".join(f"{field}: {old}" for field, (old, _new) in differing.items())
+    raise ConflictError(
+        _("Already done (%(action)s) with other details; on record: %(recorded)s.")
+        % {"action": action, "recorded": recorded},
+        fields={
+            field: _("On record: %(value)s.") % {"value": old}
+            for field, (old, _n) in differing.items()
+        },
+        extra={
+            "state": ro.status,
+            "recorded": {field: old for field, (old, _new) in differing.items()},
+        },
+    )
+
+
 def _transition(
     ro: RepairOrder,
     *,
@@ -860,6 +891,7 @@ def ro_update_estimate(
             if promised_at <= timezone.now():
                 msg = _("The promised time must be in the future.")
                 raise ApplicationError(msg, fields={"promised_at": msg})
+            _check_promise_horizon(promised_at)
             ro.promised_at = promised_at
             update.append("promised_at")
             if ro.status == S.DRAFT:
@@ -942,6 +974,8 @@ def ro_authorize(
             errors["promised_at"] = [_("Set the promised delivery time.")]
         elif promised_at is not None and promised_at <= timezone.now():
             errors["promised_at"] = [_("The promised time must be in the future.")]
+        elif promised_at is not None and promised_at > timezone.now() + PROMISE_HORIZON:
+            errors["promised_at"] = [_("The promised time must be within a year.")]
         totals = lines_totals(lines, tax_rate=ro.site.tax_rate)
         nte = ro.not_to_exceed
         if not_to_exceed is not None:
@@ -1494,6 +1528,7 @@ def ro_record_delay(
     if promised_at is None or promised_at <= timezone.now():
         msg = _("The new promised time must be in the future.")
         raise ApplicationError(msg, fields={"promised_at": msg})
+    _check_promise_horizon(promised_at)
     with transaction.atomic():
         ro = _lock_ro(repair_order_id, actor, ADVISOR)
         if ro.status in (S.READY, S.INVOICED, S.DELIVERED, S.CANCELLED):
@@ -1737,6 +1772,9 @@ def ro_deliver(
     with transaction.atomic():
         ro = _lock_ro(repair_order_id, actor, ADVISOR)
         if ro.status == S.DELIVERED:
+            _already_recorded(
+                ro, "deliver", {"payment_method": (ro.payment_method, payment_method)}
+            )
             return ro
         if ro.status != S.INVOICED:
             raise _conflict(ro, "deliver")
@@ -1824,6 +1862,7 @@ def ro_cancel(*, repair_order_id, actor, reason: str) -> RepairOrder:
     with transaction.atomic():
         ro = _lock_ro(repair_order_id, actor, ADVISOR)
         if ro.status == S.CANCELLED:
+            _already_recorded(ro, "cancel", {"reason": (ro.cancel_reason, reason[:200])})
             return ro
         if S.CANCELLED not in TRANSITIONS.get(ro.status, ()):
             raise _conflict(ro, "cancel")

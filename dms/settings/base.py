@@ -49,6 +49,7 @@ MIDDLEWARE = [
     # /health/ and /health/web/ (dms.health): before the host check and the https redirect
     "dms.health.HealthCheckMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "dms.inputs.RefuseNulMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
@@ -249,8 +250,8 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
-    # request bodies are JSON; an upload declares MultiPartParser on its own view
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    # request bodies are JSON (nesting limited); an upload declares MultiPartParser on its view
+    "DEFAULT_PARSER_CLASSES": ["dms.api.parsers.JSONParser"],
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
     "DEFAULT_PAGINATION_CLASS": "dms.api.pagination.CursorPagination",
     "DEFAULT_FILTER_BACKENDS": ["dms.api.filters.FilterBackend"],
