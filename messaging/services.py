@@ -748,6 +748,7 @@ def inbound_receive(
         return inbound
 
 
+@transaction.atomic
 def inbound_mark_read(*, inbound_id: int, actor) -> InboundMessage:
     from dms.permissions import require_role
 
