@@ -120,6 +120,8 @@ class DayCapacity(models.Model):
     booked_hours = models.DecimalField(max_digits=7, decimal_places=1, default=Decimal("0"))
 
     class Meta:
+        verbose_name = _("day's booked hours")
+        verbose_name_plural = _("days' booked hours")
         constraints = [models.UniqueConstraint(fields=["site", "day"], name="day_capacity_unique")]
 
     def __str__(self) -> str:

@@ -4,6 +4,7 @@ digit) live in services.py and come back as ApplicationError field messages."""
 from django import forms
 from django.forms.models import fields_for_model
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from . import services
 from .models import Customer, Vehicle
@@ -25,7 +26,9 @@ def _customer_fields() -> dict:
         Customer,
         services.CUSTOMER_FIELDS,
         {
-            "name": forms.CharField(label=_("name"), max_length=120, required=False),
+            "name": forms.CharField(
+                label=pgettext_lazy("person", "name"), max_length=120, required=False
+            ),
             "phone": forms.CharField(
                 label=_("phone"),
                 max_length=40,

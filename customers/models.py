@@ -4,6 +4,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models.functions import Right
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from dms.models import Site
 
@@ -43,7 +44,7 @@ class Customer(models.Model):
 
     site = models.ForeignKey(Site, on_delete=models.PROTECT, related_name="customers")
     kind = models.CharField(_("kind"), max_length=10, choices=Kind.choices, default=Kind.PERSON)
-    name = models.CharField(_("name"), max_length=120)
+    name = models.CharField(pgettext_lazy("person", "name"), max_length=120)
     title = models.CharField(
         _("title"), max_length=4, choices=Title.choices, blank=True, default=""
     )

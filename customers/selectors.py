@@ -242,9 +242,10 @@ def _complaint_model():
 def vehicle_history(*, vehicle: Vehicle) -> list[Visit]:
     """Every visit of a vehicle, newest first: date, mileage, advisor, lines (with parts),
     amount, the follow-up call's result and complaints. A fixed number of queries."""
-    from followups.models import CallTask, TaskKind
+    from followups.models import CallOutcome, CallTask, TaskKind
     from workorders.models import JobLine, RepairOrder
 
+    outcomes = dict(CallOutcome.choices)
     ros = list(
         RepairOrder.objects.filter(vehicle=vehicle)
         .select_related("advisor")
@@ -275,6 +276,8 @@ def vehicle_history(*, vehicle: Vehicle) -> list[Visit]:
                 complaints.setdefault(c.repair_order_id, []).append(c)
     visits = []
     for ro in ros:
+        for task in ro.followup_tasks:  # the outcome code as the page shows it
+            task.outcome_label = str(outcomes.get(task.outcome, task.outcome))
         when = ro.delivered_at or ro.opened_at
         day = timezone.localtime(when).date() if when else ro.opened_day
         visits.append(

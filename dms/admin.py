@@ -1,7 +1,12 @@
 from django.contrib import admin
+from django.utils.translation import gettext_lazy as _
 
 from .adminsite import SiteScopedAdmin, SiteScopedTabularInline
 from .models import AuditEntry, ClosedDate, OpeningHours, Site, StaffRole
+
+admin.site.site_header = _("DMS-lite administration")
+admin.site.site_title = _("DMS-lite administration")
+admin.site.index_title = _("Settings and users")
 
 
 class OpeningHoursInline(SiteScopedTabularInline):
@@ -24,7 +29,7 @@ class SiteAdmin(SiteScopedAdmin):
     fieldsets = [
         (None, {"fields": ["code", "name", "phone", "address", "time_zone", "currency"]}),
         (
-            "Workshop",
+            _("Workshop"),
             {
                 "fields": [
                     "labour_rate",
@@ -38,7 +43,7 @@ class SiteAdmin(SiteScopedAdmin):
             },
         ),
         (
-            "Reception",
+            _("Reception"),
             {
                 "fields": [
                     "slot_minutes",
@@ -51,7 +56,7 @@ class SiteAdmin(SiteScopedAdmin):
             },
         ),
         (
-            "Follow-up",
+            _("Follow-up"),
             {
                 "fields": [
                     "followup_min_days",
@@ -65,7 +70,7 @@ class SiteAdmin(SiteScopedAdmin):
             },
         ),
         (
-            "Segmentation",
+            _("Segmentation"),
             {
                 "fields": [
                     "retention_at_risk_months",

@@ -134,7 +134,7 @@ class OutboundMessage(models.Model):
     task = models.OneToOneField(CallTask, on_delete=models.CASCADE, related_name="outbound")
     site = models.ForeignKey(Site, on_delete=models.CASCADE, related_name="+")
     channel = models.CharField(_("channel"), max_length=8, choices=Channel.choices)
-    to = models.CharField(_("to"), max_length=254)
+    to = models.CharField(pgettext_lazy("recipient", "to"), max_length=254)
     body = models.TextField(_("message"))
     backend = models.CharField(_("backend"), max_length=120)
     sent_at = models.DateTimeField(_("sent at"), auto_now_add=True)
@@ -226,7 +226,7 @@ class Complaint(models.Model):
     opened_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
     )
-    opened_at = models.DateTimeField(_("opened"), auto_now_add=True)
+    opened_at = models.DateTimeField(pgettext_lazy("complaint", "opened"), auto_now_add=True)
     respond_by = models.DateTimeField(_("contact the customer by"))
     contacted_at = models.DateTimeField(_("contacted"), null=True, blank=True)
     contact_note = models.TextField(_("contact note"), blank=True)
@@ -315,7 +315,7 @@ class WebhookSubscription(models.Model):
 
 class DeliveryStatus(models.TextChoices):
     PENDING = "pending", _("Pending")
-    DELIVERED = "delivered", _("Delivered")
+    DELIVERED = "delivered", pgettext_lazy("message delivery", "Delivered")
     FAILED = "failed", _("Failed")
 
 

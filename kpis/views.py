@@ -9,7 +9,7 @@ from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 from django.utils.formats import date_format, number_format
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
+from django.utils.translation import gettext_lazy, pgettext
 
 from dms.dbrouting import replica_reads
 from dms.exceptions import ApplicationError
@@ -44,7 +44,8 @@ def _delta(value, before, unit: str) -> str:
         return ""
     diff = value - before
     if unit == "rate":
-        return f"{diff * 100:+.1f} pts"
+        # percentage points
+        return _("%(diff)s pts") % {"diff": f"{diff * 100:+.1f}"}
     if unit in ("count",):
         return f"{diff:+d}"
     return f"{diff:+,.2f}"
@@ -379,7 +380,7 @@ def _columns(kind: str):
             (_("Complaint"), lambda c: (f"#{c.pk}", _link(COMPLAINT_LINK, c.pk))),
             (_("Customer"), lambda c: (c.customer.name, _link(CUSTOMER_LINK, c.customer_id))),
             (_("RO"), lambda c: ro(c.repair_order) if c.repair_order else ("", "")),
-            (_("Opened"), lambda c: (_dt(c.opened_at), "")),
+            (pgettext("complaint", "Opened"), lambda c: (_dt(c.opened_at), "")),
             (_("Respond by"), lambda c: (_dt(c.respond_by), "")),
             (_("Contacted"), lambda c: (_dt(c.contacted_at), "")),
             (_("Closed"), lambda c: (_dt(c.closed_at), "")),

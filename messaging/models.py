@@ -141,7 +141,7 @@ class OutboundMessage(models.Model):
     channel = models.CharField(_("channel"), max_length=8, choices=MessageChannel.choices)
     provider = models.CharField(_("provider"), max_length=12, choices=Provider.choices)
     language = models.CharField(_("language"), max_length=10)
-    to = models.CharField(_("to"), max_length=254)
+    to = models.CharField(pgettext_lazy("recipient", "to"), max_length=254)
     subject = models.CharField(_("subject"), max_length=200, blank=True)
     body = models.TextField(_("text"))
     provider_template = models.CharField(max_length=64, blank=True)

@@ -2,6 +2,7 @@
 
 from django import forms
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 
 class CodeRequestForm(forms.Form):
@@ -17,7 +18,7 @@ class CodeRequestForm(forms.Form):
 
 class CodeForm(forms.Form):
     key = forms.CharField(max_length=64, widget=forms.HiddenInput)
-    code = forms.CharField(label=_("Code"), max_length=8)
+    code = forms.CharField(label=pgettext_lazy("one-time code", "Code"), max_length=8)
 
 
 class DetailsForm(forms.Form):

@@ -11,6 +11,7 @@ from decimal import Decimal
 from django.db.models import Prefetch
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from appointments import selectors as appointment_selectors
 from appointments.models import ServiceOffering
@@ -24,13 +25,13 @@ S = ROStatus
 
 # the steps the customer sees, and which RO states fall in each
 STEPS: list[tuple[str, object]] = [
-    ("checked_in", _("Checked in")),
+    ("checked_in", pgettext_lazy("customer progress", "Checked in")),
     ("diagnosed", _("Diagnosed")),
     ("approval", _("Waiting for your approval")),
     ("repair", _("In repair")),
     ("qc", _("Quality check")),
-    ("washing", _("Washing")),
-    ("ready", _("Ready")),
+    ("washing", pgettext_lazy("customer progress", "Washing")),
+    ("ready", pgettext_lazy("customer progress", "Ready")),
     ("delivered", _("Delivered")),
 ]
 STEP_OF = {

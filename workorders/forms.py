@@ -4,6 +4,7 @@ from decimal import Decimal
 
 from django import forms
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from .models import (
     DAMAGE_PANELS,
@@ -61,7 +62,9 @@ class IntakeForm(forms.Form):
     symptom_speed = forms.ChoiceField(
         label=_("Speed"), choices=Symptom.Speed.choices, required=False
     )
-    symptom_load = forms.ChoiceField(label=_("Load"), choices=Symptom.Load.choices, required=False)
+    symptom_load = forms.ChoiceField(
+        label=pgettext_lazy("vehicle load", "Load"), choices=Symptom.Load.choices, required=False
+    )
     symptom_road = forms.ChoiceField(label=_("Road"), choices=Symptom.Road.choices, required=False)
     symptom_pattern = forms.ChoiceField(
         label=_("Occurs"), choices=Symptom.Pattern.choices, required=False

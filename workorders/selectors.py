@@ -150,7 +150,7 @@ def repair_order_get(*, user, pk) -> RepairOrder:
             .get(pk=pk)
         )
     except (RepairOrder.DoesNotExist, ValueError, TypeError):
-        raise NotFoundError("No such repair order.") from None
+        raise NotFoundError(_("No such repair order.")) from None
 
 
 def before_signing(ro: RepairOrder) -> str | None:

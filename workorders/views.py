@@ -12,6 +12,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy, pgettext_lazy
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_protect
 from django.views.decorators.http import require_POST
@@ -65,11 +66,15 @@ def _ro_or_404(request, pk) -> RepairOrder:
 
 # --- lists -----------------------------------------------------------------------------------
 STATUS_TABS = [
-    ("open", _("Open"), [s for s in ROStatus.values if s not in ("delivered", "cancelled")]),
+    (
+        "open",
+        pgettext_lazy("repair orders", "Open"),
+        [s for s in ROStatus.values if s not in ("delivered", "cancelled")],
+    ),
     ("draft", ROStatus.DRAFT.label, [ROStatus.DRAFT]),
     (
         "workshop",
-        _("In the workshop"),
+        gettext_lazy("In the workshop"),
         [
             ROStatus.AUTHORIZED,
             ROStatus.IN_PROGRESS,
@@ -81,10 +86,10 @@ STATUS_TABS = [
         ],
     ),
     ("waiting_approval", ROStatus.WAITING_APPROVAL.label, [ROStatus.WAITING_APPROVAL]),
-    ("ready", _("Ready / invoiced"), [ROStatus.READY, ROStatus.INVOICED]),
+    ("ready", gettext_lazy("Ready / invoiced"), [ROStatus.READY, ROStatus.INVOICED]),
     ("delivered", ROStatus.DELIVERED.label, [ROStatus.DELIVERED]),
     ("cancelled", ROStatus.CANCELLED.label, [ROStatus.CANCELLED]),
-    ("all", _("All"), []),
+    ("all", pgettext_lazy("repair orders", "All"), []),
 ]
 
 

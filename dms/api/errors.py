@@ -41,6 +41,9 @@ def exception_handler(exc, context):
         fields = _flatten(exc.message_dict if hasattr(exc, "error_dict") else exc.messages)
         message = next(iter(fields.values()))[0] if fields else _("Invalid input.")
         return Response({"message": message, "fields": fields}, status=status.HTTP_400_BAD_REQUEST)
+    if isinstance(exc, exceptions.ParseError):
+        # DRF's text carries the parser's English ("Expecting property name … line 1 column 2")
+        exc = exceptions.ParseError(_("The request body could not be read: send valid JSON."))
     if isinstance(exc, Http404):
         exc = exceptions.NotFound()
     elif isinstance(exc, PermissionDenied):

@@ -45,3 +45,14 @@ ACTIONS = {
 def action_label(action: str) -> str:
     """An audit action as the people reading the history say it."""
     return str(ACTIONS.get(action, action))
+
+
+@register.filter
+def complaint_state(value: str) -> str:
+    """A complaint's state code in the history ("open", "assigned") as its translated name."""
+    from followups.models import ComplaintStatus
+
+    try:
+        return str(ComplaintStatus(value).label)
+    except ValueError:
+        return value
