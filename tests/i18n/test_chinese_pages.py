@@ -9,10 +9,19 @@ from html.parser import HTMLParser
 import pytest
 from django.core.management import call_command
 from django.test import Client
+from django.utils import translation
 
 from dms.demo import DEMO_PASSWORD
 
 pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def _language_restored():
+    """The pages leave Chinese active in this thread; later tests expect the test default."""
+    language = translation.get_language()
+    yield
+    translation.activate(language)
 
 # Words that are not English UI text: the product's name, units, codes, standards, formats.
 ALLOWED = {
