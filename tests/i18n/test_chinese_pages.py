@@ -23,6 +23,7 @@ def _language_restored():
     yield
     translation.activate(language)
 
+
 # Words that are not English UI text: the product's name, units, codes, standards, formats.
 ALLOWED = {
     "DMS",
