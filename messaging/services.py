@@ -102,7 +102,11 @@ def address(customer, channel: str) -> str:
 def site_channels(site) -> dict[str, SiteChannel]:
     """The site's active channels; a site with none configured sends SMS through the recording
     backend and e-mail through Django's EMAIL_BACKEND."""
-    configured = {c.channel: c for c in SiteChannel.objects.filter(site=site, active=True)}
+    configured = {
+        c.channel: c
+        for c in SiteChannel.objects.filter(site=site, active=True)
+        if c.provider in backends.BACKENDS  # a provider without a backend here sends nothing
+    }
     if not SiteChannel.objects.filter(site=site).exists():
         for channel, provider in settings.DMS_MESSAGING_DEFAULT_PROVIDERS.items():
             configured[channel] = SiteChannel(site=site, channel=channel, provider=provider)
