@@ -7,7 +7,7 @@ import logging
 
 from django.http import HttpResponse, HttpResponseForbidden, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_http_methods, require_POST
 
 from . import backends, services
 from .models import MessageChannel, SiteChannel
@@ -27,6 +27,8 @@ def _ok(provider: str):
         return JsonResponse({"code": 0, "msg": "成功"})
     if provider == "twilio":
         return HttpResponse("<Response/>", content_type="text/xml")
+    if provider == "wechat":
+        return HttpResponse("success", content_type="text/plain")
     return HttpResponse("ok")
 
 
@@ -47,16 +49,26 @@ def status_callback(request, provider: str, account: str, token: str):
 
 
 @csrf_exempt
-@require_POST
+@require_http_methods(["GET", "POST"])
 def inbound(request, provider: str, account: str, token: str):
+    """Customers' replies. WeChat pushes everything to this one URL: its server check (GET with
+    `echostr`), replies, and the template messages' delivery events."""
     backend = _backend(provider, account)
     if backend is None:
         return HttpResponseForbidden()
     try:
+        if request.method == "GET":
+            if provider != "wechat":
+                return HttpResponseForbidden()
+            backend.verify(request)
+            return HttpResponse(request.GET.get("echostr", ""), content_type="text/plain")
         replies = backend.inbound(request, token=token)
+        statuses = backend.callback_reports(request, token=token) if provider == "wechat" else []
     except backends.ForgedRequest as exc:
         log.warning("Refused a %s reply: %s", provider, exc)
         return HttpResponseForbidden()
+    for report in statuses:
+        services.status_report_apply(provider=provider, report=report)
     account = "" if account == "-" else account
     configs = SiteChannel.objects.filter(provider=provider, account=account)
     site_ids = list(configs.values_list("site_id", flat=True))
