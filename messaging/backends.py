@@ -98,6 +98,24 @@ class InboundReport:
     to: str = ""
 
 
+_NOT_CONNECTED = (
+    "NewConnectionError",
+    "Failed to establish a new connection",
+    "ConnectTimeoutError",
+    "NameResolutionError",
+)
+
+
+def never_reached(exc: BaseException) -> bool:
+    """The request could not even connect (refused, DNS, connect timeout): nothing was sent,
+    so it is safe to retry rather than reconcile."""
+    import requests
+
+    if isinstance(exc, requests.exceptions.ConnectTimeout):
+        return True
+    return any(mark in str(exc) for mark in _NOT_CONNECTED)
+
+
 def account_settings(name: str) -> dict:
     """The credentials and endpoint of one provider account, from the server's settings."""
     accounts = settings.DMS_MESSAGING_ACCOUNTS or {}
@@ -234,6 +252,8 @@ class AliyunSmsBackend(Backend):
                 raise TransientSendError(text, code=code, retry_after=exc.retry_after) from exc
             raise PermanentSendError(text, code=code) from exc
         except Exception as exc:  # no HTTP answer (timeout, reset): it may have been sent
+            if never_reached(exc):
+                raise TransientSendError(str(exc)[:300], code="connect") from exc
             raise UnknownOutcome(str(exc)[:300]) from exc
 
     def send(self, out: Outgoing) -> SendResult:
@@ -384,6 +404,8 @@ class TwilioBackend(Backend):
         except TwilioRestException as exc:
             self._raise(exc)
         except Exception as exc:  # no answer: it may have been created
+            if never_reached(exc):
+                raise TransientSendError(str(exc)[:300], code="connect") from exc
             raise UnknownOutcome(str(exc)[:300]) from exc
         status = "failed" if message.status in ("failed", "undelivered") else "sent"
         return SendResult(provider_message_id=message.sid, status=status)

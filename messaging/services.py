@@ -384,7 +384,7 @@ def _backoff(attempts: int, retry_after: float | None) -> timedelta:
     return timedelta(seconds=max(seconds, retry_after or 0))
 
 
-def _rate_limited(config: SiteChannel) -> bool:
+def _rate_limited(config: SiteChannel, now: datetime) -> bool:
     """True when this site channel already used its per-second budget (Redis counter per
     second; without Redis nothing is limited here and the provider's throttling answer is the
     limit)."""
@@ -395,7 +395,7 @@ def _rate_limited(config: SiteChannel) -> bool:
 
     try:
         client = redis.Redis.from_url(url, socket_timeout=1)
-        second = int(timezone.now().timestamp())
+        second = int(now.timestamp())
         key = f"dms:msg-rate:{config.pk}:{second}"
         pipe = client.pipeline()
         pipe.incr(key)
@@ -441,7 +441,7 @@ def message_deliver(*, message_id: int, now: datetime | None = None) -> str:
             message.save(update_fields=["next_attempt_at", "claimed_at", "updated_at"])
             return "waiting"
         config = _config(message)
-        if _rate_limited(config):
+        if _rate_limited(config, now):
             message.next_attempt_at = message.claimed_at = now + timedelta(seconds=1)
             message.save(update_fields=["next_attempt_at", "claimed_at", "updated_at"])
             transaction.on_commit(lambda: _enqueue(message_id, countdown=1))

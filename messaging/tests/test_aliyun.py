@@ -177,3 +177,49 @@ def test_never_received_is_sent_after_reconciling(aliyun_site, aliyun, customer)
     assert services.message_reconcile(message_id=message.pk) == "requeued"
     assert services.message_deliver(message_id=message.pk) == "sent"
     assert len(aliyun.requests) == 1
+
+
+def test_one_sites_outage_backs_off_without_holding_up_another(
+    aliyun_site, aliyun, customer, settings
+):
+    from customers.tests.factories import CustomerFactory
+    from dms.tests.factories import SiteFactory
+    from messaging.models import MessageTemplate
+    from tests.conftest import _free_port
+
+    # given another site whose provider account points at a server that is down
+    down = SiteFactory(
+        calling_hours_start=aliyun_site.calling_hours_start,
+        calling_hours_end=aliyun_site.calling_hours_end,
+    )
+    settings.DMS_MESSAGING_ACCOUNTS = {
+        **settings.DMS_MESSAGING_ACCOUNTS,
+        "aliyun-down": {**aliyun.account, "endpoint": f"127.0.0.1:{_free_port()}"},
+    }
+    SiteChannel.objects.create(
+        site=down, channel="sms", provider="aliyun", account="aliyun-down", sign_name="某某汽车"
+    )
+    for tpl in MessageTemplate.objects.filter(site=aliyun_site):
+        tpl.pk, tpl.site = None, down
+        tpl.save()
+    stranded = _reminder(down, CustomerFactory(site=down, phone="+8613900009999"))
+    fine = _reminder(aliyun_site, customer)
+    # when both are sent, the unreachable provider's message waits with a backoff
+    assert services.message_deliver(message_id=stranded.pk) == "retry"
+    assert services.message_deliver(message_id=fine.pk) == "sent"
+    stranded.refresh_from_db()
+    assert (stranded.status, stranded.error_code) == (MessageStatus.QUEUED, "connect")
+    assert stranded.next_attempt_at > timezone.now()
+    assert [m["phone"] for m in aliyun.sent] == ["13800001111"]
+
+
+@pytest.mark.redis
+def test_the_sites_rate_limit_is_kept(aliyun_site, aliyun, customer):
+    from datetime import timedelta
+
+    SiteChannel.objects.filter(site=aliyun_site).update(per_second=2)
+    now = timezone.now() + timedelta(days=1)  # a second of its own
+    messages = [_reminder(aliyun_site, customer, source_key=str(i)) for i in range(3)]
+    outcomes = [services.message_deliver(message_id=m.pk, now=now) for m in messages]
+    assert outcomes == ["sent", "sent", "throttled"]
+    assert len(aliyun.sent) == 2
