@@ -1,16 +1,21 @@
+import logging
+
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
-from django.http import JsonResponse
+from django.http import HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import NoReverseMatch
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
+from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
 from .models import Role
 from .permissions import current_site, has_role, site_ids_of
+
+logger = logging.getLogger(__name__)
 
 # Where each role starts its day, in order of precedence.
 HOME_BY_ROLE = [
@@ -94,3 +99,12 @@ class PasswordResetView(auth_views.PasswordResetView):
     @property
     def extra_email_context(self):
         return {"base_url": settings.DMS_PUBLIC_BASE_URL.rstrip("/")}
+
+
+@csrf_exempt
+@require_POST
+def csp_report(request):
+    """Browsers report Content-Security-Policy violations here; they are logged, not stored."""
+    body = request.body[:4096].decode("utf-8", "replace")
+    logger.warning("CSP violation: %s", body)
+    return HttpResponse(status=204)

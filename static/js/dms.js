@@ -104,3 +104,29 @@ document.addEventListener("keydown", (event) => {
     box.focus();
   }
 });
+
+// htmx runs with allowEval=false (the Content-Security-Policy allows no eval), so hx-trigger
+// filters in [brackets] cannot be used. These attributes do what the pages used them for:
+//   data-poll-when-visible   a polling request is skipped while the tab is hidden
+//   data-poll-unless="name"  a polling request is skipped while window[name] is true
+//   data-search-on-load      an input that has a value when it appears fires its "search"
+document.addEventListener("htmx:beforeRequest", (event) => {
+  const elt = event.detail.elt;
+  const polling = !event.detail.requestConfig || !event.detail.requestConfig.triggeringEvent;
+  if (!elt || !polling || !elt.hasAttribute) return;
+  if (elt.hasAttribute("data-poll-when-visible") && document.visibilityState !== "visible") {
+    event.preventDefault();
+  }
+  const flag = elt.getAttribute("data-poll-unless");
+  if (flag && window[flag]) event.preventDefault();
+});
+
+function dmsSearchOnLoad(root) {
+  const scope = root && root.querySelectorAll ? root : document;
+  const found = [...scope.querySelectorAll("[data-search-on-load]")];
+  if (scope.matches && scope.matches("[data-search-on-load]")) found.push(scope);
+  found.forEach((el) => {
+    if (el.value && window.htmx) window.htmx.trigger(el, "search");
+  });
+}
+document.addEventListener("htmx:load", (event) => dmsSearchOnLoad(event.detail.elt));
