@@ -18,7 +18,7 @@ from dms.names import person_name
 from workorders.models import JobLine, RepairOrder, ROStatus
 
 from .models import ClockEntry, JobSignOff, PartsRequest
-from .transitions import WORKABLE_APPROVALS, clock_on_refusal
+from .transitions import WORKABLE_APPROVALS, clock_on_refusal, implausible_clock_time
 
 W = JobLine.WorkStatus
 S = ROStatus
@@ -405,6 +405,18 @@ def my_jobs(*, site: Site, technician, now: datetime | None = None) -> list[dict
                 if ro.status == S.REWORK or ro.qc_fail_count
                 else "",
                 "can_sign_off": job.work_status == W.IN_PROGRESS,
+                # the running clock (the page counts it up) and whether signing now would be
+                # implausibly short for the standard hours
+                "clocked_since": job.open_clocks[0].started_at if job.open_clocks else None,
+                "short_time": job.work_status == W.IN_PROGRESS
+                and implausible_clock_time(
+                    standard_hours=job.standard_hours,
+                    actual_hours=job.actual_hours
+                    + sum(
+                        (Decimal((now - c.started_at).total_seconds()) / 3600)
+                        for c in job.open_clocks
+                    ),
+                ),
                 "can_request_parts": item["workable"]
                 and job.work_status in (W.PENDING, W.IN_PROGRESS)
                 and ro.status in (S.AUTHORIZED, S.IN_PROGRESS, S.REWORK),

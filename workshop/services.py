@@ -33,6 +33,7 @@ from .transitions import (
     JOB_TRANSITIONS,
     WORKABLE_APPROVALS,
     clock_on_refusal,
+    implausible_clock_time,
 )
 
 W = JobLine.WorkStatus
@@ -91,7 +92,9 @@ def _locked_ro(repair_order_id: int, actor) -> RepairOrder:
     return ro
 
 
-def _move_job(job: JobLine, *, to: str, site: Site, actor, action: str, note: str = "", **extra):
+def _move_job(
+    job: JobLine, *, to: str, site: Site, actor, action: str, note: str = "", data=None, **extra
+):
     """Move a job's work status by the table, save the changed fields, audit it."""
     current = job.work_status
     if current == to:
@@ -108,7 +111,7 @@ def _move_job(job: JobLine, *, to: str, site: Site, actor, action: str, note: st
     job.save(update_fields=["work_status", *extra])
     audit.record(
         subject=job, site=site, action=action, actor=actor, from_state=current, to_state=to,
-        note=note, data={"repair_order_id": job.repair_order_id},
+        note=note, data={"repair_order_id": job.repair_order_id, **(data or {})},
     )  # fmt: skip
 
 
@@ -488,10 +491,13 @@ def job_sign_off(
     actor,
     self_check: Mapping[str, Any],
     report: str = "",
+    confirm_short_time: bool = False,
     now: datetime | None = None,
 ) -> JobSignOff:
     """The technician self-checks and signs the finished job (seed 001). When every agreed job
-    of the RO is signed, the work is complete (`ro_complete_work`)."""
+    of the RO is signed, the work is complete (`ro_complete_work`). A clocked time implausibly
+    short for the job's standard hours is recorded on the sign-off's audit entry, with whether
+    the technician confirmed it (the tablet asks first); the dashboard lists such jobs."""
     now = now or timezone.now()
     missing = [key for key, _label in SELF_CHECK_ITEMS if not _truthy(self_check.get(key))]
     if missing:
@@ -515,6 +521,9 @@ def job_sign_off(
         if reason:
             raise ConflictError(reason)
         _close_open_clocks(job, now, actor, site)
+        short = implausible_clock_time(
+            standard_hours=job.standard_hours, actual_hours=job.actual_hours
+        )
         sign_off = JobSignOff.objects.create(
             job=job,
             technician=job.technician,
@@ -525,6 +534,9 @@ def job_sign_off(
         _move_job(
             job, to=W.DONE, site=site, actor=actor, action="job_signed_off",
             note=sign_off.report, signed_off_at=now,
+            data={"implausible_clock_time": True, "confirmed": confirm_short_time}
+            if short
+            else None,
         )  # fmt: skip
         still_open = (
             JobLine.objects.filter(repair_order=ro)

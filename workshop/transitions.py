@@ -4,6 +4,8 @@ The repair order's own status belongs to `workorders.transitions`; the workshop 
 `work_status` only, and asks the repair-order services to move the RO.
 """
 
+from decimal import Decimal
+
 from django.utils.translation import gettext as _
 
 from workorders.models import JobLine, ROStatus
@@ -70,3 +72,14 @@ def clock_on_refusal(
     if work_status == W.DONE and not (reworking or ro_status == ROStatus.REWORK):
         return _("This job is signed off as done.")
     return None
+
+
+# A job signed off after less than this share of its standard (sold) hours on the clock is
+# implausible (a clock forgotten, seconds of clocked time for hours of sold work): the technician
+# confirms it at sign-off, the confirmation is recorded, and the dashboard shows such jobs.
+IMPLAUSIBLE_SHARE = Decimal("0.1")
+
+
+def implausible_clock_time(*, standard_hours, actual_hours) -> bool:
+    standard = Decimal(standard_hours or 0)
+    return standard > 0 and Decimal(actual_hours or 0) < standard * IMPLAUSIBLE_SHARE

@@ -20,6 +20,7 @@ from django.views.decorators.http import require_GET, require_POST
 from dms.exceptions import ApplicationError
 from dms.models import DispatchMode, Role
 from dms.permissions import has_role, role_required
+from workorders.models import JobLine
 
 from . import selectors, services
 from .models import Bay
@@ -205,8 +206,12 @@ def board_assign(request):
 
 # --- the technician's tablet -----------------------------------------------------------------
 def _tech_context(request, **extra) -> dict:
+    jobs = selectors.my_jobs(site=request.site, technician=request.user)
     return {
-        "jobs": selectors.my_jobs(site=request.site, technician=request.user),
+        "jobs": jobs,
+        # finished jobs out of the way, below the ones still to do
+        "active": [j for j in jobs if j["work_status"] != "done"],
+        "finished": [j for j in jobs if j["work_status"] == "done"],
         "self_check_items": services.SELF_CHECK_ITEMS,
         "today": timezone.localtime(timezone.now(), request.site.tzinfo).date(),
         **extra,
@@ -222,19 +227,41 @@ def technician(request):
     return render(request, "workshop/technician.html", context)
 
 
-def _job_action(request, job_id: int, action) -> object:
+def _job_action(request, job_id: int, action, message: str = "") -> object:
+    """Run the action; answer with the jobs and a message naming the job and what changed
+    (`message` with %(job)s, %(plate)s and %(hours)s, the job's clocked hours after it)."""
     try:
         action()
     except ApplicationError as exc:
         return _error(exc)
-    return render(request, "workshop/technician.html#jobs", _tech_context(request, done=job_id))
+    done = ""
+    job = (
+        JobLine.objects.filter(pk=job_id, repair_order__site=request.site)
+        .select_related("repair_order__vehicle")
+        .first()
+    )
+    if message and job is not None:
+        vehicle = job.repair_order.vehicle
+        done = message % {
+            "job": job.description,
+            "plate": vehicle.plate or vehicle.vin[-6:],
+            "hours": job.actual_hours,
+        }
+    return render(
+        request,
+        "workshop/technician.html#jobs",
+        _tech_context(request, done=job_id, message=done),
+    )
 
 
 @require_POST
 @role_required(Role.TECHNICIAN)
 def clock_on(request, job_id: int):
     return _job_action(
-        request, job_id, lambda: services.job_clock_on(job_id=job_id, actor=request.user)
+        request,
+        job_id,
+        lambda: services.job_clock_on(job_id=job_id, actor=request.user),
+        _("Clocked on “%(job)s” (%(plate)s)."),
     )
 
 
@@ -242,7 +269,10 @@ def clock_on(request, job_id: int):
 @role_required(Role.TECHNICIAN)
 def clock_off(request, job_id: int):
     return _job_action(
-        request, job_id, lambda: services.job_clock_off(job_id=job_id, actor=request.user)
+        request,
+        job_id,
+        lambda: services.job_clock_off(job_id=job_id, actor=request.user),
+        _("Clocked off “%(job)s” (%(plate)s): %(hours)s h on the clock so far."),
     )
 
 
@@ -265,7 +295,9 @@ def request_parts(request, job_id: int):
             expected_date=_parse_date(request.POST.get("expected_date", ""), "expected_date"),
         )
 
-    return _job_action(request, job_id, act)
+    return _job_action(
+        request, job_id, act, _("“%(job)s” (%(plate)s) stopped until the part arrives.")
+    )
 
 
 @require_POST
@@ -298,7 +330,12 @@ def report_finding(request, job_id: int):
             photos=request.FILES.getlist("photos"),
         )
 
-    return _job_action(request, job_id, act)
+    return _job_action(
+        request,
+        job_id,
+        act,
+        _("Finding on %(plate)s sent to the advisor, who will ask the customer."),
+    )
 
 
 @require_POST
@@ -312,7 +349,9 @@ def sign_off(request, job_id: int):
             actor=request.user,
             self_check={key: request.POST.get(key) for key, _label in services.SELF_CHECK_ITEMS},
             report=request.POST.get("report", ""),
+            confirm_short_time=bool(request.POST.get("confirm_short_time")),
         ),
+        _("“%(job)s” (%(plate)s) signed off with %(hours)s h on the clock."),
     )
 
 
@@ -336,16 +375,19 @@ def qc_decide(request, repair_order_id: int):
     checklist = {k: v for k, v in request.POST.items() if k != "csrfmiddlewaretoken"}
     try:
         if request.POST.get("decision") == "pass":
-            services.qc_pass(
+            ro = services.qc_pass(
                 repair_order_id=repair_order_id, actor=request.user, checklist=checklist
-            )
+            ).repair_order
+            done = _("%(n)s %(plate)s passed the quality check: on to the wash.")
         else:
-            services.qc_fail(
+            ro = services.qc_fail(
                 repair_order_id=repair_order_id,
                 actor=request.user,
                 reason=request.POST.get("reason", ""),
                 checklist=checklist,
-            )
+            ).repair_order
+            done = _("%(n)s %(plate)s failed the quality check: back to rework.")
     except ApplicationError as exc:
         return _error(exc)
-    return render(request, "workshop/qc.html#queue", _qc_context(request))
+    done %= {"n": ro.number, "plate": ro.vehicle.plate or ro.vehicle.vin}
+    return render(request, "workshop/qc.html#queue", {**_qc_context(request), "done": done})

@@ -282,6 +282,26 @@ class TestPartsAndSignOff:
         services.job_parts_arrived(job_id=job.pk, actor=tech)
         services.job_clock_on(job_id=job.pk, actor=tech)
 
+    def test_an_implausibly_short_clock_time_is_recorded_at_sign_off(self, tech, make_job):
+        from dms.models import AuditEntry
+
+        # given a job of 1 h standard time clocked on for a few seconds
+        job = make_job(technician=tech)
+        t0 = timezone.now()
+        services.job_clock_on(job_id=job.pk, actor=tech, now=t0)
+        # when the technician confirms the short time and signs
+        services.job_sign_off(
+            job_id=job.pk,
+            actor=tech,
+            self_check={k: True for k, _label in services.SELF_CHECK_ITEMS},
+            confirm_short_time=True,
+            now=t0 + timedelta(seconds=8),
+        )
+        # then the sign-off is recorded as implausible, and as confirmed
+        entry = AuditEntry.objects.get(action="job_signed_off", object_id=job.pk)
+        assert entry.data["implausible_clock_time"] is True
+        assert entry.data["confirmed"] is True
+
     def test_sign_off_needs_the_whole_self_check(self, tech, make_job):
         job = make_job(technician=tech)
         services.job_clock_on(job_id=job.pk, actor=tech)
