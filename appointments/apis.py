@@ -222,6 +222,10 @@ class BookIn(serializers.Serializer):
     override_reason = serializers.CharField(
         required=False, allow_blank=True, default="", max_length=200
     )
+    allow_same_day = serializers.BooleanField(
+        default=False,
+        help_text="book although the car already has an appointment that day (not overlapping)",
+    )
 
 
 class RescheduleIn(serializers.Serializer):
@@ -330,7 +334,9 @@ class AppointmentViewSet(viewsets.GenericViewSet):
         description="Books a reception slot and its workshop hours. Without `advisor` the "
         "least-loaded free advisor is chosen. Buffer slots need `override_reason`; passing the "
         "day's capacity needs a service manager's `override_reason`. Parallel requests for one "
-        "slot or the last hours: exactly one 201, the rest 409.",
+        "slot or the last hours: exactly one 201, the rest 409. A car has one active appointment at "
+        "a time: an overlapping one is a 409 naming it (`appointment`), a second one the same "
+        "day needs `allow_same_day`.",
         request=BookIn,
         responses={201: AppointmentSerializer, **_errors(400, 403, 409)},
     )
@@ -366,6 +372,7 @@ class AppointmentViewSet(viewsets.GenericViewSet):
             channel=data["channel"],
             notes=data["notes"],
             override_reason=data["override_reason"],
+            allow_same_day=data["allow_same_day"],
         )
         return self._out(appointment, status.HTTP_201_CREATED)
 

@@ -51,6 +51,10 @@ class BookingForm(forms.Form):
     override_reason = forms.CharField(
         label=_("Override reason (buffer slot or full day)"), required=False, max_length=200
     )
+    allow_same_day = forms.BooleanField(
+        label=_("Another visit the same day (the car already has an appointment that day)"),
+        required=False,
+    )
 
     def __init__(self, *args, offerings=(), **kwargs):
         super().__init__(*args, **kwargs)

@@ -391,6 +391,47 @@ def _cancel_reminders(appointment: Appointment, *, actor, note: str) -> int:
 
 
 # --- booking ---------------------------------------------------------------------------------
+def _check_vehicle_free(
+    *,
+    site: Site,
+    vehicle: Vehicle,
+    start: datetime,
+    end: datetime,
+    allow_same_day: bool,
+    exclude_id: int | None = None,
+) -> None:
+    """One car, one active appointment at a time: an overlapping one is refused (409 naming it);
+    a second one on the same day needs `allow_same_day`. The caller holds the vehicle's row
+    lock, so two parallel bookings of one car are decided one after the other."""
+    others = Appointment.objects.filter(vehicle=vehicle, status__in=ACTIVE_STATUSES).exclude(
+        pk=exclude_id
+    )
+    overlapping = others.filter(start__lt=end, end__gt=start).order_by("start").first()
+    if overlapping is not None:
+        msg = _(
+            "This car already has an appointment at %(time)s (#%(id)s); change that one instead."
+        ) % {"time": _fmt(site, overlapping.start), "id": overlapping.pk}
+        raise ConflictError(
+            msg,
+            fields={"start": msg},
+            extra={"code": "vehicle_booked", "appointment": overlapping.pk},
+        )
+    if allow_same_day:
+        return
+    day = timezone.localtime(start, site.tzinfo).date()
+    same_day = others.filter(day=day).order_by("start").first()
+    if same_day is not None:
+        msg = _(
+            "This car already has an appointment that day at %(time)s (#%(id)s). To book a "
+            "second visit the same day, say so (another visit the same day)."
+        ) % {"time": _fmt(site, same_day.start), "id": same_day.pk}
+        raise ConflictError(
+            msg,
+            fields={"allow_same_day": msg},
+            extra={"code": "vehicle_same_day", "appointment": same_day.pk},
+        )
+
+
 def appointment_book(
     *,
     site: Site,
@@ -408,10 +449,14 @@ def appointment_book(
     call_task=None,
     now: datetime | None = None,
     to_confirm: bool = False,
+    allow_same_day: bool = False,
     _walk_in: bool = False,
     _by_customer: bool = False,
 ) -> Appointment:
     """Book a reception slot and its workshop hours; schedule the reminder calls.
+
+    A car has one active appointment at a time: one overlapping another of the same car is a
+    409 naming it, and a second one the same day needs `allow_same_day`.
 
     `estimated_hours` defaults to the sum of the chosen services' standard hours.
     Raises ApplicationError (400) for bad input or a buffer without reason, ConflictError (409)
@@ -449,7 +494,15 @@ def appointment_book(
     day = slot.start.date()
     try:
         with transaction.atomic():
+            Vehicle.objects.select_for_update().filter(pk=vehicle.pk).first()  # vehicle, then days
             _lock_days(site, [day])
+            _check_vehicle_free(
+                site=site,
+                vehicle=vehicle,
+                start=slot.start,
+                end=slot.end,
+                allow_same_day=allow_same_day or _walk_in,
+            )
             over = _check_capacity(
                 site=site,
                 day=day,
@@ -569,6 +622,7 @@ def appointment_reschedule(
     hours = current.estimated_hours if estimated_hours in (None, "") else _as_hours(estimated_hours)
     try:
         with transaction.atomic():
+            Vehicle.objects.select_for_update().filter(pk=current.vehicle_id).first()
             appointment = _lock_with_days(appointment_id, [slot.start.date()])
             if appointment.status not in RESCHEDULABLE:
                 raise ConflictError(
@@ -583,6 +637,14 @@ def appointment_reschedule(
                 and hours == appointment.estimated_hours
             ):
                 return appointment  # a repeated request: nothing to do
+            _check_vehicle_free(
+                site=site,
+                vehicle=appointment.vehicle,
+                start=slot.start,
+                end=slot.end,
+                allow_same_day=True,
+                exclude_id=appointment.pk,
+            )
             new_day = slot.start.date()
             over = _check_capacity(
                 site=site,

@@ -356,6 +356,7 @@ def book(request):
                 channel=d["channel"],
                 notes=d["notes"],
                 override_reason=d["override_reason"],
+                allow_same_day=d["allow_same_day"],
             )
         except ApplicationError as exc:
             error = exc.message

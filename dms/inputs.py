@@ -81,7 +81,11 @@ class RefuseNulMiddleware:
         if field is not None:
             msg = _("The request contains a NUL character (code 0), which is not allowed.")
             if request.path.startswith("/api/"):
-                return JsonResponse({"message": msg, "fields": {field: [msg]}}, status=400)
+                return JsonResponse(
+                    {"message": msg, "fields": {field: [msg]}},
+                    status=400,
+                    json_dumps_params={"ensure_ascii": False},
+                )
             return HttpResponse(msg, status=400, content_type="text/plain; charset=utf-8")
         return self.get_response(request)
 

@@ -54,10 +54,16 @@ def vehicle(customer):
 
 @pytest.fixture
 def book(site, advisor, customer, vehicle):
-    """book(start, **kw) → Appointment, by the advisor, at NOW."""
+    """book(start, **kw) → Appointment, by the advisor, at NOW. The first booking is for
+    `vehicle`, later ones for other cars of the customer (a car has one appointment a day)."""
     from appointments.services import appointment_book
 
+    booked = []
+
     def _book(start, **kw):
+        if "vehicle" not in kw:
+            kw["vehicle"] = VehicleFactory(owner=customer) if booked else vehicle
+        booked.append(kw["vehicle"])
         kw.setdefault("actor", advisor)
         kw.setdefault("estimated_hours", "1.0")
         kw.setdefault("now", NOW)

@@ -77,7 +77,8 @@ def test_4xx_messages(desk, vehicle, site, advisor):
     ok_day = next_weekday(3) if next_weekday(3) != day else next_weekday(4)
     payload = {"vehicle": vehicle.pk, "start": f"{ok_day}T10:00", "advisor": advisor.pk}
     assert desk.post(URL, payload, format="json").status_code == 201
-    r = desk.post(URL, payload, format="json")
+    another_car = VehicleFactory(owner=vehicle.owner)
+    r = desk.post(URL, {**payload, "vehicle": another_car.pk}, format="json")
     assert r.status_code == 409
     assert "李娜 already has an appointment" in r.json()["message"]
     # malformed input
@@ -242,3 +243,97 @@ def test_parallel_requests_cannot_overbook_the_workshop(site, advisor, customer,
     assert codes.count(409) == 29, [b for c, b in results if c not in (201, 409)]
     assert all("The workshop is full" in body["message"] for c, body in results if c == 409)
     assert Appointment.objects.count() == 1
+
+
+# --- one car, one active appointment at a time ---------------------------------------------------
+def test_a_second_overlapping_appointment_for_the_car_is_a_409_naming_the_first(
+    site, advisor, advisor2, vehicle
+):
+    day = next_weekday()
+    api = APIClient()
+    api.force_authenticate(advisor)
+    first = api.post(
+        URL, {"vehicle": vehicle.pk, "start": f"{day}T10:00", "advisor": advisor.pk}, format="json"
+    )
+    assert first.status_code == 201
+    # with another, free advisor at the same time
+    second = api.post(
+        URL,
+        {"vehicle": vehicle.pk, "start": f"{day}T10:00", "advisor": advisor2.pk},
+        format="json",
+    )
+    assert second.status_code == 409
+    assert second.json()["appointment"] == first.json()["id"]
+    assert f"#{first.json()['id']}" in second.json()["fields"]["start"][0]
+    # even with the same-day flag an overlapping one is refused
+    third = api.post(
+        URL,
+        {
+            "vehicle": vehicle.pk,
+            "start": f"{day}T10:00",
+            "advisor": advisor2.pk,
+            "allow_same_day": True,
+        },
+        format="json",
+    )
+    assert third.status_code == 409
+    assert Appointment.objects.filter(vehicle=vehicle).count() == 1
+
+
+def test_a_second_appointment_the_same_day_needs_the_flag(site, advisor, vehicle):
+    day = next_weekday()
+    api = APIClient()
+    api.force_authenticate(advisor)
+    assert (
+        api.post(URL, {"vehicle": vehicle.pk, "start": f"{day}T09:00"}, format="json").status_code
+        == 201
+    )
+    later = {"vehicle": vehicle.pk, "start": f"{day}T15:00"}
+    refused = api.post(URL, later, format="json")
+    assert refused.status_code == 409
+    assert refused.json()["fields"]["allow_same_day"]
+    allowed = api.post(URL, {**later, "allow_same_day": True}, format="json")
+    assert allowed.status_code == 201
+    # another day is no second visit
+    assert (
+        api.post(
+            URL,
+            {
+                "vehicle": vehicle.pk,
+                "start": f"{next_weekday((day - timezone.localdate()).days + 2)}T09:00",
+            },
+            format="json",
+        ).status_code
+        == 201
+    )
+
+
+def test_a_cancelled_appointment_does_not_count(site, advisor, vehicle):
+    from appointments.services import appointment_cancel
+
+    day = next_weekday()
+    api = APIClient()
+    api.force_authenticate(advisor)
+    first = api.post(URL, {"vehicle": vehicle.pk, "start": f"{day}T10:00"}, format="json")
+    appointment_cancel(appointment_id=first.json()["id"], actor=advisor, reason="customer called")
+    again = api.post(URL, {"vehicle": vehicle.pk, "start": f"{day}T10:00"}, format="json")
+    assert again.status_code == 201
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_parallel_requests_for_one_car_book_it_once(site, advisor, customer, make_user):
+    # given one car and 30 free advisors, 30 requests for it at the same moment
+    advisors = [advisor] + [make_user("advisor") for _ in range(29)]
+    car = VehicleFactory(owner=customer)
+    day = next_weekday()
+    results = _fire(
+        30,
+        lambda i: {"vehicle": car.pk, "start": f"{day}T10:00", "advisor": advisors[i].pk},
+        advisor,
+    )
+    codes = [code for code, _body in results]
+    assert codes.count(201) == 1, [b for c, b in results if c not in (201, 409)]
+    assert codes.count(409) == 29, [b for c, b in results if c not in (201, 409)]
+    booked = Appointment.objects.get(vehicle=car)
+    assert all(body["appointment"] == booked.pk for c, body in results if c == 409)
