@@ -3,7 +3,8 @@ RecursionError deep in the parser or a serializer)."""
 
 from django.utils.translation import gettext as _
 from rest_framework import parsers
-from rest_framework.exceptions import ParseError
+
+from dms.exceptions import ApplicationError
 
 MAX_DEPTH = 32
 
@@ -35,6 +36,5 @@ class JSONParser(parsers.JSONParser):
         else:
             if depth(data) <= MAX_DEPTH:
                 return data
-        raise ParseError(
-            _("The JSON body is nested more than %(max)s levels deep.") % {"max": MAX_DEPTH}
-        )
+        msg = _("The JSON body is nested more than %(max)s levels deep.") % {"max": MAX_DEPTH}
+        raise ApplicationError(msg, fields={"body": msg})
