@@ -12,6 +12,7 @@ from django.db.models import Q
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django_filters import rest_framework as filters
 from drf_spectacular.utils import (
     OpenApiParameter,
@@ -358,7 +359,9 @@ class VehicleFilter(FilterSet):
     vin = filters.CharFilter(method="by_vin", max_length=40, help_text="the full VIN or its last 6")
     due_month = filters.CharFilter(
         method="by_due_month",
-        validators=[RegexValidator(r"^\d{4}-(0[1-9]|1[0-2])$", "Use the form YYYY-MM.")],
+        validators=[
+            RegexValidator(r"^\d{4}-(0[1-9]|1[0-2])$", gettext_lazy("Use the form YYYY-MM."))
+        ],
         help_text="YYYY-MM: service due in that month",
     )
 

@@ -456,7 +456,7 @@ def _load_history(site, specs, advisors, techs) -> None:
                 due_at=delivered + timedelta(days=2),
                 due_until=delivered + timedelta(days=5),
                 status=TaskStatus.DONE if reached else TaskStatus.UNREACHABLE,
-                outcome="reached" if reached else "unreachable",
+                outcome="reached" if reached else "no_answer",  # as the engine records it
                 satisfaction=(5 if mood > 0.35 else 4) if reached else None,
                 comments="服务很好，车开着很顺" if mood > 0.6 else "",
                 attempts=1 if reached else 3,

@@ -37,6 +37,9 @@ from .models import (
 )
 
 ERRORS = error_responses(400, 403, 404, 409)
+# what a call task's `outcome` can hold: the agent's answers, and "booked" when a care call
+# ended in an appointment (care.services)
+RECORDED_OUTCOMES = [*CallOutcome.choices, ("booked", _("Booked"))]
 CALLERS = (Role.FOLLOWUP_AGENT, Role.ADVISOR, Role.TECHNICIAN, Role.DISPATCHER)
 
 
@@ -55,7 +58,7 @@ class CallTaskSerializer(serializers.ModelSerializer):
     )
     assignee = UserRefSerializer(read_only=True, allow_null=True)
     outcome = serializers.ChoiceField(
-        CallOutcome.choices, allow_blank=True, read_only=True, help_text="empty while open"
+        RECORDED_OUTCOMES, allow_blank=True, read_only=True, help_text="empty while open"
     )
 
     class Meta:
@@ -107,7 +110,7 @@ class CallTaskRowSerializer(RowSerializer):
     assignee = serializers.IntegerField(source="assignee_id", allow_null=True)
     attempts = serializers.IntegerField()
     outcome = serializers.ChoiceField(
-        CallOutcome.choices, allow_blank=True, help_text="empty while open"
+        RECORDED_OUTCOMES, allow_blank=True, help_text="empty while open"
     )
     completed_at = serializers.DateTimeField(allow_null=True)
 

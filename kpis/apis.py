@@ -8,6 +8,7 @@ Dates are site-local and inclusive. Rates are fractions 0–1 or null when nothi
 
 from django.urls import path
 from django.utils import timezone
+from django.utils.text import format_lazy
 from django.utils.translation import gettext as _
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
@@ -30,15 +31,19 @@ KPI_BY_KEY = {k.key: k for k in KPIS}
 def _kpi_field(key: str) -> serializers.Field:
     """A KPI's field, described by its definition (the dashboard's tooltip text)."""
     kpi = KPI_BY_KEY[key]
-    text = f"{kpi.label}: {kpi.help}"
+    # lazy: the schema is written in English whatever language this module was imported in
     if kpi.unit == "count":
-        return serializers.IntegerField(help_text=text)
+        return serializers.IntegerField(help_text=format_lazy("{}: {}", kpi.label, kpi.help))
     if kpi.unit == "rate":
         return serializers.FloatField(
-            allow_null=True, help_text=f"{text} A fraction 0–1; null when nothing to divide by."
+            allow_null=True,
+            help_text=format_lazy(
+                "{}: {} A fraction 0–1; null when nothing to divide by.", kpi.label, kpi.help
+            ),
         )
     return serializers.FloatField(
-        allow_null=True, help_text=f"{text} Null when nothing to divide by."
+        allow_null=True,
+        help_text=format_lazy("{}: {} Null when nothing to divide by.", kpi.label, kpi.help),
     )
 
 

@@ -52,7 +52,7 @@ def _text_per_key(keys: dict, name: str, doc: str, *, max_length: int | None = N
     """A named object with one optional text per key (damage per panel, …)."""
     fields = {
         key: serializers.CharField(
-            required=False, allow_blank=True, max_length=max_length, help_text=str(label)
+            required=False, allow_blank=True, max_length=max_length, help_text=label
         )
         for key, label in keys.items()
     }
@@ -62,7 +62,7 @@ def _text_per_key(keys: dict, name: str, doc: str, *, max_length: int | None = N
 def _ticks(items: dict, name: str, doc: str):
     """A named checklist: one boolean per item (a missing item counts as not ticked)."""
     fields = {
-        key: serializers.BooleanField(required=False, help_text=str(label))
+        key: serializers.BooleanField(required=False, help_text=label)
         for key, label in items.items()
     }
     return type(name, (serializers.Serializer,), {"__doc__": doc, **fields})

@@ -122,7 +122,7 @@ SelfCheck = type(
     {
         "__doc__": "The technician's self-check: every item must be true to sign off.",
         **{
-            key: serializers.BooleanField(required=False, help_text=str(label))
+            key: serializers.BooleanField(required=False, help_text=label)
             for key, label in services.SELF_CHECK_ITEMS
         },
     },
@@ -231,7 +231,7 @@ _BoardColumns = inline_serializer(
 
 class BoardApi(APIView):
     """The workshop board's columns (to dispatch, in progress, waiting approval, waiting parts,
-    QC, washing, ready) with their cards, for the current site (`?site=` to choose)."""
+    QC, washing, ready) with their cards, for the current site (`X-Site` to choose)."""
 
     permission_classes = [HasRole]
     required_roles = (Role.DISPATCHER, Role.ADVISOR, Role.TECHNICIAN, Role.QC_INSPECTOR)

@@ -317,6 +317,7 @@ SPECTACULAR_SETTINGS = {
         "ComplaintDecisionEnum": "followups.models.ComplaintDecision",
         "LineDecisionEnum": "workorders.models.ApprovalLine.Decision",
         "CallOutcomeEnum": "followups.models.CallOutcome",
+        "RecordedCallOutcomeEnum": "followups.apis.RECORDED_OUTCOMES",
         "ComplaintCauseEnum": "followups.models.ComplaintCause",
         "LineApprovalEnum": "workorders.models.JobLine.Approval",
         "RoleEnum": "dms.models.Role",

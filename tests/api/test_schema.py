@@ -1,5 +1,8 @@
 """The OpenAPI schema a client generates code from: valid, unambiguous, every error described."""
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -131,3 +134,28 @@ def test_the_served_schema_is_the_one_kept_in_the_repo(api_client):
             + ".\nRegenerate it with `make openapi`, review the diff, and list any breaking "
             "change in docs/api-changelog.md."
         )
+
+
+def test_the_schema_is_english_even_when_the_api_was_loaded_in_chinese(tmp_path):
+    # a label evaluated when its module is imported would stay in the language of the request
+    # that happened to load the URLs first: load them with Chinese active, in a fresh process
+    script = (
+        "import django, sys\n"
+        "django.setup()\n"
+        "from django.utils import translation\n"
+        "translation.activate('zh-hans')\n"
+        "import dms.urls\n"
+        "from django.test import Client\n"
+        "response = Client().get('/api/v1/schema/', HTTP_ACCEPT_LANGUAGE='zh-hans')\n"
+        "sys.stdout.write(response.content.decode())\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=KEPT.parents[1],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=True,
+        env={**os.environ, "DJANGO_SETTINGS_MODULE": "dms.settings.test"},
+    )
+    assert yaml.safe_load(result.stdout) == yaml.safe_load(KEPT.read_text(encoding="utf-8"))
