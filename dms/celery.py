@@ -41,6 +41,8 @@ app.conf.beat_schedule = {
         "schedule": crontab(hour=3, minute=30),
         "kwargs": {"days": 400},
     },
+    # one-time codes of the online booking, once the rate limits no longer look at them
+    "portal-codes-purge": {"task": "portal.tasks.purge_codes", "schedule": crontab(minute=17)},
     "care-reminder-rules": {
         "task": "care.tasks.run_reminder_rules",
         "schedule": crontab(hour=2, minute=0),

@@ -15,7 +15,11 @@ PAGE_REQUESTS_PER_MINUTE = 120
 
 
 def client_address(request) -> str:
-    return request.META.get("REMOTE_ADDR", "") or ""
+    """The client's address as sign-in protection counts it (behind TRUSTED_PROXY_COUNT
+    proxies, the address the outermost trusted proxy saw)."""
+    from dms.signin import client_ip
+
+    return client_ip(request) or ""
 
 
 def _over_limit(request) -> bool:

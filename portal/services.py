@@ -556,3 +556,14 @@ def document_for_customer(*, link: CustomerLink, kind: str, approval_id):
     )
     _record(doc.repair_order, action="document_downloaded_online", link=link, document=doc.pk)
     return doc
+
+
+CODES_KEPT = timedelta(days=2)  # longer than the longest rate-limit window
+
+
+def codes_purge(*, now: datetime | None = None) -> int:
+    """Delete one-time codes older than the rate limits look back (their hashes serve nothing
+    after that; the audit trail keeps what happened)."""
+    now = now or timezone.now()
+    deleted, _by_model = OneTimeCode.objects.filter(created_at__lt=now - CODES_KEPT).delete()
+    return deleted

@@ -219,3 +219,14 @@ def test_the_customer_moves_and_cancels_from_the_link_and_each_is_audited(shop):
         )
     )
     assert sorted(actions) == ["booked_online", "cancelled_online", "rescheduled_online"]
+
+
+def test_old_codes_are_purged_and_recent_ones_kept(shop):
+    from portal.tasks import purge_codes
+
+    old, _code = _ask(shop)
+    recent, _code = _ask(shop, phone="13900000001")
+    OneTimeCode.objects.filter(pk=old.pk).update(created_at=timezone.now() - timedelta(days=3))
+    assert purge_codes() == 1
+    assert list(OneTimeCode.objects.values_list("pk", flat=True)) == [recent.pk]
+    assert purge_codes() == 0  # a second run is a no-op
