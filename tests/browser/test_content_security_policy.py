@@ -109,7 +109,11 @@ def test_every_page_keeps_the_content_security_policy(live_server, browser, demo
     context = _new_context(browser, live_server)
     watcher = Watcher(context)
     page = context.new_page()
-    for path in ("/login/", "/password/reset/", f"/ro/a/{link.token}/"):
+    from portal import services as portal
+
+    status = portal.link_token(portal.status_link_current(repair_order=waiting))
+    customer_pages = (f"/p/book/{site.code}/", f"/p/s/{status}/")
+    for path in ("/login/", "/password/reset/", f"/ro/a/{link.token}/", *customer_pages):
         watcher.visit(page, f"{live_server.url}{path}")
     problems += watcher.problems
     context.close()

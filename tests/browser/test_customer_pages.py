@@ -9,6 +9,7 @@ from urllib.parse import urlparse
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.utils import translation
 from playwright.sync_api import expect
 from pypdf import PdfReader
 
@@ -16,6 +17,7 @@ from appointments.models import Appointment
 from dms.models import Role
 from dms.tests.factories import make_staff
 from messaging.models import OutboundMessage
+from portal.selectors import STEPS
 from portal.tests.conftest import local, make_shop, next_open_day
 from tests.conftest import _wait_for, screenshot
 from workorders import services as ro
@@ -130,7 +132,10 @@ def test_follow_the_car_approve_extra_work_open_the_settlement_and_answer_the_su
         page.goto(status_url)
         current = page.locator("[aria-current=step]")
         expect(current).to_have_attribute("data-step", "checked_in")
-        expect(current).to_have_text("已到店接待")
+        with translation.override("zh-hans"):
+            checked_in = str(dict(STEPS)["checked_in"])
+        assert checked_in != "Checked in"
+        expect(current).to_have_text(checked_in)
         page.evaluate("window.__sameDocument = true")
         screenshot(page, "portal-status-checked-in-zh")
 
