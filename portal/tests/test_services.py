@@ -185,7 +185,7 @@ def test_a_full_day_is_refused_online_with_no_override(shop):
     services.code_confirm(site=site, request_key=first.request_key, code=code)
     services.booking_complete(site=site, request_key=first.request_key)
     day = next_open_day(site)
-    second, code = _ask(shop, phone="13955556666", start=local(site, day, 10, 0))
+    second, code = _ask(shop, phone="13955556666", plate="沪D22222", start=local(site, day, 10, 0))
     services.code_confirm(site=site, request_key=second.request_key, code=code)
     with pytest.raises(ConflictError) as exc:
         services.booking_complete(
