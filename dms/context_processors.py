@@ -1,16 +1,18 @@
 from django.urls import NoReverseMatch, reverse
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from .models import Role
 from .permissions import current_site, has_role, roles_of, sites_of
 
-# (label, url name, roles that see it) — the same roles the views enforce.
+# (label, url name, roles that see it) — the same roles the views enforce. Menu labels are
+# short (context "menu") so that the menu fits one row of a 1024 px tablet in both languages.
 NAV = [
     (_("Front desk"), "appointments:front_desk", (Role.ADVISOR,)),
-    (_("Customers and vehicles"), "customers:index", (Role.ADVISOR, Role.FOLLOWUP_AGENT)),
+    (pgettext_lazy("menu", "Customers"), "customers:index", (Role.ADVISOR, Role.FOLLOWUP_AGENT)),
     (_("Repair orders"), "workorders:list", tuple(Role)),
     (
-        _("Workshop board"),
+        pgettext_lazy("menu", "Workshop"),
         "workshop:board",
         (Role.DISPATCHER, Role.ADVISOR, Role.TECHNICIAN, Role.QC_INSPECTOR),
     ),
@@ -18,12 +20,12 @@ NAV = [
     (_("QC"), "workshop:qc", (Role.QC_INSPECTOR,)),
     (_("Parts"), "appointments:pick_list", (Role.PARTS_CLERK,)),
     (
-        _("Follow-up desk"),
+        pgettext_lazy("menu", "Follow-ups"),
         "followups:desk",
         (Role.FOLLOWUP_AGENT, Role.ADVISOR, Role.DISPATCHER, Role.TECHNICIAN),
     ),
     (_("Complaints"), "followups:complaints", (Role.FOLLOWUP_AGENT, Role.ADVISOR)),
-    (_("Proactive care"), "care:due_this_month", (Role.FOLLOWUP_AGENT, Role.ADVISOR)),
+    (pgettext_lazy("menu", "Care"), "care:due_this_month", (Role.FOLLOWUP_AGENT, Role.ADVISOR)),
     (_("Replies"), "messaging:inbox", (Role.FOLLOWUP_AGENT, Role.ADVISOR)),
     (_("Message templates"), "messaging:templates", (Role.MANAGER,)),
     (_("Dashboard"), "kpis:dashboard", (Role.MANAGER,)),

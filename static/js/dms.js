@@ -130,3 +130,33 @@ function dmsSearchOnLoad(root) {
   });
 }
 document.addEventListener("htmx:load", (event) => dmsSearchOnLoad(event.detail.elt));
+
+// The menu keeps to one row: links that do not fit go into "More" (a tablet is 1024 px wide;
+// English labels are longer than Chinese ones).
+function fitMenu() {
+  const nav = document.querySelector(".mainnav");
+  if (!nav) return;
+  const more = nav.querySelector(".navmore");
+  const menu = more && more.querySelector(".menu");
+  if (!more || !menu) return;
+  menu.querySelectorAll("a").forEach((a) => nav.insertBefore(a, more));
+  more.hidden = true;
+  const links = () => Array.from(nav.querySelectorAll(":scope > a"));
+  const overflowing = () => nav.scrollWidth > nav.clientWidth + 1;
+  if (!overflowing()) return;
+  more.hidden = false;
+  let list = links();
+  while (overflowing() && list.length > 1) {
+    const last = list.pop();
+    menu.insertBefore(last, menu.firstChild);
+  }
+  // the current page stays in sight
+  const current = menu.querySelector("[aria-current=page]");
+  if (current && list.length > 1) {
+    menu.insertBefore(list[list.length - 1], menu.firstChild);
+    nav.insertBefore(current, more);
+  }
+}
+fitMenu();
+window.addEventListener("resize", fitMenu);
+if (document.fonts && document.fonts.ready) document.fonts.ready.then(fitMenu);
