@@ -277,3 +277,20 @@ def test_the_front_desk_sees_an_online_booking_to_confirm(client, shop):
     assert 'id="to-confirm"' in detail
     board = client.get("/appointments/", {"date": appointment.day.isoformat()}).content.decode()
     assert "confirm details" in board
+
+
+def test_a_delay_shows_with_its_reason_and_the_new_promised_time(client):
+    ro = ro_in_state(ROStatus.IN_PROGRESS)
+    _link, token = _status_link(ro)
+    later = ro.promised_at + timedelta(hours=3)
+    ro_services.ro_record_delay(
+        repair_order_id=ro.pk,
+        actor=ro.advisor,
+        promised_at=later,
+        note="The part arrives this afternoon.",
+    )
+    html = client.get(f"/p/s/{token}/").content.decode()
+    assert 'id="delay"' in html
+    assert "The part arrives this afternoon." in html
+    local = timezone.localtime(later, ro.site.tzinfo)
+    assert f"{local:%m-%d %H:%M}" in html

@@ -48,6 +48,11 @@ def test_the_work_order_pdf_has_the_signed_lines_and_the_signature(client):
     )
     assert again.pk == doc.pk
     assert SignedDocument.objects.count() == 1
+    # and made again from the recorded data, it is the same file byte for byte
+    import hashlib
+
+    remade = documents.render_pdf(ro, "work_order", auth)
+    assert hashlib.sha256(remade).hexdigest() == doc.sha256
     client.force_login(ro.advisor)
     answer = client.get(f"/ro/{ro.pk}/documents/work_order/{auth.pk}/")
     assert answer["Content-Type"] == "application/pdf"
