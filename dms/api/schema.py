@@ -185,3 +185,69 @@ class AutoSchema(SpectacularAutoSchema):
                 responses[str(code)]["description"] = ERROR_DESCRIPTIONS[code]
         operation["responses"] = dict(sorted(responses.items()))
         return operation
+
+
+def add_links(result, generator, request, public):
+    """OpenAPI links from an answer to the operations on the record it names (a postprocessing
+    hook): a created record (201, `id`) and a list page's first row (`results[0].id`) lead to
+    every operation on `…/{id}/…` under the same path. A client (or Schemathesis' stateful
+    phase) can follow them from one call to the next."""
+    paths = result.get("paths", {})
+    for path, item in paths.items():
+        if "{" in path:
+            continue
+        for method, status, pointer in (
+            ("post", "201", "$response.body#/id"),
+            ("get", "200", "$response.body#/results/0/id"),
+        ):
+            operation = item.get(method)
+            if not operation or status not in operation["responses"]:
+                continue
+            response = operation["responses"][status]
+            ref = response.get("content", {}).get("application/json", {}).get("schema", {})
+            if status == "200" and not ref.get("$ref", "").split("/")[-1].startswith("Paginated"):
+                continue
+            links = {}
+            for target_path, target in paths.items():
+                rest = target_path[len(path) :]
+                if not target_path.startswith(path) or not rest.startswith("{"):
+                    continue
+                name = rest[1 : rest.index("}")]
+                if "{" in rest[rest.index("}") :]:
+                    continue  # a second id (a line of the record) is not in this answer
+                for target_method, target_op in target.items():
+                    if target_method in ("get", "post", "put", "patch", "delete"):
+                        links[target_op["operationId"]] = {
+                            "operationId": target_op["operationId"],
+                            "parameters": {name: pointer},
+                        }
+            if links:
+                response["links"] = dict(sorted(links.items()))
+    # the records one answer opens elsewhere: check-in opens the repair order, a new line is a
+    # job of the workshop
+    for source, method, status, pointer, prefix in (
+        (
+            "/api/v1/appointments/{id}/check-in/",
+            "post",
+            "200",
+            "repair_order_id",
+            "/api/v1/repair-orders/{id}/",
+        ),
+        ("/api/v1/repair-orders/{id}/lines/", "post", "201", "id", "/api/v1/jobs/{job_id}/"),
+    ):
+        response = paths.get(source, {}).get(method, {}).get("responses", {}).get(status)
+        if response is None:
+            continue
+        name = prefix[prefix.rindex("{") + 1 : prefix.rindex("}")]
+        for target_path, target in paths.items():
+            if target_path.startswith(prefix) and target_path.count("{") == 1:
+                for target_op in (
+                    o for m, o in target.items() if m in ("get", "post", "put", "patch", "delete")
+                ):
+                    response.setdefault("links", {})[target_op["operationId"]] = {
+                        "operationId": target_op["operationId"],
+                        "parameters": {name: f"$response.body#/{pointer}"},
+                    }
+        if "links" in response:
+            response["links"] = dict(sorted(response["links"].items()))
+    return result

@@ -297,6 +297,10 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "dms.api.schema.add_links",
+    ],
     "SCHEMA_PATH_PREFIX": r"/api/v1",
     # one name per choice set that several apps use under the same field name
     "ENUM_NAME_OVERRIDES": {
