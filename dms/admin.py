@@ -24,10 +24,31 @@ class SiteAdmin(SiteScopedAdmin):
     """A manager edits their own site's settings; sites are added and removed by a superuser."""
 
     site_path = "pk"
-    list_display = ["name", "code", "time_zone", "currency", "dispatch_mode", "labour_rate"]
+    list_display = [
+        "name",
+        "code",
+        "is_active",
+        "time_zone",
+        "currency",
+        "dispatch_mode",
+        "labour_rate",
+    ]
     inlines = [OpeningHoursInline, ClosedDateInline]
     fieldsets = [
-        (None, {"fields": ["code", "name", "phone", "address", "time_zone", "currency"]}),
+        (
+            None,
+            {
+                "fields": [
+                    "code",
+                    "name",
+                    "is_active",
+                    "phone",
+                    "address",
+                    "time_zone",
+                    "currency",
+                ]
+            },
+        ),
         (
             _("Workshop"),
             {
@@ -87,7 +108,13 @@ class SiteAdmin(SiteScopedAdmin):
         return request.user.is_superuser and super().has_add_permission(request)
 
     def has_delete_permission(self, request, obj=None):
-        return request.user.is_superuser and super().has_delete_permission(request, obj)
+        """Nobody deletes a site: its repair orders, customers and audit trail must stay. A site
+        that closes is deactivated (a superuser unticks "active")."""
+        return False
+
+    def get_readonly_fields(self, request, obj=None):
+        readonly = list(super().get_readonly_fields(request, obj))
+        return readonly if request.user.is_superuser else [*readonly, "is_active"]
 
 
 @admin.register(StaffRole)

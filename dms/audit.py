@@ -1,6 +1,8 @@
 """Writing the audit trail. Every state change in every app goes through `record()`, or
 `record_many()` when a batch worker makes the same move for many rows at once."""
 
+import importlib
+import logging
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -10,9 +12,53 @@ from django.db import models, transaction
 from .bulk import insert_many
 from .models import AuditEntry
 
+log = logging.getLogger(__name__)
+
 # Callbacks run after commit for each audit entry (webhooks subscribe here): pairs of
 # (listener(entry_id), many(entry_ids) or None).
 _listeners: list[tuple[Callable, Callable | None]] = []
+RETRY_AFTER_SECONDS = 30
+
+
+def _name(fn: Callable) -> str:
+    return f"{fn.__module__}:{fn.__qualname__}"
+
+
+def _run(fn: Callable, entry_ids: list[int], *, many: bool) -> None:
+    if many:
+        fn(entry_ids)
+    else:
+        for entry_id in entry_ids:
+            fn(entry_id)
+
+
+def call_listener(name: str, entry_ids: list[int]) -> None:
+    """Run the listener called `name` (module:qualname) for these entries (the retry task)."""
+    for listener, many in _listeners:
+        if _name(listener) == name:
+            return _run(listener, entry_ids, many=False)
+        if many is not None and _name(many) == name:
+            return _run(many, entry_ids, many=True)
+    module, _sep, qualname = name.partition(":")
+    _run(getattr(importlib.import_module(module), qualname), entry_ids, many=False)
+    return None
+
+
+def _after_commit(fn: Callable, entry_ids: list[int], *, many: bool) -> None:
+    """The committed change stands whatever a listener does: a failure is logged and the
+    listener retried by a Celery task (with backoff), never raised into the request."""
+    try:
+        _run(fn, entry_ids, many=many)
+    except Exception:
+        log.exception("Audit listener %s failed for entries %s; retrying", _name(fn), entry_ids)
+        from .tasks import retry_audit_listener
+
+        try:
+            retry_audit_listener.apply_async(
+                (_name(fn), list(entry_ids)), countdown=RETRY_AFTER_SECONDS
+            )
+        except Exception:
+            log.exception("Broker unavailable: audit listener %s not retried", _name(fn))
 
 
 def subscribe(listener, *, many=None) -> None:
@@ -48,7 +94,9 @@ def record(
         data=data or {},
     )
     for listener, _many in list(_listeners):
-        transaction.on_commit(lambda entry_id=entry.pk, fn=listener: fn(entry_id))
+        transaction.on_commit(
+            lambda entry_id=entry.pk, fn=listener: _after_commit(fn, [entry_id], many=False)
+        )
     return entry
 
 
@@ -87,9 +135,9 @@ def record_many(
     )
     for listener, many in list(_listeners):
         if many is not None:
-            transaction.on_commit(lambda fn=many: fn(ids))
+            transaction.on_commit(lambda fn=many: _after_commit(fn, ids, many=True))
         else:
-            transaction.on_commit(lambda fn=listener: [fn(entry_id) for entry_id in ids])
+            transaction.on_commit(lambda fn=listener: _after_commit(fn, ids, many=False))
     return ids
 
 

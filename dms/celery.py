@@ -43,6 +43,11 @@ app.conf.beat_schedule = {
     },
     # one-time codes of the online booking, once the rate limits no longer look at them
     "portal-codes-purge": {"task": "portal.tasks.purge_codes", "schedule": crontab(minute=17)},
+    # idempotency records past their window
+    "idempotency-purge": {
+        "task": "dms.tasks.purge_idempotency_records",
+        "schedule": crontab(minute=17),
+    },
     "care-reminder-rules": {
         "task": "care.tasks.run_reminder_rules",
         "schedule": crontab(hour=2, minute=0),

@@ -22,6 +22,14 @@ class Site(models.Model):
 
     code = models.SlugField(_("code"), max_length=20, unique=True)
     name = models.CharField(_("name"), max_length=120)
+    is_active = models.BooleanField(
+        _("active"),
+        default=True,
+        help_text=_(
+            "A site that closes is deactivated, never deleted: nobody works there any more, "
+            "its records and audit trail are kept."
+        ),
+    )
     time_zone = models.CharField(_("time zone"), max_length=64, default="Asia/Shanghai")
     currency = models.CharField(_("currency"), max_length=3, default="CNY")
     phone = models.CharField(_("phone"), max_length=32, blank=True)
@@ -267,7 +275,8 @@ class AuditEntry(models.Model):
     that webhooks publish.
     """
 
-    site = models.ForeignKey(Site, on_delete=models.CASCADE, related_name="+", null=True)
+    # PROTECT: the audit trail outlives nothing by accident; sites are deactivated, not deleted
+    site = models.ForeignKey(Site, on_delete=models.PROTECT, related_name="+", null=True)
     at = models.DateTimeField(_("at"), auto_now_add=True, db_index=True)
     actor = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"

@@ -24,7 +24,9 @@ def _role_map(user) -> dict[int, set[str]]:
     cached = getattr(user, "_dms_roles", None)
     if cached is None:
         cached = {}
-        for site_id, role in StaffRole.objects.filter(user=user).values_list("site_id", "role"):
+        for site_id, role in StaffRole.objects.filter(user=user, site__is_active=True).values_list(
+            "site_id", "role"
+        ):
             cached.setdefault(site_id, set()).add(role)
         user._dms_roles = cached
     return cached
@@ -39,8 +41,10 @@ def remember_roles(user, pairs: Iterable[tuple[int, str]]) -> None:
 
 
 def site_ids_of(user) -> list[int]:
+    """The active sites the user works at (a deactivated site is nobody's any more; its records
+    and audit trail stay)."""
     if getattr(user, "is_superuser", False):
-        return list(Site.objects.values_list("id", flat=True))
+        return list(Site.objects.filter(is_active=True).values_list("id", flat=True))
     return sorted(_role_map(user))
 
 

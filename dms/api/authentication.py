@@ -20,7 +20,11 @@ class TokenAuthentication(authentication.TokenAuthentication):
             self.get_model()
             .objects.select_related("user")
             .filter(key=key)
-            .annotate(role_site=F("user__staff_roles__site_id"), role=F("user__staff_roles__role"))
+            .annotate(
+                role_site=F("user__staff_roles__site_id"),
+                role=F("user__staff_roles__role"),
+                role_site_active=F("user__staff_roles__site__is_active"),
+            )
         )
         if not rows:
             raise exceptions.AuthenticationFailed(_("Invalid token."))
@@ -31,5 +35,8 @@ class TokenAuthentication(authentication.TokenAuthentication):
             raise exceptions.AuthenticationFailed(
                 _("The token has expired: sign in again for a new one.")
             )
-        remember_roles(token.user, [(r.role_site, r.role) for r in rows if r.role_site is not None])
+        remember_roles(
+            token.user,
+            [(r.role_site, r.role) for r in rows if r.role_site is not None and r.role_site_active],
+        )
         return (token.user, token)

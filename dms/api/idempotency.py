@@ -3,7 +3,11 @@
 The first request with a key runs and its answer is stored; a retry with the same key and the
 same body gets the stored answer again without running twice. The same key with a different
 body is refused (422); a retry while the first is still running gets 409. Keys are per user and
-kept for `DMS_IDEMPOTENCY_HOURS`.
+kept for `DMS_IDEMPOTENCY_HOURS` (a beat task purges older ones, `purge_expired`).
+
+A first request whose process died before it answered leaves its key "running" for ever; a
+retry after `DMS_IDEMPOTENCY_LEASE_SECONDS` takes the key over and runs (the writes behind the
+API are themselves safe to repeat: a repeated state move is a no-op).
 """
 
 import hashlib
@@ -22,6 +26,30 @@ from dms.models import IdempotencyRecord
 
 HEADER = "Idempotency-Key"
 WRITE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
+
+
+def _lease() -> timedelta:
+    return timedelta(seconds=getattr(settings, "DMS_IDEMPOTENCY_LEASE_SECONDS", 120))
+
+
+def purge_expired(*, now=None) -> int:
+    """Delete the records older than their window; returns how many."""
+    now = now or timezone.now()
+    horizon = now - timedelta(hours=getattr(settings, "DMS_IDEMPOTENCY_HOURS", 24))
+    deleted, _by_model = IdempotencyRecord.objects.filter(created_at__lt=horizon).delete()
+    return deleted
+
+
+def _take_over(existing: IdempotencyRecord) -> bool:
+    """Claim a record whose first request never answered and whose lease ran out (one of
+    several parallel retries wins)."""
+    if existing.created_at >= timezone.now() - _lease():
+        return False
+    return bool(
+        IdempotencyRecord.objects.filter(
+            pk=existing.pk, status_code__isnull=True, created_at=existing.created_at
+        ).update(created_at=timezone.now())
+    )
 
 
 def _api_user(request):
@@ -87,6 +115,8 @@ class IdempotencyMiddleware:
                     },
                     status=422,
                 )
+            if existing.status_code is None and _take_over(existing):
+                return self._run(request, existing)
             if existing.status_code is None:
                 return JsonResponse(
                     {
@@ -104,7 +134,9 @@ class IdempotencyMiddleware:
             )
             replay["Idempotent-Replayed"] = "true"
             return replay
+        return self._run(request, record)
 
+    def _run(self, request, record: IdempotencyRecord):
         response = self.get_response(request)
         if response.status_code >= 500:
             record.delete()  # a server error is not an answer: let the retry run again

@@ -268,6 +268,10 @@ CELERY_TASK_ANNOTATIONS = dict.fromkeys(
 )
 
 # --- REST API ------------------------------------------------------------------------------
+# Idempotency-Key answers are kept this long (purged hourly); a first request that has not
+# answered after the lease (its process died) may be taken over by a retry.
+DMS_IDEMPOTENCY_HOURS = 24
+DMS_IDEMPOTENCY_LEASE_SECONDS = 120
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "dms.api.authentication.TokenAuthentication",
