@@ -12,6 +12,7 @@ import time
 
 import pytest
 from django.conf import settings
+from django.utils import translation
 
 from dms.exports import ExportFailed, csv_response, safe_cell
 
@@ -52,7 +53,11 @@ def test_a_failure_in_the_first_rows_is_raised_before_anything_is_sent():
 def test_a_failure_part_way_is_logged_marked_and_raised_into_the_server(caplog):
     response = csv_response("x.csv", _rows(3))
     received = []
-    with caplog.at_level(logging.ERROR, logger="dms.exports"), pytest.raises(ExportFailed):
+    with (
+        translation.override("en"),
+        caplog.at_level(logging.ERROR, logger="dms.exports"),
+        pytest.raises(ExportFailed),
+    ):
         received.extend(response.streaming_content)
     text = b"".join(received).decode()
     rows = list(csv.reader(io.StringIO(text)))
