@@ -46,7 +46,7 @@ app.conf.beat_schedule = {
     # idempotency records past their window
     "idempotency-purge": {
         "task": "dms.tasks.purge_idempotency_records",
-        "schedule": crontab(minute=17),
+        "schedule": crontab(minute=23),
     },
     "care-reminder-rules": {
         "task": "care.tasks.run_reminder_rules",
