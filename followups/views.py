@@ -61,13 +61,31 @@ def _panel_context(request, task, form=None, error=None) -> dict:
 
 
 def _render_desk(request, task=None, form=None, error=None, status=200):
-    tasks = list(selectors.desk_tasks(user=request.user, site=request.site)[:200])
+    every = list(selectors.desk_tasks(user=request.user, site=request.site)[:200])
+    # the queue by kind: each kind's count, and the list narrowed to the chosen one
+    kinds: dict[str, dict] = {}
+    for t in every:
+        row = kinds.setdefault(t.kind, {"kind": t.kind, "label": t.get_kind_display(), "n": 0})
+        row["n"] += 1
+    kind = request.GET.get("kind", "")
+    kind = kind if kind in kinds else ""
+    tasks = [t for t in every if t.kind == kind] if kind else every
     if task is None and request.GET.get("task"):
         task = _task(request, request.GET["task"])
     if task is None and tasks:
         task = tasks[0]
+    # "next call": the one after this in the (narrowed) queue
+    ids = [t.pk for t in tasks]
+    next_task = None
+    if task is not None and tasks:
+        i = ids.index(task.pk) + 1 if task.pk in ids else 0
+        next_task = tasks[i] if i < len(tasks) and tasks[i].pk != task.pk else None
     context = {
         "tasks": tasks,
+        "kinds": sorted(kinds.values(), key=lambda k: str(k["label"])),
+        "kind": kind,
+        "all_count": len(every),
+        "next_task": next_task,
         "surveys": list(
             selectors.surveys_answered(site=request.site, since=timezone.now() - timedelta(days=7))[
                 :50

@@ -15,6 +15,7 @@ urlpatterns = [
     path("<int:pk>/authorize/", views.ro_authorize, name="authorize"),
     path("<int:pk>/deliver/", views.ro_deliver, name="deliver"),
     path("<int:pk>/print/", views.ro_print, name="print"),
+    path("<int:pk>/settlement/", views.ro_settlement_print, name="settlement_print"),
     path("<int:pk>/documents/<slug:kind>/<int:approval_id>/", views.document, name="document"),
     path("<int:pk>/do/<slug:action>/", views.ro_action, name="action"),
     path("photo/<int:photo_id>/", views.photo, name="photo"),

@@ -637,6 +637,16 @@ def ro_print(request, pk):
 
 
 @role_required(*STAFF)
+def ro_settlement_print(request, pk):
+    """The printed settlement (结算单) handed over at delivery: the actual lines, totals and tax,
+    the invoice number and how the customer paid."""
+    ro = _ro_or_404(request, pk)
+    return render(
+        request, "workorders/settlement_print.html", {"ro": ro, "settle": selectors.settlement(ro)}
+    )
+
+
+@role_required(*STAFF)
 def document(request, pk, kind, approval_id):
     """A signed document of the RO as PDF (made on its first download, then kept)."""
     ro = _ro_or_404(request, pk)

@@ -133,3 +133,30 @@ def test_open_complaint_from_a_letter(client, open_task):
     )
     assert response.status_code == 302
     assert Complaint.objects.get().channel == "letter"
+
+
+def test_desk_filters_by_kind_and_offers_the_next_call(client, site, open_task):
+    # given the agent's follow-up call and a technician call-back on the desk
+    callback = CallTask.objects.create(
+        site=site,
+        kind="tech_callback",
+        status=TaskStatus.OPEN,
+        customer=open_task.customer,
+        vehicle=open_task.vehicle,
+        repair_order=open_task.repair_order,
+        assignee=open_task.assignee,
+        due_at=open_task.due_at,
+        due_until=open_task.due_until,
+        source_key=f"test-callback-{open_task.pk}",
+    )
+    client.force_login(open_task.assignee)
+    # when the desk opens: both kinds are offered as filters, and a "next call"
+    html = client.get(reverse("followups:desk")).content.decode()
+    assert 'data-kind="followup"' in html
+    assert 'data-kind="tech_callback"' in html
+    assert 'id="next-call"' in html
+    # when narrowed to call-backs: only that call is listed, and there is no next one
+    html = client.get(reverse("followups:desk"), {"kind": "tech_callback"}).content.decode()
+    assert f'data-task="{callback.pk}"' in html
+    assert f'data-task="{open_task.pk}"' not in html
+    assert 'id="next-call"' not in html

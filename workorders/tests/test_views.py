@@ -268,3 +268,28 @@ def test_the_next_step_of_a_new_ro_follows_the_flow():
     page = adv.get(reverse("workorders:authorize", args=[ro.pk])).content.decode()
     assert 'id="not-ready-to-sign"' in page
     assert 'id="pad"' not in page
+
+
+def test_the_settlement_printout_has_the_invoice_number_and_payment_method():
+    # given a delivered RO
+    ro = ro_in_state(S.DELIVERED)
+    adv = _as(ro.advisor)
+    # when its settlement is printed
+    page = adv.get(reverse("workorders:settlement_print", args=[ro.pk])).content.decode()
+    # then it is a settlement, with the invoice number and how the customer paid
+    assert "<h1>Settlement</h1>" in page
+    assert ro.invoice_number
+    assert f'<strong id="invoice-number">{ro.invoice_number}</strong>' in page
+    assert f'<td id="payment-method">{ro.get_payment_method_display()}</td>' in page
+    # and the delivery page's "Print settlement" prints it (not the RO)
+    deliver = adv.get(reverse("workorders:deliver", args=[ro.pk])).content.decode()
+    assert reverse("workorders:settlement_print", args=[ro.pk]) in deliver
+
+
+def test_the_printed_ro_title_is_not_doubled_in_chinese():
+    ro = ro_in_state(S.DRAFT)
+    adv = _as(ro.advisor)
+    adv.cookies["django_language"] = "zh-hans"
+    page = adv.get(reverse("workorders:print", args=[ro.pk])).content.decode()
+    assert page.count("维修委托书 维修委托书") == 0
+    assert "<h1>维修委托书</h1>" in page
