@@ -182,11 +182,17 @@ def complaints_summary(*, site_ids, now: datetime | None = None) -> dict:
 
 
 def surveys_answered(*, site, since: datetime):
-    """Follow-ups the customers answered online since `since`, newest first (the agent's desk)."""
+    """Follow-ups the customers completed online since `since`, newest first (the agent's desk;
+    read through the index of completed follow-ups). An online answer that still needs the call
+    (warranty) stays in the call queue instead, marked as answered online."""
     return (
         CallTask.objects.filter(
-            site=site, kind=TaskKind.FOLLOWUP, data__survey__isnull=False, updated_at__gte=since
+            site=site,
+            kind=TaskKind.FOLLOWUP,
+            status=TaskStatus.DONE,
+            completed_at__gte=since,
+            data__channel="online",
         )
         .select_related("customer", "vehicle", "repair_order")
-        .order_by("-updated_at", "-id")
+        .order_by("-completed_at", "-id")
     )

@@ -214,6 +214,13 @@ def test_a_dissatisfied_answer_opens_a_complaint_and_a_warranty_call_stays_due(c
     complaint = Complaint.objects.get()
     assert complaint.repair_order == ro
     assert "Noise again" in complaint.description
+    # when the call is due, the agent sees the online answer above the script
+    agent = make_staff(role=Role.FOLLOWUP_AGENT, site=ro.site)
+    CallTask.objects.filter(pk=task.pk).update(status=TaskStatus.OPEN, assignee=agent)
+    client.force_login(agent)
+    desk = client.get("/followups/", {"task": task.pk}).content.decode()
+    assert 'id="survey-answer"' in desk
+    assert "Noise again" in desk
 
 
 def test_a_wrong_survey_link_is_the_not_found_page(client):
