@@ -1,6 +1,7 @@
 """Sign-in protection: the client address django-axes counts failures by, and the answer to a
 locked-out attempt (a page on the login screens, a JSON error on the API)."""
 
+from axes.backends import AxesStandaloneBackend
 from django.conf import settings
 from django.http import JsonResponse
 from django.shortcuts import render
@@ -49,3 +50,14 @@ def lockout_response(request, original_response=None, credentials=None):
         )
     response["Retry-After"] = str(_minutes() * 60)
     return response
+
+
+class LockoutBackend(AxesStandaloneBackend):
+    """django-axes' lockout check for every sign-in that comes with a request (each one over
+    HTTP does). A call without a request (a management command, the test client's login()) has
+    no address to count and no attacker behind it: it is left to the next backend."""
+
+    def authenticate(self, request, username=None, password=None, **kwargs):
+        if request is None:
+            return None
+        return super().authenticate(request, username, password, **kwargs)

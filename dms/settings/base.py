@@ -132,7 +132,7 @@ CONTENT_SECURITY_POLICY = {
 # django-axes counts failed sign-ins (login page, admin, API token exchange) per account and
 # per client address; either reaching the limit locks it out for the cool-off time.
 AUTHENTICATION_BACKENDS = [
-    "axes.backends.AxesStandaloneBackend",
+    "dms.signin.LockoutBackend",
     "django.contrib.auth.backends.ModelBackend",
 ]
 AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=10)

@@ -79,6 +79,6 @@ LANGUAGE_CODE = "en"
 # local TLS listener allows 127.0.0.1 itself (and passes these to a worker process it starts).
 OUTBOUND_ALLOWED_NETWORKS = env.list("DMS_TEST_OUTBOUND_ALLOWED_NETWORKS", default=[])
 OUTBOUND_CA_FILE = env("DMS_TEST_OUTBOUND_CA_FILE", default=None)
-# The sign-in lockout needs the request, which the test client's login() does not pass; the
-# lockout tests (dms/tests/test_signin.py) switch it on.
+# The sign-in lockout is off in tests (many tests sign in wrongly on purpose from one address);
+# the lockout tests (dms/tests/test_signin.py) switch it on.
 AXES_ENABLED = False

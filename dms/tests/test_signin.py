@@ -263,3 +263,10 @@ def test_password_change(client, make_user):
 def test_the_password_pages_speak_both_languages(client, lang, title):
     client.cookies["django_language"] = lang
     assert title in client.get(reverse("password_reset")).content.decode()
+
+
+def test_a_sign_in_without_a_request_is_not_counted_or_refused(client, make_user, axes_on):
+    # a management command or the test client's login() has no address: nothing to lock
+    make_user(Role.ADVISOR, username="lina")
+    assert client.login(username="lina", password=PASSWORD)
+    assert not client.login(username="lina", password="wrong")
