@@ -21,7 +21,7 @@ class ClosedDateInline(SiteScopedTabularInline):
 
 @admin.register(Site)
 class SiteAdmin(SiteScopedAdmin):
-    """A manager edits their own site's settings; sites are added and removed by a superuser."""
+    """A manager edits their own site's settings; a superuser adds and deactivates sites."""
 
     site_path = "pk"
     list_display = [
