@@ -256,3 +256,28 @@ def test_one_form_for_a_new_customer_and_car_prefilled_from_the_lookup(desk, sit
     assert "Customer 赵敏 and car 沪Q5032E added" in html
     assert 'id="booking"' in html
     assert f'name="vehicle" value="{vehicle.pk}"' in html
+
+
+def test_a_second_visit_the_same_day_needs_the_checkbox(desk, vehicle, advisor, advisor2):
+    from appointments.models import Appointment
+
+    day = _open_day(2)
+    first = datetime.combine(day, time(9, 15), tzinfo=TZ)
+    services.appointment_book(
+        site=vehicle.site, customer=vehicle.owner, vehicle=vehicle, start=first, actor=advisor
+    )
+    later = datetime.combine(day, time(14, 0), tzinfo=TZ)
+    form = {
+        "vehicle": vehicle.pk,
+        "slot": f"{later.isoformat()}|{advisor2.pk}",
+        "source": "customer",
+        "channel": "front_desk",
+    }
+    # without the tick the panel says the car is already booked that day
+    r = desk.post("/appointments/book/", form, HTTP_HX_REQUEST="true")
+    assert "already has an appointment that day at" in r.content.decode()
+    assert Appointment.objects.filter(vehicle=vehicle).count() == 1
+    # with it the second visit is booked
+    r = desk.post("/appointments/book/", {**form, "allow_same_day": "on"}, HTTP_HX_REQUEST="true")
+    assert "booked" in r.content.decode()
+    assert Appointment.objects.filter(vehicle=vehicle).count() == 2

@@ -192,8 +192,8 @@ def _form_cases(w):
         ),
         (
             "/appointments/book/",
-            {"vehicle": str(v.pk), "start": _soon(days=1)[:16]},
-            ["vehicle", "start", "advisor", "estimated_hours", "concern"],
+            {"vehicle": str(v.pk), "slot": f"{_soon(days=1)}|{w['advisor'].pk}"},
+            ["vehicle", "slot", "estimated_hours", "services", "source", "channel", "notes"],
         ),
         (f"/ro/{draft.pk}/estimate/", {}, list(EstimateForm.base_fields)),
         (
