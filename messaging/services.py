@@ -288,7 +288,9 @@ def message_send(
                 provider=config.provider,
                 language=language,
                 to=to,
-                subject=render(subject, values) if subject else "",
+                subject=render(subject, values)
+                if subject
+                else _default_subject(site, kind, channel, language),
                 body=text,
                 provider_template=code,
                 params=params,
@@ -306,6 +308,14 @@ def message_send(
     )
     transaction.on_commit(lambda pk=message.pk: _enqueue(pk))
     return message
+
+
+def _default_subject(site, kind: str, channel: str, language: str) -> str:
+    """An e-mail without a subject of its own is titled with the site and the kind."""
+    if channel != MessageChannel.EMAIL:
+        return ""
+    with translation.override(language):
+        return f"{site.name} · {MessageKind(kind).label}"
 
 
 def _enqueue(message_id: int, countdown: float | None = None) -> None:

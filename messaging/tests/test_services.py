@@ -113,6 +113,7 @@ def test_email_arrives_at_a_real_smtp_server(site, customer, smtp_server, settin
     assert len(smtp_server.received) == 1
     got = smtp_server.received[0]
     assert got["to"] == ["wang@example.com"]
+    assert got["subject"] == f"{site.name} · Car ready"
     assert "沪A12345" in got["body"]
     assert str(message.key) in got["message_id"]
     message.refresh_from_db()
