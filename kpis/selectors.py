@@ -27,6 +27,7 @@ from django.db.models import (
     Count,
     DateField,
     Exists,
+    ExpressionWrapper,
     F,
     FloatField,
     Func,
@@ -288,6 +289,20 @@ def jobs_finished(scope: Scope) -> QuerySet[JobLine]:
         .annotate(ro_site=Subquery(ro_site))
         .filter(scope.during("signed_off_at", "ro_site"))
         .annotate(clocked_seconds=Coalesce(clocked, Value(0.0)))
+    )
+
+
+# A job signed off with less than this share of its standard hours on the clock (the workshop's
+# sign-off asks the technician to confirm such a time; see workshop.transitions).
+IMPLAUSIBLE_SHARE = 0.1
+
+
+def _implausible_time() -> Q:
+    """Signed off with implausibly little clocked time for its standard hours."""
+    return Q(standard_hours__gt=0) & Q(
+        clocked_seconds__lt=ExpressionWrapper(
+            F("standard_hours") * Value(3600 * IMPLAUSIBLE_SHARE), output_field=FloatField()
+        )
     )
 
 
@@ -746,6 +761,7 @@ def compute_for_scope(scope: Scope, *, detail: bool = False, use_rollup: bool = 
     fs = _first_service(scope)
     retention = _retention(scope)
     due_month = due_this_month(scope).count()
+    implausible = jobs_finished(scope).filter(_implausible_time()).count()
 
     t = {name: fold_daily(rows, key=lambda r: None).get(None, {}) for name, rows in d.items()}
     opened = t["opened"].get("opened", 0)
@@ -814,6 +830,13 @@ def compute_for_scope(scope: Scope, *, detail: bool = False, use_rollup: bool = 
         "attended_hours": _f(attended),
         "booked_hours": _f(appt["booked_hours"]),
         "capacity_hours": _f(capacity),
+        # each ratio's numerator and denominator, from the same rows as the ratio
+        "ro_from_appointment": t["opened"].get("from_appointment", 0),
+        "appointments_booked": appt["booked"],
+        "appointments_arrived": appt["arrived"],
+        "finished_sold_hours": _f(sold_finished),
+        "finished_clocked_hours": _f(clocked_on_finished),
+        "implausible_clock_jobs": implausible,
     }
     if detail:
         result["advisors"] = _advisor_table(d)
@@ -868,6 +891,7 @@ def _technician_table(d: dict[str, list[dict]], attended_by_tech) -> list[dict]:
                 "jobs_finished": r.get("jobs_finished", 0),
                 "sold_hours": _f(sold),
                 "clocked_hours": _f(r.get("clocked_seconds", 0) / 3600.0),
+                "finished_clocked_hours": _f(r.get("jobs_clocked_seconds", 0) / 3600.0),
                 "attended_hours": _f(attended),
                 "technician_efficiency": _rate(sold, r.get("jobs_clocked_seconds", 0) / 3600.0),
                 "technician_productivity": _rate(r.get("clocked_seconds", 0) / 3600.0, attended),
@@ -1035,7 +1059,13 @@ RECORD_SETS: dict[str, RecordSet] = {
         "repair_order__advisor_id",
         "technician_id",
     ),
-    "jobs_finished": RecordSet("job", jobs_finished, (), "", "technician_id"),
+    "jobs_finished": RecordSet(
+        "job",
+        lambda s: jobs_finished(s).annotate(implausible_time=_implausible_time()),
+        ("implausible_time",),
+        "",
+        "technician_id",
+    ),
     "clock_entries": RecordSet("clock", clock_entries, (), "", "technician_id"),
     "followups_reached": RecordSet(
         "task",

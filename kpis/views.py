@@ -119,6 +119,24 @@ def manager_required(view):
     return wrapped
 
 
+# A ratio's numerator and denominator as the tile shows them, from the same rows as the ratio
+# (and as the tables' columns): key → (numerator, denominator, unit).
+RATIO_PARTS = {
+    "appointment_rate": ("ro_from_appointment", "ro_opened", "count"),
+    "show_rate": ("appointments_arrived", "appointments_booked", "count"),
+    "technician_efficiency": ("finished_sold_hours", "finished_clocked_hours", "hours"),
+    "technician_productivity": ("clocked_hours", "attended_hours", "hours"),
+    "workshop_load": ("booked_hours", "capacity_hours", "hours"),
+}
+
+
+def _ratio_parts(key: str, result: dict, currency: str) -> str:
+    if key not in RATIO_PARTS:
+        return ""
+    top, bottom, unit = RATIO_PARTS[key]
+    return f"{_fmt(result[top], unit, currency)} ÷ {_fmt(result[bottom], unit, currency)}"
+
+
 @manager_required
 @replica_reads  # reads may lag the primary a little (DATABASE_REPLICA_URL)
 def dashboard(request):
@@ -153,6 +171,7 @@ def dashboard(request):
                 "target": _fmt(k.target, k.unit) if k.target is not None else "",
                 "target_met": target_met,
                 "url": _records_url(k.records, q),
+                "parts": _ratio_parts(k.key, now, currency),
             }
         )
     retention = [
@@ -227,6 +246,10 @@ def dashboard(request):
                     _records_url("jobs_finished", q, technician=r["user_id"]),
                 ),
                 (
+                    _fmt(r["finished_clocked_hours"], "hours"),
+                    _records_url("jobs_finished", q, technician=r["user_id"]),
+                ),
+                (
                     _fmt(r["clocked_hours"], "hours"),
                     _records_url("clock_entries", q, technician=r["user_id"]),
                 ),
@@ -258,6 +281,7 @@ def dashboard(request):
         "retention_help": RETENTION_HELP,
         "advisors": advisors,
         "technicians": technicians,
+        "implausible_url": _records_url("jobs_finished", q, only="implausible_time"),
         "trend": now["trend"],
         "presets": [
             (k, v, "?" + urlencode({"site": q.site_param or "all", "preset": k}))
@@ -415,6 +439,7 @@ FLAG_LABELS = {
     "satisfied": gettext_lazy("Satisfied"),
     "is_overdue": gettext_lazy("Overdue"),
     "is_captured": gettext_lazy("Came for it"),
+    "implausible_time": gettext_lazy("Implausibly short clock time"),
 }
 
 

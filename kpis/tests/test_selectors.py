@@ -1,4 +1,5 @@
 import datetime as dt
+from decimal import Decimal
 
 import pytest
 
@@ -175,3 +176,43 @@ def test_a_score_of_4_recorded_as_dissatisfied_is_not_satisfied(world):
     CallTask.objects.filter(repair_order=world["r6"]).update(data={"dissatisfied": True})
     # then only R1's 5 counts as satisfied, of the three reached
     assert compute(world)["satisfaction_rate"] == 0.3333
+
+
+def test_an_implausibly_short_clock_time_is_counted_and_the_ratio_parts_add_up(world):
+    from workorders.models import JobLine
+    from workorders.tests.factories import JobLineFactory
+    from workshop.models import ClockEntry
+
+    # given, besides the hand-computed week, a 3 h job signed off after 10 seconds on the clock
+    job = JobLineFactory(
+        repair_order=world["r1"],
+        description="Timing belt",
+        standard_hours=Decimal("3.0"),
+        labour_amount=Decimal("540"),
+        technician=world["t1"],
+        approval=JobLine.Approval.AUTHORIZED,
+        work_status=JobLine.WorkStatus.DONE,
+        signed_off_at=scenario.local(3, 4, 15),
+    )
+    start = scenario.local(3, 4, 14)
+    ClockEntry.objects.create(
+        job=job, technician=world["t1"], started_at=start, ended_at=start + dt.timedelta(seconds=10)
+    )
+    # when the KPIs are computed
+    result = compute(world, detail=True)
+    # then the job is counted as implausible
+    assert result["implausible_clock_jobs"] == 1
+    # and the efficiency is the sold hours ÷ the clocked hours shown beside it (as shown, to
+    # the hundredth of an hour)
+    assert result["finished_sold_hours"] == 6.5  # 2.0 + 1.5 + 3.0
+    assert result["finished_clocked_hours"] == 4.5  # 2.5 + 2.0 + 10 seconds
+    shown = result["finished_sold_hours"] / result["finished_clocked_hours"]
+    assert result["technician_efficiency"] == pytest.approx(shown, abs=0.01)
+    t1 = next(r for r in result["technicians"] if r["user_id"] == world["t1"].pk)
+    shown = t1["sold_hours"] / t1["finished_clocked_hours"]
+    assert t1["technician_efficiency"] == pytest.approx(shown, abs=0.01)
+    # and the records behind it list that job as implausible
+    rows = selectors.RECORD_SETS["jobs_finished"].build(
+        selectors.make_scope(site_ids=[world["site"].pk], start=scenario.START, end=scenario.END)
+    )
+    assert [r.pk for r in rows if r.implausible_time] == [job.pk]

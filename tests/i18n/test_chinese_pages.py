@@ -89,6 +89,8 @@ class Reader(HTMLParser):
             self.stack.append(tag)
         if self.skip:
             return
+        if tag == "img" and "/admin/img/" in (values.get("src") or ""):
+            return  # Django admin's yes/no icons carry alt="True"/"False" in every language
         for name in ATTRS:
             if values.get(name):
                 self.parts.append(values[name])
