@@ -4,8 +4,14 @@ HTTP push carries none) before anything is read; a forged request gets 403 and c
 nothing."""
 
 import logging
+from xml.etree.ElementTree import ParseError
 
-from django.http import HttpResponse, HttpResponseForbidden, JsonResponse
+from django.http import (
+    HttpResponse,
+    HttpResponseBadRequest,
+    HttpResponseForbidden,
+    JsonResponse,
+)
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods, require_POST
 
@@ -13,6 +19,8 @@ from . import backends, services
 from .models import MessageChannel, SiteChannel
 
 log = logging.getLogger(__name__)
+# A body that verified but cannot be read (not JSON/XML, wrong shapes) is a 400, never a 500.
+UNREADABLE = (ValueError, TypeError, AttributeError, KeyError, ParseError)
 
 
 def _backend(provider: str, account: str):
@@ -43,6 +51,8 @@ def status_callback(request, provider: str, account: str, token: str):
     except backends.ForgedRequest as exc:
         log.warning("Refused a %s status callback: %s", provider, exc)
         return HttpResponseForbidden()
+    except UNREADABLE:
+        return HttpResponseBadRequest()
     for report in reports:
         services.status_report_apply(provider=provider, report=report)
     return _ok(provider)
@@ -67,6 +77,8 @@ def inbound(request, provider: str, account: str, token: str):
     except backends.ForgedRequest as exc:
         log.warning("Refused a %s reply: %s", provider, exc)
         return HttpResponseForbidden()
+    except UNREADABLE:
+        return HttpResponseBadRequest()
     for report in statuses:
         services.status_report_apply(provider=provider, report=report)
     account = "" if account == "-" else account

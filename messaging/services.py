@@ -53,6 +53,8 @@ REQUEUE_AFTER = timedelta(minutes=5)
 # commit: the sweeper reconciles it with the provider.
 RECONCILE_AFTER = timedelta(minutes=5)
 MAX_ATTEMPTS = 8
+# Retries due within this go to the broker with a countdown; later ones wait in the database.
+MAX_COUNTDOWN = timedelta(minutes=10)
 OPT_OUT_WORDS = {"td", "t", "退订", "stop", "stopall", "unsubscribe", "cancel", "end", "quit"}
 
 
@@ -526,6 +528,8 @@ def _after_transient(message_id: int, exc: backends.TransientSendError, *, now) 
             return "failed"
         wait = _backoff(message.attempts, exc.retry_after)
         due = now + wait
+        # a short wait rides the broker; a long one waits in the database for the sweeper
+        on_broker = wait <= MAX_COUNTDOWN
         move(
             message,
             to=MessageStatus.QUEUED,
@@ -535,12 +539,13 @@ def _after_transient(message_id: int, exc: backends.TransientSendError, *, now) 
             data={"code": exc.code, "retry_in_s": int(wait.total_seconds())},
             extra_fields={
                 "next_attempt_at": due,
-                "claimed_at": due,
+                "claimed_at": due if on_broker else None,
                 "error_code": exc.code[:64],
                 "error": str(exc)[:300],
             },
         )
-        transaction.on_commit(lambda: _enqueue(message_id, countdown=wait.total_seconds()))
+        if on_broker:
+            transaction.on_commit(lambda: _enqueue(message_id, countdown=wait.total_seconds()))
     return "retry"
 
 

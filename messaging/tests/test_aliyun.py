@@ -223,3 +223,11 @@ def test_the_sites_rate_limit_is_kept(aliyun_site, aliyun, customer):
     outcomes = [services.message_deliver(message_id=m.pk, now=now) for m in messages]
     assert outcomes == ["sent", "sent", "throttled"]
     assert len(aliyun.sent) == 2
+
+
+def test_unreadable_push_is_a_400_not_a_500(aliyun_site, aliyun, live_server):
+    import requests
+
+    for body in (b"not json", b'{"a": 1}', b"[1, 2]"):
+        response = requests.post(callback_url(live_server, "status"), data=body, timeout=10)
+        assert response.status_code == 400, body
