@@ -308,3 +308,30 @@ def test_publishing_an_event_twice_creates_one_delivery(site):
     webhooks.events_publish(entry.pk)
     webhooks.events_publish(entry.pk)
     assert WebhookDelivery.objects.count() == 1
+
+
+def test_admin_refuses_an_internal_url_and_offers_a_generated_secret(
+    site, client, django_user_model
+):
+    from django.urls import reverse
+
+    admin = django_user_model.objects.create_superuser("root", "root@example.com", "pw")
+    client.force_login(admin)
+    url = reverse(f"admin:{WebhookSubscription._meta.app_label}_webhooksubscription_add")
+    page = client.get(url).content.decode()
+    assert 'value="whsec_' in page
+    response = client.post(
+        url,
+        {
+            "site": site.pk,
+            "name": "cache",
+            "url": "https://127.0.0.1:6379/",
+            "active": "on",
+            "events": "[]",
+            "secret": webhooks.new_secret(),
+            "max_attempts": 8,
+        },
+    )
+    assert response.status_code == 200
+    assert "not a public internet address" in response.content.decode()
+    assert not WebhookSubscription.objects.exists()
