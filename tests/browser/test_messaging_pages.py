@@ -106,3 +106,34 @@ def test_agent_sees_a_reply_no_rule_answered(live_server, login_page, shop, lang
     screenshot(page, f"messaging-replies-{lang}")
     page.click("table button")
     expect(page.locator("table")).not_to_contain_text("明天能不能改到下午？")
+
+
+@pytest.mark.parametrize("lang", ["en", "zh-hans"])
+def test_desk_shows_what_the_customer_was_sent_and_whether_it_arrived(
+    live_server, login_page, shop, lang
+):
+    from django.utils import timezone
+
+    from followups import services as outreach
+    from followups.tests.factories import delivered_ro
+
+    site, customer = shop["site"], shop["customer"]
+    ro = delivered_ro(site=site, at=timezone.now(), vehicle=shop["ro"].vehicle)
+    task = outreach.followup_schedule_for_delivery(repair_order=ro)
+    outreach.outreach_sweep(now=task.due_at)
+    outreach.task_dispatch(task_id=task.pk, now=task.due_at)
+    ready = message_send(
+        site=site, kind="car_ready", context={"plate": "沪A12345"}, customer=customer, channel="sms"
+    )
+    message_deliver(message_id=ready.pk)
+    status_report_apply(
+        provider=ready.provider,
+        report=StatusReport(
+            key=str(ready.key), status="failed", error_code="MK:0001", error="号码停机"
+        ),
+    )
+    page = login_page("amy", lang=lang, viewport=SCREEN)
+    page.goto(f"{live_server.url}/followups/?task={task.pk}")
+    expect(page.locator("#customer-messages")).to_contain_text("号码停机")
+    expect(page.locator("#customer-messages .badge.bad")).to_have_count(1)
+    screenshot(page, f"messaging-desk-{lang}")
