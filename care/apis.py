@@ -20,6 +20,7 @@ from rest_framework.routers import DefaultRouter
 from rest_framework.views import APIView
 
 from appointments.models import Appointment
+from dms.api.fields import MomentField
 from dms.api.schema import error_responses
 from dms.exceptions import ApplicationError, NotFoundError
 from dms.models import Role
@@ -124,7 +125,7 @@ class ReminderRuleViewSet(
 
 class CareBookingSerializer(serializers.Serializer):
     task = serializers.IntegerField(help_text="id of the care call task")
-    start = serializers.DateTimeField()
+    start = MomentField()
     advisor = serializers.IntegerField(required=False, allow_null=True)
     estimated_hours = serializers.DecimalField(
         max_digits=5, decimal_places=1, required=False, allow_null=True

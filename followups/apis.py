@@ -15,6 +15,7 @@ from rest_framework.response import Response
 from rest_framework.routers import DefaultRouter
 
 from customers.models import Channel
+from dms.api.fields import MomentField
 from dms.api.filters import FilterSet
 from dms.api.lists import DetailLink, RowSerializer
 from dms.api.pagination import cursor_pagination
@@ -122,7 +123,7 @@ class OutcomeInput(serializers.Serializer):
     technical_problem = serializers.BooleanField(required=False, default=False)
     technical_note = serializers.CharField(required=False, allow_blank=True, default="")
     dissatisfied = serializers.BooleanField(required=False, default=False)
-    new_start = serializers.DateTimeField(required=False, allow_null=True, default=None)
+    new_start = MomentField(required=False, allow_null=True, default=None)
     reason = serializers.CharField(required=False, allow_blank=True, default="")
 
 
@@ -332,7 +333,7 @@ class DecideInput(serializers.Serializer):
     cause = serializers.ChoiceField(choices=ComplaintCause.choices)
     apology = serializers.CharField(required=False, allow_blank=True, default="")
     explanation = serializers.CharField(required=False, allow_blank=True, default="")
-    rework_start = serializers.DateTimeField(required=False, allow_null=True, default=None)
+    rework_start = MomentField(required=False, allow_null=True, default=None)
     rework_hours = serializers.DecimalField(
         max_digits=5, decimal_places=1, required=False, default="1.0"
     )
