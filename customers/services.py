@@ -368,6 +368,8 @@ def vehicle_create(
     today = timezone.localdate()
     if data.get("mileage_km") and not data.get("mileage_read_at"):
         data["mileage_read_at"] = today
+    if data.get("mileage_km") and isinstance(data.get("mileage_read_at"), date):
+        _check_reading_day(data["mileage_read_at"], field="mileage_read_at")
     vehicle = Vehicle(site=site, owner=owner, **data)
     _check_vehicle(vehicle)
     with transaction.atomic():
@@ -456,13 +458,19 @@ def vehicle_update(
                 data={"fields": sorted(changed)},
             )
         if km not in (None, "") and km > vehicle.mileage_km:
-            vehicle_record_mileage(
-                vehicle=vehicle,
-                km=km,
-                read_on=read_on or timezone.localdate(),
-                actor=actor,
-                source=MileageReading.Source.DESK,
-            )
+            try:
+                vehicle_record_mileage(
+                    vehicle=vehicle,
+                    km=km,
+                    read_on=read_on or timezone.localdate(),
+                    actor=actor,
+                    source=MileageReading.Source.DESK,
+                )
+            except ApplicationError as exc:  # name the fields of this form
+                names = {"km": "mileage_km", "read_on": "mileage_read_at"}
+                raise ApplicationError(
+                    exc.message, fields={names.get(k, k): v for k, v in exc.fields.items()}
+                ) from exc
             vehicle.refresh_from_db()
         elif changed and {"next_service_due_km", "service_interval_km"} & set(changed):
             _refresh_estimates(vehicle)
@@ -515,16 +523,19 @@ MAX_ODOMETER_KM = 2_000_000  # beyond: a typo
 FIRST_READING_DAY = date(1950, 1, 1)
 
 
+def _check_reading_day(read_on: date, *, field: str = "read_on") -> None:
+    if read_on > timezone.localdate():
+        msg = _("The reading date cannot be in the future.")
+        raise ApplicationError(msg, fields={field: msg})
+    if read_on < FIRST_READING_DAY:
+        msg = _("Enter a reading date after %(day)s.") % {"day": FIRST_READING_DAY.isoformat()}
+        raise ApplicationError(msg, fields={field: msg})
+
+
 def _check_reading(vehicle: Vehicle, *, km: int, read_on: date) -> None:
     """A reading may not lie in the future nor go back against the readings around it (an
     odometer only goes up): field messages on `km` / `read_on`."""
-    today = timezone.localdate()
-    if read_on > today:
-        msg = _("The reading date cannot be in the future.")
-        raise ApplicationError(msg, fields={"read_on": msg})
-    if read_on < FIRST_READING_DAY:
-        msg = _("Enter a reading date after %(day)s.") % {"day": FIRST_READING_DAY.isoformat()}
-        raise ApplicationError(msg, fields={"read_on": msg})
+    _check_reading_day(read_on)
     readings = MileageReading.objects.filter(vehicle=vehicle)
     before = readings.filter(read_on__lte=read_on, km__gt=km).order_by("-km").first()
     current_applies = vehicle.mileage_read_at is None or vehicle.mileage_read_at <= read_on

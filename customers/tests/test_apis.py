@@ -149,3 +149,30 @@ def test_schema_describes_the_endpoints(api_as):
     paths = r.json()["paths"]
     assert "/api/v1/vehicles/{id}/history/" in paths
     assert "/api/v1/lookup/" in paths
+
+
+def test_a_vehicle_with_a_reading_dated_in_the_future_is_refused(api_as, site):
+    from customers.tests.factories import CustomerFactory, make_vin
+
+    owner = CustomerFactory(site=site)
+    api = api_as(Role.ADVISOR)
+    r = api.post(
+        "/api/v1/vehicles/",
+        {
+            "owner": owner.pk,
+            "vin": make_vin(3),
+            "mileage_km": 5000,
+            "mileage_read_at": "2999-01-01",
+        },
+        format="json",
+    )
+    assert r.status_code == 400
+    assert "future" in r.json()["fields"]["mileage_read_at"][0]
+    v = VehicleFactory(owner__site=site, mileage_km=1000)
+    r = api.patch(
+        f"/api/v1/vehicles/{v.pk}/",
+        {"mileage_km": 2000, "mileage_read_at": "2999-01-01"},
+        format="json",
+    )
+    assert r.status_code == 400
+    assert "future" in r.json()["fields"]["mileage_read_at"][0]
