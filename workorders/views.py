@@ -295,7 +295,7 @@ def ro_action(request, pk, action):
     """One POST endpoint per action of the page; each calls exactly one service."""
     ro = _ro_or_404(request, pk)
     post, user, rid = request.POST, request.user, ro.pk
-    done = _("Done.")
+    done = ""  # by default: what was done to which RO, and its state now (below)
     try:
         if action == "start":
             services.ro_start(repair_order_id=rid, actor=user)
@@ -387,8 +387,28 @@ def ro_action(request, pk, action):
         if request.POST.get("next") == "deliver":
             return redirect("workorders:deliver", pk=rid)
     else:
+        if not done:
+            audit_key = ACTION_AUDIT_KEYS.get(action, action)
+            done = _("%(n)s (%(plate)s): %(what)s. Now: %(state)s.") % {
+                "n": ro.number,
+                "plate": ro.vehicle.plate or ro.vehicle.vin,
+                "what": selectors.AUDIT_LABELS.get(audit_key, audit_key),
+                "state": ROStatus(
+                    RepairOrder.objects.values_list("status", flat=True).get(pk=rid)
+                ).label,
+            }
         messages.success(request, done)
     return redirect("workorders:detail", pk=rid)
+
+
+# the audit entry (and its readable label) each page action writes
+ACTION_AUDIT_KEYS = {
+    "approval-link": "approval_link_created",
+    "record-delay": "delay_notified",
+    "approve-total": "total_approved",
+    "comeback-confirm": "comeback_confirmed",
+    "comeback-clear": "comeback_cleared",
+}
 
 
 # --- intake ----------------------------------------------------------------------------------

@@ -293,3 +293,19 @@ def test_the_printed_ro_title_is_not_doubled_in_chinese():
     page = adv.get(reverse("workorders:print", args=[ro.pk])).content.decode()
     assert page.count("维修委托书 维修委托书") == 0
     assert "<h1>维修委托书</h1>" in page
+
+
+def test_an_action_says_what_happened_to_which_ro():
+    # given a draft RO
+    ro = ro_in_state(S.DRAFT)
+    adv = _as(ro.advisor)
+    # when the advisor cancels it
+    r = adv.post(
+        reverse("workorders:action", args=[ro.pk, "cancel"]),
+        {"reason": "Customer left"},
+        follow=True,
+    )
+    # then the message names the RO, the car, what was done and its state now
+    page = r.content.decode()
+    assert f"{ro.number} ({ro.vehicle.plate}): Cancelled. Now: Cancelled." in page
+    assert "Done." not in page
