@@ -399,6 +399,7 @@ def _check_vehicle_free(
     end: datetime,
     allow_same_day: bool,
     exclude_id: int | None = None,
+    by_customer: bool = False,
 ) -> None:
     """One car, one active appointment at a time: an overlapping one is refused (409 naming it);
     a second one on the same day needs `allow_same_day`. The caller holds the vehicle's row
@@ -420,6 +421,12 @@ def _check_vehicle_free(
         return
     day = timezone.localtime(start, site.tzinfo).date()
     same_day = others.filter(day=day).order_by("start").first()
+    if same_day is not None and by_customer:
+        msg = _(
+            "Your car already has an appointment that day at %(time)s. To come twice the same "
+            "day, please call the service desk."
+        ) % {"time": _fmt(site, same_day.start)}
+        raise ConflictError(msg, fields={"start": msg}, extra={"code": "vehicle_same_day"})
     if same_day is not None:
         msg = _(
             "This car already has an appointment that day at %(time)s (#%(id)s). To book a "
@@ -502,6 +509,7 @@ def appointment_book(
                 start=slot.start,
                 end=slot.end,
                 allow_same_day=allow_same_day or _walk_in,
+                by_customer=_by_customer,
             )
             over = _check_capacity(
                 site=site,

@@ -422,3 +422,18 @@ def test_reschedule_of_an_appointment_waiting_for_a_new_time_books_it_again(book
     appointment.refresh_from_db()
     assert (appointment.status, appointment.start) == (AppointmentStatus.BOOKED, at(26, 10))
     assert len(_reminders(appointment)) == 2
+
+
+def test_a_customer_booking_a_second_visit_the_same_day_is_told_to_call(site, vehicle, book):
+    ServiceOffering.objects.create(site=site, code="oil", name="常规保养", standard_hours="1.0")
+    book(at(24, 9))
+    with pytest.raises(ConflictError) as refused:
+        services.appointment_book_online(
+            site=site,
+            customer=vehicle.owner,
+            vehicle=vehicle,
+            start=at(24, 15),
+            services=["oil"],
+            now=NOW,
+        )
+    assert "please call the service desk" in refused.value.message
