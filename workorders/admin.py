@@ -15,7 +15,15 @@ from .models import (
 )
 
 
-class JobLineInline(SiteScopedTabularInline):
+class WrittenByServices:
+    """Repair orders and their parts are made by the services (numbering, locks, audit); the
+    admin reads and corrects them but does not add them."""
+
+    def has_add_permission(self, request, *args):
+        return False
+
+
+class JobLineInline(WrittenByServices, SiteScopedTabularInline):
     site_path = "repair_order__site"
     model = JobLine
     extra = 0
@@ -39,7 +47,7 @@ class PartLineInline(SiteScopedTabularInline):
 
 
 @admin.register(RepairOrder)
-class RepairOrderAdmin(SiteScopedAdmin):
+class RepairOrderAdmin(WrittenByServices, SiteScopedAdmin):
     """Read-mostly: status changes go through the services (lock, table, audit)."""
 
     list_display = ["number", "site", "status", "customer", "vehicle", "advisor", "opened_at"]
@@ -68,7 +76,7 @@ class RepairOrderAdmin(SiteScopedAdmin):
 
 
 @admin.register(JobLine)
-class JobLineAdmin(SiteScopedAdmin):
+class JobLineAdmin(WrittenByServices, SiteScopedAdmin):
     site_path = "repair_order__site"
     list_display = ["description", "repair_order", "approval", "work_status", "technician"]
     list_filter = ["approval", "work_status"]
@@ -86,7 +94,7 @@ class ApprovalLineInline(SiteScopedTabularInline):
 
 
 @admin.register(Approval)
-class ApprovalAdmin(SiteScopedAdmin):
+class ApprovalAdmin(WrittenByServices, SiteScopedAdmin):
     site_path = "repair_order__site"
     list_display = [
         "repair_order",
@@ -104,13 +112,13 @@ class ApprovalAdmin(SiteScopedAdmin):
 
 
 @admin.register(ApprovalLink)
-class ApprovalLinkAdmin(SiteScopedAdmin):
+class ApprovalLinkAdmin(WrittenByServices, SiteScopedAdmin):
     site_path = "repair_order__site"
     list_display = ["repair_order", "estimate_version", "expires_at", "answered_at"]
     exclude = ["token"]
 
 
-class RepairOrderPartAdmin(SiteScopedAdmin):
+class RepairOrderPartAdmin(WrittenByServices, SiteScopedAdmin):
     site_path = "repair_order__site"
 
 
