@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 export DJANGO_SETTINGS_MODULE ?= dms.settings.local
 
-.PHONY: run test venv venv-test assets messages migrate demo lint format bench system-deps clean openapi
+.PHONY: run test venv venv-test assets messages migrate demo lint format bench system-deps clean openapi smoke
 
 $(PY):
 	@command -v $(PYTHON) >/dev/null || { echo "Python 3.11 is needed ($(PYTHON) not found)"; exit 1; }
@@ -46,13 +46,20 @@ demo: migrate
 run: venv assets messages demo
 	$(PY) manage.py run_all
 
-# Debian packages the tests need: a real browser, CJK fonts for screenshots, gettext.
+# Debian packages the tests need: a real browser, CJK fonts for screenshots, gettext; for the
+# production tests caddy (the TLS proxy), openssl, redis-server and PostgreSQL's server and
+# client programs (a test cluster, a streaming standby, pg_dump/pg_restore).
 system-deps:
 	@need=""; \
 	[ -x /usr/bin/chromium ] || need="$$need chromium"; \
 	fc-list 2>/dev/null | grep -qi "Noto Sans CJK" || need="$$need fonts-noto-cjk"; \
 	ldconfig -p 2>/dev/null | grep -q "libpangoft2-1.0.so.0" || need="$$need libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0"; \
 	command -v msgfmt >/dev/null || need="$$need gettext"; \
+	command -v caddy >/dev/null || need="$$need caddy"; \
+	command -v openssl >/dev/null || need="$$need openssl"; \
+	command -v redis-server >/dev/null || need="$$need redis-server"; \
+	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need="$$need postgresql"; \
+	command -v pg_dump >/dev/null || need="$$need postgresql-client"; \
 	if [ -n "$$need" ]; then \
 	  if [ "$$(id -u)" = 0 ]; then \
 	    echo "Installing:$$need"; apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$need >/dev/null; \
@@ -75,6 +82,11 @@ format: venv-test
 test: system-deps venv-test assets messages lint
 	DJANGO_SETTINGS_MODULE=dms.settings.test $(VENV)/bin/pytest $(PYTEST_ARGS); \
 	  code=$$?; if [ $$code -eq 5 ]; then echo "pytest collected no tests: failing"; exit 1; fi; exit $$code
+
+# The production tests alone: collectstatic under the production settings, the stack behind TLS
+# (the smoke test), the read replica, object storage, the restore drill, the SQLite default.
+smoke: system-deps venv-test assets messages
+	DJANGO_SETTINGS_MODULE=dms.settings.test $(VENV)/bin/pytest tests/production $(PYTEST_ARGS)
 
 bench: venv-test assets
 	$(PY) bench/run_all.py

@@ -13,6 +13,7 @@ import logging
 import os
 
 from django.conf import settings
+from django.core.cache.backends.redis import RedisCache
 from django.http import HttpResponse
 from django.utils.module_loading import import_string
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest
@@ -65,3 +66,27 @@ def metrics_view(request):
         registry = REGISTRY
     body = generate_latest(registry) + generate_latest(_app_registry)
     return HttpResponse(body, content_type=CONTENT_TYPE_LATEST)
+
+
+
+_MISSING = object()
+
+
+class MeasuredRedisCache(RedisCache):
+    """Django's own Redis cache, counting gets, hits and misses into django-prometheus' cache
+    metrics (django-prometheus' Redis backend needs the django-redis package; this does not)."""
+
+    def get(self, key, default=None, version=None):
+        from django_prometheus.cache import metrics
+
+        metrics.django_cache_get_total.labels(backend="redis").inc()
+        try:
+            value = super().get(key, _MISSING, version=version)
+        except Exception:
+            metrics.django_cache_get_fail_total.labels(backend="redis").inc()
+            raise
+        if value is _MISSING:
+            metrics.django_cache_misses_total.labels(backend="redis").inc()
+            return default
+        metrics.django_cache_hits_total.labels(backend="redis").inc()
+        return value

@@ -106,7 +106,7 @@ if METRICS_ENABLED:
     ]
     for _db in DATABASES.values():
         _db["ENGINE"] = "django_prometheus.db.backends.postgresql"
-    CACHES["default"]["BACKEND"] = "django_prometheus.cache.backends.redis.RedisCache"
+    CACHES["default"]["BACKEND"] = "dms.metrics.MeasuredRedisCache"
     PROMETHEUS_EXPORT_MIGRATIONS = False
 
 # Error reports to Sentry (or any Sentry-protocol service) when SENTRY_DSN is set.

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
+IN_CI_ENV = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 
 # What every process of the image needs to start under dms.settings.production (placeholders:
 # collectstatic and check touch neither the database nor Redis).
