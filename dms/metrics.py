@@ -68,7 +68,6 @@ def metrics_view(request):
     return HttpResponse(body, content_type=CONTENT_TYPE_LATEST)
 
 
-
 _MISSING = object()
 
 
