@@ -502,6 +502,12 @@ def _dispatch_locked(task: CallTask, *, now: datetime) -> str:
             _("The gateway refused the message: %(error)s") % {"error": str(exc)[:200]},
             now,
         )
+        # never silently dropped: an agent calls instead
+        _call_instead(
+            task,
+            failed={"channel": task.get_channel_display(), "error": str(exc)[:200]},
+            now=now,
+        )
         return "failed"
     move(task, to=TaskStatus.SENT, table=TASK_TRANSITIONS, extra_fields={"completed_at": now})
     return "sent"
@@ -1081,6 +1087,14 @@ def task_message_failed(*, message) -> str | None:
             % {**failed, "next": channel},
         )
         return "fallback"
+    return _call_instead(task, failed=failed, data={"failed_message_id": message.pk})
+
+
+def _call_instead(
+    task: CallTask, *, failed: dict, data: dict | None = None, now: datetime | None = None
+) -> str:
+    """A message of `task` could not reach the customer: an agent calls instead (same kind,
+    key `<source>:call`), or, if the customer takes no calls, the failure is recorded."""
     if not (task.customer.consent_call and task.customer.phone):
         audit.record(
             subject=task,
@@ -1091,7 +1105,7 @@ def task_message_failed(*, message) -> str | None:
             % failed,
         )
         return "none"
-    now = timezone.now()
+    now = now or timezone.now()
     due_at = next_call_start(site=task.site, at=now)
     task_schedule(
         site=task.site,
@@ -1105,7 +1119,7 @@ def task_message_failed(*, message) -> str | None:
         due_until=max(task.due_until, due_at + timedelta(hours=4)),
         channel=Channel.CALL,
         message=task.message,
-        data={**task.data, "failed_message_id": message.pk},
+        data={**task.data, **(data or {})},
     )
     audit.record(
         subject=task,

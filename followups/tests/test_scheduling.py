@@ -241,8 +241,12 @@ def test_a_permanent_gateway_refusal_fails_the_task_without_retrying(site, setti
     task.refresh_from_db()
     assert task.status == TaskStatus.FAILED
     assert "block list" in audit.history(task).last().note
-    # it is not handed out again
-    assert services.outreach_sweep(now=now + timedelta(hours=1))["claimed"] == 0
+    # it is not handed out again; an agent calls instead (never silently dropped)
+    assert services.outreach_sweep(now=now + timedelta(hours=1))["claimed"] == 1
+    task.refresh_from_db()
+    assert task.status == TaskStatus.FAILED
+    call = CallTask.objects.get(source_key=f"{task.source_key}:call")
+    assert (call.channel, call.kind, call.status) == (Channel.CALL, task.kind, TaskStatus.QUEUED)
 
 
 def test_desk_queries_do_not_grow_with_the_queue(site, client, django_assert_max_num_queries):
