@@ -22,6 +22,17 @@ class WorkordersConfig(AppConfig):
 
         register_preview_source(_preview_values)
 
+        from messaging.signals import message_delivered, message_failed
+
+        message_delivered.connect(_message_state, dispatch_uid="workorders.message_delivered")
+        message_failed.connect(_message_state, dispatch_uid="workorders.message_failed")
+
+
+def _message_state(sender, message, **kwargs):
+    from .services import ro_message_state_recorded
+
+    ro_message_state_recorded(message=message)
+
 
 def _preview_values(*, site, kind: str, customer) -> dict:
     """A template preview's values from the customer's latest repair order."""

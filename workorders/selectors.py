@@ -44,6 +44,8 @@ ACTION_ROLES: dict[str, tuple[str, ...]] = {
 AUDIT_LABELS = {
     "opened": _("Opened"),
     "message_sent": _("Message to the customer"),
+    "message_delivered": _("Message delivered"),
+    "message_failed": _("Message not delivered"),
     "comeback_flagged": _("Flagged as a possible comeback"),
     "comeback_confirmed": _("Comeback confirmed"),
     "comeback_cleared": _("Comeback flag cleared"),

@@ -1931,3 +1931,22 @@ def ro_message_send(*, repair_order_id, actor, kind: str):
             data={"message_id": message.pk, "kind": kind, "channel": message.channel},
         )
     return message
+
+
+def ro_message_state_recorded(*, message) -> None:
+    """A message sent for an RO (key "ro:<id>:…") was delivered or failed: the RO's history
+    says so (the messaging layer tells through its signals)."""
+    parts = (message.source_key or "").split(":")
+    if len(parts) < 3 or parts[0] != "ro" or not parts[1].isdigit():
+        return
+    ro = RepairOrder.objects.filter(pk=int(parts[1]), site_id=message.site_id).first()
+    if ro is None:
+        return
+    delivered = message.status == "delivered"
+    audit.record(
+        subject=ro,
+        action="message_delivered" if delivered else "message_failed",
+        note=f"{message.get_kind_display()} → {message.get_channel_display()} {message.to}"
+        + ("" if delivered else f" ({message.error or message.error_code})"),
+        data={"message_id": message.pk, "kind": message.kind, "status": message.status},
+    )

@@ -51,6 +51,19 @@ def test_ready_notice_goes_by_the_preferred_channel_once_and_shows_on_the_ro(
     assert smtp_server.received[0]["to"] == [customer.email]
     page = client.get(reverse("workorders:detail", args=[ro.pk])).content.decode()
     assert str(MessageStatus.SENT.label) in page
+    # and when the provider reports it delivered, the RO's history says so
+    from messaging.backends import StatusReport
+    from messaging.services import status_report_apply
+
+    status_report_apply(
+        provider="smtp", report=StatusReport(key=str(message.key), status="delivered")
+    )
+    entry = AuditEntry.objects.get(object_id=ro.pk, action="message_delivered")
+    assert customer.email in entry.note
+    assert (
+        "Message delivered"
+        in client.get(reverse("workorders:detail", args=[ro.pk])).content.decode()
+    )
 
 
 def test_approval_link_message_carries_the_private_link(client, ro, customer):
