@@ -42,8 +42,8 @@ def _on_reply(sender, message, customer, text, choice, **kwargs):
     """A "1/2/3" reply to a reminder's message answers the reminder."""
     if message is None or not choice:
         return None
-    from followups.backends import task_id_of
-    from followups.models import CallTask, TaskKind
+    from outreach.backends import task_id_of
+    from outreach.models import CallTask, TaskKind
 
     task_id = task_id_of(message.source_key)
     task = (

@@ -329,8 +329,8 @@ def _schedule_reminders(appointment: Appointment, *, now: datetime) -> list:
     """Write the day-before and shortly-before reminder call tasks (inside the booking's
     transaction). A reminder whose window has passed, or that falls wholly in the customer's
     quiet hours, is skipped; without call or SMS consent there are none."""
-    from followups.models import TaskKind
-    from followups.services import task_schedule
+    from outreach.models import TaskKind
+    from outreach.services import task_schedule
 
     site, customer = appointment.site, appointment.customer
     channel = _reminder_channel(customer)
@@ -379,8 +379,8 @@ def _schedule_reminders(appointment: Appointment, *, now: datetime) -> list:
 
 
 def _cancel_reminders(appointment: Appointment, *, actor, note: str) -> int:
-    from followups.models import TaskKind
-    from followups.services import tasks_cancel
+    from outreach.models import TaskKind
+    from outreach.services import tasks_cancel
 
     return tasks_cancel(
         actor=actor,
@@ -748,8 +748,8 @@ def appointment_reply(*, appointment_id: int, task_id: int, choice: str, text: s
     another time (the appointment waits in `rescheduling` and an agent gets a call to agree
     it). Recorded on the reminder as its outcome, like an agent's call. Returns the label the
     messaging layer records, or None when the appointment is past answering."""
-    from followups.models import TaskKind
-    from followups.services import call_task_answered, task_schedule
+    from outreach.models import TaskKind
+    from outreach.services import call_task_answered, task_schedule
 
     outcome = REPLY_OUTCOMES.get(choice)
     if outcome is None:

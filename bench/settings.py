@@ -34,5 +34,5 @@ LOGGING["root"]["level"] = "WARNING"
 LOGGING["loggers"]["django.request"] = {"level": "ERROR"}
 # The sweeper benchmark measures the outreach engine: its messages go to the outbox recorder
 # (followups.OutboundMessage, which it counts), not through the messaging layer's providers.
-DMS_SMS_BACKEND = env("DMS_SMS_BACKEND", default="followups.backends.RecordingBackend")
-DMS_EMAIL_BACKEND = env("DMS_EMAIL_BACKEND", default="followups.backends.RecordingBackend")
+DMS_SMS_BACKEND = env("DMS_SMS_BACKEND", default="outreach.backends.RecordingBackend")
+DMS_EMAIL_BACKEND = env("DMS_EMAIL_BACKEND", default="outreach.backends.RecordingBackend")

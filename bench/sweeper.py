@@ -2,7 +2,7 @@
 
 Creates N reminder SMS tasks due now (one run tag, so a rerun never meets an older run's rows),
 starts a Celery worker on the benchmark queue (Redis), runs the beat task's body
-(`followups.tasks.sweep_due_tasks`) once a second as a fast beat would, and waits until every
+(`followups.tasks.sweep_due_tasks`, in outreach/tasks.py) once a second as a fast beat would, and waits until every
 task has left `scheduled`/`queued`. Then checks exactly-once: one outbox message and one "sent"
 audit row per task, none missing. Records the worker's peak RSS.
 
@@ -33,7 +33,7 @@ def create_tasks(n: int, tag: str) -> None:
     from django.utils import timezone
 
     from customers.models import Customer
-    from followups.models import CallTask, TaskKind
+    from outreach.models import CallTask, TaskKind
 
     now = timezone.now()
     customers = list(
@@ -72,7 +72,7 @@ def tagged(tag: str):
     """This run's tasks, as a range of the (kind, source_key) unique index: the run polls it
     every second, and a `LIKE 'bench:…%'` over all call tasks is a parallel sequential scan
     (~350 ms over 1.9M rows on the group dataset) that would compete with the worker."""
-    from followups.models import CallTask, TaskKind
+    from outreach.models import CallTask, TaskKind
 
     return CallTask.objects.filter(
         kind=TaskKind.REMINDER_SOON,
@@ -92,7 +92,7 @@ def exactly_once(tag: str) -> dict:
     from django.db.models import Count
 
     from dms.models import AuditEntry
-    from followups.models import CallTask, OutboundMessage
+    from outreach.models import CallTask, OutboundMessage
 
     tasks = tagged(tag)
     ids = tasks.values("id")
@@ -123,7 +123,7 @@ def main(argv=None) -> dict:
     from django.conf import settings
 
     from dms.models import Site
-    from followups.tasks import sweep_due_tasks
+    from outreach.tasks import sweep_due_tasks
 
     tag = uuid.uuid4().hex[:8]
     hours = list(Site.objects.values_list("pk", "calling_hours_start", "calling_hours_end"))

@@ -25,7 +25,7 @@ from dms.api.schema import error_responses
 from dms.exceptions import ApplicationError, NotFoundError
 from dms.models import Role
 from dms.permissions import HasRole, has_role, site_ids_of
-from followups.models import CallTask
+from outreach.models import CallTask
 
 from . import services
 from .models import ReminderRule, ReminderRun

@@ -13,7 +13,7 @@ from django.utils.translation import gettext_lazy as _
 
 from customers.models import Channel
 from dms.models import Site
-from followups.models import TaskKind
+from outreach.models import TaskKind
 
 
 class RuleKind(models.TextChoices):

@@ -23,7 +23,7 @@ from django.utils.translation import gettext_lazy as _
 from appointments.models import ACTIVE_STATUSES, Appointment
 from customers.models import MileageReading, Vehicle
 from dms.models import Site
-from followups.models import CallTask, TaskKind, TaskStatus
+from outreach.models import CallTask, TaskKind, TaskStatus
 from workorders.models import RepairOrder, ROStatus
 
 DEFAULT_KM_PER_DAY = 40.0  # about 14 600 km a year, a typical private car in China

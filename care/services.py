@@ -1,6 +1,6 @@
 """Writes of proactive care: the reminder rules, the nightly rule runner and booking from a task.
 
-The runner turns each enabled rule into call tasks through `followups.services.task_schedule`
+The runner turns each enabled rule into call tasks through `outreach.services.task_schedule`
 (idempotent on kind + source key). For every candidate it checks, in this order:
 
 1. the vehicle (or, for win-back, the customer) has no open task of the same kind;
@@ -32,8 +32,8 @@ from dms import audit
 from dms.exceptions import ApplicationError, ConflictError, NotFoundError
 from dms.models import ClosedDate, Role, Site
 from dms.permissions import require_role
-from followups.models import CallTask, TaskKind, TaskStatus
-from followups.services import task_schedule
+from outreach.models import CallTask, TaskKind, TaskStatus
+from outreach.services import task_schedule
 from workorders.models import JobLine, RepairOrder, ROStatus
 
 from . import selectors
@@ -687,7 +687,7 @@ def _close_booked(task: CallTask, *, appointment: Appointment, actor) -> None:
     engine's table: a call on the desk is done; one not yet due is cancelled (the customer
     booked before we called); a sent message keeps its status."""
     from dms.statemachine import move
-    from followups.transitions import TASK_TRANSITIONS
+    from outreach.transitions import TASK_TRANSITIONS
 
     extra = {"appointment": appointment, "outcome": "booked", "updated_at": timezone.now()}
     data = {"appointment": appointment.pk, "kind": task.kind}

@@ -18,7 +18,7 @@ from dms.exceptions import ApplicationError
 from dms.exports import csv_response
 from dms.models import Role
 from dms.permissions import has_role, role_required
-from followups.models import CallTask
+from outreach.models import CallTask
 
 from . import selectors, services
 from .forms import BookForm, MonthForm, SinceForm

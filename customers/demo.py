@@ -366,7 +366,7 @@ def _load_history(site, specs, advisors, techs) -> None:
     written in bulk (a few queries for the whole demo, not a dozen per visit)."""
     if not specs or not advisors:
         return
-    from followups.models import CallTask, TaskKind, TaskStatus
+    from outreach.models import CallTask, TaskKind, TaskStatus
     from workorders.models import JobLine, PartLine, RepairOrder
 
     tz = site.tzinfo

@@ -242,7 +242,7 @@ def _complaint_model():
 def vehicle_history(*, vehicle: Vehicle) -> list[Visit]:
     """Every visit of a vehicle, newest first: date, mileage, advisor, lines (with parts),
     amount, the follow-up call's result and complaints. A fixed number of queries."""
-    from followups.models import CallOutcome, CallTask, TaskKind
+    from outreach.models import CallOutcome, CallTask, TaskKind
     from workorders.models import JobLine, RepairOrder
 
     outcomes = dict(CallOutcome.choices)

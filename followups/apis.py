@@ -23,19 +23,10 @@ from dms.api.schema import error_responses
 from dms.exceptions import ApplicationError
 from dms.models import Role
 from dms.permissions import HasRole, site_ids_of
+from outreach.models import CallOutcome, CallTask, TaskKind, TaskStatus
 
 from . import selectors, services
-from .models import (
-    CallOutcome,
-    CallTask,
-    Complaint,
-    ComplaintCause,
-    ComplaintChannel,
-    ComplaintDecision,
-    ComplaintStatus,
-    TaskKind,
-    TaskStatus,
-)
+from .models import Complaint, ComplaintCause, ComplaintChannel, ComplaintDecision, ComplaintStatus
 
 ERRORS = error_responses(400, 403, 404, 409)
 # what a call task's `outcome` can hold: the agent's answers, and "booked" when a care call

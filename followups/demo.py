@@ -10,15 +10,11 @@ from datetime import timedelta
 
 from django.utils import timezone
 
+from outreach import services as outreach
+from outreach.models import CallTask, TaskKind, TaskStatus, WebhookSubscription
+
 from . import services
-from .models import (
-    CallTask,
-    Complaint,
-    ComplaintChannel,
-    TaskKind,
-    TaskStatus,
-    WebhookSubscription,
-)
+from .models import Complaint, ComplaintChannel
 
 
 def load(*, site, users) -> None:
@@ -41,11 +37,11 @@ def load(*, site, users) -> None:
         site=site, kind=TaskKind.FOLLOWUP, status=TaskStatus.SCHEDULED
     )
     followups.filter(due_until__gt=moment).update(due_at=moment)
-    services.outreach_sweep(now=moment)
+    outreach.outreach_sweep(now=moment)
     for task_id in CallTask.objects.filter(site=site, status=TaskStatus.QUEUED).values_list(
         "id", flat=True
     ):
-        services.task_dispatch(task_id=task_id, now=moment)
+        outreach.task_dispatch(task_id=task_id, now=moment)
     open_calls = list(
         CallTask.objects.filter(
             site=site, kind=TaskKind.FOLLOWUP, status=TaskStatus.OPEN, assignee=agent

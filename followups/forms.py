@@ -3,7 +3,9 @@
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
-from .models import CallOutcome, ComplaintCause, ComplaintChannel, ComplaintDecision
+from outreach.models import CallOutcome
+
+from .models import ComplaintCause, ComplaintChannel, ComplaintDecision
 
 SCORES = [("", _("—")), *[(str(n), str(n)) for n in range(1, 6)]]
 

@@ -7,7 +7,7 @@ from prometheus_client.core import GaugeMetricFamily
 
 
 def collect():
-    from .models import CallTask, DeliveryStatus, TaskStatus, WebhookDelivery
+    from outreach.models import CallTask, DeliveryStatus, TaskStatus, WebhookDelivery
 
     now = timezone.now()
     waiting = Q(status=TaskStatus.SCHEDULED, due_at__lte=now) | Q(status=TaskStatus.QUEUED)

@@ -9,9 +9,10 @@ from django.utils.translation import gettext as _
 from dms.models import Role
 from dms.names import person_name
 from dms.permissions import has_role
+from outreach.models import CallTask, TaskKind, TaskStatus
 from workorders.models import JobLine
 
-from .models import CallTask, Complaint, ComplaintStatus, TaskKind, TaskStatus
+from .models import Complaint, ComplaintStatus
 from .services import caller_roles
 
 

@@ -19,6 +19,8 @@ from dms.exceptions import ApplicationError
 from dms.models import Role
 from dms.permissions import has_role, role_required
 from messaging.selectors import customer_messages, customer_replies
+from outreach import services as outreach
+from outreach.models import CallTask, TaskKind
 from workorders.models import RepairOrder
 
 from . import selectors, services
@@ -30,7 +32,7 @@ from .forms import (
     OutcomeForm,
     ResolveForm,
 )
-from .models import CallTask, ComplaintStatus, TaskKind
+from .models import ComplaintStatus
 
 DESK_ROLES = (Role.FOLLOWUP_AGENT, Role.TECHNICIAN, Role.DISPATCHER, Role.ADVISOR)
 COMPLAINT_ROLES = (Role.FOLLOWUP_AGENT, Role.ADVISOR)
@@ -51,7 +53,7 @@ def _panel_context(request, task, form=None, error=None) -> dict:
         "script": selectors.call_script(task),
         "form": form or OutcomeForm(reminder=reminder),
         "error": error,
-        "is_advisor": request.user.pk == services._advisor_id(task)
+        "is_advisor": request.user.pk == outreach.advisor_id(task)
         and task.kind in (TaskKind.FOLLOWUP, TaskKind.COMPLAINT_CONFIRM),
         "history": history(task),
         "customer": task.customer,

@@ -46,7 +46,7 @@ from appointments.models import Appointment, AppointmentStatus
 from customers.models import Customer, Vehicle
 from dms.models import ClosedDate, OpeningHours, Role, Site, StaffRole
 from dms.permissions import has_role, site_ids_of
-from followups.models import CallOutcome, CallTask, TaskKind, TaskStatus
+from outreach.models import CallOutcome, CallTask, TaskKind, TaskStatus
 from workorders.models import JobLine, PartLine, RepairOrder, ROStatus
 from workshop.models import ClockEntry
 

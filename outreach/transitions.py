@@ -1,6 +1,5 @@
-"""The allowed status moves of call tasks and complaints, as data."""
+"""The allowed status moves of call tasks, as data."""
 
-from .models import ComplaintStatus as C
 from .models import TaskStatus as T
 
 TASK_TRANSITIONS: dict[str, set[str]] = {
@@ -19,14 +18,4 @@ TASK_TRANSITIONS: dict[str, set[str]] = {
     T.UNREACHABLE: set(),
     T.CANCELLED: set(),
     T.FAILED: set(),
-}
-
-COMPLAINT_TRANSITIONS: dict[str, set[str]] = {
-    C.OPEN: {C.ASSIGNED},
-    C.ASSIGNED: {C.ASSIGNED, C.CONTACTED},
-    C.CONTACTED: {C.DECIDED},
-    C.DECIDED: {C.RESOLVED},
-    # the confirming call: satisfied closes it, not satisfied reopens the handling
-    C.RESOLVED: {C.CLOSED, C.CONTACTED},
-    C.CLOSED: set(),
 }

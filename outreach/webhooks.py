@@ -26,6 +26,7 @@ from standardwebhooks import Webhook
 from dms import outbound
 from dms.models import AuditEntry
 
+from . import queue
 from .models import DeliveryStatus, WebhookDelivery, WebhookSubscription
 
 log = logging.getLogger(__name__)
@@ -34,7 +35,7 @@ log = logging.getLogger(__name__)
 SUBJECTS = {
     "workorders.repairorder": "repair_order",
     "appointments.appointment": "appointment",
-    "followups.calltask": "call_task",
+    "outreach.calltask": "call_task",
     "followups.complaint": "complaint",
 }
 BACKOFF_BASE_SECONDS = 30
@@ -149,11 +150,9 @@ def events_publish_many(entry_ids: list[int]) -> list[int]:
 
 
 def _enqueue(delivery_ids: list[int], countdown: float | None = None) -> None:
-    from .tasks import deliver_webhook
-
     try:
         for delivery_id in delivery_ids:
-            deliver_webhook.apply_async((delivery_id,), countdown=countdown)
+            queue.enqueue(queue.DELIVER_WEBHOOK, delivery_id, countdown=countdown)
     except Exception:  # broker down: the sweeper sends them later
         log.warning("Broker unavailable; %d webhook deliveries wait", len(delivery_ids))
 

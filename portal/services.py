@@ -202,7 +202,7 @@ def approval_request_notify(*, repair_order: RepairOrder) -> None:
 def survey_link_issue(*, repair_order: RepairOrder, now=None) -> CustomerLink | None:
     """The follow-up survey link of a delivered RO, sent to the customer with the follow-up
     invitation. None when the RO has no follow-up (the customer opted out of everything)."""
-    from followups.models import CallTask, TaskKind, TaskStatus
+    from outreach.models import CallTask, TaskKind, TaskStatus
 
     now = now or timezone.now()
     ro = repair_order

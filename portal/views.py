@@ -375,7 +375,7 @@ def survey(request, token):
     link = _link(token, P.SURVEY)
     if link is None:
         return _gone(request)
-    from followups.models import CallTask
+    from outreach.models import CallTask
 
     task = CallTask.objects.select_related("site", "vehicle").filter(pk=link.call_task_id).first()
     if task is None:

@@ -52,7 +52,7 @@ def _two_sites_data(django_db_setup, django_db_blocker):
     from django.core.management import call_command
 
     from customers.models import ImportBatch
-    from followups.models import CallTask, OutboundMessage, WebhookDelivery, WebhookSubscription
+    from outreach.models import CallTask, OutboundMessage, WebhookDelivery, WebhookSubscription
     from workorders.models import Approval, JobLine, Photo, RepairOrder
     from workshop.models import JobSignOff, PartsRequest, QCInspection
 

@@ -14,7 +14,17 @@ def _counts() -> dict[str, int]:
         m._meta.label: m._default_manager.count()
         for m in apps.get_models()
         if m._meta.app_label
-        in {"dms", "customers", "appointments", "workorders", "workshop", "followups", "care"}
+        in {
+            "dms",
+            "customers",
+            "outreach",
+            "appointments",
+            "workorders",
+            "workshop",
+            "followups",
+            "care",
+            "kpis",
+        }
         and m._meta.label != "dms.AuditEntry"
     }
 

@@ -10,7 +10,7 @@ from appointments.models import Appointment, AppointmentStatus
 from customers.tests.factories import CustomerFactory, VehicleFactory
 from dms.models import ClosedDate
 from dms.tests.factories import SiteFactory, make_staff
-from followups.models import CallTask
+from outreach.models import CallTask
 
 from .conftest import TZ
 

@@ -11,7 +11,7 @@ from dms.audit import history
 from dms.exceptions import ApplicationError, ConflictError, NotFoundError, PermissionDeniedError
 from dms.models import ClosedDate
 from dms.tests.factories import SiteFactory
-from followups.models import CallTask, TaskKind, TaskStatus
+from outreach.models import CallTask, TaskKind, TaskStatus
 
 from .conftest import NOW, TZ, at
 

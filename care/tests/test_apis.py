@@ -10,7 +10,7 @@ from care.models import ReminderRule, RuleKind
 from customers.tests.factories import CustomerFactory, VehicleFactory
 from dms.audit import history
 from dms.tests.factories import SiteFactory
-from followups.models import CallTask, TaskKind, TaskStatus
+from outreach.models import CallTask, TaskKind, TaskStatus
 
 pytestmark = pytest.mark.django_db
 URL = "/api/v1/reminder-rules/"

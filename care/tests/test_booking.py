@@ -11,7 +11,7 @@ from care.services import book_from_task
 from customers.tests.factories import CustomerFactory, VehicleFactory
 from dms.audit import history
 from dms.exceptions import ApplicationError, ConflictError, PermissionDeniedError
-from followups.models import CallTask, TaskKind, TaskStatus
+from outreach.models import CallTask, TaskKind, TaskStatus
 from workorders.tests.factories import RepairOrderFactory
 
 pytestmark = pytest.mark.django_db

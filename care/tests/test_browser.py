@@ -10,7 +10,7 @@ from django.utils import timezone
 from appointments.models import Appointment
 from customers.tests.factories import CustomerFactory, VehicleFactory
 from dms.tests.factories import SiteFactory, make_staff
-from followups.models import CallTask, TaskKind, TaskStatus
+from outreach.models import CallTask, TaskKind, TaskStatus
 
 CHROMIUM = "/usr/bin/chromium"
 # Playwright's sync API runs an event loop in this thread; the ORM calls here are still sync.

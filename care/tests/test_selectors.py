@@ -19,7 +19,7 @@ from care.selectors import (
     projected_mileage,
 )
 from customers.tests.factories import CustomerFactory, VehicleFactory
-from followups.models import CallTask, TaskKind, TaskStatus
+from outreach.models import CallTask, TaskKind, TaskStatus
 from workorders.tests.factories import RepairOrderFactory
 
 READINGS = [Reading(date(2026, 1, 1), 10000), Reading(date(2026, 4, 11), 15000)]  # 100 days

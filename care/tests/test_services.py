@@ -11,7 +11,7 @@ from care.services import contact_window, run_reminder_rules
 from customers.models import Channel
 from customers.tests.factories import CustomerFactory, VehicleFactory
 from dms.models import ClosedDate
-from followups.models import CallTask, TaskKind, TaskStatus
+from outreach.models import CallTask, TaskKind, TaskStatus
 from workorders.models import JobLine, ROStatus
 from workorders.tests.factories import JobLineFactory, PartLineFactory, RepairOrderFactory
 

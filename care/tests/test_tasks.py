@@ -12,7 +12,7 @@ from care.selectors import care_outcomes
 from care.services import run_reminder_rules
 from customers.tests.factories import CustomerFactory, VehicleFactory
 from dms.tests.factories import SiteFactory
-from followups.models import CallTask, TaskKind
+from outreach.models import CallTask, TaskKind
 
 
 @pytest.mark.django_db

@@ -11,7 +11,7 @@ from django.utils import timezone
 from appointments.models import Appointment
 from customers.tests.factories import CustomerFactory, VehicleFactory
 from dms.tests.factories import SiteFactory
-from followups.models import CallTask, TaskKind, TaskStatus
+from outreach.models import CallTask, TaskKind, TaskStatus
 
 pytestmark = pytest.mark.django_db
 

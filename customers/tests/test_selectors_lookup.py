@@ -126,7 +126,7 @@ def test_history_newest_first_with_lines_followup_and_complaints(
 
     from django.utils import timezone
 
-    from followups.models import CallTask
+    from outreach.models import CallTask
     from workorders.tests.factories import JobLineFactory, PartLineFactory, RepairOrderFactory
 
     car = VehicleFactory(owner__site=site)

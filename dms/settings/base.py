@@ -38,6 +38,7 @@ INSTALLED_APPS = [
     "dms",
     "customers",
     "messaging",
+    "outreach",
     "appointments",
     "workorders",
     "workshop",
@@ -314,11 +315,11 @@ SPECTACULAR_SETTINGS = {
         "ComplaintChannelEnum": "followups.models.ComplaintChannel",
         "AppointmentStatusEnum": "appointments.models.AppointmentStatus",
         "RepairOrderStatusEnum": "workorders.models.ROStatus",
-        "TaskStatusEnum": "followups.models.TaskStatus",
+        "TaskStatusEnum": "outreach.models.TaskStatus",
         "ComplaintStatusEnum": "followups.models.ComplaintStatus",
-        "DeliveryStatusEnum": "followups.models.DeliveryStatus",
+        "DeliveryStatusEnum": "outreach.models.DeliveryStatus",
         "ImportStatusEnum": "customers.models.ImportBatch.Status",
-        "TaskKindEnum": "followups.models.TaskKind",
+        "TaskKindEnum": "outreach.models.TaskKind",
         "ReminderRuleKindEnum": "care.models.RuleKind",
         "CustomerKindEnum": "customers.models.Customer.Kind",
         "ApprovalKindEnum": "workorders.models.Approval.Kind",
@@ -338,8 +339,8 @@ SPECTACULAR_SETTINGS = {
 # --- outreach --------------------------------------------------------------------------------
 # Channel backends for messages; the defaults record what would be sent.
 # How call tasks' messages leave: through the messaging layer (the site's providers).
-DMS_SMS_BACKEND = env("DMS_SMS_BACKEND", default="followups.backends.MessagingBackend")
-DMS_EMAIL_BACKEND = env("DMS_EMAIL_BACKEND", default="followups.backends.MessagingBackend")
+DMS_SMS_BACKEND = env("DMS_SMS_BACKEND", default="outreach.backends.MessagingBackend")
+DMS_EMAIL_BACKEND = env("DMS_EMAIL_BACKEND", default="outreach.backends.MessagingBackend")
 EMAIL_BACKEND = env("EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")
 EMAIL_HOST = env("EMAIL_HOST", default="localhost")
 EMAIL_PORT = env.int("EMAIL_PORT", default=25)

@@ -70,8 +70,8 @@ PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 MEDIA_ROOT = str(VAR_DIR / "test-media")
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 # The outreach tests count the outbox rows; the messaging tests switch to MessagingBackend.
-DMS_SMS_BACKEND = "followups.backends.RecordingBackend"
-DMS_EMAIL_BACKEND = "followups.backends.RecordingBackend"
+DMS_SMS_BACKEND = "outreach.backends.RecordingBackend"
+DMS_EMAIL_BACKEND = "outreach.backends.RecordingBackend"
 LOGGING["root"]["level"] = "WARNING"
 LANGUAGE_CODE = "en"
 

@@ -5,7 +5,9 @@ import pytest
 from dms.models import Role, StaffRole
 from dms.tests.factories import SiteFactory
 from followups import services
-from followups.models import CallTask, Complaint, TaskStatus
+from followups.models import Complaint
+from outreach import services as outreach
+from outreach.models import CallTask, TaskStatus
 from workorders.tests.factories import JobLineFactory
 
 from .factories import agent, delivered_ro, local
@@ -20,8 +22,8 @@ def task(site):
     ro = delivered_ro(site=site, at=local(2026, 11, 18, 12, 0))
     JobLineFactory(repair_order=ro)
     task = services.followup_schedule_for_delivery(repair_order=ro)
-    services.outreach_sweep(now=NOW)
-    services.task_dispatch(task_id=task.pk, now=NOW)
+    outreach.outreach_sweep(now=NOW)
+    outreach.task_dispatch(task_id=task.pk, now=NOW)
     return CallTask.objects.get(pk=task.pk)
 
 

@@ -9,7 +9,7 @@ from django.utils import timezone
 from customers.tests.factories import VehicleFactory
 from dms.metrics import celery_queue_lengths
 from followups.metrics import collect
-from followups.models import CallTask, TaskKind, TaskStatus
+from outreach.models import CallTask, TaskKind, TaskStatus
 
 pytestmark = pytest.mark.django_db
 

@@ -11,15 +11,14 @@ from dms.models import Role
 from dms.tests.factories import make_staff
 from followups import services
 from followups.models import (
-    CallTask,
     Complaint,
     ComplaintCause,
     ComplaintChannel,
     ComplaintDecision,
     ComplaintStatus,
-    TaskKind,
-    TaskStatus,
 )
+from outreach import services as outreach
+from outreach.models import CallTask, TaskKind, TaskStatus
 from workorders.tests.factories import JobLineFactory
 
 from .factories import agent, delivered_ro, local
@@ -37,8 +36,8 @@ def open_followup(site):
     JobLineFactory(repair_order=ro, technician=tech)
     JobLineFactory(repair_order=ro)
     task = services.followup_schedule_for_delivery(repair_order=ro)
-    services.outreach_sweep(now=NOW)
-    services.task_dispatch(task_id=task.pk, now=NOW)
+    outreach.outreach_sweep(now=NOW)
+    outreach.task_dispatch(task_id=task.pk, now=NOW)
     task.refresh_from_db()
     assert task.status == TaskStatus.OPEN
     assert task.assignee == amy
@@ -91,8 +90,8 @@ def test_no_answer_retries_later_then_gives_up_after_the_sites_attempts(open_fol
         assert task.attempts == attempt
         assert task.due_at >= now + timedelta(hours=2)
         now = task.due_at
-        services.outreach_sweep(now=now)
-        services.task_dispatch(task_id=task.pk, now=now)
+        outreach.outreach_sweep(now=now)
+        outreach.task_dispatch(task_id=task.pk, now=now)
     task = services.call_task_record_outcome(
         task_id=open_followup.pk, actor=amy, outcome="no_answer", now=now
     )

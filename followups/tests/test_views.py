@@ -6,7 +6,9 @@ from django.urls import reverse
 from dms.models import Role, StaffRole
 from dms.tests.factories import SiteFactory
 from followups import services
-from followups.models import CallTask, Complaint, TaskStatus
+from followups.models import Complaint
+from outreach import services as outreach
+from outreach.models import CallTask, TaskStatus
 
 from .factories import agent, delivered_ro, local
 
@@ -21,8 +23,8 @@ def open_task(site):
     ro.concern = "Brake noise"
     ro.save()
     task = services.followup_schedule_for_delivery(repair_order=ro)
-    services.outreach_sweep(now=NOW)
-    services.task_dispatch(task_id=task.pk, now=NOW)
+    outreach.outreach_sweep(now=NOW)
+    outreach.task_dispatch(task_id=task.pk, now=NOW)
     return CallTask.objects.get(pk=task.pk)
 
 

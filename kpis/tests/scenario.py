@@ -12,7 +12,8 @@ from appointments.models import Appointment, AppointmentStatus
 from customers.tests.factories import CustomerFactory, VehicleFactory
 from dms.models import Role, StaffRole
 from dms.tests.factories import SiteFactory, make_staff
-from followups.models import CallOutcome, CallTask, Complaint, TaskKind, TaskStatus
+from followups.models import Complaint
+from outreach.models import CallOutcome, CallTask, TaskKind, TaskStatus
 from workorders.models import JobLine, ROStatus
 from workorders.tests.factories import JobLineFactory, PartLineFactory, RepairOrderFactory
 from workshop.models import ClockEntry

@@ -9,10 +9,10 @@ from django.core.management import call_command
 from django.utils import timezone
 
 from customers.tests.factories import VehicleFactory
-from followups.models import CallOutcome, CallTask, TaskKind, TaskStatus
 from kpis import selectors, services
 from kpis.models import KpiDay, KpiRollupState
 from kpis.tests import scenario
+from outreach.models import CallOutcome, CallTask, TaskKind, TaskStatus
 from workorders.models import JobLine, ROStatus
 from workorders.tests.factories import JobLineFactory, RepairOrderFactory
 

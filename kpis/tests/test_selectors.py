@@ -123,7 +123,7 @@ def test_end_date_is_inclusive(world):
 
 def test_each_site_uses_its_own_time_zone(world):
     # given the site moved to UTC: the same instant falls on a different local day
-    from followups.models import CallTask
+    from outreach.models import CallTask
 
     site = world["site"]
     site.time_zone = "UTC"
@@ -170,7 +170,7 @@ def test_query_count_does_not_grow_with_the_data(world, django_assert_max_num_qu
 
 
 def test_a_score_of_4_recorded_as_dissatisfied_is_not_satisfied(world):
-    from followups.models import CallTask
+    from outreach.models import CallTask
 
     # given the agent marked R6's customer dissatisfied although they said 4
     CallTask.objects.filter(repair_order=world["r6"]).update(data={"dissatisfied": True})

@@ -10,8 +10,8 @@ from customers.models import Channel
 from customers.tests.factories import CustomerFactory
 from dms.models import AuditEntry, OpeningHours, Role
 from dms.tests.factories import SiteFactory, make_staff
-from followups import services
-from followups.models import (
+from outreach import services
+from outreach.models import (
     CallTask,
     OutboundMessage,
     TaskKind,
@@ -19,7 +19,7 @@ from followups.models import (
     WebhookDelivery,
     WebhookSubscription,
 )
-from followups.tasks import dispatch_batch
+from outreach.tasks import dispatch_batch
 
 pytestmark = pytest.mark.django_db
 
@@ -184,7 +184,7 @@ def test_batch_path_decides_every_task_as_the_one_task_path_does(site, clock):
     # given the same tasks twice, claimed at the same moment
     from datetime import datetime
 
-    from .factories import SHANGHAI
+    from followups.tests.factories import SHANGHAI
 
     make_staff(role=Role.FOLLOWUP_AGENT, site=site, username="agent_same")
     now = datetime(2026, 11, 20, *clock, tzinfo=SHANGHAI)  # a Friday, the site is open
@@ -225,7 +225,7 @@ class RefusingBulkBackend:
 
 
 def test_a_refused_bulk_send_falls_back_to_one_task_at_a_time(open_site, settings):
-    settings.DMS_SMS_BACKEND = "followups.tests.test_batch.RefusingBulkBackend"
+    settings.DMS_SMS_BACKEND = "outreach.tests.test_batch.RefusingBulkBackend"
     good = _task(open_site, "good", Channel.SMS)
     blocked = _task(
         open_site,

@@ -8,8 +8,8 @@ from django.utils import timezone
 from customers.tests.factories import CustomerFactory
 from dms.models import OpeningHours
 from dms.tests.factories import SiteFactory
-from followups.models import CallTask, TaskKind, TaskStatus
-from followups.tasks import dispatch_task, sweep_due_tasks
+from outreach.models import CallTask, TaskKind, TaskStatus
+from outreach.tasks import dispatch_task, sweep_due_tasks
 
 pytestmark = pytest.mark.django_db
 

@@ -15,10 +15,11 @@ from django.utils import timezone
 from standardwebhooks import Webhook
 
 from dms import audit, outbound
-from followups import services, webhooks
-from followups.models import DeliveryStatus, WebhookDelivery, WebhookSubscription
+from followups import services
+from followups.tests.factories import agent, delivered_ro
+from outreach import webhooks
+from outreach.models import DeliveryStatus, WebhookDelivery, WebhookSubscription
 
-from .factories import agent, delivered_ro
 from .webhook_server import WebhookReceiver, make_certificate
 
 pytestmark = pytest.mark.django_db

@@ -9,7 +9,8 @@ from django.utils import timezone
 from appointments.models import Appointment
 from dms.models import AuditEntry, Role
 from dms.tests.factories import make_staff
-from followups.models import CallTask, Complaint, TaskKind, TaskStatus
+from followups.models import Complaint
+from outreach.models import CallTask, TaskKind, TaskStatus
 from portal import services
 from portal.models import CustomerLink, OneTimeCode
 from workorders import services as ro_services

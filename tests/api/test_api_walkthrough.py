@@ -122,8 +122,8 @@ def run(command: str, env: dict[str, str], client: Client, log: list[str]) -> No
 
 def the_followup_falls_due(task_id: int) -> None:
     """Days pass: the sweeper claims the follow-up when it is due and opens it on the desk."""
-    from followups.models import CallTask
-    from followups.services import outreach_sweep, task_dispatch
+    from outreach.models import CallTask
+    from outreach.services import outreach_sweep, task_dispatch
 
     due_at = CallTask.objects.get(pk=task_id).due_at
     outreach_sweep(now=due_at)
@@ -167,7 +167,7 @@ def test_the_api_walkthrough_runs_as_written(demo_open_today, settings):
         run(command, env, client, log)
 
     # then the car went the whole way: booked, checked in, delivered, followed up, counted
-    from followups.models import CallTask
+    from outreach.models import CallTask
     from workorders.models import RepairOrder
 
     ro = RepairOrder.objects.get(pk=env["RO"])

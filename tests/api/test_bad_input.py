@@ -22,7 +22,7 @@ from customers.models import Customer, Vehicle
 from customers.tests.factories import CustomerFactory, VehicleFactory
 from dms.models import Site
 from dms.tests.factories import SiteFactory
-from followups.models import CallTask, TaskKind, TaskStatus
+from outreach.models import CallTask, TaskKind, TaskStatus
 from workorders.models import JobLine, RepairOrder
 from workorders.tests.factories import ro_in_state
 

@@ -6,8 +6,10 @@ from playwright.sync_api import expect
 from dms.models import Role
 from dms.tests.factories import SiteFactory, make_staff
 from followups import services
-from followups.models import CallTask, Complaint, TaskStatus
+from followups.models import Complaint
 from followups.tests.factories import delivered_ro, local
+from outreach import services as outreach
+from outreach.models import CallTask, TaskStatus
 from tests.conftest import screenshot
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -26,9 +28,9 @@ def desk():
         ro.customer.name = name
         ro.customer.save()
         tasks.append(services.followup_schedule_for_delivery(repair_order=ro))
-    services.outreach_sweep(now=NOW)
+    outreach.outreach_sweep(now=NOW)
     for task in tasks:
-        services.task_dispatch(task_id=task.pk, now=NOW)
+        outreach.task_dispatch(task_id=task.pk, now=NOW)
     return {"agent": agent, "tasks": [CallTask.objects.get(pk=t.pk) for t in tasks]}
 
 

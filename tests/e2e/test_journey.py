@@ -24,8 +24,9 @@ from appointments.models import Appointment, AppointmentStatus
 from customers.tests.factories import CustomerFactory, VehicleFactory, make_vin
 from dms.models import OpeningHours, Role
 from dms.tests.factories import SiteFactory, make_staff
-from followups import services as followups
-from followups.models import CallTask, Complaint, ComplaintStatus, TaskKind, TaskStatus
+from followups.models import Complaint, ComplaintStatus
+from outreach import services as outreach
+from outreach.models import CallTask, TaskKind, TaskStatus
 from tests.conftest import _wait_for, screenshot
 from workorders.models import JobLine, RepairOrder, ROStatus
 from workshop.models import Bay
@@ -113,7 +114,7 @@ def _local(site, dt: datetime) -> datetime:
 
 def _sweep_and_wait(task_id: int, status: str = TaskStatus.OPEN) -> CallTask:
     """Run the sweeper (as beat does every minute); the real worker opens the claimed call."""
-    followups.outreach_sweep()
+    outreach.outreach_sweep()
     return _wait_for(
         lambda: CallTask.objects.filter(pk=task_id, status=status).first(),
         timeout=60,

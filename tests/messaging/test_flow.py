@@ -9,11 +9,11 @@ from django.utils import timezone
 
 from appointments.models import AppointmentStatus
 from customers.tests.factories import VehicleFactory
-from followups import services as outreach
-from followups.models import CallTask, TaskKind, TaskStatus
 from messaging.models import InboundMessage, MessageStatus, OutboundMessage
 from messaging.services import message_deliver
 from messaging.tests.conftest import callback_url
+from outreach import services as outreach
+from outreach.models import CallTask, TaskKind, TaskStatus
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -23,7 +23,7 @@ def booked(aliyun_site, customer, make_user, settings):
     """The customer prefers SMS; an appointment in a few days; the day-before reminder is due."""
     from appointments.services import appointment_book
 
-    settings.DMS_SMS_BACKEND = "followups.backends.MessagingBackend"
+    settings.DMS_SMS_BACKEND = "outreach.backends.MessagingBackend"
     customer.preferred_channel = "sms"
     customer.save()
     vehicle = VehicleFactory(owner=customer, plate="沪A12345")

@@ -16,7 +16,8 @@ from appointments.models import Appointment
 from customers.tests.factories import CustomerFactory, VehicleFactory
 from dms.models import Role
 from dms.tests.factories import make_staff
-from followups.models import CallTask, Complaint, TaskKind
+from followups.models import Complaint
+from outreach.models import CallTask, TaskKind
 from workorders.models import JobLine, ROStatus
 from workorders.tests.factories import JobLineFactory, PartLineFactory, RepairOrderFactory
 from workshop.models import ClockEntry

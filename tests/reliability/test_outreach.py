@@ -14,8 +14,8 @@ from django.utils import timezone
 from customers.models import Channel
 from dms.models import AuditEntry, OpeningHours
 from dms.tests.factories import SiteFactory
-from followups import services
-from followups.models import CallTask, OutboundMessage, TaskKind, TaskStatus
+from outreach import services
+from outreach.models import CallTask, OutboundMessage, TaskKind, TaskStatus
 from tests.conftest import _wait_for
 
 pytestmark = [
@@ -118,9 +118,9 @@ def test_delivery_with_redis_down_succeeds_and_followup_goes_out_when_it_is_back
 ):
     from dms.models import Role
     from dms.tests.factories import make_staff
-    from followups import webhooks
-    from followups.models import DeliveryStatus, WebhookDelivery, WebhookSubscription
-    from followups.tests.webhook_server import WebhookReceiver, make_certificate
+    from outreach import webhooks
+    from outreach.models import DeliveryStatus, WebhookDelivery, WebhookSubscription
+    from outreach.tests.webhook_server import WebhookReceiver, make_certificate
     from workorders.models import HANDOVER_ITEMS, ROStatus
     from workorders.services import ro_deliver
     from workorders.tests.factories import RepairOrderFactory

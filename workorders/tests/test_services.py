@@ -504,7 +504,7 @@ def test_delivery_schedules_the_follow_up_and_books_the_next_visit_in_one_step()
     from datetime import datetime, time
 
     from appointments.models import Appointment
-    from followups.models import CallTask, TaskKind
+    from outreach.models import CallTask, TaskKind
 
     ro = ro_in_state(S.INVOICED)
     site = ro.site

@@ -10,7 +10,8 @@ from customers.tests.factories import CustomerFactory, VehicleFactory
 from dms.exceptions import ApplicationError
 from dms.models import Role
 from followups import services
-from followups.models import CallTask, TaskKind, TaskStatus
+from outreach import services as outreach
+from outreach.models import CallTask, TaskKind, TaskStatus
 
 pytestmark = pytest.mark.django_db
 TZ = ZoneInfo("Asia/Shanghai")
@@ -35,8 +36,8 @@ def reminder(site, make_user):
         now=BOOKED_AT,
     )
     task = CallTask.objects.get(appointment=appointment, kind=TaskKind.REMINDER_DAY_BEFORE)
-    services.outreach_sweep(now=task.due_at)
-    services.task_dispatch(task_id=task.pk, now=task.due_at)
+    outreach.outreach_sweep(now=task.due_at)
+    outreach.task_dispatch(task_id=task.pk, now=task.due_at)
     CallTask.objects.filter(pk=task.pk).update(assignee=agent)
     task.refresh_from_db()
     assert task.status == TaskStatus.OPEN

@@ -8,7 +8,8 @@ from customers.models import Channel
 from dms import audit
 from dms.models import ClosedDate, Role, StaffRole
 from followups import services
-from followups.models import CallTask, OutboundMessage, TaskKind, TaskStatus
+from outreach import services as outreach
+from outreach.models import CallTask, OutboundMessage, TaskKind, TaskStatus
 
 from .factories import agent, delivered_ro, local
 
@@ -131,16 +132,16 @@ def test_sweep_claims_due_rows_once_and_worker_opens_the_call(site):
     agent(site)
     task = _due_followup(site)
     # before the window: nothing claimed
-    assert services.outreach_sweep(now=local(2026, 11, 20, 8, 0))["claimed"] == 0
+    assert outreach.outreach_sweep(now=local(2026, 11, 20, 8, 0))["claimed"] == 0
     # when due: claimed once, a second sweep claims nothing
     now = local(2026, 11, 20, 10, 0)
-    assert services.outreach_sweep(now=now)["claimed"] == 1
-    assert services.outreach_sweep(now=now)["claimed"] == 0
+    assert outreach.outreach_sweep(now=now)["claimed"] == 1
+    assert outreach.outreach_sweep(now=now)["claimed"] == 0
     task.refresh_from_db()
     assert task.status == TaskStatus.QUEUED
     # the worker opens it on the agent's desk; a second run changes nothing
-    assert services.task_dispatch(task_id=task.pk, now=now) == "opened"
-    assert services.task_dispatch(task_id=task.pk, now=now) == "skipped"
+    assert outreach.task_dispatch(task_id=task.pk, now=now) == "opened"
+    assert outreach.task_dispatch(task_id=task.pk, now=now) == "skipped"
     task.refresh_from_db()
     assert task.status == TaskStatus.OPEN
     # every move audited: scheduled → queued by the sweeper, queued → open by the worker
@@ -153,11 +154,11 @@ def test_sweep_claims_due_rows_once_and_worker_opens_the_call(site):
 def test_lost_worker_message_is_handed_out_again_after_a_while(site):
     task = _due_followup(site)
     now = local(2026, 11, 20, 10, 0)
-    services.outreach_sweep(now=now)
+    outreach.outreach_sweep(now=now)
     # the worker never ran (killed / broker lost it): later sweeps pick it up again
-    assert services.outreach_sweep(now=now + timedelta(minutes=2))["claimed"] == 0
-    assert services.outreach_sweep(now=now + timedelta(minutes=11))["claimed"] == 1
-    assert services.task_dispatch(task_id=task.pk, now=now + timedelta(minutes=11)) == "opened"
+    assert outreach.outreach_sweep(now=now + timedelta(minutes=2))["claimed"] == 0
+    assert outreach.outreach_sweep(now=now + timedelta(minutes=11))["claimed"] == 1
+    assert outreach.task_dispatch(task_id=task.pk, now=now + timedelta(minutes=11)) == "opened"
     # handing it out again was no move of its own: one claim in the audit trail
     assert [e.action for e in audit.history(task)].count("queued") == 1
 
@@ -165,9 +166,9 @@ def test_lost_worker_message_is_handed_out_again_after_a_while(site):
 def test_sms_goes_to_the_backend_exactly_once(site):
     task = _due_followup(site, channel=Channel.SMS)
     now = local(2026, 11, 20, 10, 0)
-    services.outreach_sweep(now=now)
-    assert services.task_dispatch(task_id=task.pk, now=now) == "sent"
-    assert services.task_dispatch(task_id=task.pk, now=now) == "skipped"
+    outreach.outreach_sweep(now=now)
+    assert outreach.task_dispatch(task_id=task.pk, now=now) == "sent"
+    assert outreach.task_dispatch(task_id=task.pk, now=now) == "skipped"
     message = OutboundMessage.objects.get()
     assert message.to == task.customer.phone
     assert message.body == "Hello"
@@ -180,16 +181,16 @@ def test_message_in_quiet_hours_waits_until_they_end(site):
         site, channel=Channel.SMS, quiet_hours_start=time(12, 0), quiet_hours_end=time(14, 30)
     )
     now = local(2026, 11, 20, 12, 15)
-    services.outreach_sweep(now=now)
-    assert services.task_dispatch(task_id=task.pk, now=now) == "waiting"
+    outreach.outreach_sweep(now=now)
+    assert outreach.task_dispatch(task_id=task.pk, now=now) == "waiting"
     task.refresh_from_db()
     assert task.status == TaskStatus.SCHEDULED
     assert task.due_at == local(2026, 11, 20, 14, 30)
     assert not OutboundMessage.objects.exists()
     # at 14:30 it goes out
     later = local(2026, 11, 20, 14, 30)
-    assert services.outreach_sweep(now=later)["claimed"] == 1
-    assert services.task_dispatch(task_id=task.pk, now=later) == "sent"
+    assert outreach.outreach_sweep(now=later)["claimed"] == 1
+    assert outreach.task_dispatch(task_id=task.pk, now=later) == "sent"
 
 
 def test_quiet_hours_across_midnight_push_to_the_morning(site):
@@ -197,8 +198,8 @@ def test_quiet_hours_across_midnight_push_to_the_morning(site):
         site, channel=Channel.SMS, quiet_hours_start=time(19, 0), quiet_hours_end=time(10, 0)
     )
     now = local(2026, 11, 20, 19, 30)
-    services.outreach_sweep(now=now)
-    assert services.task_dispatch(task_id=task.pk, now=now) == "waiting"
+    outreach.outreach_sweep(now=now)
+    assert outreach.task_dispatch(task_id=task.pk, now=now) == "waiting"
     task.refresh_from_db()
     assert task.due_at == local(2026, 11, 21, 10, 0)
 
@@ -208,8 +209,8 @@ def test_opted_out_channel_is_never_used(site):
     task.customer.consent_sms = False
     task.customer.save()
     now = local(2026, 11, 20, 10, 0)
-    services.outreach_sweep(now=now)
-    assert services.task_dispatch(task_id=task.pk, now=now) == "opted_out"
+    outreach.outreach_sweep(now=now)
+    assert outreach.task_dispatch(task_id=task.pk, now=now) == "opted_out"
     task.refresh_from_db()
     assert task.status == TaskStatus.FAILED
     assert not OutboundMessage.objects.exists()
@@ -218,10 +219,10 @@ def test_opted_out_channel_is_never_used(site):
 def test_call_not_made_before_the_window_closes_becomes_unreachable(site):
     agent(site)
     task = _due_followup(site)
-    services.outreach_sweep(now=local(2026, 11, 20, 10, 0))
-    services.task_dispatch(task_id=task.pk, now=local(2026, 11, 20, 10, 0))
+    outreach.outreach_sweep(now=local(2026, 11, 20, 10, 0))
+    outreach.task_dispatch(task_id=task.pk, now=local(2026, 11, 20, 10, 0))
     # nobody called; the window closes Monday 20:00
-    result = services.outreach_sweep(now=local(2026, 11, 23, 20, 1))
+    result = outreach.outreach_sweep(now=local(2026, 11, 23, 20, 1))
     task.refresh_from_db()
     assert result["expired"] == 1
     assert task.status == TaskStatus.UNREACHABLE
@@ -236,13 +237,13 @@ def test_a_permanent_gateway_refusal_fails_the_task_without_retrying(site, setti
     settings.DMS_SMS_BACKEND = "followups.tests.test_scheduling.RefusingBackend"
     task = _due_followup(site, channel=Channel.SMS)
     now = local(2026, 11, 20, 10, 0)
-    services.outreach_sweep(now=now)
-    assert services.task_dispatch(task_id=task.pk, now=now) == "failed"
+    outreach.outreach_sweep(now=now)
+    assert outreach.task_dispatch(task_id=task.pk, now=now) == "failed"
     task.refresh_from_db()
     assert task.status == TaskStatus.FAILED
     assert "block list" in audit.history(task).last().note
     # it is not handed out again; an agent calls instead (never silently dropped)
-    assert services.outreach_sweep(now=now + timedelta(hours=1))["claimed"] == 1
+    assert outreach.outreach_sweep(now=now + timedelta(hours=1))["claimed"] == 1
     task.refresh_from_db()
     assert task.status == TaskStatus.FAILED
     call = CallTask.objects.get(source_key=f"{task.source_key}:call")
@@ -258,8 +259,8 @@ def test_desk_queries_do_not_grow_with_the_queue(site, client, django_assert_max
             task = services.followup_schedule_for_delivery(
                 repair_order=delivered_ro(site=site, at=local(2026, 11, 18, 12, 0))
             )
-            services.outreach_sweep(now=now)
-            services.task_dispatch(task_id=task.pk, now=now)
+            outreach.outreach_sweep(now=now)
+            outreach.task_dispatch(task_id=task.pk, now=now)
 
     client.force_login(amy)
     add_calls(2)
@@ -276,7 +277,7 @@ def test_desk_queries_do_not_grow_with_the_queue(site, client, django_assert_max
 
 
 def test_cancel_moves_pending_tasks_by_the_table_and_audits_each(site, make_user, monkeypatch):
-    from followups.transitions import TASK_TRANSITIONS
+    from outreach.transitions import TASK_TRANSITIONS
 
     # given one follow-up per status: scheduled, queued, open, sent
     manager = make_user("manager")
@@ -294,7 +295,7 @@ def test_cancel_moves_pending_tasks_by_the_table_and_audits_each(site, make_user
         TASK_TRANSITIONS[TaskStatus.OPEN] - {TaskStatus.CANCELLED},
     )
     # when the cause of the tasks is undone
-    count = services.tasks_cancel(
+    count = outreach.tasks_cancel(
         actor=manager, note="visit cancelled", site=site, kind=TaskKind.FOLLOWUP
     )
     # then only the moves the table allows happened, each audited with who, from and to
