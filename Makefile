@@ -74,6 +74,7 @@ openapi: venv
 lint: venv-test
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/lint-imports
 
 format: venv-test
 	$(VENV)/bin/ruff format .

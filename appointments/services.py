@@ -17,14 +17,17 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from customers.models import Customer, Vehicle
+from customers.models import Channel, Customer, Vehicle
 from dms import audit
 from dms.exceptions import ApplicationError, ConflictError, NotFoundError
 from dms.models import Role, Site, StaffRole
 from dms.permissions import has_role, require_role
 from dms.statemachine import move
+from outreach import contact
+from outreach.models import TaskKind
+from outreach.services import task_schedule, tasks_cancel
 
-from . import selectors
+from . import hooks, selectors
 from .models import (
     ACTIVE_STATUSES,
     Appointment,
@@ -258,65 +261,26 @@ def _services(site: Site, services: Sequence) -> tuple[list[ServiceOffering], li
 
 
 # --- reminders -------------------------------------------------------------------------------
-def _allowed_intervals(
-    site: Site, customer: Customer, day: date
-) -> list[tuple[datetime, datetime]]:
-    """The moments of `day` when the customer may be called: site calling hours minus the
-    customer's quiet hours (which may run over midnight)."""
-    tz = site.tzinfo
-
-    def at(t: time, d: date = day) -> datetime:
-        return datetime.combine(d, t, tzinfo=tz)
-
-    intervals = [(at(site.calling_hours_start), at(site.calling_hours_end))]
-    qs, qe = customer.quiet_hours_start, customer.quiet_hours_end
-    if qs is None or qe is None or qs == qe:
-        return intervals
-    if qs < qe:
-        quiet = [(at(qs), at(qe))]
-    else:  # e.g. 21:00–08:00
-        quiet = [(at(time.min), at(qe)), (at(qs), at(time.min, day + timedelta(days=1)))]
-    for q_start, q_end in quiet:
-        cut = []
-        for a, b in intervals:
-            if q_end <= a or q_start >= b:
-                cut.append((a, b))
-                continue
-            if a < q_start:
-                cut.append((a, q_start))
-            if q_end < b:
-                cut.append((q_end, b))
-        intervals = cut
-    return intervals
-
-
 def reminder_window(
-    *, site: Site, customer: Customer, earliest: datetime, latest: datetime
+    *,
+    site: Site,
+    customer: Customer,
+    earliest: datetime,
+    latest: datetime,
+    channel: str = Channel.CALL,
 ) -> tuple[datetime, datetime] | None:
-    """The first stretch within [earliest, latest] when the customer may be called, or None."""
-    tz = site.tzinfo
-    day = earliest.astimezone(tz).date()
-    last_day = latest.astimezone(tz).date()
-    while day <= last_day:
-        for a, b in _allowed_intervals(site, customer, day):
-            start, end = max(a, earliest), min(b, latest)
-            if start < end:
-                return start, end
-        day += timedelta(days=1)
-    return None
+    """The first stretch within [earliest, latest] when the reminder may reach the customer
+    by `channel` (outreach.contact: calling hours, quiet hours, open days for calls), or None."""
+    return contact.first_window(
+        site=site, customer=customer, channel=channel, earliest=earliest, latest=latest
+    )
 
 
 def _reminder_channel(customer: Customer) -> str | None:
-    from customers.models import Channel
-
     # a customer who prefers messages gets the reminder by SMS (they can answer it: 1/2/3)
-    if customer.preferred_channel == Channel.SMS and customer.consent_sms and customer.phone:
-        return Channel.SMS
-    if customer.consent_call:
-        return Channel.CALL
-    if customer.consent_sms:
-        return Channel.SMS
-    return None
+    if customer.preferred_channel == Channel.SMS:
+        return contact.first_channel(customer, (Channel.SMS, Channel.CALL))
+    return contact.first_channel(customer, (Channel.CALL, Channel.SMS))
 
 
 def reminder_source_key(appointment: Appointment) -> str:
@@ -329,8 +293,6 @@ def _schedule_reminders(appointment: Appointment, *, now: datetime) -> list:
     """Write the day-before and shortly-before reminder call tasks (inside the booking's
     transaction). A reminder whose window has passed, or that falls wholly in the customer's
     quiet hours, is skipped; without call or SMS consent there are none."""
-    from outreach.models import TaskKind
-    from outreach.services import task_schedule
 
     site, customer = appointment.site, appointment.customer
     channel = _reminder_channel(customer)
@@ -358,7 +320,9 @@ def _schedule_reminders(appointment: Appointment, *, now: datetime) -> list:
         earliest = max(earliest, now)
         if latest <= earliest:
             continue
-        window = reminder_window(site=site, customer=customer, earliest=earliest, latest=latest)
+        window = reminder_window(
+            site=site, customer=customer, earliest=earliest, latest=latest, channel=channel
+        )
         if window is None:
             continue
         task, _created = task_schedule(
@@ -379,9 +343,6 @@ def _schedule_reminders(appointment: Appointment, *, now: datetime) -> list:
 
 
 def _cancel_reminders(appointment: Appointment, *, actor, note: str) -> int:
-    from outreach.models import TaskKind
-    from outreach.services import tasks_cancel
-
     return tasks_cancel(
         actor=actor,
         note=note,
@@ -908,30 +869,7 @@ def appointment_check_in(*, appointment_id, actor, now: datetime | None = None):
         )
         if changed:
             _cancel_reminders(appointment, actor=actor, note=_("Customer arrived"))
-        return _open_repair_order(appointment, actor=actor)
-
-
-def _open_repair_order(appointment: Appointment, *, actor):
-    """Integration point with workorders: open (or return) the RO of an arrived appointment."""
-    existing = getattr(appointment, "repair_order", None) if appointment.pk else None
-    from workorders.services import repair_order_open
-
-    if existing is not None:
-        return existing
-    concern = "; ".join(s.get("name", "") for s in appointment.services if isinstance(s, dict))
-    if appointment.notes:
-        concern = f"{concern}\n{appointment.notes}".strip()
-    codes = {s.get("code") for s in appointment.services if isinstance(s, dict)}
-    return repair_order_open(
-        site=appointment.site,
-        customer=appointment.customer,
-        vehicle=appointment.vehicle,
-        advisor=appointment.advisor,
-        actor=actor,
-        appointment=appointment,
-        concern=concern,
-        is_first_service="first_service" in codes and not appointment.vehicle.first_service_done,
-    )
+        return hooks.arrived(appointment, actor=actor)
 
 
 def appointment_walk_in(

@@ -32,6 +32,7 @@ from dms import audit
 from dms.exceptions import ApplicationError, ConflictError, NotFoundError
 from dms.models import ClosedDate, Role, Site
 from dms.permissions import require_role
+from outreach import contact
 from outreach.models import CallTask, TaskKind, TaskStatus
 from outreach.services import task_schedule
 from workorders.models import JobLine, RepairOrder, ROStatus
@@ -179,55 +180,41 @@ def rule_update(*, rule: ReminderRule, actor, **fields) -> ReminderRule:
     return rule
 
 
-# --- contact rules -----------------------------------------------------------------------------
-def _allowed(customer: Customer, channel: str) -> bool:
-    if channel == Channel.CALL:
-        return customer.consent_call and bool(customer.phone or customer.phone2)
-    if channel == Channel.SMS:
-        return customer.consent_sms and bool(customer.phone)
-    if channel == Channel.EMAIL:
-        return customer.consent_email and bool(customer.email)
-    return False
-
-
+# --- contact rules: the one rule is outreach.contact ------------------------------------------
 def contact_channel(*, customer: Customer, rule: ReminderRule) -> str | None:
     """The channel to use, or None when the customer must not be contacted by this rule."""
-    if rule.is_marketing and not customer.consent_marketing:
-        return None
-    for channel in (rule.channel, customer.preferred_channel, Channel.CALL, Channel.SMS):
-        if _allowed(customer, channel):
-            return channel
-    if _allowed(customer, Channel.EMAIL):
-        return Channel.EMAIL
-    return None
-
-
-def _in_quiet(moment: time, start: time | None, end: time | None) -> bool:
-    if start is None or end is None or start == end:
-        return False
-    if start < end:
-        return start <= moment < end
-    return moment >= start or moment < end  # overnight, e.g. 21:00–08:00
+    return contact.first_channel(
+        customer,
+        (rule.channel, customer.preferred_channel, Channel.CALL, Channel.SMS, Channel.EMAIL),
+        marketing=rule.is_marketing,
+    )
 
 
 def contact_window(
-    *, site: Site, customer: Customer, day: date, window_days: int, closed: set[date]
+    *,
+    site: Site,
+    customer: Customer,
+    day: date,
+    window_days: int,
+    closed: set[date] | None = None,
+    channel: str = Channel.CALL,
 ) -> tuple[datetime, datetime]:
-    """The first moment on or after `day` inside the site's calling hours, outside the
-    customer's quiet hours and not on a closed date; and the end of the window."""
+    """The first moment on or after `day` (within 31 days) when `channel` may reach the
+    customer (outreach.contact: calling hours, quiet hours, open days for calls); and the end
+    of the window. `closed`: the site's closed dates, when already read."""
     tz = site.tzinfo
     start, end = site.calling_hours_start, site.calling_hours_end
-    qs, qe = customer.quiet_hours_start, customer.quiet_hours_end
-    for offset in range(0, 31):
-        d = day + timedelta(days=offset)
-        if d in closed:
-            continue
-        moment = start
-        if _in_quiet(moment, qs, qe):
-            moment = qe
-        if not (start <= moment < end) or _in_quiet(moment, qs, qe):
-            continue
-        due_at = datetime.combine(d, moment, tzinfo=tz)
+    first = contact.first_window(
+        site=site,
+        customer=customer,
+        channel=channel,
+        earliest=datetime.combine(day, time.min, tzinfo=tz),
+        latest=datetime.combine(day + timedelta(days=31), time.min, tzinfo=tz),
+        closed=closed,
+    )
+    if first is not None:
+        due_at = first[0]
+        d = due_at.astimezone(tz).date()
         until_day = max(d, day + timedelta(days=max(window_days, 1) - 1))
         due_until = datetime.combine(until_day, end, tzinfo=tz)
         return due_at, max(due_until, due_at + timedelta(hours=1))
@@ -236,31 +223,24 @@ def contact_window(
     return due_at, datetime.combine(day + timedelta(days=window_days), end, tzinfo=tz)
 
 
+_NOT_A_CONTACT = (TaskStatus.CANCELLED, TaskStatus.FAILED)
+
+
 def _recently_contacted(customer: Customer, *, now: datetime, days: int) -> bool:
     if not days:
         return False
+    kinds = (*CARE_KINDS, TaskKind.FOLLOWUP)
     return (
-        CallTask.objects.filter(
-            customer=customer,
-            kind__in=(*CARE_KINDS, TaskKind.FOLLOWUP),
-            due_at__gte=now - timedelta(days=days),
-            due_at__lte=now + timedelta(days=days),
+        contact.contacts_around(
+            customer, kinds=kinds, at=now, days=days, exclude_statuses=_NOT_A_CONTACT
         )
-        .exclude(status__in=(TaskStatus.CANCELLED, TaskStatus.FAILED))
-        .exists()
+        > 0
     )
 
 
 def _over_cap(customer: Customer, *, site: Site, now: datetime) -> bool:
-    count = (
-        CallTask.objects.filter(
-            customer=customer,
-            kind__in=CARE_KINDS,
-            due_at__gte=now - timedelta(days=CAP_DAYS),
-            due_at__lte=now + timedelta(days=CAP_DAYS),
-        )
-        .exclude(status__in=(TaskStatus.CANCELLED, TaskStatus.FAILED))
-        .count()
+    count = contact.contacts_around(
+        customer, kinds=CARE_KINDS, at=now, days=CAP_DAYS, exclude_statuses=_NOT_A_CONTACT
     )
     return count >= site.marketing_contacts_per_month
 
@@ -344,6 +324,7 @@ class _Run:
                 day=self.today,
                 window_days=rule.window_days,
                 closed=self.closed,
+                channel=channel,
             )
             context = {
                 "plate": c.vehicle.plate if c.vehicle else "",

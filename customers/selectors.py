@@ -24,6 +24,9 @@ from .models import Customer, MileageReading, Vehicle, VehicleOwnership
 _PHONEISH = re.compile(r"^[+()\d\s\-.]{7,}$")
 _VIN_TAIL = re.compile(r"^[A-HJ-NPR-Z0-9]{6}$")
 _PHONE_TAIL = 4
+# When a vehicle has too little history to measure, assume a typical private car in China
+# (about 14,000 km a year). A site can override nothing here yet; the figure is only a fallback.
+DEFAULT_KM_PER_DAY = Decimal("40.0")
 
 
 @dataclass
@@ -397,8 +400,6 @@ def _readings(vehicle: Vehicle) -> list[tuple[date, int]]:
 def km_per_day(*, vehicle: Vehicle) -> Decimal:
     """Average km per day from the vehicle's readings (desk, intake, RO odometers): the first
     and the last reading at least 14 days apart; else since purchase; else a typical 40 km."""
-    from .services import DEFAULT_KM_PER_DAY
-
     points = _readings(vehicle)
     if len(points) >= 2:
         (d0, k0), (d1, k1) = points[0], points[-1]

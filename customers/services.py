@@ -70,10 +70,6 @@ VEHICLE_FIELDS = (
     "licence_review_date",
 )
 
-# When a vehicle has too little history to measure, assume a typical private car in China
-# (about 14,000 km a year). A site can override nothing here yet; the figure is only a fallback.
-DEFAULT_KM_PER_DAY = Decimal("40.0")
-
 
 class VinCheckDigitWarning(ApplicationError):
     """The VIN is well-formed but its check digit (position 9) is wrong: ask the advisor."""

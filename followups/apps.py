@@ -8,8 +8,14 @@ class FollowupsConfig(AppConfig):
 
     def ready(self) -> None:
         from outreach import sweeper
+        from workorders.signals import repair_order_delivered
 
+        from .handlers import on_repair_order_delivered
         from .services import complaints_escalate
 
+        # a delivery schedules its follow-up call, in the delivery's transaction
+        repair_order_delivered.connect(
+            on_repair_order_delivered, dispatch_uid="followups.followup_for_delivery"
+        )
         # the minute sweep also escalates complaints nobody responded to in time
         sweeper.register("escalated", complaints_escalate)

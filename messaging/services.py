@@ -18,6 +18,7 @@ import string
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
+from celery import current_app
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone, translation
@@ -321,10 +322,9 @@ def _default_subject(site, kind: str, channel: str, language: str) -> str:
 
 
 def _enqueue(message_id: int, countdown: float | None = None) -> None:
-    from .tasks import deliver
-
+    # by name (messaging.tasks.deliver): the tasks import these services, never the reverse
     try:
-        deliver.apply_async((message_id,), countdown=countdown)
+        current_app.send_task("messaging.tasks.deliver", args=(message_id,), countdown=countdown)
     except Exception:  # broker down: the row stays queued; the sweeper hands it out again
         log.warning("Broker unavailable; message %s waits for the sweeper", message_id)
 
@@ -615,11 +615,9 @@ def messages_sweep(*, now: datetime | None = None, limit: int = 500) -> dict[str
         ).values_list("id", flat=True)[:limit]
     )
     if stuck:
-        from .tasks import reconcile
-
         for pk in stuck:
             try:
-                reconcile.delay(pk)
+                current_app.send_task("messaging.tasks.reconcile", args=(pk,))
             except Exception:
                 log.warning("Broker unavailable; message %s reconciled at the next sweep", pk)
                 break

@@ -7,7 +7,7 @@ idempotent: they act only on a row still in `queued`.
 """
 
 import logging
-from datetime import date, datetime, time, timedelta
+from datetime import datetime, time, timedelta
 from types import SimpleNamespace
 from zoneinfo import ZoneInfo
 
@@ -21,11 +21,12 @@ from django.utils.translation import gettext as _
 
 from customers.models import Channel
 from dms import audit
-from dms.models import ClosedDate, Role
+from dms.models import Role
 from dms.statemachine import check_move, move, move_many
 
-from . import queue
+from . import contact, queue
 from .backends import Outgoing, TransientSendError
+from .contact import next_call_start
 from .models import CallTask, TaskKind, TaskStatus
 from .transitions import TASK_TRANSITIONS
 
@@ -101,81 +102,18 @@ def tasks_cancel(*, actor=None, note: str = "", **filters) -> int:
     return count
 
 
-# --- calendar: calling hours, closed days, quiet hours ------------------------------------------
-def _open_days(site, first: date, last: date) -> list[date]:
-    """Days in [first, last] the site is open: it has opening hours that weekday and no closure."""
-    weekdays = {oh.weekday for oh in site.opening_hours.all()}
-    closed = set(
-        ClosedDate.objects.filter(site=site, date__range=(first, last)).values_list(
-            "date", flat=True
-        )
-    )
-    days = []
-    day = first
-    while day <= last:
-        if day.weekday() in weekdays and day not in closed:
-            days.append(day)
-        day += timedelta(days=1)
-    return days
-
-
-def _at(site, day: date, clock: time) -> datetime:
-    return datetime.combine(day, clock, tzinfo=site.tzinfo)
-
-
-def _consent(customer, channel: str, kind: str) -> bool:
-    allowed = {
-        Channel.CALL: customer.consent_call,
-        Channel.SMS: customer.consent_sms and bool(customer.phone),
-        Channel.EMAIL: customer.consent_email and bool(customer.email),
-    }.get(channel, False)
-    if kind in MARKETING_KINDS:
-        allowed = allowed and customer.consent_marketing
-    return allowed
-
-
-def _in_quiet(customer, clock: time) -> bool:
-    start, end = customer.quiet_hours_start, customer.quiet_hours_end
-    if start is None or end is None or start == end:
-        return False
-    if start < end:
-        return start <= clock < end
-    return clock >= start or clock < end  # wraps past midnight, e.g. 21:00–08:00
-
-
+# --- when a task may reach its customer: the one rule is in contact.py ---------------------------
 def next_contact_time(*, task: CallTask, at: datetime) -> datetime | None:
-    """The first moment at or after `at` when this task may reach its customer: inside the
-    site's calling hours (calls also only on open days) and outside the customer's quiet hours.
-    None when the customer opted out of the task's channel (never use it)."""
-    customer, site = task.customer, task.site
-    if not _consent(customer, task.channel, task.kind):
-        return None
-    tz = site.tzinfo
-    moment = timezone.localtime(at, tz)
-    horizon = moment.date() + timedelta(days=60)
-    open_days = (
-        set(_open_days(site, moment.date(), horizon)) if task.channel == Channel.CALL else None
+    """The first moment at or after `at` when this task may reach its customer (contact.py:
+    consent, calling hours, quiet hours, open days for calls). None when the customer opted out
+    of the task's channel (never use it)."""
+    return contact.next_contact_time(
+        site=task.site,
+        customer=task.customer,
+        channel=task.channel,
+        at=at,
+        marketing=task.kind in MARKETING_KINDS,
     )
-    start, end = site.calling_hours_start, site.calling_hours_end
-    while moment.date() <= horizon:
-        day, clock = moment.date(), moment.time()
-        next_day = _at(site, day + timedelta(days=1), start)
-        if open_days is not None and day not in open_days:
-            moment = next_day
-        elif clock < start:
-            moment = _at(site, day, start)
-        elif clock >= end:
-            moment = next_day
-        elif _in_quiet(customer, clock):
-            quiet_end = customer.quiet_hours_end
-            moment = (
-                _at(site, day, quiet_end)
-                if clock < quiet_end
-                else _at(site, day + timedelta(days=1), quiet_end)
-            )
-        else:
-            return moment
-    return None
 
 
 def message_contact_time(*, site, customer, channel: str, kind: str, at: datetime):
@@ -210,7 +148,7 @@ def agents_on_duty(*, site):
     )
 
 
-def _pick_agent(*, site, exclude_ids=()):
+def pick_agent(*, site, exclude_ids=()):
     """Round robin among the agents on duty: fewest open tasks first, then the one who was
     given a task longest ago. Never one of `exclude_ids` (the RO's advisor)."""
     return (
@@ -392,7 +330,7 @@ def _dispatch_locked(task: CallTask, *, now: datetime) -> str:
     if task.channel == Channel.CALL:
         extra = {}
         if task.assignee_id is None or task.assignee_id == advisor_id(task):
-            agent = _pick_agent(site=task.site, exclude_ids=[advisor_id(task)])
+            agent = pick_agent(site=task.site, exclude_ids=[advisor_id(task)])
             extra["assignee"] = agent
         move(task, to=TaskStatus.OPEN, table=TASK_TRANSITIONS, extra_fields=extra)
         return "opened"
@@ -446,11 +384,11 @@ def _ready_now(row: dict, clock: time) -> bool:
     for which `next_contact_time()` answers "now" — consent to the channel, inside the site's
     calling hours, outside the customer's quiet hours (`clock`: the site's local time). Every
     other task takes the one-task path, which decides the rest (waits, opt-outs, expiries)."""
-    contact = SimpleNamespace(**row)  # has the customer fields `_consent` / `_in_quiet` read
+    customer = SimpleNamespace(**row)  # has the contact fields `contact` reads
     return (
-        _consent(contact, row["channel"], row["kind"])
+        contact.channel_allowed(customer, row["channel"], marketing=row["kind"] in MARKETING_KINDS)
         and row["calling_hours_start"] <= clock < row["calling_hours_end"]
-        and not _in_quiet(contact, clock)
+        and not contact.in_quiet_hours(customer, clock)
     )
 
 
@@ -664,14 +602,3 @@ def call_task_answered(*, task_id: int, outcome: str, text: str) -> CallTask | N
         },
     )
     return task
-
-
-def next_call_start(*, site, at: datetime) -> datetime:
-    """The next moment inside calling hours on an open day (for calls the system schedules)."""
-    local_at = timezone.localtime(at, site.tzinfo)
-    for day in _open_days(site, local_at.date(), local_at.date() + timedelta(days=31)):
-        start = _at(site, day, site.calling_hours_start)
-        end = _at(site, day, site.calling_hours_end)
-        if local_at < end:
-            return max(start, local_at)
-    return at

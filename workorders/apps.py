@@ -7,16 +7,20 @@ class WorkordersConfig(AppConfig):
     verbose_name = _("Repair orders")
 
     def ready(self) -> None:
+        from appointments import hooks
         from dms.media import register_owner
         from dms.models import Role
 
         from .models import Approval, Photo, SignedDocument
+        from .services import repair_order_open_for_appointment
 
         # photos, signatures and signed documents: for the staff of the RO's site
         staff = tuple(Role.values)
         register_owner(Photo, "image", site_path="repair_order__site", roles=staff)
         register_owner(Approval, "signature", site_path="repair_order__site", roles=staff)
         register_owner(SignedDocument, "file", site_path="repair_order__site", roles=staff)
+        # checking in an appointment opens (or returns) its repair order
+        hooks.on_arrival(repair_order_open_for_appointment)
 
         from messaging.services import register_preview_source
 

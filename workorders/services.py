@@ -378,6 +378,28 @@ def repair_order_open(
         return ro
 
 
+def repair_order_open_for_appointment(*, appointment, actor) -> RepairOrder:
+    """Open (or return) the RO of an arrived appointment: registered with appointments as
+    what check-in does (appointments.hooks), run inside the check-in transaction."""
+    existing = getattr(appointment, "repair_order", None) if appointment.pk else None
+    if existing is not None:
+        return existing
+    concern = "; ".join(s.get("name", "") for s in appointment.services if isinstance(s, dict))
+    if appointment.notes:
+        concern = f"{concern}\n{appointment.notes}".strip()
+    codes = {s.get("code") for s in appointment.services if isinstance(s, dict)}
+    return repair_order_open(
+        site=appointment.site,
+        customer=appointment.customer,
+        vehicle=appointment.vehicle,
+        advisor=appointment.advisor,
+        actor=actor,
+        appointment=appointment,
+        concern=concern,
+        is_first_service="first_service" in codes and not appointment.vehicle.first_service_done,
+    )
+
+
 def ro_comeback_decide(*, repair_order_id, actor, confirmed: bool, note: str = "") -> RepairOrder:
     """The advisor confirms the possible comeback or clears the flag."""
     with transaction.atomic():
@@ -1804,19 +1826,12 @@ def ro_deliver(
             },
         )
         _update_vehicle_after_delivery(ro, actor=actor, now=now, due=due)
-        _schedule_followup(ro)
         if book_next:
             _book_next(ro, actor=actor, book_next=book_next)
+        # the apps above act in this transaction: followups schedules the follow-up call,
+        # portal gives its invitation the survey link (receivers run in INSTALLED_APPS order)
         signals.repair_order_delivered.send(sender=RepairOrder, repair_order=ro)
         return ro
-
-
-def _schedule_followup(ro: RepairOrder) -> None:
-    try:
-        from followups.services import followup_schedule_for_delivery
-    except ImportError:  # the follow-up app adds it; until then delivery schedules nothing
-        return
-    followup_schedule_for_delivery(repair_order=ro)
 
 
 def _book_next(ro: RepairOrder, *, actor, book_next: dict) -> None:

@@ -14,7 +14,7 @@ from dms.models import Role
 from dms.permissions import has_role, require_role
 from dms.statemachine import move
 from outreach.models import CallTask, TaskKind
-from outreach.services import _pick_agent, next_call_start, task_schedule
+from outreach.services import next_call_start, pick_agent, task_schedule
 
 from ..models import Complaint, ComplaintCause, ComplaintChannel, ComplaintDecision, ComplaintStatus
 from ..transitions import COMPLAINT_TRANSITIONS
@@ -310,7 +310,7 @@ def complaint_resolve(*, complaint_id: int, actor, resolution: str) -> Complaint
         repair_order=complaint.repair_order,
         due_at=start,
         due_until=start + timedelta(days=3),
-        assignee=_pick_agent(
+        assignee=pick_agent(
             site=complaint.site, exclude_ids=[complaint.advisor_id, complaint.handler_id]
         ),
         data={"complaint_id": complaint.pk, "advisor_id": complaint.advisor_id},

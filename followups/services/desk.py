@@ -15,17 +15,9 @@ from dms.exceptions import ApplicationError, ConflictError, PermissionDeniedErro
 from dms.models import Role
 from dms.permissions import has_role, require_role
 from dms.statemachine import lock, move
+from outreach import contact
 from outreach.models import CallOutcome, CallTask, TaskKind, TaskStatus
-from outreach.services import (
-    PENDING,
-    _at,
-    _consent,
-    _open_days,
-    _pick_agent,
-    advisor_id,
-    next_contact_time,
-    task_schedule,
-)
+from outreach.services import PENDING, advisor_id, next_contact_time, pick_agent, task_schedule
 from outreach.transitions import TASK_TRANSITIONS
 
 from ..models import ComplaintChannel
@@ -39,11 +31,11 @@ def followup_window(*, site, delivered_at: datetime) -> tuple[datetime, datetime
     delivered_day = timezone.localtime(delivered_at, site.tzinfo).date()
     first = delivered_day + timedelta(days=site.followup_min_days)
     last = delivered_day + timedelta(days=site.followup_max_days)
-    days = _open_days(site, first, last + timedelta(days=31))
+    days = contact.open_days(site, first, last + timedelta(days=31))
     inside = [d for d in days if d <= last] or days[:1] or [first]
     return (
-        _at(site, inside[0], site.calling_hours_start),
-        _at(site, inside[-1], site.calling_hours_end),
+        contact.local_at(site, inside[0], site.calling_hours_start),
+        contact.local_at(site, inside[-1], site.calling_hours_end),
     )
 
 
@@ -67,12 +59,9 @@ def followup_schedule_for_delivery(*, repair_order) -> CallTask:
     in_warranty = bool(
         warranty_end and warranty_end >= timezone.localtime(delivered_at, site.tzinfo).date()
     )
-    channel = next(
-        (c for c in (Channel.CALL, Channel.SMS, Channel.EMAIL) if _consent(customer, c, "")),
-        None,
-    )
+    channel = contact.first_channel(customer, (Channel.CALL, Channel.SMS, Channel.EMAIL))
     assignee = (
-        _pick_agent(site=site, exclude_ids=[ro.advisor_id]) if channel == Channel.CALL else None
+        pick_agent(site=site, exclude_ids=[ro.advisor_id]) if channel == Channel.CALL else None
     )
     message = ""
     if channel in (Channel.SMS, Channel.EMAIL):

@@ -1,6 +1,7 @@
 """The batch worker: one message per claimed batch, each task acted on once."""
 
 from datetime import time, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 from django.db.models import Count
@@ -184,7 +185,7 @@ def test_batch_path_decides_every_task_as_the_one_task_path_does(site, clock):
     # given the same tasks twice, claimed at the same moment
     from datetime import datetime
 
-    from followups.tests.factories import SHANGHAI
+    SHANGHAI = ZoneInfo("Asia/Shanghai")
 
     make_staff(role=Role.FOLLOWUP_AGENT, site=site, username="agent_same")
     now = datetime(2026, 11, 20, *clock, tzinfo=SHANGHAI)  # a Friday, the site is open

@@ -19,8 +19,7 @@ from followups import services
 from followups.tests.factories import agent, delivered_ro
 from outreach import webhooks
 from outreach.models import DeliveryStatus, WebhookDelivery, WebhookSubscription
-
-from .webhook_server import WebhookReceiver, make_certificate
+from outreach.tests.webhook_server import WebhookReceiver, make_certificate
 
 pytestmark = pytest.mark.django_db
 
