@@ -449,7 +449,7 @@ class Generator:
                 ["id", "job_id", "technician_id", "started_at", "ended_at"],
             ),
             "task": (
-                "followups.CallTask",
+                "outreach.CallTask",
                 [
                     "id",
                     "site_id",

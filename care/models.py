@@ -1,6 +1,6 @@
 """Proactive care (主动关怀): the reminder rules each site sets, and a log of the nightly runs.
 
-The reminders themselves are `followups.CallTask` rows (kinds maintenance_due, first_service, …):
+The reminders themselves are `outreach.CallTask` rows (kinds maintenance_due, first_service, …):
 the outreach engine puts them on the follow-up desk or sends them by SMS/e-mail.
 """
 

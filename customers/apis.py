@@ -49,7 +49,7 @@ def _choices(model: str, field: str) -> list[tuple[str, str]]:
 
 RO_STATUSES = _choices("workorders.RepairOrder", "status")
 LINE_APPROVALS = _choices("workorders.JobLine", "approval")
-TASK_STATUSES = _choices("followups.CallTask", "status")
+TASK_STATUSES = _choices("outreach.CallTask", "status")
 COMPLAINT_STATUSES = _choices("followups.Complaint", "status")
 
 READ_ROLES = (Role.ADVISOR, Role.FOLLOWUP_AGENT)

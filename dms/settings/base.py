@@ -325,7 +325,7 @@ SPECTACULAR_SETTINGS = {
         "ApprovalKindEnum": "workorders.models.Approval.Kind",
         "ComplaintDecisionEnum": "followups.models.ComplaintDecision",
         "LineDecisionEnum": "workorders.models.ApprovalLine.Decision",
-        "CallOutcomeEnum": "followups.models.CallOutcome",
+        "CallOutcomeEnum": "outreach.models.CallOutcome",
         "RecordedCallOutcomeEnum": "followups.apis.RECORDED_OUTCOMES",
         "ComplaintCauseEnum": "followups.models.ComplaintCause",
         "LineApprovalEnum": "workorders.models.JobLine.Approval",
