@@ -1,15 +1,7 @@
-"""Reads for the manager dashboard: every KPI of SPEC §6 for some sites and a period.
-
-Design for scale (2M ROs): every KPI group is one aggregate query (conditional Count/Sum with
-FILTER clauses) over an index-backed range — RO (site, opened_day) / (site, delivered_day),
-appointment (site, day, status), call task and complaint time ranges. Per-advisor and
-per-technician figures come from the same grouped queries (totals are summed in Python over the
-groups, which are bounded by staff, not by data). So a page runs a constant number of queries.
-
-Periods are site-local dates, both inclusive. Day fields (opened_day, delivered_day, day) are
-already site-local; for timestamps each site contributes its own [start 00:00, end+1 00:00) range
-in its time zone.
-"""
+"""The KPI dashboard's base sets: the scope (sites and a period), SQL helpers, and the querysets
+every figure and every drill-down list is counted from (repair orders opened and delivered,
+appointments, additional work, jobs, clock entries, follow-ups, complaints, vehicles due,
+retention), and the sites' open days."""
 
 from __future__ import annotations
 
@@ -17,14 +9,10 @@ import datetime as dt
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from decimal import Decimal
 
 from dateutil.relativedelta import relativedelta
-from django.contrib.auth import get_user_model
-from django.core.cache import cache
 from django.db.models import (
     Aggregate,
-    Count,
     DateField,
     Exists,
     ExpressionWrapper,
@@ -38,16 +26,14 @@ from django.db.models import (
     Sum,
     Value,
 )
-from django.db.models.functions import Coalesce, TruncDate
+from django.db.models.functions import Coalesce
 from django.utils import timezone
-from django.utils.translation import gettext_lazy as _
 
 from appointments.models import Appointment, AppointmentStatus
 from customers.models import Customer, Vehicle
-from dms.models import ClosedDate, OpeningHours, Role, Site, StaffRole
-from dms.permissions import has_role, site_ids_of
+from dms.models import ClosedDate, OpeningHours, Site
 from outreach.models import CallOutcome, CallTask, TaskKind, TaskStatus
-from workorders.models import JobLine, PartLine, RepairOrder, ROStatus
+from workorders.models import JobLine, RepairOrder, ROStatus
 from workshop.models import ClockEntry
 
 try:  # the follow-ups app owns complaints; keep the dashboard working while it lands
@@ -55,8 +41,13 @@ try:  # the follow-ups app owns complaints; keep the dashboard working while it 
 except ImportError:  # pragma: no cover
     Complaint = ComplaintStatus = None
 
+
 BILLABLE = (JobLine.Approval.AUTHORIZED, JobLine.Approval.APPROVED)
+
+
 SATISFIED_MIN = 4  # satisfaction 4 or 5 on the 1–5 scale is a "satisfied" answer
+
+
 ACTIVE_APPOINTMENTS = (
     AppointmentStatus.BOOKED,
     AppointmentStatus.CONFIRMED,
@@ -64,7 +55,6 @@ ACTIVE_APPOINTMENTS = (
 )
 
 
-# --- SQL helpers --------------------------------------------------------------------------
 class Epoch(Func):
     """Seconds in an interval (Postgres EXTRACT(EPOCH FROM …))."""
 
@@ -124,7 +114,6 @@ def _f(value, places: int = 2) -> float:
     return round(float(value or 0), places)
 
 
-# --- the scope ----------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Scope:
     """Sites and a period of site-local dates, both ends inclusive."""
@@ -183,7 +172,6 @@ def make_scope(*, site_ids: Iterable[int], start: dt.date, end: dt.date, today=N
     return Scope(sites, start, end, today)
 
 
-# --- base sets (shared by the figures and the drill-down lists) -----------------------------
 def ros_opened(scope: Scope) -> QuerySet[RepairOrder]:
     return RepairOrder.objects.filter(
         site_id__in=scope.site_ids, opened_day__range=(scope.start, scope.end)
@@ -230,6 +218,8 @@ def ros_delivered(scope: Scope) -> QuerySet[RepairOrder]:
 # page's walk-in opens the RO alone. Neither is a booking: neither counts in the appointment
 # rate, the show rate or the booked workshop hours.
 WALK_IN = Appointment.BookingChannel.WALK_IN
+
+
 FROM_BOOKING = Q(appointment_id__isnull=False) & ~Q(appointment__channel=WALK_IN)
 
 
@@ -425,7 +415,6 @@ def retention_customers(scope: Scope, bucket: str) -> QuerySet[Customer]:
     ).filter(_retention_q(scope)[bucket])
 
 
-# --- calendar -------------------------------------------------------------------------------
 def open_days(scope: Scope) -> dict[int, list[dt.date]]:
     """Per site, the days of the period the site is open (opening hours, minus closed dates)."""
     weekdays: dict[int, set[int]] = defaultdict(set)
@@ -448,675 +437,3 @@ def open_days(scope: Scope) -> dict[int, list[dt.date]]:
             d += dt.timedelta(days=1)
         out[site.pk] = days
     return out
-
-
-# --- the daily figures: per person and site-local day, live or from the rollup ---------------
-# Each family is a list of rows {"user_id": advisor or technician id or None, "day": date, …};
-# the same shape comes from the live queries and from KpiDay, so a period can be split into
-# rolled-up closed days and live days and the rows simply concatenated.
-DAILY_FIELDS: dict[str, tuple[str, ...]] = {
-    "opened": ("opened", "from_appointment"),
-    "delivered": (
-        "delivered",
-        "labour",
-        "parts",
-        "revenue",
-        "on_time",
-        "qc_done",
-        "qc_first_pass",
-        "came_back",
-        "followed_up",
-        "in_warranty",
-        "warranty_followed_up",
-    ),
-    "lines": ("sold_hours",),
-    "parts": ("part_lines",),
-    "additional": (
-        "add_proposed",
-        "add_approved",
-        "add_declined",
-        "add_proposed_amount",
-        "add_approved_amount",
-    ),
-    "followups": ("reached", "satisfied"),
-    "jobs": ("jobs_finished", "jobs_sold_hours", "jobs_clocked_seconds"),
-    "clock": ("clocked_seconds",),
-}
-
-
-def _trend_tz(scope: Scope):
-    """The time zone days of timestamps are counted in (a group's sites normally share one;
-    the rollup is built per site, in the site's own zone)."""
-    return scope.sites[0].tzinfo if scope.sites else timezone.get_current_timezone()
-
-
-def live_daily(scope: Scope) -> dict[str, list[dict]]:
-    """The daily figures computed from the source rows (one grouped query per family)."""
-    tz = _trend_tz(scope)
-    opened = (
-        ros_opened(scope)
-        .values(user_id=F("advisor_id"), day=F("opened_day"))
-        .annotate(
-            opened=Count("id"),
-            from_appointment=Count("id", filter=FROM_BOOKING),
-        )
-    )
-    delivered = (
-        ros_delivered(scope)
-        .values(user_id=F("advisor_id"), day=F("delivered_day"))
-        .annotate(
-            delivered=Count("id"),
-            labour=Sum("labour_total"),
-            parts=Sum("parts_total"),
-            revenue=Sum("grand_total"),
-            # (named *_n here: the flags themselves are annotations of the base set)
-            on_time_n=Count("id", filter=Q(on_time=True)),
-            qc_done_n=Count("id", filter=Q(qc_done=True)),
-            qc_first_pass_n=Count("id", filter=Q(qc_first_pass=True)),
-            came_back_n=Count("id", filter=Q(came_back=True)),
-            followed_up_n=Count("id", filter=Q(followed_up=True)),
-            in_warranty_n=Count("id", filter=Q(in_warranty=True)),
-            warranty_followed_up_n=Count("id", filter=Q(in_warranty=True, followed_up=True)),
-        )
-    )
-    lines = (
-        JobLine.objects.filter(
-            repair_order__site_id__in=scope.site_ids,
-            repair_order__status=ROStatus.DELIVERED,
-            repair_order__delivered_day__range=(scope.start, scope.end),
-            approval__in=BILLABLE,
-        )
-        .values(user_id=F("repair_order__advisor_id"), day=F("repair_order__delivered_day"))
-        .annotate(sold_hours=Sum("standard_hours"))
-    )
-    parts = (
-        PartLine.objects.filter(
-            job__repair_order__site_id__in=scope.site_ids,
-            job__repair_order__status=ROStatus.DELIVERED,
-            job__repair_order__delivered_day__range=(scope.start, scope.end),
-            job__approval__in=BILLABLE,
-        )
-        .values(
-            user_id=F("job__repair_order__advisor_id"), day=F("job__repair_order__delivered_day")
-        )
-        .annotate(part_lines=Count("id"))
-    )
-    ro_advisor = (
-        RepairOrder.objects.filter(pk=OuterRef("repair_order_id")).order_by().values("advisor_id")
-    )
-    additional = (
-        _additional_base(scope)
-        .values(user_id=F("repair_order__advisor_id"), day=F("repair_order__opened_day"))
-        .annotate(
-            add_proposed=Count("id"),
-            add_approved=Count("id", filter=Q(approval=JobLine.Approval.APPROVED)),
-            add_declined=Count("id", filter=Q(approval=JobLine.Approval.DECLINED)),
-            add_proposed_amount=Sum("labour_amount"),
-            add_approved_amount=Sum("labour_amount", filter=Q(approval=JobLine.Approval.APPROVED)),
-        )
-    )
-    followups = (
-        followups_completed(scope)
-        .annotate(completed_day=TruncDate("completed_at", tzinfo=tz))
-        # the advisor looked up per call (a handful a day), never a join the planner could
-        # turn into a scan of every repair order
-        .values(user_id=Subquery(ro_advisor), day=F("completed_day"))
-        .annotate(
-            reached_n=Count("id", filter=Q(reached=True)),
-            satisfied_n=Count("id", filter=Q(reached=True, satisfied=True)),
-        )
-    )
-    jobs = (
-        jobs_finished(scope)
-        .annotate(signed_off_day=TruncDate("signed_off_at", tzinfo=tz))
-        .values(user_id=F("technician_id"), day=F("signed_off_day"))
-        .annotate(
-            jobs_finished=Count("id"),
-            jobs_sold_hours=Sum("standard_hours"),
-            jobs_clocked_seconds=Sum("clocked_seconds"),
-        )
-    )
-    clock = (
-        clock_entries(scope)
-        .annotate(started_day=TruncDate("started_at", tzinfo=tz))
-        .values(user_id=F("technician_id"), day=F("started_day"))
-        .annotate(clocked_seconds=Sum("seconds"))
-    )
-    families = {
-        "opened": opened,
-        "delivered": delivered,
-        "lines": lines,
-        "parts": parts,
-        "additional": additional,
-        "followups": followups,
-        "jobs": jobs,
-        "clock": clock,
-    }
-    out = {name: list(qs.order_by()) for name, qs in families.items()}
-    for r in out["delivered"] + out["followups"]:
-        for k in [k for k in r if k.endswith("_n")]:
-            r[k[:-2]] = r.pop(k)
-    # a row of zeros says nothing (and the rollup keeps none): drop it, so that a person with
-    # only such a row gets no table row either way
-    return {
-        name: [r for r in rows if any(r[f] for f in DAILY_FIELDS[name])]
-        for name, rows in out.items()
-    }
-
-
-def rollup_span(scope: Scope) -> tuple[dt.date, dt.date] | None:
-    """The days of the period every site's rollup holds, or None. Today (and later) is never
-    taken from the rollup: it is still changing."""
-    from kpis.models import KpiRollupState
-
-    states = list(KpiRollupState.objects.filter(site_id__in=scope.site_ids))
-    if not states or len(states) < len(scope.sites):
-        return None
-    lo = max([scope.start] + [s.built_from for s in states])
-    hi = min([scope.end] + [s.built_through for s in states])
-    for site in scope.sites:
-        today = scope.today or timezone.localtime(timezone.now(), site.tzinfo).date()
-        hi = min(hi, today - dt.timedelta(days=1))
-    return (lo, hi) if lo <= hi else None
-
-
-def rollup_daily(scope: Scope, lo: dt.date, hi: dt.date) -> dict[str, list[dict]]:
-    """The daily figures of [lo, hi] from the rollup: one query, rows of all the scope's sites
-    summed per person and day."""
-    from kpis.models import KpiDay
-
-    names = [f for fields in DAILY_FIELDS.values() for f in fields]
-    rows = (
-        KpiDay.objects.filter(site_id__in=scope.site_ids, day__range=(lo, hi))
-        .values("user_id", "day")
-        .annotate(**{f"{n}_sum": Sum(n) for n in names})
-        .order_by()
-    )
-    out: dict[str, list[dict]] = {name: [] for name in DAILY_FIELDS}
-    for r in rows:
-        user_id = r["user_id"] or None
-        for family, fields in DAILY_FIELDS.items():
-            values = {f: r[f"{f}_sum"] for f in fields}
-            if any(values.values()):
-                out[family].append({"user_id": user_id, "day": r["day"], **values})
-    return out
-
-
-def daily(scope: Scope, *, use_rollup: bool = True) -> dict[str, list[dict]]:
-    """The daily figures of the period: closed days the rollup holds from it, the rest
-    (today, days not rolled up yet) live."""
-    span = rollup_span(scope) if use_rollup else None
-    if span is None:
-        return live_daily(scope)
-    lo, hi = span
-    parts = [rollup_daily(scope, lo, hi)]
-    if scope.start < lo:
-        parts.append(live_daily(Scope(scope.sites, scope.start, lo - dt.timedelta(days=1))))
-    if hi < scope.end:
-        parts.append(live_daily(Scope(scope.sites, hi + dt.timedelta(days=1), scope.end)))
-    return {name: [row for p in parts for row in p[name]] for name in DAILY_FIELDS}
-
-
-def fold_daily(rows: Iterable[dict], key=lambda r: r["user_id"]) -> dict:
-    """Sum daily rows per `key(row)` (by default the person): {key: {figure: sum}}."""
-    out: dict = {}
-    for r in rows:
-        acc = out.setdefault(key(r), {})
-        for k, v in r.items():
-            if k not in ("user_id", "day") and v is not None:
-                acc[k] = acc.get(k, 0) + v
-    return out
-
-
-def _declined_recovered(scope: Scope) -> int:
-    """Declined additional lines of the period's ROs done on a later visit: live, since the
-    later visit can come any time after the day. The period's ROs are read first and their ids
-    passed as a list, so the lines are found by probing the additional-lines index per RO (as a
-    join, the planner sometimes scanned every additional line of every site)."""
-    ro_ids = list(ros_opened(scope).order_by().values_list("pk", flat=True))
-    if not ro_ids:
-        return 0
-    return (
-        JobLine.objects.filter(
-            repair_order_id__in=ro_ids, is_additional=True, approval=JobLine.Approval.DECLINED
-        )
-        .annotate(recovered_later=_later_same_work())
-        .filter(recovered_later=True)
-        .count()
-    )
-
-
-def _attendance(scope: Scope, days: dict[int, list[dt.date]]) -> tuple[dict[int, float], float]:
-    """Attended hours per technician and in total (on-duty technicians × hours × open days
-    of the period up to today)."""
-    per_tech: dict[int, float] = defaultdict(float)
-    by_site = {s.pk: s for s in scope.sites}
-    for site_id, user_id in StaffRole.objects.filter(
-        site_id__in=scope.site_ids, role=Role.TECHNICIAN, on_duty=True
-    ).values_list("site_id", "user_id"):
-        site = by_site[site_id]
-        today = scope.as_of(site)
-        n = sum(1 for d in days[site_id] if d <= today)
-        per_tech[user_id] += n * float(site.technician_hours_per_day)
-    return per_tech, sum(per_tech.values())
-
-
-def _appointments(scope: Scope) -> dict:
-    return appointments_in(scope).aggregate(
-        booked=Count("id", filter=~Q(status=AppointmentStatus.CANCELLED)),
-        arrived=Count("id", filter=Q(status=AppointmentStatus.ARRIVED)),
-        booked_hours=Sum("estimated_hours", filter=Q(status__in=ACTIVE_APPOINTMENTS)),
-    )
-
-
-def _complaints(scope: Scope) -> dict:
-    qs = complaints_in(scope)
-    if qs is None:  # pragma: no cover
-        return {"opened": 0, "closed": 0, "median": None, "overdue": 0}
-    return qs.aggregate(
-        opened=Count("id", filter=Q(is_opened=True)),
-        closed=Count("id", filter=Q(is_closed=True)),
-        overdue=Count("id", filter=Q(is_overdue=True)),
-        median=Median("hours_to_close", filter=Q(is_closed=True)),
-    )
-
-
-def _first_service(scope: Scope) -> dict:
-    return first_service_due(scope).aggregate(
-        due=Count("id"), captured=Count("id", filter=Q(is_captured=True))
-    )
-
-
-def _retention(scope: Scope) -> dict:
-    qs = Customer.objects.filter(
-        site_id__in=scope.site_ids, merged_into__isnull=True, last_delivery_at__isnull=False
-    )
-    return qs.aggregate(**{b: Count("id", filter=q) for b, q in _retention_q(scope).items()})
-
-
-def kpis_compute(
-    *,
-    site_ids: Iterable[int],
-    start: dt.date,
-    end: dt.date,
-    detail: bool = False,
-    today: dt.date | None = None,
-) -> dict:
-    """Every KPI of SPEC §6 for the sites and the period (site-local dates, inclusive).
-
-    Rates are fractions 0–1 (4 decimals) or None when the denominator is 0. With
-    `detail=True` also per-day trends and the per-advisor and per-technician tables.
-    """
-    scope = make_scope(site_ids=site_ids, start=start, end=end, today=today)
-    return compute_for_scope(scope, detail=detail)
-
-
-def compute_for_scope(scope: Scope, *, detail: bool = False, use_rollup: bool = True) -> dict:
-    d = daily(scope, use_rollup=use_rollup)
-    recovered = _declined_recovered(scope)
-    days = open_days(scope)
-    attended_by_tech, attended = _attendance(scope, days)
-    appt = _appointments(scope)
-    comp = _complaints(scope)
-    fs = _first_service(scope)
-    retention = _retention(scope)
-    due_month = due_this_month(scope).count()
-    implausible = jobs_finished(scope).filter(_implausible_time()).count()
-
-    t = {name: fold_daily(rows, key=lambda r: None).get(None, {}) for name, rows in d.items()}
-    opened = t["opened"].get("opened", 0)
-    delivered = t["delivered"].get("delivered", 0)
-    labour = t["delivered"].get("labour", 0)
-    parts = t["delivered"].get("parts", 0)
-    sold_hours = t["lines"].get("sold_hours", 0)
-    clocked_on_finished = t["jobs"].get("jobs_clocked_seconds", 0) / 3600.0
-    sold_finished = t["jobs"].get("jobs_sold_hours", 0)
-    clocked = t["clock"].get("clocked_seconds", 0) / 3600.0
-    capacity = sum(float(site.daily_bookable_hours) * len(days[site.pk]) for site in scope.sites)
-    dv = t["delivered"]
-    extra = t["additional"]
-
-    result = {
-        "sites": scope.site_ids,
-        "start": scope.start.isoformat(),
-        "end": scope.end.isoformat(),
-        "ro_opened": opened,
-        "ro_delivered": delivered,
-        "appointment_rate": _rate(t["opened"].get("from_appointment", 0), opened),
-        "show_rate": _rate(appt["arrived"], appt["booked"]),
-        "hours_per_ro": _per(sold_hours, delivered),
-        "parts_lines_per_ro": _per(t["parts"].get("part_lines", 0), delivered),
-        "labour_revenue_per_ro": _per(labour, delivered),
-        "parts_revenue_per_ro": _per(parts, delivered),
-        "on_time_delivery_rate": _rate(dv.get("on_time", 0), delivered),
-        "qc_first_pass_rate": _rate(dv.get("qc_first_pass", 0), dv.get("qc_done", 0)),
-        "comeback_rate": _rate(dv.get("came_back", 0), delivered),
-        "technician_efficiency": _rate(sold_finished, clocked_on_finished),
-        "technician_productivity": _rate(clocked, attended),
-        "effective_labour_rate": _per(labour, sold_hours),
-        "additional_work_capture_rate": _rate(
-            extra.get("add_approved", 0), extra.get("add_proposed", 0)
-        ),
-        "additional_work_amount_capture_rate": _rate(
-            extra.get("add_approved_amount", 0), extra.get("add_proposed_amount", 0)
-        ),
-        "additional_lines_proposed": extra.get("add_proposed", 0),
-        "additional_lines_approved": extra.get("add_approved", 0),
-        "additional_lines_declined": extra.get("add_declined", 0),
-        "declined_work_recovered": recovered,
-        "followup_rate": _rate(dv.get("followed_up", 0), delivered),
-        "followup_rate_warranty": _rate(
-            dv.get("warranty_followed_up", 0), dv.get("in_warranty", 0)
-        ),
-        "satisfaction_rate": _rate(
-            t["followups"].get("satisfied", 0), t["followups"].get("reached", 0)
-        ),
-        "complaints_opened": comp["opened"],
-        "complaints_closed": comp["closed"],
-        "complaint_median_hours_to_close": (
-            None if comp["median"] is None else round(float(comp["median"]), 2)
-        ),
-        "complaints_overdue": comp["overdue"],
-        "first_service_capture_rate": _rate(fs["captured"], fs["due"]),
-        "first_service_due": fs["due"],
-        "retention": {b: retention[b] for b in RETENTION_BUCKETS},
-        "due_this_month": due_month,
-        "workshop_load": _rate(appt["booked_hours"] or 0, capacity),
-        # the amounts behind the ratios
-        "labour_revenue": _f(labour),
-        "parts_revenue": _f(parts),
-        "sold_hours": _f(sold_hours),
-        "clocked_hours": _f(clocked),
-        "attended_hours": _f(attended),
-        "booked_hours": _f(appt["booked_hours"]),
-        "capacity_hours": _f(capacity),
-        # each ratio's numerator and denominator, from the same rows as the ratio
-        "ro_from_appointment": t["opened"].get("from_appointment", 0),
-        "appointments_booked": appt["booked"],
-        "appointments_arrived": appt["arrived"],
-        "finished_sold_hours": _f(sold_finished),
-        "finished_clocked_hours": _f(clocked_on_finished),
-        "implausible_clock_jobs": implausible,
-    }
-    if detail:
-        result["advisors"] = _advisor_table(d)
-        result["technicians"] = _technician_table(d, attended_by_tech)
-        result["trend"] = trend(scope, d)
-        _attach_names(result)
-    return result
-
-
-def _advisor_table(d: dict[str, list[dict]]) -> list[dict]:
-    rows: dict[int, dict] = defaultdict(dict)
-    for family in ("opened", "delivered", "lines", "followups"):
-        for uid, sums in fold_daily(d[family]).items():
-            if uid is not None:
-                rows[uid].update(sums)
-    out = []
-    for uid, r in rows.items():
-        delivered = r.get("delivered", 0)
-        out.append(
-            {
-                "user_id": uid,
-                "ro_opened": r.get("opened", 0),
-                "ro_delivered": delivered,
-                "appointment_rate": _rate(r.get("from_appointment", 0), r.get("opened", 0)),
-                "hours_per_ro": _per(r.get("sold_hours") or 0, delivered),
-                "labour_revenue": _f(r.get("labour")),
-                "parts_revenue": _f(r.get("parts")),
-                "on_time_delivery_rate": _rate(r.get("on_time", 0), delivered),
-                "comeback_rate": _rate(r.get("came_back", 0), delivered),
-                "followup_rate": _rate(r.get("followed_up", 0), delivered),
-                "satisfaction_rate": _rate(r.get("satisfied", 0), r.get("reached", 0)),
-            }
-        )
-    return out
-
-
-def _technician_table(d: dict[str, list[dict]], attended_by_tech) -> list[dict]:
-    rows: dict[int, dict] = defaultdict(dict)
-    for family in ("jobs", "clock"):
-        for uid, sums in fold_daily(d[family]).items():
-            if uid is not None:
-                rows[uid].update(sums)
-    for uid in attended_by_tech:
-        rows.setdefault(uid, {})  # every on-duty technician gets a row
-    out = []
-    for uid, r in rows.items():
-        attended = attended_by_tech.get(uid, 0.0)
-        sold = r.get("jobs_sold_hours", 0)
-        out.append(
-            {
-                "user_id": uid,
-                "jobs_finished": r.get("jobs_finished", 0),
-                "sold_hours": _f(sold),
-                "clocked_hours": _f(r.get("clocked_seconds", 0) / 3600.0),
-                "finished_clocked_hours": _f(r.get("jobs_clocked_seconds", 0) / 3600.0),
-                "attended_hours": _f(attended),
-                "technician_efficiency": _rate(sold, r.get("jobs_clocked_seconds", 0) / 3600.0),
-                "technician_productivity": _rate(r.get("clocked_seconds", 0) / 3600.0, attended),
-            }
-        )
-    return out
-
-
-def _attach_names(result: dict) -> None:
-    ids = {r["user_id"] for r in result["advisors"]} | {r["user_id"] for r in result["technicians"]}
-    names = {
-        u.pk: (u.get_full_name() or u.username) for u in get_user_model().objects.filter(pk__in=ids)
-    }
-    for key in ("advisors", "technicians"):
-        for r in result[key]:
-            r["name"] = names.get(r["user_id"], "—")
-        result[key].sort(key=lambda r: r["name"])
-
-
-def _bucket(day: dt.date, weekly: bool) -> dt.date:
-    return day - dt.timedelta(days=day.weekday()) if weekly else day
-
-
-def trend(scope: Scope, d: dict[str, list[dict]]) -> dict:
-    """Per day (per week, Monday-based, for periods over 62 days): car count, revenue, on-time
-    rate and satisfaction, folded from the daily figures (no extra queries)."""
-    weekly = scope.days > 62
-    buckets = []
-    b = _bucket(scope.start, weekly)
-    while b <= scope.end:
-        buckets.append(b)
-        b += dt.timedelta(days=7 if weekly else 1)
-    series = {b: {"ro_opened": 0, "ro_delivered": 0, "revenue": 0.0, "on_time": 0} for b in buckets}
-    sat = {b: [0, 0] for b in buckets}
-    for r in d["opened"]:
-        series[_bucket(r["day"], weekly)]["ro_opened"] += r["opened"]
-    for r in d["delivered"]:
-        row = series[_bucket(r["day"], weekly)]
-        row["ro_delivered"] += r["delivered"]
-        row["revenue"] += float((r["labour"] or Decimal(0)) + (r["parts"] or Decimal(0)))
-        row["on_time"] += r["on_time"]
-    for r in d["followups"]:
-        key = _bucket(r["day"], weekly)
-        if key in sat:
-            sat[key][0] += r["satisfied"]
-            sat[key][1] += r["reached"]
-    return {
-        "unit": "week" if weekly else "day",
-        "labels": [b.isoformat() for b in buckets],
-        "ro_opened": [series[b]["ro_opened"] for b in buckets],
-        "ro_delivered": [series[b]["ro_delivered"] for b in buckets],
-        "revenue": [round(series[b]["revenue"], 2) for b in buckets],
-        "on_time_delivery_rate": [
-            _rate(series[b]["on_time"], series[b]["ro_delivered"]) for b in buckets
-        ],
-        "satisfaction_rate": [_rate(*sat[b]) for b in buckets],
-    }
-
-
-PREVIOUS_CACHE_SECONDS = 300
-
-
-def kpis_previous(scope: Scope) -> dict:
-    """The tiles' figures for the period of the same length just before `scope`, for the
-    change shown on each tile. Cached for five minutes: the comparison period lies in the past,
-    so a few minutes' staleness on late follow-ups or comebacks does not change the picture, and
-    the dashboard does not pay for two full computations on every load."""
-    prev = scope.previous()
-    key = "kpis:prev:{}:{}:{}".format(
-        ",".join(map(str, scope.site_ids)), prev.start.isoformat(), prev.end.isoformat()
-    )
-    data = cache.get(key)
-    if data is None:
-        data = compute_for_scope(prev)
-        cache.set(key, data, PREVIOUS_CACHE_SECONDS)
-    return data
-
-
-# --- who sees what, and the period presets ----------------------------------------------------
-MAX_PERIOD_DAYS = 366
-
-PRESETS = {
-    "today": _("Today"),
-    "this_week": _("This week"),
-    "this_month": _("This month"),
-    "last_month": _("Last month"),
-    "custom": _("Custom"),
-}
-
-
-def period_for(preset: str, today: dt.date) -> tuple[dt.date, dt.date]:
-    """The dates of a preset: to-date periods end today (so the previous period of the same
-    length compares like with like); last month is the whole calendar month."""
-    if preset == "today":
-        return today, today
-    if preset == "this_week":
-        return today - dt.timedelta(days=today.weekday()), today
-    if preset == "last_month":
-        first_this = today.replace(day=1)
-        last = first_this - dt.timedelta(days=1)
-        return last.replace(day=1), last
-    return today.replace(day=1), today  # this_month
-
-
-def manager_site_ids(user) -> list[int]:
-    """The sites whose dashboard the user may see: where they are the service manager."""
-    return [s for s in site_ids_of(user) if has_role(user, s, Role.MANAGER)]
-
-
-# --- drill-down: the records behind each number -------------------------------------------
-@dataclass(frozen=True)
-class RecordSet:
-    kind: str  # ro | appointment | job | clock | task | complaint | vehicle | customer
-    build: object  # (scope) -> QuerySet
-    flags: tuple[str, ...] = ()  # boolean annotations shown as columns, usable as ?only=
-    advisor_path: str = ""
-    technician_path: str = ""
-
-
-RO_FLAGS = ("on_time", "qc_first_pass", "came_back", "followed_up", "in_warranty")
-
-
-def _with_appointment_flag(qs):
-    return qs.annotate(from_appointment=FROM_BOOKING)
-
-
-RECORD_SETS: dict[str, RecordSet] = {
-    "ro_opened": RecordSet(
-        "ro",
-        lambda s: _with_appointment_flag(ros_opened(s)),
-        ("from_appointment",),
-        "advisor_id",
-    ),
-    "ro_delivered": RecordSet("ro", ros_delivered, RO_FLAGS, "advisor_id"),
-    "ro_delivered_warranty": RecordSet(
-        "ro", lambda s: ros_delivered(s).filter(in_warranty=True), RO_FLAGS, "advisor_id"
-    ),
-    "ro_qc": RecordSet(
-        "ro", lambda s: ros_delivered(s).filter(qc_done=True), RO_FLAGS, "advisor_id"
-    ),
-    "appointments": RecordSet(
-        "appointment",
-        lambda s: (
-            appointments_in(s)
-            .exclude(status=AppointmentStatus.CANCELLED)
-            .annotate(arrived=Q(status=AppointmentStatus.ARRIVED))
-        ),
-        ("arrived",),
-        "advisor_id",
-    ),
-    "appointments_active": RecordSet(
-        "appointment",
-        lambda s: (
-            appointments_in(s)
-            .filter(status__in=ACTIVE_APPOINTMENTS)
-            .annotate(arrived=Q(status=AppointmentStatus.ARRIVED))
-        ),
-        ("arrived",),
-        "advisor_id",
-    ),
-    "additional_lines": RecordSet(
-        "job",
-        lambda s: additional_lines(s).annotate(approved=Q(approval=JobLine.Approval.APPROVED)),
-        ("approved", "recovered_later"),
-        "repair_order__advisor_id",
-        "technician_id",
-    ),
-    "jobs_finished": RecordSet(
-        "job",
-        lambda s: jobs_finished(s).annotate(implausible_time=_implausible_time()),
-        ("implausible_time",),
-        "",
-        "technician_id",
-    ),
-    "clock_entries": RecordSet("clock", clock_entries, (), "", "technician_id"),
-    "followups_reached": RecordSet(
-        "task",
-        lambda s: followups_completed(s).filter(reached=True),
-        ("satisfied",),
-        "repair_order__advisor_id",
-    ),
-    "complaints_opened": RecordSet(
-        "complaint", lambda s: complaints_in(s).filter(is_opened=True), ("is_overdue",)
-    ),
-    "complaints_closed": RecordSet("complaint", lambda s: complaints_in(s).filter(is_closed=True)),
-    "complaints_overdue": RecordSet(
-        "complaint", lambda s: complaints_in(s).filter(is_overdue=True)
-    ),
-    "first_service_due": RecordSet("vehicle", first_service_due, ("is_captured",)),
-    "due_this_month": RecordSet("vehicle", due_this_month),
-    **{
-        f"retention_{b}": RecordSet("customer", lambda s, b=b: retention_customers(s, b))
-        for b in RETENTION_BUCKETS
-    },
-}
-
-_RELATED = {
-    "ro": ("vehicle", "customer", "advisor"),
-    "appointment": ("vehicle", "customer", "advisor"),
-    "job": ("repair_order__vehicle", "technician"),
-    "clock": ("job__repair_order", "technician"),
-    "task": ("repair_order__vehicle", "customer", "assignee"),
-    "complaint": ("customer", "repair_order"),
-    "vehicle": ("owner",),
-    "customer": (),
-}
-
-
-def kpi_records(
-    key: str,
-    scope: Scope,
-    *,
-    advisor_id: int | None = None,
-    technician_id: int | None = None,
-    only: str = "",
-) -> tuple[RecordSet, QuerySet]:
-    """The records behind a number, with the flags that decide the numerator.
-
-    Raises KeyError for an unknown key; `only` keeps the rows with that flag set."""
-    rs = RECORD_SETS[key]
-    qs = rs.build(scope)
-    if advisor_id and rs.advisor_path:
-        qs = qs.filter(**{rs.advisor_path: advisor_id})
-    if technician_id and rs.technician_path:
-        qs = qs.filter(**{rs.technician_path: technician_id})
-    if only and only in rs.flags:
-        qs = qs.filter(**{only: True})
-    return rs, qs.select_related(*_RELATED[rs.kind]).order_by("-pk")
