@@ -33,6 +33,7 @@ from dms.exceptions import ApplicationError, ConflictError, NotFoundError
 from dms.models import ClosedDate, Role, Site
 from dms.permissions import require_role
 from outreach import contact
+from outreach import services as outreach
 from outreach.models import CallTask, TaskKind, TaskStatus
 from outreach.services import task_schedule
 from workorders.models import JobLine, RepairOrder, ROStatus
@@ -659,53 +660,8 @@ def book_from_task(
             call_task=task,
         )
         task.refresh_from_db()
-        _close_booked(task, appointment=appointment, actor=actor)
+        outreach.task_record_booking(task=task, appointment=appointment, actor=actor)
     return appointment
-
-
-def _close_booked(task: CallTask, *, appointment: Appointment, actor) -> None:
-    """Link the appointment and record the outcome "booked", moving the task by the follow-up
-    engine's table: a call on the desk is done; one not yet due is cancelled (the customer
-    booked before we called); a sent message keeps its status."""
-    from dms.statemachine import move
-    from outreach.transitions import TASK_TRANSITIONS
-
-    extra = {"appointment": appointment, "outcome": "booked", "updated_at": timezone.now()}
-    data = {"appointment": appointment.pk, "kind": task.kind}
-    if task.status == TaskStatus.OPEN:
-        extra["completed_at"] = timezone.now()
-        move(
-            task,
-            to=TaskStatus.DONE,
-            table=TASK_TRANSITIONS,
-            actor=actor,
-            action="booked",
-            data=data,
-            extra_fields=extra,
-        )
-    elif task.status in (TaskStatus.SCHEDULED, TaskStatus.QUEUED):
-        move(
-            task,
-            to=TaskStatus.CANCELLED,
-            table=TASK_TRANSITIONS,
-            actor=actor,
-            action="booked",
-            note=_("Booked before the reminder went out."),
-            data=data,
-            extra_fields=extra,
-        )
-    else:
-        for name, value in extra.items():
-            setattr(task, name, value)
-        task.save(update_fields=list(extra))
-        audit.record(
-            subject=task,
-            action="booked",
-            actor=actor,
-            from_state=task.status,
-            to_state=task.status,
-            data=data,
-        )
 
 
 # Service-menu codes a care task books by default, first one the site offers.

@@ -602,3 +602,47 @@ def call_task_answered(*, task_id: int, outcome: str, text: str) -> CallTask | N
         },
     )
     return task
+
+
+# --- a booking made from a task -----------------------------------------------------------------
+def task_record_booking(*, task: CallTask, appointment, actor) -> None:
+    """The customer booked `appointment` from this task (proactive care's "book" button): link
+    it and record the outcome "booked", moving the task by its table (only the engine moves call
+    tasks): a call on the desk is done; one not yet due is cancelled (the customer
+    booked before we called); a sent message keeps its status."""
+    extra = {"appointment": appointment, "outcome": "booked", "updated_at": timezone.now()}
+    data = {"appointment": appointment.pk, "kind": task.kind}
+    if task.status == TaskStatus.OPEN:
+        extra["completed_at"] = timezone.now()
+        move(
+            task,
+            to=TaskStatus.DONE,
+            table=TASK_TRANSITIONS,
+            actor=actor,
+            action="booked",
+            data=data,
+            extra_fields=extra,
+        )
+    elif task.status in (TaskStatus.SCHEDULED, TaskStatus.QUEUED):
+        move(
+            task,
+            to=TaskStatus.CANCELLED,
+            table=TASK_TRANSITIONS,
+            actor=actor,
+            action="booked",
+            note=_("Booked before the reminder went out."),
+            data=data,
+            extra_fields=extra,
+        )
+    else:
+        for name, value in extra.items():
+            setattr(task, name, value)
+        task.save(update_fields=list(extra))
+        audit.record(
+            subject=task,
+            action="booked",
+            actor=actor,
+            from_state=task.status,
+            to_state=task.status,
+            data=data,
+        )

@@ -24,6 +24,7 @@ from dms.models import DispatchMode, Role, Site, StaffRole
 from dms.permissions import has_role, require_role, roles_of
 from dms.statemachine import allowed_moves, lock
 from workorders import services as ro_services
+from workorders.models import QC_ITEMS as RO_QC_ITEMS
 from workorders.models import JobLine, RepairOrder, ROStatus
 
 from .models import Bay, ClockEntry, JobSignOff, PartsRequest, QCInspection
@@ -48,17 +49,11 @@ SELF_CHECK_ITEMS: list[tuple[str, Any]] = [
     ("clean_no_tools", gettext_lazy("No tools or rags left in the car; covers still fitted")),
 ]
 
-# The QC inspector's checklist (000, 001/002), with the keys `workorders.services.ro_qc_pass`
-# checks. Every job line is verified as well (key `line_<id>`); together they are its
-# "lines_checked" item.
+# The QC inspector's checklist is the repair order's one checklist (workorders.models.QC_ITEMS,
+# which `ro_qc_pass` checks): every item but "lines_checked", which the inspector ticks by
+# verifying each job line (keys `line_<id>`).
 QC_ITEMS: list[tuple[str, Any]] = [
-    ("road_test", gettext_lazy("Road test done: the concern is gone, no new noises")),
-    ("steering", gettext_lazy("Safety: steering checked")),
-    ("brakes", gettext_lazy("Safety: brakes checked")),
-    (
-        "nothing_missing",
-        gettext_lazy("Nothing damaged or missing: body, interior, valuables, old parts"),
-    ),
+    (key, label) for key, label in RO_QC_ITEMS.items() if key != "lines_checked"
 ]
 
 
