@@ -54,23 +54,8 @@ COLUMNS: dict[str, tuple[str, ...]] = {
     "vin_check_ok": ("vin_check_ok", "vin checked", "车架号已核对"),
 }
 CUSTOMER_KEYS = ("name", "phone", "phone2", "email", "address", "kind", "birthday", "notes")
-VEHICLE_KEYS = (
-    "vin",
-    "plate",
-    "engine_number",
-    "make",
-    "model",
-    "year",
-    "colour",
-    "purchase_date",
-    "sold_by_site",
-    "warranty_end",
-    "mileage_km",
-    "next_service_due_date",
-    "next_service_due_km",
-    "insurance_renewal_date",
-    "annual_inspection_date",
-)
+# the vehicle's editable fields (services.VEHICLE_FIELDS, the one list) that a file can hold
+VEHICLE_KEYS = tuple(f for f in services.VEHICLE_FIELDS if f in COLUMNS)
 DATE_KEYS = {
     "birthday",
     "purchase_date",

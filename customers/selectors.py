@@ -5,19 +5,18 @@ from __future__ import annotations
 import calendar
 import re
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from django.apps import apps
-from django.db.models import Count, Max, Prefetch, Q, QuerySet, Sum
+from django.db.models import Count, Prefetch, Q, QuerySet
 from django.db.models.functions import Reverse
 from django.utils import timezone
 
 from dms.exceptions import ApplicationError
 from dms.models import Site
 
-from . import validators
+from . import history, validators
 from .models import Customer, MileageReading, Vehicle, VehicleOwnership
 
 # --- lookup ----------------------------------------------------------------------------------
@@ -161,29 +160,10 @@ def lookup(*, site_ids: list[int], q: str, limit: int = 20) -> list[LookupHit]:
 
 
 def _attach_visits(hits: list[LookupHit]) -> None:
-    """Open work in one query; the last visit from the stored delivery/visit dates (kept up to
-    date at delivery), so no aggregate over the repair orders is needed."""
-    from workorders.models import OPEN_STATUSES, RepairOrder
-
-    open_ros: dict[int, list] = {}
-    for ro in (
-        RepairOrder.objects.filter(
-            customer_id__in=[h.customer.pk for h in hits], status__in=OPEN_STATUSES
-        )
-        .select_related("vehicle")
-        .only(
-            "id",
-            "number",
-            "status",
-            "customer_id",
-            "opened_at",
-            "promised_at",
-            "vehicle__plate",
-            "vehicle__vin",
-        )
-        .order_by("-opened_at")
-    ):
-        open_ros.setdefault(ro.customer_id, []).append(ro)
+    """Open work in one query (registered by workorders: history.open_repair_orders); the last
+    visit from the stored delivery/visit dates (kept up to date at delivery), so no aggregate
+    over the repair orders is needed."""
+    open_ros = history.open_repair_orders(h.customer.pk for h in hits)
     for hit in hits:
         candidates = [hit.customer.last_delivery_at] + [v.last_visit_at for v in hit.vehicles]
         candidates += [ro.opened_at for ro in open_ros.get(hit.customer.pk, [])]
@@ -234,69 +214,11 @@ class Visit:
     complaints: list[Any]
 
 
-def _complaint_model():
-    """followups.Complaint, if that app has it yet (it is added alongside this archive)."""
-    try:
-        return apps.get_model("followups", "Complaint")
-    except LookupError:
-        return None
-
-
 def vehicle_history(*, vehicle: Vehicle) -> list[Visit]:
     """Every visit of a vehicle, newest first: date, mileage, advisor, lines (with parts),
-    amount, the follow-up call's result and complaints. A fixed number of queries."""
-    from outreach.models import CallOutcome, CallTask, TaskKind
-    from workorders.models import JobLine, RepairOrder
-
-    outcomes = dict(CallOutcome.choices)
-    ros = list(
-        RepairOrder.objects.filter(vehicle=vehicle)
-        .select_related("advisor")
-        .prefetch_related(
-            Prefetch(
-                "lines",
-                queryset=JobLine.objects.select_related("technician")
-                .prefetch_related("parts")
-                .order_by("position", "id"),
-            ),
-            Prefetch(
-                "call_tasks",
-                queryset=CallTask.objects.filter(kind=TaskKind.FOLLOWUP).order_by("-id"),
-                to_attr="followup_tasks",
-            ),
-        )
-        .order_by("-opened_at", "-id")
-    )
-    complaints: dict[int, list] = {}
-    model = _complaint_model()
-    if model is not None and ros:
-        names = {f.name for f in model._meta.get_fields()}
-        if "repair_order" in names:
-            cond = Q(repair_order__in=[r.pk for r in ros])
-            if "vehicle" in names:
-                cond |= Q(vehicle=vehicle)
-            for c in model.objects.filter(cond).order_by("-pk"):
-                complaints.setdefault(c.repair_order_id, []).append(c)
-    visits = []
-    for ro in ros:
-        for task in ro.followup_tasks:  # the outcome code as the page shows it
-            task.outcome_label = str(outcomes.get(task.outcome, task.outcome))
-        when = ro.delivered_at or ro.opened_at
-        day = timezone.localtime(when).date() if when else ro.opened_day
-        visits.append(
-            Visit(
-                repair_order=ro,
-                date=day,
-                mileage_km=ro.odometer_km,
-                advisor=ro.advisor,
-                lines=list(ro.lines.all()),
-                amount=ro.grand_total,
-                status=ro.status,
-                followup=ro.followup_tasks[0] if ro.followup_tasks else None,
-                complaints=complaints.get(ro.pk, []),
-            )
-        )
-    return visits
+    amount, the follow-up call's result and complaints (read by followups: history.visits). A
+    fixed number of queries."""
+    return history.visits(vehicle)
 
 
 def vehicle_ownerships(*, vehicle: Vehicle) -> list[VehicleOwnership]:
@@ -346,26 +268,9 @@ def abc_class_for(
 def spend_by_customer(
     *, site: Site, today: date, customer_ids: list[int] | None = None
 ) -> dict[int, dict[str, Any]]:
-    """{customer_id: {visits, spend (12 months), last (delivery, ever)}} from delivered ROs."""
-    from workorders.models import RepairOrder
-
-    since = today - timedelta(days=365)
-    qs = RepairOrder.objects.filter(site=site, status="delivered", delivered_at__isnull=False)
-    if customer_ids is not None:
-        qs = qs.filter(customer_id__in=customer_ids)
-    rows = qs.values("customer_id").annotate(
-        visits=Count("id", filter=Q(delivered_day__gt=since, delivered_day__lte=today)),
-        spend=Sum("grand_total", filter=Q(delivered_day__gt=since, delivered_day__lte=today)),
-        last=Max("delivered_at"),
-    )
-    return {
-        r["customer_id"]: {
-            "visits": r["visits"] or 0,
-            "spend": r["spend"] or Decimal("0"),
-            "last": r["last"],
-        }
-        for r in rows
-    }
+    """{customer_id: {visits, spend (12 months), last (delivery, ever)}} from delivered ROs
+    (read by workorders: history.visits_and_spend)."""
+    return history.visits_and_spend(site=site, today=today, customer_ids=customer_ids)
 
 
 def segment_counts(*, site: Site) -> dict[str, dict[str, int]]:
@@ -383,15 +288,8 @@ def segment_counts(*, site: Site) -> dict[str, dict[str, int]]:
 
 # --- mileage and due lists -------------------------------------------------------------------
 def _readings(vehicle: Vehicle) -> list[tuple[date, int]]:
-    from workorders.models import RepairOrder
-
     points = list(MileageReading.objects.filter(vehicle=vehicle).values_list("read_on", "km"))
-    points += [
-        (day, km)
-        for day, km in RepairOrder.objects.filter(vehicle=vehicle, odometer_km__isnull=False)
-        .exclude(status="cancelled")
-        .values_list("opened_day", "odometer_km")
-    ]
+    points += history.odometer_readings(vehicle)  # the repair orders' odometers (workorders)
     if vehicle.mileage_read_at and vehicle.mileage_km:
         points.append((vehicle.mileage_read_at, vehicle.mileage_km))
     return sorted(set(points))

@@ -47,6 +47,8 @@ CUSTOMER_FIELDS = (
 )
 CONSENTS = ("consent_call", "consent_sms", "consent_email", "consent_marketing")
 
+# A vehicle's editable fields: the one list the desk, the API (VehicleInput) and the import
+# (imports.VEHICLE_KEYS: those a file can hold) accept.
 VEHICLE_FIELDS = (
     "vin",
     "plate",

@@ -7,15 +7,19 @@ class FollowupsConfig(AppConfig):
     verbose_name = _("Follow-up desk")
 
     def ready(self) -> None:
+        from customers import history
         from outreach import sweeper
         from workorders.signals import repair_order_delivered
 
         from .handlers import on_repair_order_delivered
+        from .selectors import vehicle_visits
         from .services import complaints_escalate
 
         # a delivery schedules its follow-up call, in the delivery's transaction
         repair_order_delivered.connect(
             on_repair_order_delivered, dispatch_uid="followups.followup_for_delivery"
         )
+        # the archive's vehicle history: visits with their follow-up call and complaints
+        history.register("visits", vehicle_visits)
         # the minute sweep also escalates complaints nobody responded to in time
         sweeper.register("escalated", complaints_escalate)

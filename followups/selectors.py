@@ -6,11 +6,12 @@ from django.db.models import Count, Prefetch, Q, QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from customers.selectors import Visit
 from dms.models import Role
 from dms.names import person_name
 from dms.permissions import has_role
-from outreach.models import CallTask, TaskKind, TaskStatus
-from workorders.models import JobLine
+from outreach.models import CallOutcome, CallTask, TaskKind, TaskStatus
+from workorders.models import JobLine, RepairOrder
 
 from .models import Complaint, ComplaintStatus
 from .services import caller_roles
@@ -197,3 +198,53 @@ def surveys_answered(*, site, since: datetime):
         .select_related("customer", "vehicle", "repair_order")
         .order_by("-completed_at", "-id")
     )
+
+
+# --- what the customer archive shows of each visit (registered in apps.py) --------------------
+def vehicle_visits(vehicle) -> list[Visit]:
+    """Every visit of a vehicle, newest first: date, mileage, advisor, lines (with parts),
+    amount, the follow-up call's result and complaints. A fixed number of queries."""
+    ros = list(
+        RepairOrder.objects.filter(vehicle=vehicle)
+        .select_related("advisor")
+        .prefetch_related(
+            Prefetch(
+                "lines",
+                queryset=JobLine.objects.select_related("technician")
+                .prefetch_related("parts")
+                .order_by("position", "id"),
+            ),
+            Prefetch(
+                "call_tasks",
+                queryset=CallTask.objects.filter(kind=TaskKind.FOLLOWUP).order_by("-id"),
+                to_attr="followup_tasks",
+            ),
+        )
+        .order_by("-opened_at", "-id")
+    )
+    outcomes = dict(CallOutcome.choices)
+    complaints: dict[int, list] = {}
+    if ros:
+        cond = Q(repair_order__in=[r.pk for r in ros]) | Q(vehicle=vehicle)
+        for c in Complaint.objects.filter(cond).order_by("-pk"):
+            complaints.setdefault(c.repair_order_id, []).append(c)
+    visits = []
+    for ro in ros:
+        for task in ro.followup_tasks:  # the outcome code as the page shows it
+            task.outcome_label = str(outcomes.get(task.outcome, task.outcome))
+        when = ro.delivered_at or ro.opened_at
+        day = timezone.localtime(when).date() if when else ro.opened_day
+        visits.append(
+            Visit(
+                repair_order=ro,
+                date=day,
+                mileage_km=ro.odometer_km,
+                advisor=ro.advisor,
+                lines=list(ro.lines.all()),
+                amount=ro.grand_total,
+                status=ro.status,
+                followup=ro.followup_tasks[0] if ro.followup_tasks else None,
+                complaints=complaints.get(ro.pk, []),
+            )
+        )
+    return visits

@@ -8,10 +8,12 @@ class WorkordersConfig(AppConfig):
 
     def ready(self) -> None:
         from appointments import hooks
+        from customers import history
         from dms.media import register_owner
         from dms.models import Role
 
         from .models import Approval, Photo, SignedDocument
+        from .selectors import odometer_readings, open_repair_orders_by_customer, visits_and_spend
         from .services import repair_order_open_for_appointment
 
         # photos, signatures and signed documents: for the staff of the RO's site
@@ -19,6 +21,10 @@ class WorkordersConfig(AppConfig):
         register_owner(Photo, "image", site_path="repair_order__site", roles=staff)
         register_owner(Approval, "signature", site_path="repair_order__site", roles=staff)
         register_owner(SignedDocument, "file", site_path="repair_order__site", roles=staff)
+        # what the customer archive shows of the repair orders
+        history.register("open_repair_orders", open_repair_orders_by_customer)
+        history.register("visits_and_spend", visits_and_spend)
+        history.register("odometer_readings", odometer_readings)
         # checking in an appointment opens (or returns) its repair order
         hooks.on_arrival(repair_order_open_for_appointment)
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import unicodedata
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
 
-from django.db.models import Prefetch, Q, QuerySet
+from django.db.models import Count, Max, Prefetch, Q, QuerySet, Sum
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -15,7 +15,7 @@ from dms.exceptions import NotFoundError
 from dms.models import Role
 from dms.permissions import has_role, site_ids_of
 
-from .models import Approval, JobLine, PartLine, Photo, RepairOrder, ROStatus
+from .models import OPEN_STATUSES, Approval, JobLine, PartLine, Photo, RepairOrder, ROStatus
 from .services import authorized_amount, lines_totals, money
 from .transitions import allowed_actions
 
@@ -371,3 +371,58 @@ def signed_versions(ro: RepairOrder) -> dict:
             if a.kind == Approval.Kind.ADDITIONAL
         ],
     }
+
+
+# --- what the customer archive shows of the repair orders (registered in apps.py) -------------
+def open_repair_orders_by_customer(customer_ids: list[int]) -> dict[int, list[RepairOrder]]:
+    """The customers' open repair orders, newest first, in one query (the archive's lookup)."""
+    open_ros: dict[int, list[RepairOrder]] = {}
+    for ro in (
+        RepairOrder.objects.filter(customer_id__in=customer_ids, status__in=OPEN_STATUSES)
+        .select_related("vehicle")
+        .only(
+            "id",
+            "number",
+            "status",
+            "customer_id",
+            "opened_at",
+            "promised_at",
+            "vehicle__plate",
+            "vehicle__vin",
+        )
+        .order_by("-opened_at")
+    ):
+        open_ros.setdefault(ro.customer_id, []).append(ro)
+    return open_ros
+
+
+def visits_and_spend(*, site, today: date, customer_ids: list[int] | None) -> dict[int, dict]:
+    """{customer_id: {visits, spend (12 months), last (delivery, ever)}} from delivered ROs
+    (the archive's segmentation)."""
+    since = today - timedelta(days=365)
+    qs = RepairOrder.objects.filter(site=site, status="delivered", delivered_at__isnull=False)
+    if customer_ids is not None:
+        qs = qs.filter(customer_id__in=customer_ids)
+    rows = qs.values("customer_id").annotate(
+        visits=Count("id", filter=Q(delivered_day__gt=since, delivered_day__lte=today)),
+        spend=Sum("grand_total", filter=Q(delivered_day__gt=since, delivered_day__lte=today)),
+        last=Max("delivered_at"),
+    )
+    return {
+        r["customer_id"]: {
+            "visits": r["visits"] or 0,
+            "spend": r["spend"] or Decimal("0"),
+            "last": r["last"],
+        }
+        for r in rows
+    }
+
+
+def odometer_readings(vehicle) -> list[tuple[date, int]]:
+    """(day, km) of every repair order of the vehicle with an odometer, cancelled ones left out
+    (the archive's mileage)."""
+    return list(
+        RepairOrder.objects.filter(vehicle=vehicle, odometer_km__isnull=False)
+        .exclude(status="cancelled")
+        .values_list("opened_day", "odometer_km")
+    )

@@ -37,6 +37,7 @@ from .models import (
     RepairOrder,
     ROStatus,
 )
+from .transitions import EDITABLE
 
 STAFF = tuple(Role.values)
 ADVISOR = (Role.ADVISOR,)
@@ -541,7 +542,7 @@ def ro_estimate(request, pk):
             "est_form": est_form,
             "part_form": f.PartForm(),
             "settle": selectors.settlement(ro),
-            "editable": ro.status in services.EDITABLE,
+            "editable": ro.status in EDITABLE,
         },
     )
 

@@ -176,3 +176,15 @@ def test_a_vehicle_with_a_reading_dated_in_the_future_is_refused(api_as, site):
     )
     assert r.status_code == 400
     assert "future" in r.json()["fields"]["mileage_read_at"][0]
+
+
+def test_the_api_and_the_import_accept_the_one_list_of_editable_vehicle_fields():
+    # given the one list of a vehicle's editable fields
+    from customers import apis, imports, services
+
+    # then the API edits exactly those (plus the VIN-warning acknowledgement)
+    accepted = set(apis.VehicleInput().fields) - {"acknowledge_vin_warning"}
+    assert accepted == set(services.VEHICLE_FIELDS)
+    # and an import file may hold a subset of them, nothing else of the vehicle
+    assert set(imports.VEHICLE_KEYS) <= set(services.VEHICLE_FIELDS)
+    assert "vin" in imports.VEHICLE_KEYS
