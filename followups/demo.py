@@ -32,7 +32,7 @@ def load(*, site, users) -> None:
         },
     )
     # bring the delivered ROs' follow-ups into today's calling hours
-    moment = services.next_call_start(site=site, at=timezone.now())
+    moment = outreach.next_call_start(site=site, at=timezone.now())
     followups = CallTask.objects.filter(
         site=site, kind=TaskKind.FOLLOWUP, status=TaskStatus.SCHEDULED
     )

@@ -19,9 +19,10 @@ URL = "/api/v1/appointments/"
 
 
 def next_weekday(n_days: int = 2) -> date:
-    """A Tuesday–Saturday at least n days ahead (the test site is closed on Sundays)."""
+    """A Tuesday–Saturday at least n days ahead (the test site is closed on Sundays, so the day
+    before a Monday has no calling hours for the day-before reminder call)."""
     day = timezone.localdate(timezone.now(), TZ) + timedelta(days=n_days)
-    while day.weekday() == 6:
+    while day.weekday() in (6, 0):
         day += timedelta(days=1)
     return day
 

@@ -1,11 +1,12 @@
 """Writes of the follow-up desk and complaints, one module per step, re-exported here so that
 callers keep one import (`from followups import services`).
 
-- desk.py: the follow-up call after delivery, who may make which call, recording an outcome
+- desk.py: the follow-up call after delivery, who may make which call, recording an outcome,
+  the customer's online survey answer
 - complaints.py: opening, handling, deciding, resolving, confirming and escalating complaints
 
-Scheduling, claiming and contacting (the calendar, consent, quiet hours, the sweeper and the
-workers) belong to the outreach engine: `outreach.services`."""
+Scheduling, claiming and contacting (the contact rule, the sweeper and the workers) belong to the
+outreach engine: `outreach.services`, `outreach.contact`."""
 
 from .complaints import (
     COMPLAINT_OPENERS,
@@ -16,7 +17,6 @@ from .complaints import (
     complaint_open,
     complaint_resolve,
     complaints_escalate,
-    next_call_start,
 )
 from .desk import (
     CALLER_ROLES,
@@ -24,9 +24,11 @@ from .desk import (
     REMINDER_KINDS,
     REMINDER_OUTCOMES,
     RETRY_AFTER,
+    SURVEY_CHANNEL,
     call_task_assign,
     call_task_record_outcome,
     caller_roles,
+    followup_record_survey,
     followup_schedule_for_delivery,
     followup_window,
 )
@@ -38,6 +40,7 @@ __all__ = [
     "REMINDER_KINDS",
     "REMINDER_OUTCOMES",
     "RETRY_AFTER",
+    "SURVEY_CHANNEL",
     "call_task_assign",
     "call_task_record_outcome",
     "caller_roles",
@@ -48,7 +51,7 @@ __all__ = [
     "complaint_open",
     "complaint_resolve",
     "complaints_escalate",
+    "followup_record_survey",
     "followup_schedule_for_delivery",
     "followup_window",
-    "next_call_start",
 ]
