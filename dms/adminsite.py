@@ -20,8 +20,8 @@ SHARED_MODELS = {ContentType}
 
 
 def managed_site_ids(user) -> list[int]:
-    """The sites whose records a user administers: all for a superuser, else where they are
-    a manager (other roles do not make anyone an administrator)."""
+    """The sites whose records a user administers: all for a superuser (active or not), else
+    the active sites where they are a manager (other roles make nobody an administrator)."""
     if not getattr(user, "is_active", False):
         return []
     if user.is_superuser:
@@ -29,7 +29,9 @@ def managed_site_ids(user) -> list[int]:
     cached = getattr(user, "_dms_managed_sites", None)
     if cached is None:
         cached = sorted(
-            StaffRole.objects.filter(user=user, role=Role.MANAGER).values_list("site_id", flat=True)
+            StaffRole.objects.filter(
+                user=user, role=Role.MANAGER, site__is_active=True
+            ).values_list("site_id", flat=True)
         )
         user._dms_managed_sites = cached
     return cached

@@ -284,3 +284,11 @@ def test_a_superuser_administers_users_and_every_site(client, two_sites):
     response = client.get(reverse("admin:customers_customer_changelist"))
     sites = set(response.context["cl"].queryset.values_list("site_id", flat=True))
     assert sites == {site_a.pk, site_b.pk}
+
+
+def test_the_manager_of_a_deactivated_site_administers_nothing(client, two_sites):
+    _site_a, _ua, site_b, users_b = two_sites
+    Site.objects.filter(pk=site_b.pk).update(is_active=False)
+    client.force_login(users_b["manager"])
+    assert client.get(reverse("admin:customers_customer_changelist")).status_code == 403
+    assert client.get(_url(Site, "change", site_b.pk)).status_code in (302, 403)
