@@ -6,7 +6,9 @@ is created, migrated and filled with the BENCH_PRESET dataset (default: group, ~
 it has no data; it is migrated on every run so new indexes are measured, and the KPI daily
 rollup is rebuilt for the last 70 days (2–6 minutes at the group dataset).
 
-    .venv/bin/python bench/run_all.py [--skip sweeper,throughput] [--quick]
+    .venv/bin/python bench/run_all.py [--skip sweeper,throughput,loadtest] [--quick]
+
+The load test (bench/loadtest.py) runs last and prints the rooftops-per-box figure with its curve.
 """
 
 from __future__ import annotations
@@ -146,13 +148,28 @@ def summary(data: dict) -> str:
             f"budget 100,000 in ≤ 60 s); exactly once: {s['exactly_once']} ({s['check']}); "
             f"Celery worker peak RSS {s['celery_worker_peak_rss_mb']} MB (budget < 250 MB)",
         ]
+    if (data.get("loadtest") or {}).get("steps"):
+        lines += [
+            "",
+            "Load test (bench/loadtest.py; per rooftop: " + data["loadtest"]["per_rooftop"] + ")",
+            "",
+            loadtest_curve(data["loadtest"]["steps"]),
+        ]
     return "\n".join(lines) + "\n"
+
+
+def loadtest_curve(steps: list[dict]) -> str:
+    from bench.loadtest import curve
+
+    return curve(steps)
 
 
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument(
-        "--skip", default="", help="comma-separated: pages,throughput,exports,sweeper"
+        "--skip",
+        default="",
+        help="comma-separated: pages,throughput,exports,sweeper,loadtest",
     )
     parser.add_argument("--quick", action="store_true", help="fewer requests, shorter runs")
     args = parser.parse_args(argv)
@@ -160,7 +177,7 @@ def main(argv=None) -> None:
     data: dict = {"machine": common.machine(), "load_before": os.getloadavg()}
     data["dataset"] = prepare()
     common.setup()
-    from bench import exports, pages, sweeper, throughput
+    from bench import exports, loadtest, pages, sweeper, throughput
 
     if "pages" not in skip:
         print("\n== page latency (in-process, DEBUG off)", flush=True)
@@ -183,6 +200,9 @@ def main(argv=None) -> None:
         data["sweeper"] = sweeper.main(
             ["--tasks", "5000" if args.quick else "100000", "--timeout", "240"]
         )
+    if "loadtest" not in skip:
+        print("\n== load test: rooftops per box (gunicorn + Celery + Locust)", flush=True)
+        data["loadtest"] = loadtest.main(["--quick"] if args.quick else [])
     data["load_after"] = os.getloadavg()
     data["finished"] = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     common.save("summary", data)

@@ -1,0 +1,380 @@
+"""A dealer group's working day: the people of N rooftops using one DMS-lite box at once.
+
+Run by bench/loadtest.py (which prepares the fixtures, starts gunicorn and Celery and steps the
+number of rooftops); it runs in its own virtualenv (.venv-load), so it imports nothing of the
+project. Fixtures come from the JSON file in LOADTEST_FIXTURES: per rooftop a site with session
+cookies and API tokens of real users of the benchmark dataset, lookup keys, open ROs, technicians
+with a clockable job each, open call tasks, vehicles to book and customer status links.
+
+A rooftop (one site's staff on a working day; the dataset's site has 8 advisors, 16 technicians,
+2 QC inspectors, 3 agents, a dispatcher and a manager):
+
+| persona | per rooftop | think time | what it does |
+|---|---:|---|---|
+| advisor | 6 | 15–45 s | lookup, front desk day, availability, RO detail, open ROs, approvals, book + cancel, check-in |
+| workshop wall board | 2 | polls every 5 s | `/workshop/board/` (htmx fragment, If-None-Match) |
+| welcome board | 1 | polls every 60 s | `/appointments/board/` |
+| technician | 10 | 60–180 s | their tablet page, clock on / clock off their job |
+| QC inspector | 1 | 60–120 s | QC queue |
+| follow-up agent | 2 | 30–90 s | desk, a call task, record an outcome |
+| manager | 1 | 120–300 s | dashboard (KPI month), KPI API, records, CSV export |
+| API client | 1 | 5–15 s | the API lists (repair orders, customers, vehicles, call tasks, complaints) |
+| customer | 4 | status page polled every 10 s; booking times | `/p/s/<token>/live/`, `/p/book/<site>/times/` |
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+import json
+import os
+import random
+import threading
+
+from locust import FastHttpUser, between, constant_pacing, events, task
+
+with open(os.environ["LOADTEST_FIXTURES"]) as _fh:
+    FIXTURES = json.load(_fh)
+ROOFTOPS = FIXTURES["rooftops"]
+
+# users of each persona are spread over the rooftops in turn
+_counters: dict[str, itertools.count] = {}
+_lock = threading.Lock()
+
+
+def next_rooftop(persona: str) -> tuple[dict, int]:
+    """The rooftop of the next user of a persona and that user's index within it."""
+    with _lock:
+        n = next(_counters.setdefault(persona, itertools.count()))
+    rooftops = int(os.environ.get("LOADTEST_ROOFTOPS", len(ROOFTOPS)))
+    return ROOFTOPS[n % rooftops % len(ROOFTOPS)], n // rooftops
+
+
+@events.test_start.add_listener
+def _reset(environment, **kwargs):
+    _counters.clear()
+
+
+class DmsUser(FastHttpUser):
+    abstract = True
+    persona = ""
+    role = ""
+    connection_timeout = 30.0
+    network_timeout = 60.0
+
+    def on_start(self):
+        self.rooftop, self.index = next_rooftop(self.persona)
+        people = self.rooftop["users"][self.role]
+        self.me = people[self.index % len(people)]
+        self.page_headers = {"Cookie": f"sessionid={self.me['session']}; django_language=en"}
+        self.fragment_headers = {**self.page_headers, "HX-Request": "true"}
+        self.api_headers = {"Authorization": f"Token {self.me['token']}"}
+
+    def page(self, path: str, name: str, fragment: bool = False):
+        headers = self.fragment_headers if fragment else self.page_headers
+        return self.client.get(path, headers=headers, name=name)
+
+    def api(self, method: str, path: str, name: str, payload=None, ok=(200, 201)):
+        """An API call; a 409 is the application's answer to a state that moved under us (a
+        slot taken, a job someone else is on): counted apart, never as a failure."""
+        with self.client.request(
+            method,
+            path,
+            headers=self.api_headers,
+            json=payload,
+            name=name,
+            catch_response=True,
+        ) as response:
+            if response.status_code in ok:
+                response.success()
+            elif response.status_code == 409:
+                response.success()
+                events.request.fire(
+                    request_type="409",
+                    name=name,
+                    response_time=0,
+                    response_length=0,
+                    exception=None,
+                    context={},
+                )
+            else:
+                response.failure(f"{response.status_code}: {response.text[:200]}")
+            return response
+
+
+class Advisor(DmsUser):
+    persona = "advisor"
+    role = "advisor"
+    wait_time = between(15, 45)
+
+    @task(6)
+    def lookup(self):
+        key = random.choice(self.rooftop["lookup_keys"])
+        self.client.get(
+            "/customers/lookup/", params={"q": key}, headers=self.fragment_headers, name="lookup"
+        )
+
+    @task(3)
+    def front_desk_day(self):
+        self.page("/appointments/day/", "front desk day", fragment=True)
+
+    @task(3)
+    def availability(self):
+        day = dt.date.today() + dt.timedelta(days=random.randint(1, 14))
+        self.client.get(
+            f"/api/v1/appointments/availability/?date={day}&hours=1.0",
+            headers=self.api_headers,
+            name="availability",
+        )
+
+    @task(3)
+    def ro_detail(self):
+        self.page(f"/ro/{random.choice(self.rooftop['open_ros'])}/", "RO detail")
+
+    @task(1)
+    def open_ros(self):
+        self.page("/ro/open/", "open ROs")
+
+    @task(1)
+    def approvals(self):
+        self.page("/ro/approvals/", "approvals")
+
+    @task(1)
+    def book_and_cancel(self):
+        """A phone booking into a free slot of the next fortnight, cancelled again (the
+        dataset's calendar stays as it is from one step to the next)."""
+        day = dt.date.today() + dt.timedelta(days=random.randint(2, 14))
+        r = self.client.get(
+            f"/api/v1/appointments/availability/?date={day}&hours=1.0",
+            headers=self.api_headers,
+            name="availability",
+        )
+        try:
+            slots = [s for s in r.json().get("slots", []) if s.get("available", True)]
+        except (ValueError, AttributeError):
+            return
+        if not slots:
+            return
+        slot = random.choice(slots)
+        start = slot.get("start")
+        vehicle = random.choice(self.rooftop["vehicles"])
+        booked = self.api(
+            "POST",
+            "/api/v1/appointments/",
+            "book (API)",
+            {
+                "vehicle": vehicle,
+                "start": start,
+                "advisor": slot.get("advisor_id"),
+                "estimated_hours": "1.0",
+                "allow_same_day": True,
+            },
+        )
+        if booked.status_code == 201:
+            pk = booked.json()["id"]
+            self.api(
+                "POST",
+                f"/api/v1/appointments/{pk}/cancel/",
+                "cancel booking (API)",
+                {"reason": "load test"},
+            )
+
+
+class WallBoard(DmsUser):
+    """The workshop's wall screen: htmx polls the board fragment every 5 s; the browser
+    revalidates with the ETag it was given."""
+
+    persona = "wall board"
+    role = "dispatcher"
+    wait_time = constant_pacing(5)
+    etag = None
+
+    @task
+    def board(self):
+        headers = dict(self.fragment_headers)
+        if self.etag:
+            headers["If-None-Match"] = self.etag
+        with self.client.get(
+            "/workshop/board/", headers=headers, name="workshop board (poll)", catch_response=True
+        ) as r:
+            if r.status_code in (200, 304):
+                r.success()
+                self.etag = r.headers.get("ETag") or self.etag
+            else:
+                r.failure(str(r.status_code))
+
+
+class WelcomeBoard(DmsUser):
+    persona = "welcome board"
+    role = "advisor"
+    wait_time = constant_pacing(60)
+
+    @task
+    def board(self):
+        self.page("/appointments/board/", "welcome board (poll)", fragment=True)
+
+
+class Technician(DmsUser):
+    persona = "technician"
+    role = "technician"
+    wait_time = between(60, 180)
+    on = False
+
+    def on_start(self):
+        super().on_start()
+        # technicians of a site beyond its 16 reuse them (rooftops beyond the 20 sites)
+        self.job = self.me.get("job")
+        self.on = bool(self.me.get("on"))
+
+    @task(1)
+    def tablet(self):
+        self.page("/workshop/technician/", "technician tablet")
+
+    @task(1)
+    def clock(self):
+        if not self.job:
+            return
+        action = "clock-off" if self.on else "clock-on"
+        r = self.api("POST", f"/api/v1/jobs/{self.job}/{action}/", f"{action} (API)")
+        if r.status_code == 200:
+            self.on = not self.on
+        elif r.status_code == 409:
+            # the state moved (a shared technician): the other way next time
+            self.on = not self.on
+
+
+class QcInspector(DmsUser):
+    persona = "qc"
+    role = "qc"
+    wait_time = between(60, 120)
+
+    @task
+    def queue(self):
+        self.page("/workshop/qc/", "QC queue")
+
+
+class Agent(DmsUser):
+    persona = "agent"
+    role = "agent"
+    wait_time = between(30, 90)
+
+    @task(2)
+    def desk(self):
+        self.page("/followups/", "follow-up desk")
+
+    @task(2)
+    def outcome(self):
+        tasks = self.rooftop["call_tasks"]
+        if not tasks:
+            return
+        pk = random.choice(tasks)
+        self.api("GET", f"/api/v1/call-tasks/{pk}/", "call task (API)")
+        self.api(
+            "POST",
+            f"/api/v1/call-tasks/{pk}/outcome/",
+            "record outcome (API)",
+            {"outcome": "no_answer"},
+        )
+
+
+class Manager(DmsUser):
+    persona = "manager"
+    role = "manager"
+    wait_time = between(120, 300)
+
+    @task(4)
+    def dashboard(self):
+        self.page("/dashboard/", "dashboard (KPI month)")
+
+    @task(2)
+    def kpi_api(self):
+        self.client.get("/api/v1/kpis/", headers=self.api_headers, name="KPI API (month)")
+
+    @task(1)
+    def export(self):
+        self.page("/care/due.csv", "care due export (CSV)")
+
+
+class ApiClient(DmsUser):
+    persona = "api client"
+    role = "manager"
+    wait_time = between(5, 15)
+
+    @task
+    def lists(self):
+        path = random.choice(
+            [
+                "/api/v1/repair-orders/",
+                "/api/v1/customers/",
+                "/api/v1/vehicles/",
+                "/api/v1/call-tasks/",
+                "/api/v1/complaints/",
+            ]
+        )
+        self.client.get(path, headers=self.api_headers, name=f"API {path.split('/')[3]}")
+
+
+class Customer(DmsUser):
+    """A customer with the status link of their car in the workshop, the page open (it polls
+    every 10 s), now and then looking at booking times."""
+
+    persona = "customer"
+    role = "advisor"  # unused: customers carry no staff credentials
+    wait_time = constant_pacing(10)
+    etag = None
+
+    def on_start(self):
+        self.rooftop, self.index = next_rooftop(self.persona)
+        links = self.rooftop["status_links"]
+        self.link = links[self.index % len(links)] if links else None
+
+    @task(12)
+    def status(self):
+        if not self.link:
+            return
+        headers = {"HX-Request": "true"}
+        if self.etag:
+            headers["If-None-Match"] = self.etag
+        with self.client.get(
+            f"/p/s/{self.link}/live/",
+            headers=headers,
+            name="status page (poll)",
+            catch_response=True,
+        ) as r:
+            if r.status_code in (200, 304):
+                r.success()
+                self.etag = r.headers.get("ETag") or self.etag
+            else:
+                r.failure(str(r.status_code))
+
+    @task(1)
+    def booking_times(self):
+        day = dt.date.today() + dt.timedelta(days=random.randint(1, 14))
+        self.client.get(
+            f"/p/book/{self.rooftop['site_code']}/times/?day={day}",
+            headers={"HX-Request": "true"},
+            name="booking times (customer)",
+        )
+
+
+# persona → users per rooftop; loadtest.py sets each class's fixed_count from it
+PER_ROOFTOP = {
+    Advisor: 6,
+    WallBoard: 2,
+    WelcomeBoard: 1,
+    Technician: 10,
+    QcInspector: 1,
+    Agent: 2,
+    Manager: 1,
+    ApiClient: 1,
+    Customer: 4,
+}
+
+
+def _fixed_counts() -> None:
+    rooftops = int(os.environ.get("LOADTEST_ROOFTOPS", "1"))
+    for cls, count in PER_ROOFTOP.items():
+        cls.fixed_count = count * rooftops
+
+
+_fixed_counts()
