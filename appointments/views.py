@@ -14,6 +14,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
 from customers.models import Vehicle
+from dms import live
 from dms.audit import history
 from dms.exceptions import ApplicationError
 from dms.models import Role, StaffRole
@@ -141,6 +142,7 @@ def front_desk(request):
 
 
 @require_GET
+@live.polled("day")
 @role_required(*LOAD_ROLES)
 def day_fragment(request):
     site = request.site
@@ -510,6 +512,7 @@ def act(request, pk, action):
 
 # --- welcome board ---------------------------------------------------------------------------
 @require_GET
+@live.polled("welcome")
 @role_required(*BOARD_ROLES)
 def welcome_board(request):
     """欢迎牌: a full-screen list of today's customers for the reception area (printable)."""

@@ -9,6 +9,7 @@ from typing import Any
 from django.contrib.contenttypes.models import ContentType
 from django.db import models, transaction
 
+from . import live
 from .bulk import insert_many
 from .models import AuditEntry
 
@@ -93,6 +94,8 @@ def record(
         note=note or "",
         data=data or {},
     )
+    # the site's polled boards answer in full at their next poll (dms.live)
+    transaction.on_commit(lambda site_id=entry.site_id: live.bump(site_id))
     for listener, _many in list(_listeners):
         transaction.on_commit(
             lambda entry_id=entry.pk, fn=listener: _after_commit(fn, [entry_id], many=False)
@@ -133,6 +136,8 @@ def record_many(
             "data": data or {},
         },
     )
+    for site_id in {site_id for _pk, site_id in subjects}:
+        transaction.on_commit(lambda site_id=site_id: live.bump(site_id))
     for listener, many in list(_listeners):
         if many is not None:
             transaction.on_commit(lambda fn=many: _after_commit(fn, ids, many=True))

@@ -17,6 +17,7 @@ from django.utils.safestring import mark_safe
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
+from dms import live
 from dms.exceptions import ApplicationError
 from dms.models import DispatchMode, Role
 from dms.permissions import has_role, role_required
@@ -176,6 +177,7 @@ def present_board(columns: list[dict], tz=None, *, can_assign: bool = False) -> 
 
 
 @require_GET
+@live.polled("board")
 @role_required(*BOARD_ROLES)
 def board(request):
     context = _board_context(request)

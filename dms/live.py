@@ -1,0 +1,134 @@
+"""Polled live fragments (wall boards, day boards) that cost almost nothing when nothing changed.
+
+Every audited change at a site bumps the site's live version (one cache key, after the commit;
+see `dms.audit`). A polled htmx fragment is answered with an ETag made of that version, the
+minute (the fragments show times and "late" flags that move with the clock), the user, the
+language and the URL; `Cache-Control: private, no-cache` makes the browser revalidate each poll
+with `If-None-Match` (htmx polls with XMLHttpRequest, which goes through the HTTP cache). An
+unchanged fragment is then a 304 read from the cache and the session alone: no SQL query, no
+rendering.
+
+What a 304 trusts: the session's user is the user the tag was issued to, and the site chosen in
+the session is the tag's. A role taken away or a password changed in between is seen at the
+next full answer, at the latest when the minute turns; a 304 carries no data.
+
+The version lives in the shared cache (Redis in production and in the benchmarks); with a
+per-process cache (LocMemCache, several server processes) a bump would reach only one process,
+so conditional answers are off unless `DMS_LIVE_ETAGS` says otherwise (it defaults to whether
+the cache is shared).
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+import zlib
+from functools import wraps
+
+from django.conf import settings
+from django.contrib.auth import SESSION_KEY
+from django.core.cache import cache
+from django.http import HttpResponse
+from django.utils.cache import patch_vary_headers
+
+from .permissions import current_site_id
+
+KEY = "dms:live:{site_id}"
+BUCKET_SECONDS = 60
+TTL = 7 * 24 * 3600
+
+
+def enabled() -> bool:
+    setting = getattr(settings, "DMS_LIVE_ETAGS", None)
+    if setting is not None:
+        return bool(setting)
+    backend = settings.CACHES.get("default", {}).get("BACKEND", "")
+    return "locmem" not in backend.lower() and "dummy" not in backend.lower()
+
+
+def bump(site_id: int | None) -> None:
+    """A change at the site: every live fragment of it answers in full at its next poll."""
+    if site_id is None:
+        return
+    key = KEY.format(site_id=site_id)
+    try:
+        cache.incr(key)
+    except ValueError:  # no version yet (or evicted): any new value is a change
+        cache.set(key, secrets.randbelow(1 << 30), TTL)
+
+
+def version(site_id: int) -> int:
+    key = KEY.format(site_id=site_id)
+    value = cache.get(key)
+    if value is None:
+        cache.add(key, secrets.randbelow(1 << 30), TTL)
+        value = cache.get(key)
+    return value
+
+
+def _now() -> float:
+    return time.time()
+
+
+def _tag(name: str, request, site_id, user_id, now: float | None = None) -> str:
+    bucket = int((now or _now()) // BUCKET_SECONDS)
+    path = zlib.crc32(request.get_full_path().encode())
+    lang = getattr(request, "LANGUAGE_CODE", "")
+    return f'W/"{name}.{site_id}.{version(site_id)}.{bucket}.{user_id}.{lang}.{path:x}"'
+
+
+def _unchanged(name: str, request) -> str | None:
+    """The current tag when the request's If-None-Match is it, read without SQL."""
+    sent = request.headers.get("If-None-Match", "")
+    parts = sent.removeprefix('W/"').removesuffix('"').split(".")
+    if len(parts) != 7 or parts[0] != name:
+        return None
+    _name, site_id, _v, _b, user_id, _lang, _path = parts
+    session = getattr(request, "session", None)
+    if session is None or str(session.get(SESSION_KEY, "")) != user_id:
+        return None
+    wanted = request.GET.get("site") or request.headers.get("X-Site") or session.get("site_id")
+    if wanted is not None and str(wanted) != site_id:
+        return None
+    try:
+        current = _tag(name, request, int(site_id), user_id)
+    except ValueError:
+        return None
+    return current if current == sent else None
+
+
+def _no_cache(response, tag: str):
+    response["ETag"] = tag
+    response["Cache-Control"] = "private, no-cache"
+    patch_vary_headers(response, ("HX-Request",))
+    return response
+
+
+def polled(name: str):
+    """View decorator for a polled htmx fragment (put it above the role check): 304 while the
+    site's live version, the minute, the user, the language and the URL are those of the tag
+    the browser holds; otherwise the view answers and its 200 gets the current tag."""
+
+    def decorator(view):
+        @wraps(view)
+        def wrapped(request, *args, **kwargs):
+            if not enabled() or not request.headers.get("HX-Request"):
+                return view(request, *args, **kwargs)
+            tag = _unchanged(name, request)
+            if tag:
+                return _no_cache(HttpResponse(status=304), tag)
+            # the tag is taken before the view reads: a change during rendering is caught by
+            # the next poll, never hidden by a tag newer than what was read
+            pending = None
+            if request.user.is_authenticated:
+                site_id = current_site_id(request)
+                if site_id is not None:
+                    pending = _tag(name, request, site_id, request.user.pk)
+            response = view(request, *args, **kwargs)
+            if pending and response.status_code == 200:
+                _no_cache(response, pending)
+            return response
+
+        return wrapped
+
+    return decorator

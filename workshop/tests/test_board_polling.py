@@ -1,0 +1,115 @@
+"""Polled boards answer an unchanged state with 304 and no SQL (dms.live), and in full again
+after a change at the site or when the minute turns."""
+
+import pytest
+from django.core.cache import cache
+from django.urls import reverse
+
+from dms import live
+from dms.models import Role
+from workshop import services
+
+pytestmark = pytest.mark.django_db
+
+HX = {"HTTP_HX_REQUEST": "true"}
+
+
+@pytest.fixture(autouse=True)
+def shared_cache(settings, monkeypatch):
+    settings.DMS_LIVE_ETAGS = True  # one test process: its local cache is the shared one
+    cache.clear()
+    clock = {"now": 1_800_000_000.0}
+    monkeypatch.setattr(live, "_now", lambda: clock["now"])
+    return clock
+
+
+@pytest.fixture
+def dispatcher(client, make_user):
+    client.force_login(make_user(Role.DISPATCHER))
+    return client
+
+
+def poll(client, url, tag=None):
+    headers = dict(HX)
+    if tag:
+        headers["HTTP_IF_NONE_MATCH"] = tag
+    return client.get(url, **headers)
+
+
+def test_an_unchanged_board_is_a_304_without_sql(dispatcher, make_job, django_assert_num_queries):
+    make_job()
+    url = reverse("workshop:board")
+    first = poll(dispatcher, url)
+    assert first.status_code == 200
+    assert first["Cache-Control"] == "private, no-cache"
+    tag = first["ETag"]
+    with django_assert_num_queries(0):
+        again = poll(dispatcher, url, tag)
+    assert again.status_code == 304
+    assert again["ETag"] == tag
+    assert again.content == b""
+
+
+def test_a_change_at_the_site_makes_the_board_answer_in_full(
+    dispatcher, make_job, tech, django_capture_on_commit_callbacks
+):
+    job = make_job()
+    url = reverse("workshop:board")
+    tag = poll(dispatcher, url)["ETag"]
+    user = dispatcher.get(url).wsgi_request.user
+    with django_capture_on_commit_callbacks(execute=True):
+        services.job_assign(job_id=job.pk, technician_id=tech.pk, actor=user)
+    changed = poll(dispatcher, url, tag)
+    assert changed.status_code == 200
+    assert tech.get_full_name() in changed.content.decode()
+    assert changed["ETag"] != tag
+    assert poll(dispatcher, url, changed["ETag"]).status_code == 304
+
+
+def test_the_minute_turning_makes_the_board_answer_in_full(dispatcher, make_job, shared_cache):
+    make_job()
+    url = reverse("workshop:board")
+    tag = poll(dispatcher, url)["ETag"]
+    shared_cache["now"] += live.BUCKET_SECONDS
+    assert poll(dispatcher, url, tag).status_code == 200
+
+
+def test_another_users_tag_is_not_answered_304(client, make_user, make_job):
+    make_job()
+    url = reverse("workshop:board")
+    client.force_login(make_user(Role.DISPATCHER))
+    tag = poll(client, url)["ETag"]
+    client.force_login(make_user(Role.ADVISOR))
+    assert poll(client, url, tag).status_code == 200
+    client.logout()
+    assert poll(client, url, tag).status_code == 302
+
+
+def test_the_full_page_is_never_a_304(dispatcher, make_job):
+    make_job()
+    url = reverse("workshop:board")
+    tag = poll(dispatcher, url)["ETag"]
+    response = dispatcher.get(url, HTTP_IF_NONE_MATCH=tag)
+    assert response.status_code == 200
+    assert "<html" in response.content.decode()
+
+
+@pytest.mark.parametrize("name", ["appointments:welcome_board", "appointments:day"])
+def test_the_front_desk_boards_poll_the_same_way(
+    client, make_user, name, django_assert_num_queries
+):
+    client.force_login(make_user(Role.ADVISOR))
+    url = reverse(name)
+    first = poll(client, url)
+    assert first.status_code == 200
+    with django_assert_num_queries(0):
+        assert poll(client, url, first["ETag"]).status_code == 304
+
+
+def test_without_a_shared_cache_every_poll_answers_in_full(settings, dispatcher, make_job):
+    settings.DMS_LIVE_ETAGS = None  # the tests' cache is per process
+    make_job()
+    url = reverse("workshop:board")
+    response = poll(dispatcher, url)
+    assert response.status_code == 200
+    assert "ETag" not in response
