@@ -11,8 +11,9 @@ FROM python:3.11-slim-bookworm
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1 \
     DJANGO_SETTINGS_MODULE=dms.settings.production \
     STATIC_ROOT=/app/staticfiles MEDIA_ROOT=/app/var/media
-# gettext for compilemessages, curl for the container healthchecks
-RUN apt-get update && apt-get install -y --no-install-recommends gettext curl \
+# gettext for compilemessages, curl for the container healthchecks, postgresql-client (15, as
+# the compose file's server) for deploy/backup.sh and deploy/restore.sh
+RUN apt-get update && apt-get install -y --no-install-recommends gettext curl postgresql-client \
        libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 fonts-noto-cjk \
     && rm -rf /var/lib/apt/lists/* \
     && useradd --create-home --uid 1000 --shell /usr/sbin/nologin dms
