@@ -142,7 +142,7 @@ def front_desk(request):
 
 
 @require_GET
-@live.polled("day")
+@live.polled("day", apps=("appointments", "customers", "workorders", "dms"))
 @role_required(*LOAD_ROLES)
 def day_fragment(request):
     site = request.site
@@ -512,7 +512,7 @@ def act(request, pk, action):
 
 # --- welcome board ---------------------------------------------------------------------------
 @require_GET
-@live.polled("welcome")
+@live.polled("welcome", apps=("appointments", "customers", "workorders", "dms"))
 @role_required(*BOARD_ROLES)
 def welcome_board(request):
     """欢迎牌: a full-screen list of today's customers for the reception area (printable)."""

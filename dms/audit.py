@@ -95,7 +95,8 @@ def record(
         data=data or {},
     )
     # the site's polled boards answer in full at their next poll (dms.live)
-    transaction.on_commit(lambda site_id=entry.site_id: live.bump(site_id))
+    app = subject._meta.app_label
+    transaction.on_commit(lambda site_id=entry.site_id: live.bump(site_id, app))
     for listener, _many in list(_listeners):
         transaction.on_commit(
             lambda entry_id=entry.pk, fn=listener: _after_commit(fn, [entry_id], many=False)
@@ -137,7 +138,7 @@ def record_many(
         },
     )
     for site_id in {site_id for _pk, site_id in subjects}:
-        transaction.on_commit(lambda site_id=site_id: live.bump(site_id))
+        transaction.on_commit(lambda site_id=site_id: live.bump(site_id, model._meta.app_label))
     for listener, many in list(_listeners):
         if many is not None:
             transaction.on_commit(lambda fn=many: _after_commit(fn, ids, many=True))

@@ -1,7 +1,8 @@
 """Polled live fragments (wall boards, day boards) that cost almost nothing when nothing changed.
 
-Every audited change at a site bumps the site's live version (one cache key, after the commit;
-see `dms.audit`). A polled htmx fragment is answered with an ETag made of that version, the
+Every audited change at a site bumps the site's live version of the subject's app (one cache
+key per site and app, after the commit; see `dms.audit`); a fragment names the apps whose rows
+it shows. A polled htmx fragment is answered with an ETag made of that version, the
 minute (the fragments show times and "late" flags that move with the clock), the user, the
 language and the URL; `Cache-Control: private, no-cache` makes the browser revalidate each poll
 with `If-None-Match` (htmx polls with XMLHttpRequest, which goes through the HTTP cache). An
@@ -33,7 +34,7 @@ from django.utils.cache import patch_vary_headers
 
 from .permissions import current_site_id
 
-KEY = "dms:live:{site_id}"
+KEY = "dms:live:{site_id}:{app}"
 BUCKET_SECONDS = 60
 TTL = 7 * 24 * 3600
 
@@ -46,38 +47,42 @@ def enabled() -> bool:
     return "locmem" not in backend.lower() and "dummy" not in backend.lower()
 
 
-def bump(site_id: int | None) -> None:
-    """A change at the site: every live fragment of it answers in full at its next poll."""
+def bump(site_id: int | None, app: str) -> None:
+    """A change at the site to a row of `app`: the live fragments that show that app's rows
+    answer in full at their next poll."""
     if site_id is None:
         return
-    key = KEY.format(site_id=site_id)
+    key = KEY.format(site_id=site_id, app=app)
     try:
         cache.incr(key)
     except ValueError:  # no version yet (or evicted): any new value is a change
         cache.set(key, secrets.randbelow(1 << 30), TTL)
 
 
-def version(site_id: int) -> int:
-    key = KEY.format(site_id=site_id)
-    value = cache.get(key)
-    if value is None:
-        cache.add(key, secrets.randbelow(1 << 30), TTL)
-        value = cache.get(key)
-    return value
+def version(site_id: int, apps: tuple[str, ...]) -> str:
+    """The site's versions of these apps, read with one cache round trip."""
+    keys = [KEY.format(site_id=site_id, app=app) for app in apps]
+    values = cache.get_many(keys)
+    for key in keys:
+        if key not in values:
+            cache.add(key, secrets.randbelow(1 << 30), TTL)
+            values[key] = cache.get(key)
+    return "-".join(str(values[key]) for key in keys)
 
 
 def _now() -> float:
     return time.time()
 
 
-def _tag(name: str, request, site_id, user_id, now: float | None = None) -> str:
-    bucket = int((now or _now()) // BUCKET_SECONDS)
+def _tag(name: str, apps, request, site_id, user_id) -> str:
+    bucket = int(_now() // BUCKET_SECONDS)
     path = zlib.crc32(request.get_full_path().encode())
     lang = getattr(request, "LANGUAGE_CODE", "")
-    return f'W/"{name}.{site_id}.{version(site_id)}.{bucket}.{user_id}.{lang}.{path:x}"'
+    versions = version(site_id, apps)
+    return f'W/"{name}.{site_id}.{versions}.{bucket}.{user_id}.{lang}.{path:x}"'
 
 
-def _unchanged(name: str, request) -> str | None:
+def _unchanged(name: str, apps, request) -> str | None:
     """The current tag when the request's If-None-Match is it, read without SQL."""
     sent = request.headers.get("If-None-Match", "")
     parts = sent.removeprefix('W/"').removesuffix('"').split(".")
@@ -91,7 +96,7 @@ def _unchanged(name: str, request) -> str | None:
     if wanted is not None and str(wanted) != site_id:
         return None
     try:
-        current = _tag(name, request, int(site_id), user_id)
+        current = _tag(name, apps, request, int(site_id), user_id)
     except ValueError:
         return None
     return current if current == sent else None
@@ -104,17 +109,18 @@ def _no_cache(response, tag: str):
     return response
 
 
-def polled(name: str):
-    """View decorator for a polled htmx fragment (put it above the role check): 304 while the
-    site's live version, the minute, the user, the language and the URL are those of the tag
-    the browser holds; otherwise the view answers and its 200 gets the current tag."""
+def polled(name: str, apps: tuple[str, ...]):
+    """View decorator for a polled htmx fragment (put it above the role check) that shows rows
+    of `apps` (app labels): 304 while the site's versions of those apps, the minute, the user,
+    the language and the URL are those of the tag the browser holds; otherwise the view answers
+    and its 200 gets the current tag."""
 
     def decorator(view):
         @wraps(view)
         def wrapped(request, *args, **kwargs):
             if not enabled() or not request.headers.get("HX-Request"):
                 return view(request, *args, **kwargs)
-            tag = _unchanged(name, request)
+            tag = _unchanged(name, apps, request)
             if tag:
                 return _no_cache(HttpResponse(status=304), tag)
             # the tag is taken before the view reads: a change during rendering is caught by
@@ -123,7 +129,7 @@ def polled(name: str):
             if request.user.is_authenticated:
                 site_id = current_site_id(request)
                 if site_id is not None:
-                    pending = _tag(name, request, site_id, request.user.pk)
+                    pending = _tag(name, apps, request, site_id, request.user.pk)
             response = view(request, *args, **kwargs)
             if pending and response.status_code == 200:
                 _no_cache(response, pending)

@@ -177,7 +177,7 @@ def present_board(columns: list[dict], tz=None, *, can_assign: bool = False) -> 
 
 
 @require_GET
-@live.polled("board")
+@live.polled("board", apps=("workorders", "workshop", "appointments", "customers", "dms"))
 @role_required(*BOARD_ROLES)
 def board(request):
     context = _board_context(request)

@@ -113,3 +113,22 @@ def test_without_a_shared_cache_every_poll_answers_in_full(settings, dispatcher,
     response = poll(dispatcher, url)
     assert response.status_code == 200
     assert "ETag" not in response
+
+
+def test_a_change_the_board_does_not_show_keeps_it_304(
+    dispatcher, make_job, django_capture_on_commit_callbacks
+):
+    """A follow-up call recorded at the site is not on the workshop board."""
+    from dms import audit
+    from dms.models import Site
+
+    make_job()
+    url = reverse("workshop:board")
+    tag = poll(dispatcher, url)["ETag"]
+    site = Site.objects.get()
+    with django_capture_on_commit_callbacks(execute=True):
+        live.bump(site.pk, "followups")
+    assert poll(dispatcher, url, tag).status_code == 304
+    with django_capture_on_commit_callbacks(execute=True):
+        audit.record(subject=site, site=site, action="settings_changed")
+    assert poll(dispatcher, url, tag).status_code == 200
