@@ -17,7 +17,13 @@ APP_SERVICES = {
     "migrate": (["python", "manage.py", "migrate", "--noinput"], set()),
     "web": (
         ["gunicorn", "--config", "deploy/gunicorn.conf.py", "dms.wsgi:application"],
-        {"DATABASE_POOL", "WEB_WORKERS", "WEB_THREADS", "PROMETHEUS_MULTIPROC_DIR"},
+        {
+            "DATABASE_POOL",
+            "TRUSTED_PROXY_COUNT",
+            "WEB_WORKERS",
+            "WEB_THREADS",
+            "PROMETHEUS_MULTIPROC_DIR",
+        },
     ),
     "worker-outreach": (
         ["celery", "-A", "dms", "worker", "-Q", "outreach", "-n", "outreach@%h",

@@ -137,6 +137,7 @@ def test_the_production_stack_serves_over_tls_and_sends_a_booked_reminder(
     service_env = {
         "web": {
             "DATABASE_POOL": "true",
+            "TRUSTED_PROXY_COUNT": "1",
             "WEB_WORKERS": "2",
             "WEB_THREADS": "4",
             "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "prometheus"),
