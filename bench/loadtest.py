@@ -21,6 +21,7 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from pathlib import Path
@@ -31,6 +32,7 @@ from bench import common
 
 LOAD_VENV = common.ROOT / ".venv-load"
 LOCUST_VERSION = "2.47.0"
+PY_SPY_VERSION = "0.4.1"
 LOCUSTFILE = common.ROOT / "bench" / "loadtest" / "locustfile.py"
 
 # p95 budgets (ms) per action: SPEC §9 where it names one, else our defaults for an
@@ -58,11 +60,17 @@ WRITES = {"book", "cancel", "clock-on", "clock-off", "record"}
 
 def ensure_load_venv() -> Path:
     locust = LOAD_VENV / "bin" / "locust"
-    if not locust.exists():
+    if not locust.exists() or not (LOAD_VENV / "bin" / "py-spy").exists():
         print(f"creating {LOAD_VENV} with locust {LOCUST_VERSION}", flush=True)
         subprocess.run([sys.executable, "-m", "venv", str(LOAD_VENV)], check=True)
         subprocess.run(
-            [str(LOAD_VENV / "bin" / "pip"), "install", "--quiet", f"locust=={LOCUST_VERSION}"],
+            [
+                str(LOAD_VENV / "bin" / "pip"),
+                "install",
+                "--quiet",
+                f"locust=={LOCUST_VERSION}",
+                f"py-spy=={PY_SPY_VERSION}",
+            ],
             check=True,
         )
     return locust
@@ -270,7 +278,80 @@ def run_locust(locust, host, users, spawn_seconds, seconds, prefix, env, log) ->
     )
 
 
-def run_step(locust: Path, host: str, rooftops: int, seconds: int, fixtures_path: Path) -> dict:
+def profile(server_pid: int, delay: float, seconds: int, prefix: Path) -> threading.Thread:
+    """py-spy (from .venv-load) on all the web workers for `seconds` after `delay`: collapsed
+    stacks in <prefix>.stacks, a summary of where the time goes in <prefix>.profile.txt."""
+
+    def run():
+        time.sleep(delay)
+        stacks = Path(f"{prefix}.stacks")
+        subprocess.run(
+            [
+                str(LOAD_VENV / "bin" / "py-spy"),
+                "record",
+                "--pid",
+                str(server_pid),
+                "--subprocesses",
+                "--duration",
+                str(seconds),
+                "--rate",
+                "50",
+                "--format",
+                "raw",
+                "--output",
+                str(stacks),
+                "--nonblocking",
+            ],
+            capture_output=True,
+            check=False,
+        )
+        if stacks.exists():
+            Path(f"{prefix}.profile.txt").write_text(summarise_stacks(stacks))
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    return thread
+
+
+def summarise_stacks(path: Path, top: int = 25) -> str:
+    """Share of the web workers' samples per frame (inclusive: any sample whose stack holds
+    it) for the project's own code and the main libraries, and the leaf frames (self time)."""
+    inclusive: dict[str, int] = {}
+    leaf: dict[str, int] = {}
+    total = 0
+    for line in path.read_text().splitlines():
+        stack, _sep, count = line.rpartition(" ")
+        if not count.isdigit():
+            continue
+        n = int(count)
+        total += n
+        frames = stack.split(";")
+        for frame in set(frames):
+            inclusive[frame] = inclusive.get(frame, 0) + n
+        leaf[frames[-1]] = leaf.get(frames[-1], 0) + n
+    if not total:
+        return "no samples\n"
+    own = ("/work/", "site-packages/django/", "site-packages/rest_framework/", "psycopg")
+    lines = [f"{total} samples", "", "inclusive (project and library frames):"]
+    for frame, n in sorted(inclusive.items(), key=lambda kv: -kv[1]):
+        if any(o in frame for o in own) and "gunicorn" not in frame:
+            lines.append(f"{n / total:6.1%}  {frame}")
+            if len(lines) > top + 3:
+                break
+    lines += ["", "self (leaf frames):"]
+    for frame, n in sorted(leaf.items(), key=lambda kv: -kv[1])[:top]:
+        lines.append(f"{n / total:6.1%}  {frame}")
+    return "\n".join(lines) + "\n"
+
+
+def run_step(
+    locust: Path,
+    host: str,
+    rooftops: int,
+    seconds: int,
+    fixtures_path: Path,
+    server_pid: int | None = None,
+) -> dict:
     per_rooftop = 28  # locustfile.PER_ROOFTOP summed
     users = rooftops * per_rooftop
     spawn_seconds = max(5, min(30, rooftops))
@@ -280,8 +361,13 @@ def run_step(locust: Path, host: str, rooftops: int, seconds: int, fixtures_path
     env["LOADTEST_ROOFTOPS"] = str(rooftops)
     load_before = os.getloadavg()
     started = time.monotonic()
+    profiler = None
+    if server_pid and (LOAD_VENV / "bin" / "py-spy").exists():
+        profiler = profile(server_pid, spawn_seconds + 5, min(seconds - 5, 60), prefix)
     with Path(f"{prefix}.log").open("w") as log:
         run_locust(locust, host, users, spawn_seconds, seconds, prefix, env, log)
+    if profiler:
+        profiler.join(timeout=90)
     rows = [r for r in read_stats(prefix) if r["type"] != "409"]
     conflicts = {r["name"]: r["requests"] for r in read_stats(prefix) if r["type"] == "409"}
     total = sum(r["requests"] for r in rows)
@@ -350,6 +436,11 @@ def main(argv=None) -> dict:
     parser.add_argument("--threads", default=os.environ.get("WEB_THREADS", "4"))
     parser.add_argument("--quick", action="store_true", help="steps 5,20,40 of 30 s")
     parser.add_argument("--keep-going", action="store_true", help="run steps past a failing one")
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="py-spy on the web workers during each step (root; bench/results/loadtest-N.*)",
+    )
     args = parser.parse_args(argv)
     if args.quick:
         args.steps, args.seconds = "5,20,40", 30
@@ -427,7 +518,9 @@ def main(argv=None) -> dict:
             except OSError:
                 time.sleep(0.2)
         for n in steps_wanted:
-            step = run_step(locust, host, n, args.seconds, fixtures_path)
+            step = run_step(
+                locust, host, n, args.seconds, fixtures_path, server.pid if args.profile else None
+            )
             result["steps"].append(step)
             print_step(step)
             common.save("loadtest", result)
