@@ -8,7 +8,7 @@ import pytest
 from django.core.management import call_command
 from django.utils import timezone
 
-from customers.tests.factories import VehicleFactory
+from customers.tests.factories import CustomerFactory, VehicleFactory
 from kpis import selectors, services
 from kpis.models import KpiDay, KpiRollupState
 from kpis.tests import scenario
@@ -242,3 +242,43 @@ def test_an_advisor_with_only_an_unanswered_follow_up_is_shown_alike_live_and_ro
     rolled, live = both(site, scenario.START, scenario.END)
     assert rolled == live
     assert "Sun" not in {r["name"].split()[0] for r in rolled["advisors"]}
+
+
+def test_a_group_of_sites_in_two_time_zones_gets_the_live_figures_from_the_rollup():
+    """The group view (several sites, `?site=all`): the same figures rolled up and live, with
+    a second site in another time zone whose work falls around its own midnight."""
+    w = scenario.build()
+    site, other = w["site"], w["other"]
+    other.time_zone = "Asia/Tokyo"
+    other.save(update_fields=["time_zone"])
+    vehicle = VehicleFactory(owner=CustomerFactory(site=other))
+    for day, hour in ((2, 23), (3, 0), (5, 12)):
+        opened = dt.datetime(2026, 3, day, hour, 30, tzinfo=dt.UTC)
+        local_day = opened.astimezone(other.tzinfo).date()
+        ro = RepairOrderFactory(
+            vehicle=vehicle,
+            opened_day=local_day,
+            status=ROStatus.DELIVERED,
+            delivered_day=local_day,
+            delivered_at=opened,
+            labour_total=Decimal("120"),
+        )
+        JobLineFactory(repair_order=ro, standard_hours=Decimal("1.5"))
+    ids = [site.pk, other.pk]
+    services.kpi_rollups_rebuild(site_ids=ids, since=dt.date(2026, 1, 1), today=scenario.TODAY)
+    for start, end in PERIODS:
+        scope = selectors.make_scope(site_ids=ids, start=start, end=end, today=scenario.TODAY)
+        rolled = selectors.compute_for_scope(scope, detail=True)
+        live = selectors.compute_for_scope(scope, detail=True, use_rollup=False)
+        assert rolled == live, (start, end)
+    one = selectors.compute_for_scope(
+        selectors.make_scope(
+            site_ids=[site.pk], start=scenario.START, end=scenario.END, today=scenario.TODAY
+        )
+    )
+    group = selectors.compute_for_scope(
+        selectors.make_scope(
+            site_ids=ids, start=scenario.START, end=scenario.END, today=scenario.TODAY
+        )
+    )
+    assert group != one  # the second site's work counts in the group's figures
