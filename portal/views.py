@@ -272,10 +272,11 @@ def _booking_error(request, token, link, exc):
 
 # --- the live status of the car --------------------------------------------------------------
 def _status_response(request, token, link, template, *, error="", status=200):
+    tag = selectors.status_tag(link.repair_order_id, request.LANGUAGE_CODE)
     ctx = {**selectors.status_of(link.repair_order_id), "token": token, "error": error}
     ctx["site"] = ctx["ro"].site
+    ctx["etag"] = tag or ""
     response = render(request, template, ctx, status=status)
-    tag = selectors.status_tag(link.repair_order_id, request.LANGUAGE_CODE)
     if tag and status == 200:
         response["ETag"] = tag
     return response
@@ -291,7 +292,9 @@ def status(request, token):
 
 @customer_page
 def status_live(request, token):
-    """The polled part of the status page: 304 while nothing changed (two small queries)."""
+    """The polled part of the status page: 304 while nothing changed (two small queries). The
+    page sends the tag of what it shows (portal.js) and keeps its content on a 304, so a
+    half-filled answer is not reset by the polling."""
     link = _link(token, P.STATUS)
     if link is None:
         return _gone(request)
@@ -299,11 +302,8 @@ def status_live(request, token):
     if tag and request.headers.get("If-None-Match") == tag:
         response = HttpResponse(status=304)
         response["ETag"] = tag
-        response["Cache-Control"] = "private, no-cache"
         return response
-    response = _status_response(request, token, link, "portal/status.html#live")
-    response["Cache-Control"] = "private, no-cache"
-    return response
+    return _status_response(request, token, link, "portal/status.html#live")
 
 
 @customer_page

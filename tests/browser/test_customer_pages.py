@@ -183,6 +183,11 @@ def test_follow_the_car_approve_extra_work_open_the_settlement_and_answer_the_su
         assert page.evaluate("window.__sameDocument") is True
         screenshot(page, "portal-status-approval-zh")
         approvals.locator("input[value=approved]").check()
+        # a poll while the customer is choosing answers 304 and leaves the choice alone
+        with page.expect_response(lambda r: "/live/" in r.url, timeout=POLL) as poll:
+            pass
+        assert poll.value.status == 304
+        expect(approvals.locator("input[value=approved]")).to_be_checked()
         approvals.locator("button.primary").click()
         expect(page.locator("#approvals")).to_have_count(0)
         expect(page.locator("[aria-current=step]")).to_have_attribute("data-step", "repair")
