@@ -207,13 +207,18 @@ def board_assign(request):
 
 
 # --- the technician's tablet -----------------------------------------------------------------
+def _finished(job: dict) -> bool:
+    return job["work_status"] == "done" and job["refusal"] is not None
+
+
 def _tech_context(request, **extra) -> dict:
     jobs = selectors.my_jobs(site=request.site, technician=request.user)
     return {
         "jobs": jobs,
         # finished jobs out of the way, below the ones still to do
-        "active": [j for j in jobs if j["work_status"] != "done"],
-        "finished": [j for j in jobs if j["work_status"] == "done"],
+        # (a signed job whose car came back from QC can be clocked on again: it is to do)
+        "active": [j for j in jobs if not _finished(j)],
+        "finished": [j for j in jobs if _finished(j)],
         "self_check_items": services.SELF_CHECK_ITEMS,
         "today": timezone.localtime(timezone.now(), request.site.tzinfo).date(),
         **extra,

@@ -145,7 +145,11 @@ def test_a_car_through_the_whole_service_flow(
         screenshot(page, f"{tag}-{next(shots):02d}-{name}")
 
     def login(username: str, viewport=None):
-        return login_page(username, lang=lang, viewport=viewport)
+        page = login_page(username, lang=lang, viewport=viewport)
+        # irreversible moves ask first (check-in, QC fail, delivery): the people here say yes;
+        # declining is tested in tests/browser/test_front_desk_tablet.py
+        page.on("dialog", lambda dialog: dialog.accept())
+        return page
 
     celery_worker(concurrency=1)
     now = _local(site, timezone.now())
@@ -325,11 +329,11 @@ def test_a_car_through_the_whole_service_flow(
 
     _card, form = finish(job)
     form.locator("button.primary").click()
-    expect(tech.locator(f"#job-{job.pk}.finished")).to_be_visible()
+    expect(tech.locator(f"#finished-jobs #job-{job.pk}.finished")).to_have_count(1)
     card, form = finish(extra)
     shot(tech, "technician-sign-off")
     form.locator("button.primary").click()
-    expect(tech.locator(f"#job-{extra.pk}.finished")).to_be_visible()
+    expect(tech.locator(f"#finished-jobs #job-{extra.pk}.finished")).to_have_count(1)
     ro.refresh_from_db()
     assert ro.status == ROStatus.WORK_DONE  # waits for QC
 
@@ -363,7 +367,7 @@ def test_a_car_through_the_whole_service_flow(
     shot(tech, "technician-rework")
     _card, form = finish(job)
     form.locator("button.primary").click()
-    expect(tech.locator(f"#job-{job.pk}.finished")).to_be_visible()
+    expect(tech.locator(f"#finished-jobs #job-{job.pk}.finished")).to_have_count(1)
     ro.refresh_from_db()
     assert ro.status == ROStatus.WORK_DONE  # waits for QC
 
