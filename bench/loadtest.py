@@ -99,7 +99,7 @@ def fixtures(max_sites: int) -> dict:
 
     from customers.models import Customer, Vehicle
     from dms.models import Site
-    from followups.models import CallTask
+    from outreach.models import CallTask
     from portal import services as portal_services
     from portal.models import CustomerLink
     from workorders.models import OPEN_STATUSES, JobLine, RepairOrder
@@ -174,8 +174,19 @@ def fixtures(max_sites: int) -> dict:
         call_tasks = list(
             CallTask.objects.filter(site=site, status__in=("open", "scheduled"))
             .order_by("pk")
-            .values_list("pk", flat=True)[:60]
+            .values_list("pk", "assignee_id")[:90]
         )
+        agents = []
+        for n, agent in enumerate(staff("agent", 3)):
+            row = person(agent)
+            # an agent records outcomes on their own calls and a share of the unassigned ones
+            # (another agent's call is refused with 403)
+            row["call_tasks"] = [
+                pk
+                for i, (pk, assignee) in enumerate(call_tasks)
+                if assignee == agent.pk or (assignee is None and i % 3 == n)
+            ]
+            agents.append(row)
         links = []
         for ro in RepairOrder.objects.filter(pk__in=open_ros[:8]).select_related("site"):
             link = CustomerLink.objects.filter(
@@ -201,13 +212,12 @@ def fixtures(max_sites: int) -> dict:
                     "dispatcher": [person(u) for u in staff("dispatcher", 1)],
                     "technician": technicians,
                     "qc": [person(u) for u in staff("qc", 2)],
-                    "agent": [person(u) for u in staff("agent", 3)],
+                    "agent": agents,
                     "manager": [person(u) for u in staff("manager", 1)],
                 },
                 "lookup_keys": keys,
                 "vehicles": [v["pk"] for v in vehicles],
                 "open_ros": open_ros,
-                "call_tasks": call_tasks,
                 "status_links": links,
             }
         )

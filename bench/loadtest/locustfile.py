@@ -264,7 +264,7 @@ class Agent(DmsUser):
 
     @task(2)
     def outcome(self):
-        tasks = self.rooftop["call_tasks"]
+        tasks = self.me.get("call_tasks")
         if not tasks:
             return
         pk = random.choice(tasks)
