@@ -341,10 +341,12 @@ def summarise_stacks(path: Path, top: int = 25) -> str:
         leaf[frames[-1]] = leaf.get(frames[-1], 0) + n
     if not total:
         return "no samples\n"
-    own = ("/work/", "site-packages/django/", "site-packages/rest_framework/", "psycopg")
-    lines = [f"{total} samples", "", "inclusive (project and library frames):"]
+    apps = ("dms", "customers", "messaging", "outreach", "appointments", "workorders")
+    apps += ("workshop", "followups", "care", "kpis", "portal")
+    own = tuple(f"({app}/" for app in apps) + tuple(f"/{app}/" for app in apps)
+    lines = [f"{total} samples", "", "inclusive (the project's frames):"]
     for frame, n in sorted(inclusive.items(), key=lambda kv: -kv[1]):
-        if any(o in frame for o in own) and "gunicorn" not in frame:
+        if any(o in frame for o in own) and "site-packages" not in frame:
             lines.append(f"{n / total:6.1%}  {frame}")
             if len(lines) > top + 3:
                 break
