@@ -58,9 +58,10 @@ def _do(action: str, ro: RepairOrder, staff: dict) -> None:
     elif action == "invoice":
         s.ro_invoice(repair_order_id=rid, actor=adv)
     elif action == "deliver":
-        s.ro_deliver(repair_order_id=rid, actor=adv, payment_method="cash", handover=HANDOVER_ALL)
+        # the same details as the factory's delivery: an identical repeat is a no-op
+        s.ro_deliver(repair_order_id=rid, actor=adv, payment_method="wechat", handover=HANDOVER_ALL)
     elif action == "cancel":
-        s.ro_cancel(repair_order_id=rid, actor=adv, reason="Customer left")
+        s.ro_cancel(repair_order_id=rid, actor=adv, reason="Customer changed plans")
     else:  # pragma: no cover
         raise AssertionError(action)
 
