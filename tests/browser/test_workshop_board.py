@@ -87,3 +87,49 @@ def test_technician_clock_on_is_refused_with_the_reason_on_the_tablet(
     card = tablet.locator(f"#job-{job.pk}")
     expect(card.locator(".refusal")).to_contain_text("waiting for the customer's approval")
     expect(card.get_by_role("button", name="Clock on")).to_be_disabled()
+
+
+def test_the_wall_boards_unchanged_polls_are_304s_and_a_change_still_shows(
+    live_server, login_page, workshop, settings, monkeypatch
+):
+    """Chromium revalidates the htmx poll with the board's ETag by itself (dms.live); the
+    browser hands the page its cached copy as a 200, so the server's 304s are counted where
+    they are made."""
+    from django.core.cache import cache
+    from django.http import HttpResponse
+
+    from dms import live
+
+    settings.DMS_LIVE_ETAGS = True  # the live server runs in this process: one local cache
+    cache.clear()
+    answered = []
+
+    class Counted(HttpResponse):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            answered.append(self.status_code)
+
+    monkeypatch.setattr(live, "HttpResponse", Counted)
+    job, tech = workshop["job"], workshop["tech"]
+    polls = []
+    wall = login_page("wall")
+    wall.on(
+        "response",
+        lambda r: (
+            polls.append((r.status, r.request.all_headers().get("if-none-match")))
+            if "/workshop/board/" in r.url and r.request.headers.get("hx-request")
+            else None
+        ),
+    )
+    wall.goto(f"{live_server.url}/workshop/board/?wall=1")
+    # given the board polled a few times with nothing changed
+    wall.wait_for_timeout(16000)
+    assert len(polls) >= 2, polls
+    assert all(tag for _status, tag in polls[1:]), polls  # sent by the browser, not htmx
+    assert answered.count(304) >= len(polls) - 2, (answered, polls)
+    # when the dispatcher assigns the job, the wall still shows it on its own
+    desk = login_page("disp")
+    desk.goto(f"{live_server.url}/workshop/board/")
+    desk.click(f'.job[data-job-id="{job.pk}"]')
+    desk.click(f'.tech-chip[data-tech-id="{tech.pk}"]')
+    expect(wall.locator(f'.job[data-job-id="{job.pk}"] .tech')).to_have_text("张伟", timeout=20000)
