@@ -50,6 +50,17 @@ def pytest_terminal_summary(terminalreporter):
         terminalreporter.write_line(f"SKIPPED {count} test(s): {reason}", yellow=True)
 
 
+@pytest.fixture(autouse=True)
+def _language_restored():
+    """Each test ends in the settings' language: a page requested in Chinese (language cookie or
+    header) leaves Chinese active in the test's thread, since LocaleMiddleware activates the
+    request's language and does not deactivate it; later tests would read Chinese messages."""
+    yield
+    from django.utils import translation
+
+    translation.deactivate()
+
+
 @pytest.fixture
 def site(db):
     from dms.tests.factories import SiteFactory
