@@ -1,7 +1,10 @@
 """The repair order in real browsers: the customer signs on the tablet, and later answers the
 additional work from the private link on a phone."""
 
+from datetime import timedelta
+
 import pytest
+from django.utils import timezone
 from playwright.sync_api import expect
 
 from customers.tests.factories import VehicleFactory
@@ -29,8 +32,10 @@ def test_customer_signs_on_the_pad_and_the_ro_is_authorized(live_server, login_p
     # given the advisor on the authorization page of a tablet
     page = login_page("adv1", viewport={"width": 1024, "height": 768})
     page.goto(f"{live_server.url}/ro/{ro.pk}/authorize/")
-    page.fill("#id_promised_at", "2099-01-01T17:00")
+    tomorrow = timezone.localtime(timezone.now(), site.tzinfo) + timedelta(days=1)
+    page.fill("#id_promised_at", tomorrow.strftime("%Y-%m-%dT17:00"))
     # when the customer draws a signature and the advisor authorizes
+    page.locator("#pad").scroll_into_view_if_needed()
     box = page.locator("#pad").bounding_box()
     page.mouse.move(box["x"] + 30, box["y"] + 120)
     page.mouse.down()
