@@ -129,8 +129,8 @@ def summary(data: dict) -> str:
         ]
         for path, row in t["lists"].items():
             lines.append(
-                f"| {path} | {row['rps']} | {row['ratio']:.0%} | ≥ 50% | "
-                f"{'yes' if row['ratio'] >= 0.5 else '**no**'} |"
+                f"| {path} | {row['rps']} | {row['ratio']:.0%} | ≥ 60% | "
+                f"{'yes' if row['ratio'] >= 0.6 else '**no**'} |"
             )
         lines.append("")
         lines.append(f"Web worker peak RSS: {t['web_worker_peak_rss_mb']} MB (budget < 300 MB)")

@@ -33,7 +33,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench import common
 
-LISTS = ("/api/v1/repair-orders/", "/api/v1/customers/", "/api/v1/call-tasks/")
+# every cursor-paged API list (SPEC §9: each ≥ 60 % of the bare endpoint)
+LISTS = (
+    "/api/v1/repair-orders/",
+    "/api/v1/customers/",
+    "/api/v1/call-tasks/",
+    "/api/v1/vehicles/",
+    "/api/v1/complaints/",
+)
 
 
 def free_port() -> int:
