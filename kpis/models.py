@@ -48,6 +48,8 @@ class KpiDay(models.Model):
     jobs_finished = models.IntegerField(default=0)
     jobs_sold_hours = models.DecimalField(max_digits=12, decimal_places=2, default=Decimal("0"))
     jobs_clocked_seconds = models.FloatField(default=0)
+    # of those, signed off with implausibly little clocked time (the dashboard's records flag)
+    jobs_implausible = models.IntegerField(default=0)
     clocked_seconds = models.FloatField(default=0)
 
     class Meta:

@@ -24,6 +24,7 @@ from .base import (
     FROM_BOOKING,
     Scope,
     _additional_base,
+    _implausible_time,
     clock_entries,
     followups_completed,
     jobs_finished,
@@ -59,7 +60,7 @@ DAILY_FIELDS: dict[str, tuple[str, ...]] = {
         "add_approved_amount",
     ),
     "followups": ("reached", "satisfied"),
-    "jobs": ("jobs_finished", "jobs_sold_hours", "jobs_clocked_seconds"),
+    "jobs": ("jobs_finished", "jobs_sold_hours", "jobs_clocked_seconds", "jobs_implausible"),
     "clock": ("clocked_seconds",),
 }
 
@@ -154,6 +155,7 @@ def live_daily(scope: Scope) -> dict[str, list[dict]]:
             jobs_finished=Count("id"),
             jobs_sold_hours=Sum("standard_hours"),
             jobs_clocked_seconds=Sum("clocked_seconds"),
+            jobs_implausible=Count("id", filter=_implausible_time()),
         )
     )
     clock = (
