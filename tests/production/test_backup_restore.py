@@ -96,11 +96,16 @@ def _script(name: str, directory, env) -> subprocess.CompletedProcess:
 
 
 def test_a_backup_restores_into_a_new_database_and_storage_with_every_row_and_file(
-    tmp_path, drill_databases
+    tmp_path, drill_databases, throwaway_redis
 ):
     source_url, target_url = drill_databases
     media_src, media_dst, backup = tmp_path / "media", tmp_path / "media-new", tmp_path / "backup"
-    source = {**PRODUCTION_ENV, "DATABASE_URL": source_url, "MEDIA_ROOT": str(media_src)}
+    source = {
+        **PRODUCTION_ENV,
+        "DATABASE_URL": source_url,
+        "MEDIA_ROOT": str(media_src),
+        "REDIS_URL": throwaway_redis.url,  # the demo's data enqueues work when it commits
+    }
     migrated = manage("migrate", "--noinput", "-v", "0", env=source)
     assert migrated.returncode == 0, migrated.stderr[-3000:]
     run_script(MAKE_DATA, source)
