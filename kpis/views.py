@@ -86,7 +86,9 @@ def _query_or_error(request):
     try:
         return _Query(request), None
     except ApplicationError as exc:
-        if exc.status_code == 404:
+        # another site's id (or one that does not exist) is a 404, as everywhere else; the page
+        # recovers from a bad period only
+        if exc.status_code == 404 or "site" in exc.fields:
             raise Http404(exc.message) from exc
         return None, exc
 
