@@ -10,7 +10,6 @@ from appointments.models import Appointment
 
 from .conftest import TZ
 
-CHROMIUM = "/usr/bin/chromium"
 # Playwright's sync API runs an event loop in this thread; the ORM calls here are still plain
 # synchronous test code.
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
@@ -18,29 +17,20 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
 @pytest.fixture
-def page(live_server, advisor):
-    from playwright.sync_api import sync_playwright
-
-    if not os.path.exists(CHROMIUM):
-        pytest.skip("needs /usr/bin/chromium")
+def page(browser, live_server, advisor):
     advisor.set_password("pw-test-123")
     advisor.save()
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(
-            executable_path=CHROMIUM,
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
-        )
-        context = browser.new_context(locale="en-US", viewport={"width": 1440, "height": 1000})
-        context.add_cookies([{"name": "django_language", "value": "en", "url": live_server.url}])
-        page = context.new_page()
-        page.set_default_timeout(15000)
-        page.goto(f"{live_server.url}/login/")
-        page.fill("input[name=username]", advisor.username)
-        page.fill("input[name=password]", "pw-test-123")
-        page.click("button.primary")
-        page.wait_for_load_state("networkidle")
-        yield page
-        browser.close()
+    context = browser.new_context(locale="en-US", viewport={"width": 1440, "height": 1000})
+    context.add_cookies([{"name": "django_language", "value": "en", "url": live_server.url}])
+    page = context.new_page()
+    page.set_default_timeout(15000)
+    page.goto(f"{live_server.url}/login/")
+    page.fill("input[name=username]", advisor.username)
+    page.fill("input[name=password]", "pw-test-123")
+    page.click("button.primary")
+    page.wait_for_load_state("networkidle")
+    yield page
+    context.close()
 
 
 def test_book_from_the_lookup_box(page, live_server, vehicle, advisor):

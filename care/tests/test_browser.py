@@ -12,7 +12,6 @@ from customers.tests.factories import CustomerFactory, VehicleFactory
 from dms.tests.factories import SiteFactory, make_staff
 from outreach.models import CallTask, TaskKind, TaskStatus
 
-CHROMIUM = "/usr/bin/chromium"
 # Playwright's sync API runs an event loop in this thread; the ORM calls here are still sync.
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
@@ -20,22 +19,13 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
 @pytest.fixture
-def page(live_server):
-    from playwright.sync_api import sync_playwright
-
-    if not os.path.exists(CHROMIUM):
-        pytest.skip("needs /usr/bin/chromium")
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(
-            executable_path=CHROMIUM,
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
-        )
-        context = browser.new_context(locale="en-US")
-        context.add_cookies([{"name": "django_language", "value": "en", "url": live_server.url}])
-        page = context.new_page()
-        page.set_default_timeout(15000)
-        yield page
-        browser.close()
+def page(browser, live_server):
+    context = browser.new_context(locale="en-US")
+    context.add_cookies([{"name": "django_language", "value": "en", "url": live_server.url}])
+    page = context.new_page()
+    page.set_default_timeout(15000)
+    yield page
+    context.close()
     connections.close_all()
 
 
