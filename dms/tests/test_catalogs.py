@@ -3,7 +3,7 @@
 
 import textwrap
 
-from dms.management.commands.check_catalogs import catalogs, problems
+from dms.management.commands.check_catalogs import catalogs, not_compiled, problems
 
 
 def test_every_catalog_is_complete_and_consistent():
@@ -67,3 +67,23 @@ def test_the_check_finds_each_kind_of_problem(tmp_path):
 def test_every_app_catalog_is_checked():
     names = {str(p).split("/locale/")[0].rsplit("/", 1)[-1] for p in catalogs()}
     assert {"appointments", "customers", "workorders", "followups"} <= names
+
+
+def test_the_check_finds_a_catalog_not_compiled_since_it_changed(tmp_path):
+    import polib
+
+    # given a catalog with a menu word in its context, compiled
+    po = tmp_path / "django.po"
+    po.write_text(
+        'msgid ""\nmsgstr ""\n"Content-Type: text/plain; charset=UTF-8\\n"\n\n'
+        'msgctxt "menu"\nmsgid "Care"\nmsgstr "主动关怀"\n',
+        encoding="utf-8",
+    )
+    assert not_compiled([po]) == [f"{po}: not compiled"]
+    polib.pofile(str(po)).save_as_mofile(str(po.with_suffix(".mo")))
+    assert not_compiled([po]) == []
+    # when a translation is added to the .po and not compiled
+    with po.open("a", encoding="utf-8") as f:
+        f.write('\nmsgctxt "menu"\nmsgid "Customers"\nmsgstr "客户车辆"\n')
+    # then the catalog is named: the page would show "Customers" in English
+    assert not_compiled([po]) == [f"{po}: 1 translation(s) not in django.mo"]

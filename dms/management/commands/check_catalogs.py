@@ -4,7 +4,9 @@ Django merges every app's catalog (and LOCALE_PATHS) into one: when two catalogs
 same English msgid (in the same msgctxt) differently, one translation wins on every page, so the
 other app shows the wrong Chinese ("closed" as a day off on the complaints tile). Such words need
 a context (`pgettext`). This command lists, for each catalog, the untranslated and fuzzy entries,
-and the msgids two catalogs translate differently; it exits 1 if there are any.
+and the msgids two catalogs translate differently; it exits 1 if there are any. It also names
+the catalogs whose compiled django.mo lacks translations of its django.po: pages show those
+strings in English until `manage.py compilemessages` runs (the .mo files are not tracked).
 """
 
 from __future__ import annotations
@@ -61,6 +63,37 @@ def problems(paths: list[Path] | None = None) -> dict[str, list[str]]:
     return out
 
 
+def not_compiled(paths: list[Path] | None = None) -> list[str]:
+    """The catalogs whose django.mo is missing or lacks translations their django.po has."""
+    import polib
+
+    root = Path(settings.BASE_DIR)
+    out = []
+    for path in paths or catalogs():
+        name = str(path.relative_to(root)) if path.is_relative_to(root) else str(path)
+        compiled = path.with_suffix(".mo")
+        if not compiled.exists():
+            out.append(f"{name}: not compiled")
+            continue
+        have = {
+            (e.msgctxt or "", e.msgid): (e.msgstr, e.msgstr_plural)
+            for e in polib.mofile(str(compiled))
+        }
+        missing = 0
+        for entry in polib.pofile(str(path)):
+            if entry.obsolete or "fuzzy" in entry.flags or not entry.translated():
+                continue
+            msgstr, plural = have.get((entry.msgctxt or "", entry.msgid), (None, None))
+            if entry.msgid_plural:
+                wanted = {int(k): v for k, v in entry.msgstr_plural.items()}
+                missing += {int(k): v for k, v in (plural or {}).items()} != wanted
+            else:
+                missing += msgstr != entry.msgstr
+        if missing:
+            out.append(f"{name}: {missing} translation(s) not in django.mo")
+    return out
+
+
 class Command(BaseCommand):
     help = "List untranslated, fuzzy and conflicting entries of the zh_Hans catalogs."
 
@@ -73,6 +106,14 @@ class Command(BaseCommand):
                 for line in lines:
                     self.stdout.write(f"  {line}")
                 total += len(lines)
+        stale = not_compiled()
+        if stale:
+            self.stdout.write(
+                f"not compiled, shown in English (run compilemessages) ({len(stale)}):"
+            )
+            for line in stale:
+                self.stdout.write(f"  {line}")
+            total += len(stale)
         if total:
             raise CommandError(f"{total} catalog problems")
         self.stdout.write("catalogs complete and consistent")
