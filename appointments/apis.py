@@ -282,6 +282,7 @@ def _valid(serializer_class, data) -> dict:
 
 class AppointmentViewSet(viewsets.GenericViewSet):
     queryset = Appointment.objects.none()  # not used to serve: tells the schema ids are integers
+    serializer_class = AppointmentSerializer  # what OPTIONS describes
     filterset_class = AppointmentFilter
     # a day's appointments by start time
     pagination_class = cursor_pagination("start", "id")

@@ -101,3 +101,11 @@ def test_messages_in_error_bodies_stay_in_the_users_language(api_client, make_us
     )
     assert response.status_code == 401
     assert response.json()["message"] != "Wrong username or password."
+
+
+@pytest.mark.parametrize(
+    "path", ["vehicles", "appointments", "complaints", "customers", "repair-orders", "call-tasks"]
+)
+def test_options_on_a_list_describes_it_and_never_fails(api_as, path):
+    response = api_as(Role.MANAGER).options(f"/api/v1/{path}/")
+    assert response.status_code == 200, response.content[:300]
