@@ -114,12 +114,13 @@ def test_desk_shows_what_the_customer_was_sent_and_whether_it_arrived(
 ):
     from django.utils import timezone
 
-    from followups import services as outreach
+    from followups import services as followups
     from followups.tests.factories import delivered_ro
+    from outreach import services as outreach
 
     site, customer = shop["site"], shop["customer"]
     ro = delivered_ro(site=site, at=timezone.now(), vehicle=shop["ro"].vehicle)
-    task = outreach.followup_schedule_for_delivery(repair_order=ro)
+    task = followups.followup_schedule_for_delivery(repair_order=ro)
     outreach.outreach_sweep(now=task.due_at)
     outreach.task_dispatch(task_id=task.pk, now=task.due_at)
     ready = message_send(
