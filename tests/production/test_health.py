@@ -2,12 +2,22 @@
 report each part of the stack; /health/ also wants a worker on every queue."""
 
 import json
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from django.db import connection
 from django.db.migrations.recorder import MigrationRecorder
 
 from dms.health import MigrationsApplied
+
+
+def probe(client, path, host):
+    """GET a health endpoint as a container probe would: from a thread with no event loop.
+    The health view is async (django-health-check) and the middleware runs it with
+    async_to_sync, which refuses a thread that already runs a loop — as the test process's main
+    thread does once the browser tests' Playwright has started; gunicorn's threads never do."""
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(client.get, path, HTTP_HOST=host).result()
 
 
 @pytest.fixture
@@ -24,7 +34,7 @@ def test_web_health_answers_a_container_probe_by_ip_without_tripping_allowed_hos
     # a page by IP is refused (400) and plain http would be redirected …
     assert client.get("/login/", HTTP_HOST="10.0.0.7:8000").status_code == 400
     # … the health endpoint answers the probe itself, in JSON, never cached
-    response = client.get("/health/web/", HTTP_HOST="10.0.0.7:8000")
+    response = probe(client, "/health/web/", "10.0.0.7:8000")
     assert response.status_code == 200, response.content
     checks = json.loads(response.content)
     assert set(checks.values()) == {"OK"}
@@ -37,11 +47,11 @@ def test_web_health_answers_a_container_probe_by_ip_without_tripping_allowed_hos
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.redis
 def test_stack_health_wants_a_worker_on_every_queue(client, strict_host, celery_worker):
-    response = client.get("/health/", HTTP_HOST="web:8000")
+    response = probe(client, "/health/", "web:8000")
     assert response.status_code == 500
     assert "No worker" in response.content.decode() or "unavailable" in response.content.decode()
     celery_worker(concurrency=1)
-    response = client.get("/health/", HTTP_HOST="web:8000")
+    response = probe(client, "/health/", "web:8000")
     assert response.status_code == 200, response.content
     assert set(json.loads(response.content).values()) == {"OK"}
 
