@@ -167,7 +167,9 @@ def test_a_car_through_the_whole_service_flow(
     expect(advisor.locator("#booking input[type=date]")).to_have_value(f"{now:%Y-%m-%d}")
     # the first free (not buffer) slot at least half an hour ahead, today
     slots = advisor.locator("#booking tr:not(.buffer) input[name=slot]")
-    slot = next(v for v in (s.get_attribute("value") for s in slots.all()) if v >= earliest)
+    slot = next((v for v in (s.get_attribute("value") for s in slots.all()) if v >= earliest), None)
+    if slot is None:
+        pytest.skip("the journey books a slot later today (site time); none is left tonight")
     start = datetime.fromisoformat(slot.split("|")[0])
     advisor.locator(f"#booking input[name=slot][value='{slot}']").check()
     advisor.fill("#booking input[name=estimated_hours]", "1.5")
