@@ -2,8 +2,6 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
-from workorders.views import global_search
-
 from . import media, views
 
 urlpatterns = [
@@ -46,7 +44,7 @@ urlpatterns = [
     path("messaging/", include("messaging.urls")),
     path("appointments/", include("appointments.urls")),
     path("ro/", include("workorders.urls")),
-    path("search/", global_search, name="search"),
+    path("search/", include("workorders.search_urls")),
     path("workshop/", include("workshop.urls")),
     path("followups/", include("followups.urls")),
     path("care/", include("care.urls")),
