@@ -33,6 +33,7 @@ from django.apps import apps
 from django.contrib.auth.hashers import make_password
 from django.db import connection, models
 
+from customers.services import VEHICLE_FIELDS
 from customers.validators import vin_check_digit
 
 UTC = dt.UTC
@@ -157,6 +158,7 @@ class TableWriter:
         if unknown:
             msg = f"{self.table} has no column(s) {unknown}"
             raise ValueError(msg)
+        self.by_column, self.now = by_column, now
         rest, rest_values = [], []
         for f in model._meta.concrete_fields:
             if f.column in self.columns or isinstance(f, models.GeneratedField):
@@ -196,6 +198,19 @@ class TableWriter:
         if isinstance(value, Decimal):
             return str(value)
         return value
+
+    def record(self, **values) -> None:
+        """A row by column name: a column left out gets the model field's default."""
+        unknown = sorted(set(values) - set(self.columns))
+        if unknown:
+            msg = f"{self.table}: no column(s) {unknown} among those written"
+            raise ValueError(msg)
+        self.row(
+            *(
+                values[c] if c in values else self._default(self.by_column[c], self.now)
+                for c in self.columns
+            )
+        )
 
     def row(self, *values) -> None:
         line = "\t".join(map(_text, values)) + self.suffix + "\n"
@@ -327,28 +342,14 @@ class Generator:
                     "created_at",
                 ],
             ),
+            # the archive's one list of a vehicle's editable fields, then what the archive estimates
             "vehicle": (
                 "customers.Vehicle",
                 [
                     "id",
                     "site_id",
                     "owner_id",
-                    "vin",
-                    "plate",
-                    "make",
-                    "model",
-                    "year",
-                    "colour",
-                    "purchase_date",
-                    "sold_by_site",
-                    "warranty_end",
-                    "mileage_km",
-                    "mileage_read_at",
-                    "next_service_due_date",
-                    "next_service_due_km",
-                    "first_service_done",
-                    "insurance_renewal_date",
-                    "annual_inspection_date",
+                    *VEHICLE_FIELDS,
                     "last_visit_at",
                     "km_per_day",
                     "km_due_on",
@@ -745,30 +746,31 @@ class Generator:
         next_km = (km_now // interval + 1) * interval
         next_date = (last_visit.date() if last_visit else purchase) + dt.timedelta(days=182)
         km_due_on = self.today + dt.timedelta(days=int((next_km - km_now) / km_per_day))
-        w["vehicle"].row(
-            veh_id,
-            site.id,
-            cust_id,
-            vin,
-            plate,
-            make,
-            rng.choice(model_names),
-            purchase.year,
-            rng.choice(COLOURS),
-            purchase,
-            rng.random() < 0.7,
-            purchase + dt.timedelta(days=3 * 365),
-            km_now,
-            self.today,
-            next_date,
-            next_km,
-            bool(visits),
-            purchase + dt.timedelta(days=365 * (age_days // 365 + 1)),
-            purchase + dt.timedelta(days=365 * (age_days // 365 + 1) + 30),
-            last_visit,
-            f"{km_per_day:.1f}",
-            km_due_on,
-            dt.datetime.combine(purchase, dt.time(9), TZ),
+        renewal = purchase + dt.timedelta(days=365 * (age_days // 365 + 1))
+        w["vehicle"].record(
+            id=veh_id,
+            site_id=site.id,
+            owner_id=cust_id,
+            vin=vin,
+            plate=plate,
+            make=make,
+            model=rng.choice(model_names),
+            year=purchase.year,
+            colour=rng.choice(COLOURS),
+            purchase_date=purchase,
+            sold_by_site=rng.random() < 0.7,
+            warranty_end=purchase + dt.timedelta(days=3 * 365),
+            mileage_km=km_now,
+            mileage_read_at=self.today,
+            next_service_due_date=next_date,
+            next_service_due_km=next_km,
+            first_service_done=bool(visits),
+            insurance_renewal_date=renewal,
+            annual_inspection_date=renewal + dt.timedelta(days=30),
+            last_visit_at=last_visit,
+            km_per_day=f"{km_per_day:.1f}",
+            km_due_on=km_due_on,
+            created_at=dt.datetime.combine(purchase, dt.time(9), TZ),
         )
         site.seen += 1
         if len(site.sample) < 5000:
