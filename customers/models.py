@@ -199,6 +199,9 @@ class Vehicle(models.Model):
             models.Index(fields=["site", "vin_last6"]),
             models.Index(fields=["site", "km_due_on"]),
             models.Index(fields=["owner", "plate"]),
+            # the API's vehicle list pages by plate: the partial unique index above leaves out
+            # vehicles without a plate, so it cannot give a site's vehicles in that order
+            models.Index(fields=["site", "plate", "id"], name="vehicle_site_plate_idx"),
         ]
         # On Postgres, migration 0003 adds a GIN trigram index on plate (partial plates).
 

@@ -132,6 +132,8 @@ class Complaint(models.Model):
         indexes = [
             models.Index(fields=["site", "status", "respond_by"]),
             models.Index(fields=["site", "cause"]),
+            # the API's complaint list, most urgent first whatever the status
+            models.Index(fields=["site", "respond_by", "id"], name="complaint_site_respond_idx"),
         ]
 
     def __str__(self) -> str:
