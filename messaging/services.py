@@ -210,6 +210,7 @@ def message_send(
     language: str | None = None,
     source_key: str | None = None,
     body: str | None = None,
+    send_at: datetime | None = None,
 ) -> OutboundMessage:
     """Queue one message to a customer (or a bare address) and return its row.
 
@@ -229,6 +230,8 @@ def message_send(
       a second call with the same key returns the first message instead of sending again.
     - `body`: a text already written (e.g. a call task's message), sent when the site has no
       template of its own for this kind, channel and language.
+    - `send_at`: not before this time (e.g. the follow-up survey, written at delivery, goes
+      when the follow-up falls due); the sweeper hands it out then. Default: now.
 
     The row is `queued`; after the commit a worker sends it (quiet hours and consent are checked
     again then). Call it inside the transaction of the event that causes the message."""
@@ -280,6 +283,7 @@ def message_send(
     text = render(template, values)
     params = {n: str(values[n]) for n in placeholders(template)}
     now = timezone.now()
+    later = send_at is not None and send_at > now
     try:
         with transaction.atomic():
             message = OutboundMessage.objects.create(
@@ -297,8 +301,9 @@ def message_send(
                 body=text,
                 provider_template=code,
                 params=params,
-                next_attempt_at=now,
-                claimed_at=now,
+                next_attempt_at=send_at if later else now,
+                # held by the worker it is handed to now; a later one waits for the sweeper
+                claimed_at=None if later else now,
             )
     except IntegrityError:  # the same source_key raced us: theirs is the one
         return OutboundMessage.objects.get(site=site, kind=kind, source_key=source_key)
@@ -307,9 +312,14 @@ def message_send(
         action="queued",
         to_state=message.status,
         note=f"{message.get_kind_display()} → {message.to}",
-        data={"channel": channel, "customer_id": getattr(customer, "pk", None)},
+        data={
+            "channel": channel,
+            "customer_id": getattr(customer, "pk", None),
+            **({"send_at": send_at.isoformat()} if later else {}),
+        },
     )
-    transaction.on_commit(lambda pk=message.pk: _enqueue(pk))
+    if not later:
+        transaction.on_commit(lambda pk=message.pk: _enqueue(pk))
     return message
 
 

@@ -15,3 +15,4 @@ class PortalConfig(AppConfig):
         signals.approval_requested.connect(receivers.on_approval_requested)
         signals.repair_order_delivered.connect(receivers.on_repair_order_delivered)
         hooks.register_detail_panel(receivers.status_link_panel)
+        hooks.register_approval_page(receivers.status_page_url)

@@ -28,3 +28,8 @@ def status_link_panel(request, ro) -> str:
     return render_to_string(
         "portal/_ro_panel.html", {"ro": ro, "link": link, "url": url}, request=request
     )
+
+
+def status_page_url(ro) -> str:
+    """The RO page's "send the approval link": the customer answers on the status page."""
+    return services.status_page_url(repair_order=ro)

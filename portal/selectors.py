@@ -49,6 +49,9 @@ STEP_OF = {
     S.DELIVERED: "delivered",
 }
 SETTLEMENT_STATES = (S.READY, S.INVOICED, S.DELIVERED)
+# proposed extra work is answered on the page while the RO may still change (after it was
+# authorised): paused for the answer, or still working when the advisor sent the link by hand
+ANSWERABLE_STATES = (S.AUTHORIZED, S.IN_PROGRESS, S.WAITING_APPROVAL, S.WAITING_PARTS)
 
 
 def site_for_booking(code: str) -> Site | None:
@@ -162,7 +165,7 @@ def status_of(repair_order_id: int) -> dict:
         "delay_reason": delay_reason,
         "waiting_part": ro.waiting_part if ro.status == S.WAITING_PARTS else "",
         "parts_expected": ro.parts_expected_date if ro.status == S.WAITING_PARTS else None,
-        "proposed": proposed if ro.status == S.WAITING_APPROVAL else [],
+        "proposed": proposed if ro.status in ANSWERABLE_STATES else [],
         "work": [line for line in lines if line.is_workable],
         "settlement": None,
         "documents": documents_of(ro),

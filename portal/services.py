@@ -135,9 +135,10 @@ def _record(subject, *, action: str, link: CustomerLink | None = None, **data: A
 
 # --- the live status link, made at check-in ---------------------------------------------------
 def status_link_issue(
-    *, repair_order: RepairOrder, actor=None, now=None
+    *, repair_order: RepairOrder, actor=None, now=None, send: bool = True
 ) -> tuple[CustomerLink, str]:
-    """The RO's status link (earlier ones revoked), sent to the customer after the commit."""
+    """The RO's status link (earlier ones revoked), sent to the customer after the commit
+    (`send=False`: made only, for a message of its own that carries it)."""
     now = now or timezone.now()
     ro = repair_order
     CustomerLink.objects.filter(repair_order=ro, purpose=P.STATUS, revoked_at__isnull=True).update(
@@ -152,10 +153,12 @@ def status_link_issue(
     )
     audit.record(
         subject=ro,
-        action="status_link_sent",
+        action="status_link_sent" if send else "status_link_made",
         actor=actor,
         data={"link": link.pk, "expires_at": link.expires_at.isoformat()},
     )
+    if not send:
+        return link, token
     notify.on_commit_send(
         site=ro.site,
         kind="status_link",
@@ -179,19 +182,25 @@ def status_link_current(*, repair_order: RepairOrder) -> CustomerLink | None:
     )
 
 
+def status_page_url(*, repair_order: RepairOrder) -> str:
+    """The full URL of the RO's status page: its current link, or a new one when none is
+    valid (made for the caller's message, not sent on its own)."""
+    link = status_link_current(repair_order=repair_order)
+    if link is None:  # the message that asks for this URL carries it: no status message
+        _link, token = status_link_issue(repair_order=repair_order, send=False)
+    else:
+        token = link_token(link)
+    return link_url(P.STATUS, token)
+
+
 def approval_request_notify(*, repair_order: RepairOrder) -> None:
     """Tell the customer that extra work waits for their answer, with the status link (a new
     one when the RO has none valid), once per estimate version."""
     ro = repair_order
-    link = status_link_current(repair_order=ro)
-    if link is None:
-        _link, token = status_link_issue(repair_order=ro)
-    else:
-        token = link_token(link)
     notify.on_commit_send(
         site=ro.site,
         kind="additional_work",
-        context={"link": link_url(P.STATUS, token), "plate": ro.vehicle.plate},
+        context={"link": status_page_url(repair_order=ro), "plate": ro.vehicle.plate},
         customer=ro.customer,
         # the key of the RO page's "send the approval link": one message per version
         source_key=f"ro:{ro.pk}:additional_work:v{ro.estimate_version}",
@@ -200,8 +209,11 @@ def approval_request_notify(*, repair_order: RepairOrder) -> None:
 
 # --- the survey link, made at delivery --------------------------------------------------------
 def survey_link_issue(*, repair_order: RepairOrder, now=None) -> CustomerLink | None:
-    """The follow-up survey link of a delivered RO, sent to the customer with the follow-up
-    invitation. None when the RO has no follow-up (the customer opted out of everything)."""
+    """The follow-up survey link of a delivered RO, made at delivery and sent to the customer
+    in the follow-up invitation when the follow-up falls due (2–5 days later, once the car has
+    been driven; the messaging sweeper sends it then, in the customer's allowed hours). The
+    link lives SURVEY_LINK_DAYS from then. None when the RO has no follow-up (the customer
+    opted out of everything)."""
     from outreach.models import CallTask, TaskKind, TaskStatus
 
     now = now or timezone.now()
@@ -212,10 +224,11 @@ def survey_link_issue(*, repair_order: RepairOrder, now=None) -> CustomerLink | 
     existing = CustomerLink.objects.filter(call_task_id=task.pk, purpose=P.SURVEY).first()
     if existing is not None:
         return existing
+    invite_at = max(task.due_at or now, now)
     link, token = link_create(
         site=ro.site,
         purpose=P.SURVEY,
-        expires_at=now + timedelta(days=SURVEY_LINK_DAYS),
+        expires_at=invite_at + timedelta(days=SURVEY_LINK_DAYS),
         repair_order=ro,
         call_task_id=task.pk,
         sent_to=ro.customer.phone,
@@ -226,6 +239,7 @@ def survey_link_issue(*, repair_order: RepairOrder, now=None) -> CustomerLink | 
         context={"link": link_url(P.SURVEY, token), "plate": ro.vehicle.plate},
         customer=ro.customer,
         source_key=f"ro:{ro.pk}:survey",
+        send_at=invite_at,
     )
     return link
 

@@ -302,3 +302,28 @@ def test_a_delay_shows_with_its_reason_and_the_new_promised_time(client):
     assert "The part arrives this afternoon." in html
     local = timezone.localtime(later, ro.site.tzinfo)
     assert f"{local:%m-%d %H:%M}" in html
+
+
+def test_the_survey_invitation_goes_when_the_follow_up_falls_due_not_at_delivery(
+    django_capture_on_commit_callbacks,
+):
+    from messaging import services as messaging
+    from messaging.models import OutboundMessage
+
+    with django_capture_on_commit_callbacks(execute=True):
+        ro, task, _token = _delivered()
+    invitation = OutboundMessage.objects.get(
+        kind="followup_survey", source_key=f"ro:{ro.pk}:survey"
+    )
+    link = CustomerLink.objects.get(purpose="survey", call_task_id=task.pk)
+    # written at delivery, waiting for the follow-up's due time (2–5 days after delivery)
+    assert invitation.status == "queued"
+    assert invitation.next_attempt_at == task.due_at > timezone.now() + timedelta(days=1)
+    assert link.expires_at == task.due_at + timedelta(days=services.SURVEY_LINK_DAYS)
+    # the sweeper leaves it alone until then, and hands it out once it is due
+    messaging.messages_sweep(now=task.due_at - timedelta(minutes=1))
+    invitation.refresh_from_db()
+    assert invitation.claimed_at is None
+    messaging.messages_sweep(now=task.due_at + timedelta(minutes=1))
+    invitation.refresh_from_db()
+    assert invitation.claimed_at == task.due_at + timedelta(minutes=1)

@@ -66,16 +66,21 @@ def test_ready_notice_goes_by_the_preferred_channel_once_and_shows_on_the_ro(
     )
 
 
-def test_approval_link_message_carries_the_private_link(client, ro, customer):
+def test_approval_link_message_sends_the_customer_to_the_status_page(client, ro, customer):
+    import re
+
     ro.status = ROStatus.IN_PROGRESS
     ro.save()
-    JobLineFactory(repair_order=ro, approval=JobLine.Approval.PROPOSED)
+    line = JobLineFactory(repair_order=ro, approval=JobLine.Approval.PROPOSED)
     client.force_login(ro.advisor)
     _post(client, ro, "additional_work")
-    message = OutboundMessage.objects.get()
-    link = ro.approval_links.get()
+    message = OutboundMessage.objects.get()  # one message: the status link rides in it
     assert message.channel == "sms"
-    assert f"/ro/a/{link.token}/" in message.body
+    path = re.search(r"https?://\S+?(/p/s/[^/\s]+/)", message.body).group(1)
+    client.logout()
+    page = client.get(path)
+    assert page.status_code == 200
+    assert line.description in page.content.decode()
 
 
 def test_ready_notice_before_the_car_is_ready_is_refused(client, ro):

@@ -10,6 +10,7 @@ from django.utils.translation import gettext as _
 from dms import audit
 from dms.exceptions import ApplicationError, ConflictError
 
+from .. import hooks
 from ..models import (
     JobLine,
     RepairOrder,
@@ -39,10 +40,14 @@ def ro_message_send(*, repair_order_id, actor, kind: str):
         if kind == "additional_work":
             if not ro.lines.filter(approval=JobLine.Approval.PROPOSED).exists():
                 raise ApplicationError(_("There is no proposed line to ask the customer about."))
-            link = _link_for(ro, actor)
-            context["link"] = settings.DMS_PUBLIC_BASE_URL.rstrip("/") + reverse(
-                "workorders:approval_link", kwargs={"token": link.token}
-            )
+            # the customer's status page where an app provides one (the customer pages),
+            # else the RO's own approval link
+            context["link"] = hooks.approval_page_url(ro)
+            if not context["link"]:
+                link = _link_for(ro, actor)
+                context["link"] = settings.DMS_PUBLIC_BASE_URL.rstrip("/") + reverse(
+                    "workorders:approval_link", kwargs={"token": link.token}
+                )
             key = f"ro:{ro.pk}:additional_work:v{ro.estimate_version}"
         elif kind == "delay_notice":
             if ro.promised_at is None:
