@@ -1,11 +1,27 @@
 """Factories for sites and staff, used by every app's tests."""
 
-from datetime import time
+from datetime import UTC, datetime, time
 
 import factory
 from django.contrib.auth import get_user_model
 
 from dms.models import OpeningHours, Site, StaffRole
+
+
+def morning_time_zone(now: datetime | None = None) -> str:
+    """A fixed-offset IANA zone (``Etc/GMT±N``) where it is between 09:00 and 10:00 now.
+
+    Tests that walk a whole visit through today (book a slot later today, check in, deliver)
+    give their site this zone so they run the same at any hour of the machine's clock: in the
+    site's own zone a full working day is still ahead. ``Etc/GMT-8`` is UTC+8 (the sign is
+    inverted in these names)."""
+    hour = (now or datetime.now(UTC)).astimezone(UTC).hour
+    offset = 9 - hour  # local hour = UTC hour + offset
+    if offset < -12:
+        offset += 24
+    if offset > 14:
+        offset -= 24
+    return "Etc/UTC" if offset == 0 else f"Etc/GMT{-offset:+d}"
 
 
 class SiteFactory(factory.django.DjangoModelFactory):

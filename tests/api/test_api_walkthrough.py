@@ -133,15 +133,21 @@ def the_followup_falls_due(task_id: int) -> None:
 
 @pytest.fixture
 def demo_open_today(django_db_blocker):
-    """The demo dealership, open all day today so the walkthrough finds a free slot."""
+    """The demo dealership, open all day today so the walkthrough finds a free slot.
+
+    Its time zone is one where the morning has just begun (a whole day of free slots ahead,
+    whatever the hour of the machine's clock); the tests set TIME_ZONE to it too."""
     call_command("load_demo", verbosity=0)
     from datetime import time
 
     from dms.models import ClosedDate, OpeningHours, Site
+    from dms.tests.factories import morning_time_zone
 
     site = Site.objects.get(code="DEMO") if Site.objects.filter(code="DEMO").exists() else None
     site = site or Site.objects.order_by("pk").first()
-    today = timezone.localdate()
+    site.time_zone = morning_time_zone()
+    site.save(update_fields=["time_zone"])
+    today = timezone.localdate(timezone=site.tzinfo)
     ClosedDate.objects.filter(site=site, date=today).delete()
     OpeningHours.objects.update_or_create(
         site=site, weekday=today.weekday(), defaults={"opens": time(0, 0), "closes": time(23, 59)}

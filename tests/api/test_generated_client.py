@@ -174,7 +174,7 @@ def test_a_generated_client_drives_the_whole_service_flow(
     assert len(rows) == len({r.id for r in rows})
 
     # 2. availability, booking, check-in
-    today = timezone.localdate()
+    today = timezone.localdate(timezone=demo_open_today.tzinfo)
     availability = ok(
         op("appointments.appointments_availability_retrieve").sync_detailed(
             client=advisor, date=today, hours=1.5
