@@ -559,27 +559,37 @@ def _after_transient(message_id: int, exc: backends.TransientSendError, *, now) 
     return "retry"
 
 
+LOOKUP_UNSUPPORTED = object()
+
+
 def message_reconcile(*, message_id: int, now: datetime | None = None) -> str:
     """A message left `sending` (its worker died or got no answer): ask the provider. Found →
     the provider's state; not found → back to `queued` to be sent (now known not to have
     gone); a provider without a status query → `failed` (at most once: we never risk a
     duplicate), which the upper layers turn into the next channel or a call."""
     now = now or timezone.now()
+    message = (
+        OutboundMessage.objects.select_related("site")
+        .filter(pk=message_id, status=MessageStatus.SENDING)
+        .first()
+    )
+    if message is None:
+        return "skipped"
+    config = _config(message)
+    # the provider is asked with no row lock or transaction held (a status callback for the
+    # same message is not kept waiting on a slow provider); the row is locked afterwards and
+    # acted on only if it is still `sending`
+    try:
+        found = _backend(config).lookup(_outgoing(message, config))
+    except backends.TransientSendError:
+        return "later"  # the provider is down: the next sweep asks again
+    except backends.LookupUnsupported:
+        found = LOOKUP_UNSUPPORTED
     with transaction.atomic():
-        message = (
-            OutboundMessage.objects.select_for_update(of=("self",))
-            .select_related("site")
-            .filter(pk=message_id, status=MessageStatus.SENDING)
-            .first()
-        )
+        message = _lock_sending(message_id)
         if message is None:
-            return "skipped"
-        config = _config(message)
-        try:
-            found = _backend(config).lookup(_outgoing(message, config))
-        except backends.TransientSendError:
-            return "later"  # the provider is down: the next sweep asks again
-        except backends.LookupUnsupported:
+            return "skipped"  # a callback or another reconcile settled it meanwhile
+        if found is LOOKUP_UNSUPPORTED:
             _fail(
                 message,
                 code="unknown",
