@@ -26,6 +26,7 @@ from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from decimal import Decimal
+from types import SimpleNamespace
 from zoneinfo import ZoneInfo
 
 import psycopg
@@ -33,6 +34,7 @@ from django.apps import apps
 from django.contrib.auth.hashers import make_password
 from django.db import connection, models
 
+from customers import service_due
 from customers.services import VEHICLE_FIELDS
 from customers.validators import vin_check_digit
 
@@ -353,6 +355,7 @@ class Generator:
                     "last_visit_at",
                     "km_per_day",
                     "km_due_on",
+                    "service_due_on",
                     "created_at",
                 ],
             ),
@@ -718,6 +721,7 @@ class Generator:
         offsets = sorted(rng.random() * span for _ in range(visits))
         prev_ro, prev_at = None, None
         last_visit = None
+        ros: list[tuple] = []  # (opened day, odometer, delivered, first service) not cancelled
         for n, off in enumerate(offsets):
             opened = self.now - dt.timedelta(days=span - off)
             if opened > self.now:
@@ -728,24 +732,37 @@ class Generator:
             opened = min(local.astimezone(UTC), self.now - dt.timedelta(minutes=5))
             km = int((age_days - (self.now - opened).days) * km_per_day)
             comeback = prev_ro if (prev_at and (opened - prev_at).days < 20) else None
-            ro_id, delivered = self.write_ro(
+            first = n == 0 and age_days < 400
+            ro_id, delivered, status = self.write_ro(
                 w,
                 site,
                 cust_id,
                 veh_id,
                 opened,
                 max(km, 10),
-                first=(n == 0 and age_days < 400),
+                first=first,
                 comeback_of=comeback,
             )
             if delivered:
                 history.append(delivered)
                 last_visit = delivered[0]
+            if status != "cancelled":
+                ros.append((opened.astimezone(TZ).date(), max(km, 10), delivered, first))
             prev_ro, prev_at = ro_id, opened
         interval = 10000
         next_km = (km_now // interval + 1) * interval
         next_date = (last_visit.date() if last_visit else purchase) + dt.timedelta(days=182)
-        km_due_on = self.today + dt.timedelta(days=int((next_km - km_now) / km_per_day))
+        model, colour = rng.choice(model_names), rng.choice(COLOURS)
+        editable = {
+            "purchase_date": purchase,
+            "sold_by_site": rng.random() < 0.7,
+            "mileage_km": km_now,
+            "mileage_read_at": self.today,
+            "next_service_due_date": next_date,
+            "next_service_due_km": next_km,
+            "first_service_done": bool(visits),
+        }
+        estimates = self.service_estimates(editable, ros)
         renewal = purchase + dt.timedelta(days=365 * (age_days // 365 + 1))
         w["vehicle"].record(
             id=veh_id,
@@ -754,23 +771,18 @@ class Generator:
             vin=vin,
             plate=plate,
             make=make,
-            model=rng.choice(model_names),
+            model=model,
             year=purchase.year,
-            colour=rng.choice(COLOURS),
-            purchase_date=purchase,
-            sold_by_site=rng.random() < 0.7,
+            colour=colour,
             warranty_end=purchase + dt.timedelta(days=3 * 365),
-            mileage_km=km_now,
-            mileage_read_at=self.today,
-            next_service_due_date=next_date,
-            next_service_due_km=next_km,
-            first_service_done=bool(visits),
             insurance_renewal_date=renewal,
             annual_inspection_date=renewal + dt.timedelta(days=30),
             last_visit_at=last_visit,
-            km_per_day=f"{km_per_day:.1f}",
-            km_due_on=km_due_on,
+            km_per_day=estimates.km_per_day,
+            km_due_on=estimates.km_due_on,
+            service_due_on=estimates.service_due_on,
             created_at=dt.datetime.combine(purchase, dt.time(9), TZ),
+            **editable,
         )
         site.seen += 1
         if len(site.sample) < 5000:
@@ -781,6 +793,31 @@ class Generator:
                 site.sample[k] = (cust_id, veh_id)
         w["ownership"].row(self.next_id("ownership"), veh_id, cust_id, purchase)
         w["mileage"].row(self.next_id("mileage"), veh_id, km_now, self.today, "import", self.now)
+
+    def service_estimates(self, editable: dict, ros: list[tuple]) -> service_due.Estimates:
+        """What the archive stores of the vehicle's next service (`customers.service_due`), from
+        the history written here: its reading today (also a mileage reading) and its repair
+        orders not cancelled."""
+        delivered = [(d[0].astimezone(TZ).date(), km) for _day, km, d, _f in ros if d]
+        first_ro, last_ro = (ros[0], ros[-1]) if ros else ((None, None), (None, None))
+        last_service = delivered[-1] if delivered else (None, None)
+        facts = SimpleNamespace(
+            service_interval_months=6,
+            service_interval_km=10000,
+            **editable,
+            first_mr_day=self.today,
+            first_mr_km=editable["mileage_km"],
+            last_mr_day=self.today,
+            last_mr_km=editable["mileage_km"],
+            first_ro_day=first_ro[0],
+            first_ro_km=first_ro[1],
+            last_ro_day=last_ro[0],
+            last_ro_km=last_ro[1],
+            last_service_day=last_service[0],
+            last_service_km=last_service[1],
+            first_service_seen=any(first for *_x, first in ros),
+        )
+        return service_due.estimates(facts, today=self.today)
 
     def book_slot(self, site, day: dt.date, hours: float) -> tuple[int, dt.datetime]:
         """The next free (advisor, slot) of a site-day: distinct per day, as the desk books."""
@@ -959,8 +996,8 @@ class Generator:
             )
         if delivered:
             self.write_followup(w, site, cust_id, veh_id, ro_id, delivered, advisor)
-            return ro_id, (delivered, total)
-        return ro_id, None
+            return ro_id, (delivered, total), status
+        return ro_id, None, status
 
     def write_ro_detail(
         self, w, site, ro_id, status, opened, authorized, km, advisor, total, qc_passed, qc_fails

@@ -7,12 +7,13 @@ from decimal import Decimal
 from django.contrib.auth.models import Permission
 from django.utils import timezone
 
+from customers import service_due
 from customers import services as archive
 from customers.models import Customer, Vehicle
 from customers.validators import vin_with_check_digit
 from workorders.models import JobLine, PartLine, RepairOrder, ROStatus
 
-from . import selectors, services
+from . import services
 from .models import ReminderRun, RuleKind
 
 
@@ -173,10 +174,13 @@ def load(*, site, users) -> None:
         site, manager, phone="+8613998000041", name="陈晨", title="mr", consent_marketing=True
     )
     _vehicle(site, owner, manager, n=41, plate="沪AXW001", make="别克", model="英朗")
-    last = selectors.add_months(today, -site.retention_at_risk_months)
+    last = service_due.add_months(today, -site.retention_at_risk_months)
     Customer.objects.filter(pk=owner.pk, last_delivery_at__isnull=True).update(
         last_delivery_at=datetime.combine(last, time(15), tzinfo=site.tzinfo)
     )
+
+    # the repair orders above were written directly: the vehicles' stored due dates follow them
+    archive.vehicle_estimates_refresh(site=site)
 
     # tonight's run, once a day
     if not ReminderRun.objects.filter(site=site, day=today).exists():

@@ -27,6 +27,7 @@ from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
 from appointments.models import ACTIVE_STATUSES, Appointment
+from customers import service_due
 from customers.models import Channel, Customer, Vehicle
 from dms import audit
 from dms.exceptions import ApplicationError, ConflictError, NotFoundError
@@ -38,7 +39,6 @@ from outreach.models import CallTask, TaskKind, TaskStatus
 from outreach.services import task_schedule
 from workorders.models import JobLine, RepairOrder, ROStatus
 
-from . import selectors
 from .models import CARE_KINDS, ReminderRule, ReminderRun, RuleKind
 
 logger = logging.getLogger(__name__)
@@ -62,8 +62,8 @@ RULE_DEFAULTS: dict[str, dict] = {
         "lead_days": 14,
         "window_days": 30,
         "channel": Channel.CALL,
-        "interval_months": selectors.FIRST_SERVICE_MONTHS,
-        "interval_km": selectors.FIRST_SERVICE_KM,
+        "interval_months": service_due.FIRST_SERVICE_MONTHS,
+        "interval_km": service_due.FIRST_SERVICE_KM,
         "message_zh": "{customer}您好，您的新车{plate}首保将于{due_date}（或{due_km}公里）到期，"
         "首保免费，欢迎预约，{site}电话{site_phone}。",
         "message_en": "Hello {customer}, the free first service of your new {plate} is due on "
@@ -389,7 +389,7 @@ class _Run:
 
     def _service(self, rule: ReminderRule):
         first = rule.kind == RuleKind.FIRST_SERVICE
-        for due in selectors.iter_service_due(
+        for due in service_due.iter_service_due(
             site=self.site,
             today=self.today,
             first_months=rule.interval_months,
@@ -542,10 +542,10 @@ class _Run:
             last_day = timezone.localtime(max(visits), tz).date()
             if not (earliest <= last_day <= latest):
                 continue
-            trigger = selectors.add_months(last_day, months) + timedelta(days=rule.lead_days)
+            trigger = service_due.add_months(last_day, months) + timedelta(days=rule.lead_days)
             if not self.in_window(rule, trigger):
                 continue
-            if self.today >= selectors.add_months(last_day, next_months):
+            if self.today >= service_due.add_months(last_day, next_months):
                 continue  # already in the next bucket: that rule's turn
             vehicle = (
                 Vehicle.objects.filter(pk=customer.last_vehicle_id, owner=customer).first()

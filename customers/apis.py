@@ -381,7 +381,8 @@ class VehicleFilter(FilterSet):
 
     def by_due_month(self, qs, name, value):
         month = timezone.datetime.strptime(value, "%Y-%m").date()
-        return qs.filter(pk__in=selectors.due_this_month(site=self.request.site, month=month))
+        due = selectors.due_this_month(site_ids=[self.request.site.pk], month=month)
+        return qs.filter(pk__in=due.values("pk"))
 
 
 def _lookup_ids(request, q: str) -> list[int]:

@@ -273,6 +273,7 @@ def load(*, site, users) -> None:
                 history.append(made)
     _load_history(site, history, advisors, techs)
     services.segments_recompute(site=site, today=today)
+    services.vehicle_estimates_refresh(site=site)  # the past visits were written in bulk
 
 
 def _load_vehicle(site, customer, i, k, rng, actor, today, known_vins) -> tuple | None:

@@ -3,12 +3,14 @@
 The archive (customers) stands below the repair orders and the call tasks and never imports
 them. Its lookup, vehicle history, segmentation and mileage still show what happened above —
 open repair orders, visits with their follow-up call and complaints, visits and spend, the
-odometer on each repair order — through these readers, registered by workorders and followups.
+service history of each vehicle — through these readers, registered by workorders and followups.
 Without a reader the archive shows nothing of that kind (empty lists, no spend)."""
 
 from collections.abc import Callable, Iterable
 from datetime import date
 from typing import Any
+
+from django.db.models import BooleanField, DateField, IntegerField, QuerySet, Value
 
 _readers: dict[str, Callable[..., Any]] = {}
 
@@ -20,7 +22,11 @@ def register(name: str, reader: Callable[..., Any]) -> None:
     - "visits": (vehicle) -> [customers.selectors.Visit, newest first]
     - "visits_and_spend": (site, today, customer_ids | None) ->
       {customer_id: {"visits", "spend", "last"}}
-    - "odometer_readings": (vehicle) -> [(day, km)]
+    - "service_history": (vehicles queryset) -> the same queryset annotated with the repair
+      orders' part of each vehicle's service history: `first_ro_day`, `first_ro_km`,
+      `last_ro_day`, `last_ro_km` (odometers of repair orders not cancelled), `last_service_day`,
+      `last_service_km` (the last delivered one) and `first_service_seen` (a first service not
+      cancelled) — what `customers.service_due` projects the next service from
     """
     _readers[name] = reader
 
@@ -40,6 +46,17 @@ def visits_and_spend(*, site, today: date, customer_ids: list[int] | None) -> di
     return reader(site=site, today=today, customer_ids=customer_ids) if reader else {}
 
 
-def odometer_readings(vehicle) -> list[tuple[date, int]]:
-    reader = _readers.get("odometer_readings")
-    return list(reader(vehicle)) if reader else []
+def with_service_history(vehicles: QuerySet) -> QuerySet:
+    reader = _readers.get("service_history")
+    if reader:
+        return reader(vehicles)
+    no_day, no_km = Value(None, output_field=DateField()), Value(None, output_field=IntegerField())
+    return vehicles.annotate(
+        first_ro_day=no_day,
+        first_ro_km=no_km,
+        last_ro_day=no_day,
+        last_ro_km=no_km,
+        last_service_day=no_day,
+        last_service_km=no_km,
+        first_service_seen=Value(False, output_field=BooleanField()),
+    )

@@ -167,6 +167,9 @@ class Vehicle(models.Model):
         _("km per day (estimated)"), max_digits=6, decimal_places=1, null=True, blank=True
     )
     km_due_on = models.DateField(_("service km reached on (estimated)"), null=True, blank=True)
+    # the next service, by date or by projected mileage, first service included
+    # (customers.service_due); every "due this month" reads it
+    service_due_on = models.DateField(_("next service falls due on"), null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -198,6 +201,7 @@ class Vehicle(models.Model):
             ),
             models.Index(fields=["site", "vin_last6"]),
             models.Index(fields=["site", "km_due_on"]),
+            models.Index(fields=["site", "service_due_on"]),
             models.Index(fields=["owner", "plate"]),
             # the API's vehicle list pages by plate: the partial unique index above leaves out
             # vehicles without a plate, so it cannot give a site's vehicles in that order

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import calendar
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
@@ -16,16 +17,13 @@ from django.utils import timezone
 from dms.exceptions import ApplicationError
 from dms.models import Site
 
-from . import history, validators
-from .models import Customer, MileageReading, Vehicle, VehicleOwnership
+from . import history, service_due, validators
+from .models import Customer, Vehicle, VehicleOwnership
 
 # --- lookup ----------------------------------------------------------------------------------
 _PHONEISH = re.compile(r"^[+()\d\s\-.]{7,}$")
 _VIN_TAIL = re.compile(r"^[A-HJ-NPR-Z0-9]{6}$")
 _PHONE_TAIL = 4
-# When a vehicle has too little history to measure, assume a typical private car in China
-# (about 14,000 km a year). A site can override nothing here yet; the figure is only a fallback.
-DEFAULT_KM_PER_DAY = Decimal("40.0")
 
 
 @dataclass
@@ -286,70 +284,20 @@ def segment_counts(*, site: Site) -> dict[str, dict[str, int]]:
     }
 
 
-# --- mileage and due lists -------------------------------------------------------------------
-def _readings(vehicle: Vehicle) -> list[tuple[date, int]]:
-    points = list(MileageReading.objects.filter(vehicle=vehicle).values_list("read_on", "km"))
-    points += history.odometer_readings(vehicle)  # the repair orders' odometers (workorders)
-    if vehicle.mileage_read_at and vehicle.mileage_km:
-        points.append((vehicle.mileage_read_at, vehicle.mileage_km))
-    return sorted(set(points))
-
-
-def km_per_day(*, vehicle: Vehicle) -> Decimal:
-    """Average km per day from the vehicle's readings (desk, intake, RO odometers): the first
-    and the last reading at least 14 days apart; else since purchase; else a typical 40 km."""
-    points = _readings(vehicle)
-    if len(points) >= 2:
-        (d0, k0), (d1, k1) = points[0], points[-1]
-        if (d1 - d0).days >= 14 and k1 >= k0:
-            return (Decimal(k1 - k0) / Decimal((d1 - d0).days)).quantize(Decimal("0.1"))
-    if points and vehicle.purchase_date:
-        d1, k1 = points[-1]
-        days = (d1 - vehicle.purchase_date).days
-        if days >= 14:
-            return (Decimal(k1) / Decimal(days)).quantize(Decimal("0.1"))
-    return DEFAULT_KM_PER_DAY
-
-
-def projected_mileage(*, vehicle: Vehicle, on: date) -> int:
-    """The odometer estimated for `on` from the last reading and km per day; never below the
-    last reading."""
-    rate = vehicle.km_per_day if vehicle.km_per_day is not None else km_per_day(vehicle=vehicle)
-    base_day = vehicle.mileage_read_at or timezone.localdate()
-    days = max(0, (on - base_day).days)
-    return int(vehicle.mileage_km + rate * days)
-
-
-def month_bounds(month: date) -> tuple[date, date]:
-    first = month.replace(day=1)
-    last = first.replace(day=calendar.monthrange(first.year, first.month)[1])
-    return first, last
-
-
-def due_this_month(*, site: Site, month: date) -> QuerySet[Vehicle]:
-    """Vehicles whose maintenance falls due in the month of `month`: by the next-service date,
-    or by the date their service km is reached at their km-per-day (kept in `km_due_on`).
-    Each row has `due_by` ("date" or "km") and `due_on`. Merged-away owners are left out."""
-    from django.db.models import Case, CharField, DateField, Value, When
-    from django.db.models.functions import Coalesce
-
-    first, last = month_bounds(month)
-    by_date = Q(next_service_due_date__gte=first, next_service_due_date__lte=last)
-    by_km = Q(km_due_on__gte=first, km_due_on__lte=last)
+# --- due lists ------------------------------------------------------------------------------
+def due_this_month(*, site_ids: Iterable[int], month: date) -> QuerySet[Vehicle]:
+    """Vehicles whose next service falls due in the month of `month` — by date or by the
+    mileage projected from their history, first services included (`customers.service_due`,
+    stored in `service_due_on`). The one "due this month": the archive's vehicle list, proactive
+    care's due list and the KPI tile all read it. Merged-away owners are left out."""
     return (
-        Vehicle.objects.filter(by_date | by_km, site=site, owner__merged_into__isnull=True)
-        .select_related("owner")
-        .annotate(
-            due_by=Case(
-                When(by_date, then=Value("date")), default=Value("km"), output_field=CharField()
-            ),
-            due_on=Case(
-                When(by_date, then="next_service_due_date"),
-                default=Coalesce("km_due_on", "next_service_due_date"),
-                output_field=DateField(),
-            ),
+        Vehicle.objects.filter(
+            site_id__in=list(site_ids),
+            service_due_on__range=service_due.month_bounds(month),
+            owner__merged_into__isnull=True,
         )
-        .order_by("due_on", "plate", "id")
+        .select_related("owner")
+        .order_by("service_due_on", "plate", "id")
     )
 
 

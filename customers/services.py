@@ -8,7 +8,7 @@ digit does not add up raises `VinCheckDigitWarning` until the caller passes
 from __future__ import annotations
 
 import math
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -22,7 +22,7 @@ from dms.exceptions import ApplicationError
 from dms.models import Role, Site
 from dms.permissions import require_role
 
-from . import validators
+from . import service_due, validators
 from .models import Customer, MileageReading, Vehicle, VehicleOwnership
 
 CUSTOMER_FIELDS = (
@@ -386,7 +386,7 @@ def vehicle_create(
                 source=MileageReading.Source.DESK,
                 recorded_by=_user(actor),
             )
-        _refresh_estimates(vehicle)
+        vehicle_estimates_update(vehicle=vehicle)
         audit.record(
             subject=vehicle,
             action="vehicle_created",
@@ -470,8 +470,8 @@ def vehicle_update(
                     exc.message, fields={names.get(k, k): v for k, v in exc.fields.items()}
                 ) from exc
             vehicle.refresh_from_db()
-        elif changed and {"next_service_due_km", "service_interval_km"} & set(changed):
-            _refresh_estimates(vehicle)
+        elif changed:
+            vehicle_estimates_update(vehicle=vehicle)
     return vehicle
 
 
@@ -595,28 +595,34 @@ def vehicle_record_mileage(
             vehicle.mileage_km = km
             vehicle.mileage_read_at = read_on
             vehicle.save(update_fields=["mileage_km", "mileage_read_at", "updated_at"])
-        _refresh_estimates(vehicle)
+        vehicle_estimates_update(vehicle=vehicle)
     return vehicle
 
 
-def _refresh_estimates(vehicle: Vehicle) -> None:
-    """Store km/day and the date the service km will be reached (feeds `due_this_month`)."""
-    from .selectors import km_per_day
+def vehicle_estimates_update(*, vehicle: Vehicle) -> Vehicle:
+    """Store what the vehicle's history says of its next service (`customers.service_due`):
+    km/day, the day the next-service km is reached and the day the next service falls due.
+    Called wherever that history is written — the vehicle's details and readings here, its
+    repair orders' odometers, deliveries and cancellations by workorders — and nightly."""
+    v = service_due.with_history(Vehicle.objects.filter(pk=vehicle.pk)).get()
+    new = service_due.estimates(v, today=timezone.localdate())
+    if _store(v, new):
+        Vehicle.objects.filter(pk=vehicle.pk).update(
+            km_per_day=new.km_per_day, km_due_on=new.km_due_on, service_due_on=new.service_due_on
+        )
+    _store(vehicle, new)
+    return vehicle
 
-    rate = km_per_day(vehicle=vehicle)
-    due_on = None
-    if vehicle.next_service_due_km and rate and rate > 0:
-        remaining = vehicle.next_service_due_km - vehicle.mileage_km
-        start = vehicle.mileage_read_at or timezone.localdate()
-        days = max(0, math.ceil(Decimal(remaining) / rate))
-        try:
-            due_on = start + timedelta(days=days)
-        except OverflowError:
-            due_on = None
-    if vehicle.km_per_day != rate or vehicle.km_due_on != due_on:
-        vehicle.km_per_day = rate
-        vehicle.km_due_on = due_on
-        Vehicle.objects.filter(pk=vehicle.pk).update(km_per_day=rate, km_due_on=due_on)
+
+def _store(vehicle: Vehicle, new: service_due.Estimates) -> bool:
+    """Set the estimates on the instance; True when they changed."""
+    old = (vehicle.km_per_day, vehicle.km_due_on, vehicle.service_due_on)
+    vehicle.km_per_day, vehicle.km_due_on, vehicle.service_due_on = (
+        new.km_per_day,
+        new.km_due_on,
+        new.service_due_on,
+    )
+    return old != (new.km_per_day, new.km_due_on, new.service_due_on)
 
 
 # --- duplicates and merge --------------------------------------------------------------------
@@ -752,11 +758,22 @@ def _spend_threshold(site: Site, spends: list[Decimal]) -> Decimal | None:
 
 
 def vehicle_estimates_refresh(*, site: Site) -> int:
-    """Nightly: refresh km/day and the km-due date of every vehicle of a site."""
-    count = 0
-    for vehicle in Vehicle.objects.filter(site=site).iterator(chunk_size=2000):
-        _refresh_estimates(vehicle)
+    """Nightly: the stored estimates of every vehicle of a site (`vehicle_estimates_update`),
+    read in chunks with their history; only the vehicles whose estimates changed are written.
+    Returns how many vehicles were looked at."""
+    today = timezone.localdate()
+    qs = service_due.with_history(Vehicle.objects.filter(site=site)).order_by("id")
+    fields = ["km_per_day", "km_due_on", "service_due_on"]
+    count, batch = 0, []
+    for v in qs.iterator(chunk_size=2000):
         count += 1
+        if _store(v, service_due.estimates(v, today=today)):
+            batch.append(v)
+        if len(batch) >= 1000:
+            Vehicle.objects.bulk_update(batch, fields)
+            batch = []
+    if batch:
+        Vehicle.objects.bulk_update(batch, fields)
     return count
 
 
@@ -770,6 +787,7 @@ __all__ = [
     "vehicle_change_owner",
     "vehicle_create",
     "vehicle_estimates_refresh",
+    "vehicle_estimates_update",
     "vehicle_record_mileage",
     "vehicle_update",
 ]

@@ -17,7 +17,7 @@ from dms.exceptions import ApplicationError
 from dms.models import Role
 from dms.permissions import has_role, role_required
 
-from . import imports, selectors, services, validators
+from . import imports, selectors, service_due, services, validators
 from .forms import (
     CUSTOMER_SECTIONS,
     VEHICLE_SECTIONS,
@@ -367,7 +367,7 @@ def vehicle_detail(request, pk: int):
             "visits": selectors.vehicle_history(vehicle=vehicle),
             "ownerships": selectors.vehicle_ownerships(vehicle=vehicle),
             "readings": vehicle.mileage_readings.select_related("recorded_by")[:10],
-            "projected_today": selectors.projected_mileage(vehicle=vehicle, on=today),
+            "projected_today": service_due.projected_mileage(vehicle=vehicle, on=today),
             "mileage_form": MileageForm(initial={"read_on": today}),
             "can_edit": has_role(request.user, request.site, *VEHICLE_WRITE),
             "today": today,

@@ -220,7 +220,7 @@ KPIS: tuple[Kpi, ...] = (
         "due_this_month",
         _("Due this month"),
         _(
-            "Vehicles whose next maintenance falls due in the calendar month of the period's last day."
+            "Vehicles whose next service falls due in the calendar month of the period's last day: by date, or by the mileage projected from their history; first services included. The same vehicles as the care due list and the archive's due filter."
         ),
         "count",
         records="due_this_month",

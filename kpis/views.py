@@ -419,7 +419,7 @@ def _columns(kind: str):
             (_("Owner"), lambda v: (v.owner.name, _link(CUSTOMER_LINK, v.owner_id))),
             (_("Model"), lambda v: (f"{v.make} {v.model}".strip(), "")),
             (_("Purchased"), lambda v: (_dt(v.purchase_date), "")),
-            (_("Next service due"), lambda v: (_dt(v.next_service_due_date), "")),
+            (_("Next service due"), lambda v: (_dt(v.service_due_on), "")),
         ]
     return [  # customer
         (_("Customer"), lambda c: (c.name, _link(CUSTOMER_LINK, c.pk))),

@@ -13,7 +13,11 @@ class WorkordersConfig(AppConfig):
         from dms.models import Role
 
         from .models import Approval, Photo, SignedDocument
-        from .selectors import odometer_readings, open_repair_orders_by_customer, visits_and_spend
+        from .selectors import (
+            open_repair_orders_by_customer,
+            visits_and_spend,
+            with_service_history,
+        )
         from .services import repair_order_open_for_appointment
 
         # photos, signatures and signed documents: for the staff of the RO's site
@@ -24,7 +28,7 @@ class WorkordersConfig(AppConfig):
         # what the customer archive shows of the repair orders
         history.register("open_repair_orders", open_repair_orders_by_customer)
         history.register("visits_and_spend", visits_and_spend)
-        history.register("odometer_readings", odometer_readings)
+        history.register("service_history", with_service_history)
         # checking in an appointment opens (or returns) its repair order
         hooks.on_arrival(repair_order_open_for_appointment)
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import Decimal
 
-from django.db.models import Count, Max, Prefetch, Q, QuerySet, Sum
+from django.db.models import Count, Exists, Max, OuterRef, Prefetch, Q, QuerySet, Subquery, Sum
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -418,11 +418,26 @@ def visits_and_spend(*, site, today: date, customer_ids: list[int] | None) -> di
     }
 
 
-def odometer_readings(vehicle) -> list[tuple[date, int]]:
-    """(day, km) of every repair order of the vehicle with an odometer, cancelled ones left out
-    (the archive's mileage)."""
-    return list(
-        RepairOrder.objects.filter(vehicle=vehicle, odometer_km__isnull=False)
-        .exclude(status="cancelled")
-        .values_list("opened_day", "odometer_km")
+def with_service_history(vehicles: QuerySet) -> QuerySet:
+    """The archive's vehicles annotated with the repair orders' part of their service history
+    (the reader `customers.history` calls `service_history`): the first and last odometer of the
+    repair orders not cancelled, the last delivered service and whether a first service was
+    seen — correlated subqueries, one query for the whole list."""
+    with_km = RepairOrder.objects.filter(vehicle=OuterRef("pk"), odometer_km__isnull=False).exclude(
+        status=ROStatus.CANCELLED
+    )
+    first = with_km.order_by("opened_day", "id")
+    last = with_km.order_by("-opened_day", "-id")
+    delivered = RepairOrder.objects.filter(
+        vehicle=OuterRef("pk"), status=ROStatus.DELIVERED
+    ).order_by("-delivered_day", "-id")
+    first_service = RepairOrder.objects.filter(vehicle=OuterRef("pk"), is_first_service=True)
+    return vehicles.annotate(
+        first_ro_day=Subquery(first.values("opened_day")[:1]),
+        first_ro_km=Subquery(first.values("odometer_km")[:1]),
+        last_ro_day=Subquery(last.values("opened_day")[:1]),
+        last_ro_km=Subquery(last.values("odometer_km")[:1]),
+        last_service_day=Subquery(delivered.values("delivered_day")[:1]),
+        last_service_km=Subquery(delivered.values("odometer_km")[:1]),
+        first_service_seen=Exists(first_service.exclude(status=ROStatus.CANCELLED)),
     )

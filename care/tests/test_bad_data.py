@@ -9,7 +9,8 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from care.selectors import (
+from customers.models import MileageReading
+from customers.service_due import (
     MAX_PROJECTION_DAYS,
     Reading,
     add_months,
@@ -17,7 +18,6 @@ from care.selectors import (
     km_per_day,
     project,
 )
-from customers.models import MileageReading
 from customers.tests.factories import CustomerFactory, VehicleFactory
 
 pytestmark = pytest.mark.django_db

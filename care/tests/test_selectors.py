@@ -5,15 +5,18 @@ from datetime import date, datetime, time, timedelta
 import pytest
 
 from care.selectors import (
-    DEFAULT_KM_PER_DAY,
     DueStatus,
     FirstServiceStatus,
-    Reading,
-    add_months,
     capture_rate,
-    day_reaching,
     due_this_month,
     first_service_capture,
+)
+from customers import services as archive
+from customers.service_due import (
+    DEFAULT_KM_PER_DAY,
+    Reading,
+    add_months,
+    day_reaching,
     km_per_day,
     project,
     projected_mileage,
@@ -81,6 +84,7 @@ def test_due_this_month_shows_booked_contacted_and_not_yet(
     )
     later.next_service_due_date = date(2026, 7, 1)
     later.save()
+    archive.vehicle_estimates_update(vehicle=later)
     start = datetime(2026, 6, 4, 10, tzinfo=site.tzinfo)
     Appointment.objects.create(
         site=site,

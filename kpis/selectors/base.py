@@ -30,6 +30,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from appointments.models import Appointment, AppointmentStatus
+from customers import selectors as archive
 from customers.models import Customer, Vehicle
 from dms.models import ClosedDate, OpeningHours, Site
 from outreach.models import CallOutcome, CallTask, TaskKind, TaskStatus
@@ -365,8 +366,9 @@ def month_of(day: dt.date) -> tuple[dt.date, dt.date]:
 
 
 def due_this_month(scope: Scope) -> QuerySet[Vehicle]:
-    lo, hi = month_of(scope.end)
-    return Vehicle.objects.filter(site_id__in=scope.site_ids, next_service_due_date__range=(lo, hi))
+    """The archive's one "due this month" (`customers.selectors.due_this_month`) for the month
+    of the period's last day."""
+    return archive.due_this_month(site_ids=scope.site_ids, month=scope.end)
 
 
 RETENTION_BUCKETS = ("active", "at_risk", "nearly_lost", "lost")

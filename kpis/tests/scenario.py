@@ -9,6 +9,7 @@ from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 from appointments.models import Appointment, AppointmentStatus
+from customers.services import vehicle_estimates_refresh
 from customers.tests.factories import CustomerFactory, VehicleFactory
 from dms.models import Role, StaffRole
 from dms.tests.factories import SiteFactory, make_staff
@@ -59,7 +60,11 @@ EXPECTED = {
     "first_service_capture_rate": 0.6667,  # FV1 (flag), FV2 (首保 RO R7) ÷ FV1 FV2 FV5
     "first_service_due": 3,
     "retention": {"active": 2, "at_risk": 1, "nearly_lost": 1, "lost": 1},
-    "due_this_month": 2,  # next service 03-01 and 03-31 (not 04-01)
+    # next service in March by date or projected mileage, first services included: set for 03-01
+    # and 03-31 (not 04-01); FV1 (first service done) and the car not sold here, both bought in
+    # September with a 6-month interval: 03-03, 03-05; FV2, its first service seen on R7: 03-08
+    # (FV5 and the 09-09 car: first service due in December, 3 months after purchase)
+    "due_this_month": 5,
     "workshop_load": 0.0282,  # (3.0 + 2.0 + 1.5) booked ÷ (38.4 h × 6 days = 230.4)
     "labour_revenue": 1080.0,
     "parts_revenue": 350.0,
@@ -320,6 +325,11 @@ def build() -> dict:
         delivered_at=local(3, 4, 12),
         labour_total=Decimal("999"),
     )
+
+    # the repair orders above were written directly: store each vehicle's next service from
+    # its history, as the nightly run does
+    for each in (site, other):
+        vehicle_estimates_refresh(site=each)
 
     return {
         "site": site,

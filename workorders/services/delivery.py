@@ -12,6 +12,7 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from customers.services import vehicle_estimates_update
 from dms import audit
 from dms.exceptions import ApplicationError, ConflictError
 
@@ -174,6 +175,7 @@ def _update_vehicle_after_delivery(ro: RepairOrder, *, actor, now: datetime, due
         vehicle.first_service_done = True
         update.append("first_service_done")
     vehicle.save(update_fields=update)
+    vehicle_estimates_update(vehicle=vehicle)  # the next service counts from this visit
     Customer.objects.filter(pk=ro.customer_id).update(last_delivery_at=now, updated_at=now)
 
 
@@ -308,4 +310,5 @@ def ro_cancel(*, repair_order_id, actor, reason: str) -> RepairOrder:
             note=reason,
             extra={"cancelled_at": timezone.now(), "cancel_reason": reason[:200]},
         )
+        vehicle_estimates_update(vehicle=ro.vehicle)  # its odometer no longer counts
         return ro

@@ -13,6 +13,7 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from customers.services import vehicle_estimates_update
 from dms import audit
 from dms.exceptions import ApplicationError, ConflictError
 from dms.models import Role, Site
@@ -129,6 +130,7 @@ def repair_order_open(
                 actor=actor,
                 note=_("Possible comeback of %(number)s") % {"number": comeback_of.number},
             )
+        vehicle_estimates_update(vehicle=vehicle)  # its odometer and first service count
         signals.repair_order_opened.send(sender=RepairOrder, repair_order=ro)
         return ro
 
@@ -352,6 +354,7 @@ def intake_record(
             ro.concern = concern.strip()
             update.append("concern")
         ro.save(update_fields=update)
+        vehicle_estimates_update(vehicle=vehicle)
         audit.record(
             subject=ro,
             action="intake_recorded",

@@ -1,0 +1,162 @@
+"""One "due this month": the archive's vehicle list (`?due_month=`), proactive care's due list
+and the KPI tile show the same vehicles — those whose next service falls due in the month by date
+or by the mileage projected from their history, first services included
+(`customers.service_due`, stored on the vehicle as `service_due_on`).
+
+Before, the three read three rules: the archive the next-service date or its own km estimate,
+care the projection, the KPI tile the next-service date only. Each vehicle below is one where
+they used to differ."""
+
+from datetime import date, timedelta
+from decimal import Decimal
+
+import pytest
+from django.utils import timezone
+
+from care.selectors import due_this_month as care_due
+from customers import services as archive
+from customers.models import Vehicle
+from customers.tests.factories import CustomerFactory, VehicleFactory, make_vin
+from dms.models import Role
+from dms.tests.factories import SiteFactory
+from kpis.selectors import kpi_records, kpis_compute, make_scope
+from workorders import services as workorders
+from workorders.tests.factories import RepairOrderFactory
+
+pytestmark = pytest.mark.django_db
+
+JUNE = date(2026, 6, 1)
+
+
+def _vehicle(site, **fields):
+    return VehicleFactory(owner=CustomerFactory(site=site), **fields)
+
+
+@pytest.fixture
+def fleet(site):
+    v = {}
+    # by the next-service date: every screen already showed it
+    v["by_date"] = _vehicle(site, next_service_due_date=date(2026, 6, 10))
+    # by mileage: 2,000 km to go at 40 km a day from 1 May is 20 June, the date is September
+    # (was: the archive and care, not the KPI tile)
+    v["by_km"] = _vehicle(
+        site,
+        mileage_km=18000,
+        mileage_read_at=date(2026, 5, 1),
+        next_service_due_km=20000,
+        next_service_due_date=date(2026, 9, 1),
+    )
+    # a new car sold here, bought 5 March, not yet back: its first service is due 5 June
+    # (was: care only)
+    v["first_service"] = _vehicle(site, sold_by_site=True, purchase_date=date(2026, 3, 5))
+    # serviced 12 December with no next-service date kept: six months later, 12 June
+    # (was: care only)
+    v["from_history"] = _vehicle(site, mileage_km=30000)
+    RepairOrderFactory(
+        vehicle=v["from_history"],
+        status="delivered",
+        odometer_km=30000,
+        opened_day=date(2025, 12, 12),
+        delivered_day=date(2025, 12, 12),
+    )
+    archive.vehicle_estimates_update(vehicle=v["from_history"])  # the history written directly
+    # the date says 25 June, but its service km was passed in March: due in March, not June
+    # (was: the archive and the KPI tile, not care)
+    v["overdue_by_km"] = _vehicle(
+        site,
+        mileage_km=21000,
+        mileage_read_at=date(2026, 4, 1),
+        next_service_due_km=20000,
+        next_service_due_date=date(2026, 6, 25),
+    )
+    # another site's car due the same month shows on no screen of this site
+    _vehicle(SiteFactory(), next_service_due_date=date(2026, 6, 10))
+    return v
+
+
+def _archive_list(api_as, site, month: date) -> set[int]:
+    response = api_as(Role.MANAGER).get(
+        "/api/v1/vehicles/", {"due_month": f"{month:%Y-%m}"}, HTTP_X_SITE=str(site.pk)
+    )
+    assert response.status_code == 200
+    return {row["id"] for row in response.json()["results"]}
+
+
+def _care_list(site, month: date) -> set[int]:
+    return {row.vehicle.pk for row in care_due(site=site, month=month)}
+
+
+def _kpi_tile(site, month: date) -> tuple[int, set[int]]:
+    end = month.replace(day=28)
+    figures = kpis_compute(site_ids=[site.pk], start=month, end=end)
+    scope = make_scope(site_ids=[site.pk], start=month, end=end)
+    _records, vehicles = kpi_records("due_this_month", scope)
+    return figures["due_this_month"], set(vehicles.values_list("pk", flat=True))
+
+
+def test_the_archive_care_and_the_kpi_tile_list_the_same_vehicles(site, api_as, fleet):
+    due = {fleet[k].pk for k in ("by_date", "by_km", "first_service", "from_history")}
+    assert _archive_list(api_as, site, JUNE) == due
+    assert _care_list(site, JUNE) == due
+    assert _kpi_tile(site, JUNE) == (len(due), due)
+    march = date(2026, 3, 1)  # the car whose service km was passed shows in March everywhere
+    overdue = {fleet["overdue_by_km"].pk}
+    assert _archive_list(api_as, site, march) == overdue
+    assert _care_list(site, march) == overdue
+    assert _kpi_tile(site, march) == (1, overdue)
+
+
+def test_each_due_day_and_reason_on_the_care_list(site, fleet):
+    rows = {row.vehicle.pk: row for row in care_due(site=site, month=JUNE)}
+    assert {k: rows[fleet[k].pk].due.due_on for k in ("by_date", "by_km", "first_service")} == {
+        "by_date": date(2026, 6, 10),
+        "by_km": date(2026, 6, 20),
+        "first_service": date(2026, 6, 5),
+    }
+    assert rows[fleet["by_km"].pk].due.reason == "km"
+    assert rows[fleet["first_service"].pk].due.first_service
+    assert rows[fleet["from_history"].pk].due.due_on == date(2026, 6, 12)
+
+
+def test_the_stored_due_day_follows_the_history_where_it_is_written(site, make_user):
+    """Opening a repair order with the odometer, delivering it and cancelling one move the
+    vehicle's next service; so do its details and readings at the desk."""
+    advisor = make_user(Role.ADVISOR)
+    today = timezone.localdate()
+    vehicle = archive.vehicle_create(
+        site=site,
+        owner=CustomerFactory(site=site),
+        actor=advisor,
+        vin=make_vin(99999),
+        plate="沪A99999",
+        next_service_due_date=today + timedelta(days=300),
+        next_service_due_km=30000,
+        mileage_km=10000,
+        mileage_read_at=today - timedelta(days=100),
+    )
+    # by date in 300 days; by mileage 20,000 km to go at the default 40 km a day (one reading)
+    assert vehicle.service_due_on == today + timedelta(days=300)
+    ro = workorders.repair_order_open(
+        site=site,
+        customer=vehicle.owner,
+        vehicle=vehicle,
+        advisor=advisor,
+        actor=advisor,
+        odometer_km=25000,  # 15,000 km in 100 days: 150 km a day, 5,000 km to go
+    )
+    vehicle.refresh_from_db()
+    assert vehicle.km_per_day == Decimal("150.0")
+    assert vehicle.service_due_on == today + timedelta(days=34)  # ceil(5000 / 150)
+    workorders.ro_cancel(repair_order_id=ro.pk, actor=advisor, reason="wrong car")
+    vehicle.refresh_from_db()
+    assert vehicle.service_due_on == today + timedelta(days=300)  # the odometer no longer counts
+    archive.vehicle_update(vehicle=vehicle, actor=advisor, next_service_due_date=today)
+    assert Vehicle.objects.get(pk=vehicle.pk).service_due_on == today
+
+
+def test_the_nightly_refresh_catches_history_written_in_bulk(site):
+    vehicle = _vehicle(site, next_service_due_date=date(2026, 6, 10))
+    Vehicle.objects.filter(pk=vehicle.pk).update(next_service_due_date=date(2026, 7, 10))
+    archive.vehicle_estimates_refresh(site=site)
+    vehicle.refresh_from_db()
+    assert vehicle.service_due_on == date(2026, 7, 10)
