@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('customers', '0007_vehicle_site_plate_idx'),
+        ('customers', '0006_customer_customer_retention_idx_and_more'),
         ('dms', '0007_site_is_active_audit_protected'),
     ]
 
