@@ -57,6 +57,15 @@ class ForgedRequest(Exception):
     """A callback whose signature (or secret) does not verify."""
 
 
+class AuthorizationFailed(Exception):
+    """WeChat web authorization gave no openid: the code is wrong, used or expired, the account
+    is misconfigured, or WeChat could not be reached."""
+
+    def __init__(self, message: str, *, code: str = ""):
+        super().__init__(message)
+        self.code = code
+
+
 @dataclass
 class Outgoing:
     """One message as a backend sees it (plain values)."""
@@ -478,15 +487,69 @@ WECHAT_DEDUP_SECONDS = 600
 class WeChatBackend(Backend):
     """Template messages of a WeChat service account through its documented HTTP API
     (`/cgi-bin/token`, `/cgi-bin/message/template/send` with `client_msg_id` as our
-    idempotency key). Account settings: `app_id`, `app_secret`, `token` (the server-URL token
-    WeChat signs its pushes with), optional `base_url`. The template's variables are named as
-    the DMS placeholders (`{{customer_name.DATA}}`)."""
+    idempotency key), and the web authorization (网页授权, `snsapi_base`) a customer links
+    their WeChat with. Account settings: `app_id`, `app_secret`, `token` (the server-URL token
+    WeChat signs its pushes with), optional `base_url` (the API host) and `oauth_base` (the
+    authorization page's host). The template's variables are named as the DMS placeholders
+    (`{{customer_name.DATA}}`)."""
 
     provider = "wechat"
 
     @property
     def _base(self) -> str:
         return (self.account.get("base_url") or "https://api.weixin.qq.com").rstrip("/")
+
+    @property
+    def _oauth_base(self) -> str:
+        return (self.account.get("oauth_base") or "https://open.weixin.qq.com").rstrip("/")
+
+    def authorize_url(self, *, redirect_uri: str, state: str) -> str:
+        """WeChat's authorization page (opened in WeChat's own browser): with `snsapi_base` it
+        asks the customer nothing and comes back to `redirect_uri` with `code` and `state`."""
+        from urllib.parse import urlencode
+
+        query = urlencode(
+            {
+                "appid": self.account.get("app_id", ""),
+                "redirect_uri": redirect_uri,
+                "response_type": "code",
+                "scope": "snsapi_base",
+                "state": state,
+            }
+        )
+        return f"{self._oauth_base}/connect/oauth2/authorize?{query}#wechat_redirect"
+
+    def openid_for_code(self, code: str) -> str:
+        """The customer's openid for this account, from the code the authorization page gave
+        (`/sns/oauth2/access_token`; a code works once, for 5 minutes). Raises
+        `AuthorizationFailed`."""
+        import requests
+
+        try:
+            answer = requests.get(
+                f"{self._base}/sns/oauth2/access_token",
+                params={
+                    "appid": self.account.get("app_id", ""),
+                    "secret": self.account.get("app_secret", ""),
+                    "code": code,
+                    "grant_type": "authorization_code",
+                },
+                timeout=10,
+            ).json()
+        except Exception as exc:
+            raise AuthorizationFailed(str(exc)[:300], code="connect") from exc
+        if not isinstance(answer, dict):
+            raise AuthorizationFailed("unreadable answer", code="answer")
+        if answer.get("errcode") not in (None, 0, "0"):
+            errcode = str(answer.get("errcode"))
+            raise AuthorizationFailed(f"{errcode}: {answer.get('errmsg', '')}"[:300], code=errcode)
+        if answer.get("is_snapshotuser") in (1, "1"):
+            # a page opened in the "snapshot" mode of Moments gives a stand-in openid
+            raise AuthorizationFailed("snapshot user", code="snapshot")
+        openid = str(answer.get("openid") or "")
+        if not openid:
+            raise AuthorizationFailed("no openid in the answer", code="no_openid")
+        return openid
 
     def _access_token(self, *, fresh: bool = False) -> str:
         import requests

@@ -25,7 +25,7 @@ from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
 from dms import audit
-from dms.exceptions import ApplicationError
+from dms.exceptions import ApplicationError, ConflictError
 from dms.statemachine import move
 
 from . import backends, signals
@@ -127,6 +127,109 @@ def channels_in_order(*, site, customer) -> list[str]:
         if channel in available and channel not in seen and consent(customer, channel):
             seen.append(channel)
     return seen
+
+
+# --- WeChat: the customer links their account --------------------------------------------------
+def wechat_backend(site) -> backends.WeChatBackend | None:
+    """The backend of the site's active WeChat service account, when its account has an AppID
+    in the settings (what web authorization needs); None otherwise."""
+    config = site_channels(site).get(MessageChannel.WECHAT)
+    if config is None or config.provider != Provider.WECHAT:
+        return None
+    backend = _backend(config)
+    return backend if backend.account.get("app_id") else None
+
+
+def wechat_link_offered(*, site, customer) -> bool:
+    """Whether to offer this customer to link their WeChat: the site sends by WeChat and the
+    customer has no linked WeChat that accepts messages (one who sent 退订 may link again)."""
+    if customer is None or wechat_backend(site) is None:
+        return False
+    return not consent(customer, MessageChannel.WECHAT)
+
+
+def wechat_authorize_url(*, site, redirect_uri: str, state: str) -> str:
+    """WeChat's authorization page for the site's service account."""
+    backend = wechat_backend(site)
+    if backend is None:
+        raise ApplicationError(_("This site does not send messages by WeChat."))
+    return backend.authorize_url(redirect_uri=redirect_uri, state=state)
+
+
+def wechat_openid_for_code(*, site, code: str) -> str:
+    """The customer's openid from the code WeChat's authorization page gave. Any failure is an
+    ApplicationError the customer can act on (start again), never a crash."""
+    backend = wechat_backend(site)
+    if backend is None:
+        raise ApplicationError(_("This site does not send messages by WeChat."))
+    if not code:
+        raise ApplicationError(
+            _("WeChat did not confirm your account. Please try again."), extra={"code": "no_code"}
+        )
+    try:
+        return backend.openid_for_code(code)
+    except backends.AuthorizationFailed as exc:
+        log.warning("WeChat authorization failed for site %s: %s", site.pk, exc)
+        if exc.code == "snapshot":
+            message = _(
+                "WeChat opened this page in preview mode. Tap “Use full service” at the "
+                "bottom of the page, then try again."
+            )
+        elif exc.code == "connect":
+            message = _("WeChat could not be reached. Please try again in a minute.")
+        else:
+            message = _(
+                "WeChat did not confirm your account (the request may have expired). "
+                "Please try again."
+            )
+        raise ApplicationError(message, extra={"code": exc.code or "wechat"}) from exc
+
+
+def wechat_link_record(
+    *, customer, openid: str, consent: bool = True, now: datetime | None = None
+) -> WeChatLink:
+    """Link the customer's WeChat (their openid for the site's service account) with their
+    consent to be sent messages there. Linking again updates the openid and consent. An
+    openid already linked to another customer of the same site is refused (409): one WeChat
+    account gets one customer's messages."""
+    from customers.models import Customer
+
+    now = now or timezone.now()
+    openid = (openid or "").strip()
+    if not openid or len(openid) > WeChatLink._meta.get_field("openid").max_length:
+        raise ApplicationError(_("WeChat gave no usable account id."), fields={"openid": openid})
+    with transaction.atomic():
+        # the customer's row serialises their own links; another customer's link is checked
+        customer = Customer.objects.select_for_update().select_related("site").get(pk=customer.pk)
+        taken = (
+            WeChatLink.objects.filter(openid=openid, customer__site_id=customer.site_id)
+            .exclude(customer=customer)
+            .exists()
+        )
+        if taken:
+            raise ConflictError(
+                _(
+                    "This WeChat account already receives another customer's messages at "
+                    "%(site)s. Please ask your service advisor."
+                )
+                % {"site": customer.site.name},
+                extra={"code": "openid_taken"},
+            )
+        link, created = WeChatLink.objects.select_for_update().get_or_create(
+            customer=customer,
+            defaults={"openid": openid, "consent": consent, "consent_at": now},
+        )
+        if not created:
+            link.openid, link.consent, link.consent_at = openid, consent, now
+            link.save(update_fields=["openid", "consent", "consent_at"])
+        audit.record(
+            subject=customer,
+            action="wechat_linked",
+            note="wechat",
+            site=customer.site,
+            data={"consent": consent, "openid_end": openid[-6:], "relinked": not created},
+        )
+    return link
 
 
 # --- templates ---------------------------------------------------------------------------------

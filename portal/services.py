@@ -7,7 +7,9 @@ Links: `link_create()` makes an unguessable, expiring link (only its hash is sto
 `link_resolve()` answers the same NotFoundError for a wrong, expired, revoked or never-made
 token. Codes: `code_request()` (rate limited per mobile number and per address) and
 `code_confirm()` (a few attempts, expiring, used once); the booking takes a slot only in
-`booking_complete()`, after a confirmed code."""
+`booking_complete()`, after a confirmed code. WeChat: a customer links their WeChat from
+their status or booking page through WeChat's web authorization (`wechat_authorize_url()`,
+`wechat_consent_ask()`, `wechat_link()`)."""
 
 from __future__ import annotations
 
@@ -17,6 +19,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
+from django.core import signing
 from django.db import transaction
 from django.urls import reverse
 from django.utils import timezone
@@ -28,11 +31,13 @@ from appointments import services as appointment_services
 from appointments.models import Appointment, AppointmentStatus, ServiceOffering
 from customers import services as customer_services
 from customers import validators
-from customers.models import Vehicle
+from customers.models import Customer, Vehicle
 from dms import audit
 from dms.exceptions import ApplicationError, ConflictError, NotFoundError
 from dms.models import Site
 from dms.names import person_name
+from messaging import services as messaging_services
+from messaging.models import WeChatLink
 from workorders.models import RepairOrder
 
 from . import notify
@@ -570,6 +575,136 @@ def document_for_customer(*, link: CustomerLink, kind: str, approval_id):
     )
     _record(doc.repair_order, action="document_downloaded_online", link=link, document=doc.pk)
     return doc
+
+
+# --- WeChat: the customer links their account (web authorization, snsapi_base) ---------------
+WECHAT_STATE_SECONDS = 10 * 60  # from the page to WeChat and back
+WECHAT_CONSENT_SECONDS = 30 * 60  # to read the consent page and answer
+WECHAT_PURPOSES = (P.STATUS, P.BOOKING)
+
+
+def link_customer(link: CustomerLink) -> Customer | None:
+    """The customer a status or booking link belongs to."""
+    if link.purpose == P.STATUS and link.repair_order_id:
+        return RepairOrder.objects.select_related("customer").get(pk=link.repair_order_id).customer
+    if link.purpose == P.BOOKING and link.appointment_id:
+        return Appointment.objects.select_related("customer").get(pk=link.appointment_id).customer
+    return None
+
+
+def link_page(link: CustomerLink) -> str:
+    """The path of the page the link opens (to go back to it)."""
+    return reverse(_ROUTES[link.purpose], args=[link_token(link)])
+
+
+def wechat_offered(*, link: CustomerLink, customer: Customer | None = None) -> bool:
+    """Whether the link's page offers "Get updates on WeChat": the site sends by WeChat and
+    the customer has not linked it (or withdrew it with 退订)."""
+    if link.purpose not in WECHAT_PURPOSES:
+        return False
+    customer = customer or link_customer(link)
+    return messaging_services.wechat_link_offered(site=link.site, customer=customer)
+
+
+def _state_signature(link_id: int, issued: int, nonce: str) -> str:
+    return salted_hmac(
+        "portal.wechat-state", f"{link_id}.{issued}.{nonce}", algorithm="sha256"
+    ).hexdigest()
+
+
+def wechat_state(link: CustomerLink, *, now: datetime | None = None) -> str:
+    """The `state` WeChat hands back: the link, when it was made and an HMAC of both under the
+    server's secret, so a forged or stale callback links nothing. Written by hand rather than
+    with django.core.signing because WeChat takes only [a-zA-Z0-9], at most 128 bytes."""
+    issued = int((now or timezone.now()).timestamp())
+    return f"{link.pk}x{issued}x{_state_signature(link.pk, issued, link.nonce)}"
+
+
+def _live_link(link_id, *, now: datetime) -> CustomerLink:
+    link = CustomerLink.objects.select_related("site").filter(pk=link_id).first()
+    if (
+        link is None
+        or link.purpose not in WECHAT_PURPOSES
+        or link.revoked_at is not None
+        or link.expires_at <= now
+    ):
+        raise NotFoundError(_("This link is not valid."))
+    return link
+
+
+def wechat_state_link(state: str, *, now: datetime | None = None) -> CustomerLink:
+    """The live link a `state` was made for. A forged, altered or older than
+    WECHAT_STATE_SECONDS state, or one whose link was replaced or expired since: NotFoundError."""
+    now = now or timezone.now()
+    invalid = NotFoundError(
+        _("This request has expired or is not valid. Please start again from your page.")
+    )
+    parts = str(state or "").split("x")
+    if len(parts) != 3 or not parts[0].isdigit() or not parts[1].isdigit():
+        raise invalid
+    link_id, issued = int(parts[0]), int(parts[1])
+    link = CustomerLink.objects.filter(pk=link_id).only("nonce").first()
+    if link is None or not constant_time_compare(
+        parts[2], _state_signature(link_id, issued, link.nonce)
+    ):
+        raise invalid
+    if not 0 <= now.timestamp() - issued <= WECHAT_STATE_SECONDS:
+        raise invalid
+    try:
+        return _live_link(link_id, now=now)
+    except NotFoundError:
+        raise invalid from None
+
+
+def wechat_authorize_url(*, link: CustomerLink) -> str:
+    """WeChat's authorization page for this link's customer; it comes back to the portal's
+    WeChat callback with a code and the state of this link."""
+    if not wechat_offered(link=link):
+        raise ConflictError(_("WeChat updates are not available for this page."))
+    base = settings.DMS_PUBLIC_BASE_URL.rstrip("/")
+    return messaging_services.wechat_authorize_url(
+        site=link.site,
+        redirect_uri=base + reverse("portal:wechat_callback"),
+        state=wechat_state(link),
+    )
+
+
+def wechat_consent_ask(*, link: CustomerLink, code: str) -> str:
+    """WeChat came back with a code for the link of a checked state: exchange it for the
+    customer's openid and return the signed ticket the consent page posts (nothing is
+    recorded until the customer agrees)."""
+    openid = messaging_services.wechat_openid_for_code(site=link.site, code=code)
+    return signing.dumps({"link": link.pk, "openid": openid}, salt="portal.wechat-consent")
+
+
+def wechat_consent_read(ticket: str, *, now: datetime | None = None) -> tuple[CustomerLink, str]:
+    """The link and openid of a consent page's answer (signed, at most WECHAT_CONSENT_SECONDS
+    old, its link still live)."""
+    invalid = NotFoundError(
+        _("This request has expired or is not valid. Please start again from your page.")
+    )
+    try:
+        data = signing.loads(
+            str(ticket or ""), salt="portal.wechat-consent", max_age=WECHAT_CONSENT_SECONDS
+        )
+        link = _live_link(data["link"], now=now or timezone.now())
+        openid = str(data["openid"])
+    except (signing.BadSignature, KeyError, TypeError, NotFoundError):
+        raise invalid from None
+    return link, openid
+
+
+def wechat_link(*, link: CustomerLink, openid: str) -> WeChatLink:
+    """The customer agreed: link their WeChat with their consent, recorded on the RO or the
+    appointment with the link it came through."""
+    customer = link_customer(link)
+    if customer is None:
+        raise NotFoundError(_("This link is not valid."))
+    with transaction.atomic():
+        row = messaging_services.wechat_link_record(customer=customer, openid=openid, consent=True)
+        subject = link.repair_order if link.purpose == P.STATUS else link.appointment
+        _record(subject, action="wechat_linked_online", link=link, customer=customer.pk)
+    return row
 
 
 CODES_KEPT = timedelta(days=2)  # longer than the longest rate-limit window

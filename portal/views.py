@@ -15,6 +15,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.csrf import csrf_protect
 from django.views.decorators.http import require_POST
 
+from appointments.models import AppointmentStatus
 from dms.exceptions import ApplicationError
 from dms.models import Role
 from dms.permissions import role_required
@@ -214,6 +215,7 @@ def booking(request, token):
         if services.booking_changeable(appointment)
         else None,
         "error": "",
+        "wechat_offered": False if request.htmx else _wechat_offered_for_booking(link, appointment),
     }
     template = "portal/booking.html#times" if request.htmx else "portal/booking.html"
     return render(request, template, ctx)
@@ -266,8 +268,15 @@ def _booking_error(request, token, link, exc):
         "day": appointment.day,
         "times": selectors.free_times(site=site, day=appointment.day, codes=codes),
         "error": exc.message,
+        "wechat_offered": _wechat_offered_for_booking(link, appointment),
     }
     return render(request, "portal/booking.html", ctx, status=exc.status_code)
+
+
+def _wechat_offered_for_booking(link, appointment) -> bool:
+    if appointment.status == AppointmentStatus.CANCELLED:
+        return False
+    return services.wechat_offered(link=link, customer=appointment.customer)
 
 
 # --- the live status of the car --------------------------------------------------------------
@@ -276,6 +285,8 @@ def _status_response(request, token, link, template, *, error="", status=200):
     ctx = {**selectors.status_of(link.repair_order_id), "token": token, "error": error}
     ctx["site"] = ctx["ro"].site
     ctx["etag"] = tag or ""
+    if "#" not in template:  # the whole page (the polled part does not offer it)
+        ctx["wechat_offered"] = services.wechat_offered(link=link, customer=ctx["ro"].customer)
     response = render(request, template, ctx, status=status)
     if tag and status == 200:
         response["ETag"] = tag
@@ -399,6 +410,84 @@ def survey(request, token):
             status = 400
     ctx = {"site": task.site, "task": task, "form": form, "answered": answered}
     return render(request, "portal/survey.html", ctx, status=status)
+
+
+# --- "Get updates on WeChat": WeChat's web authorization, then the customer's consent -------
+def _in_wechat(request) -> bool:
+    """WeChat's own browser (its authorization page opens nowhere else)."""
+    return "MicroMessenger" in request.headers.get("User-Agent", "")
+
+
+def _wechat_start(request, token, purpose):
+    link = _link(token, purpose)
+    if link is None:
+        return _gone(request)
+    page = services.link_page(link)
+    if not services.wechat_offered(link=link):
+        return redirect(page)  # linked already, or the site no longer sends by WeChat
+    if not _in_wechat(request):
+        ctx = {"site": link.site, "url": services.link_url(purpose, token), "back": page}
+        return render(request, "portal/wechat_open.html", ctx)
+    try:
+        return redirect(services.wechat_authorize_url(link=link))
+    except ApplicationError:
+        return redirect(page)
+
+
+@customer_page
+def status_wechat(request, token):
+    return _wechat_start(request, token, P.STATUS)
+
+
+@customer_page
+def booking_wechat(request, token):
+    return _wechat_start(request, token, P.BOOKING)
+
+
+def _wechat_problem(request, exc, link=None):
+    ctx = {
+        "site": link.site if link else None,
+        "error": exc.message,
+        "back": services.link_page(link) if link else "",
+    }
+    return render(request, "portal/wechat_problem.html", ctx, status=exc.status_code)
+
+
+@customer_page
+@csrf_protect
+def wechat_callback(request):
+    """WeChat's authorization page sends the customer back here with `code` and `state`:
+    the consent question (nothing is linked yet)."""
+    try:
+        link = services.wechat_state_link(request.GET.get("state", ""))
+    except ApplicationError as exc:
+        return _wechat_problem(request, exc)
+    try:
+        ticket = services.wechat_consent_ask(link=link, code=request.GET.get("code", ""))
+    except ApplicationError as exc:
+        return _wechat_problem(request, exc, link)
+    ctx = {"site": link.site, "ticket": ticket, "back": services.link_page(link)}
+    return render(request, "portal/wechat_consent.html", ctx)
+
+
+@customer_page
+@csrf_protect
+@require_POST
+def wechat_consent(request):
+    """The customer's answer: "Send me updates…" links their WeChat; "Not now" records
+    nothing and goes back to their page."""
+    try:
+        link, openid = services.wechat_consent_read(request.POST.get("ticket", ""))
+    except ApplicationError as exc:
+        return _wechat_problem(request, exc)
+    back = services.link_page(link)
+    if request.POST.get("answer") != "yes":
+        return redirect(back)
+    try:
+        services.wechat_link(link=link, openid=openid)
+    except ApplicationError as exc:
+        return _wechat_problem(request, exc, link)
+    return render(request, "portal/wechat_done.html", {"site": link.site, "back": back})
 
 
 # --- staff: the customer's status link on the RO page ---------------------------------------

@@ -134,3 +134,77 @@ def test_unfollowed_customer_fails_for_good_and_resend_is_deduplicated(
     assert services.message_deliver(message_id=other.pk) == "failed"
     other.refresh_from_db()
     assert other.error_code == "43004"
+
+
+# --- web authorization: the customer links their WeChat ----------------------------------------
+def _code_for(wechat, openid: str) -> str:
+    """WeChat's authorization page, as the customer's phone goes through it: the code it gives."""
+    from urllib.parse import parse_qs, urlsplit
+
+    import requests
+
+    wechat.user = openid
+    url = services.wechat_authorize_url(
+        site=SiteChannel.objects.get(channel="wechat").site,
+        redirect_uri="https://dms.example.com/p/wechat/back/",
+        state="42x1700000000xabc",
+    )
+    answer = requests.get(url, allow_redirects=False, timeout=10)
+    assert answer.status_code == 302
+    query = parse_qs(urlsplit(answer.headers["Location"]).query)
+    assert query["state"] == ["42x1700000000xabc"]
+    return query["code"][0]
+
+
+def test_a_code_from_the_authorization_page_gives_the_openid_once(wechat_site, wechat):
+    code = _code_for(wechat, "oNEW0000000000000000000000001")
+    assert services.wechat_openid_for_code(site=wechat_site, code=code) == (
+        "oNEW0000000000000000000000001"
+    )
+    with pytest.raises(services.ApplicationError, match="did not confirm your account") as used:
+        services.wechat_openid_for_code(site=wechat_site, code=code)
+    assert used.value.extra["code"] == "40163"
+    with pytest.raises(services.ApplicationError) as wrong:
+        services.wechat_openid_for_code(site=wechat_site, code="guessed")
+    assert wrong.value.extra["code"] == "40029"
+
+
+def test_a_wrong_app_secret_is_refused_by_wechat(wechat_site, wechat, settings):
+    code = _code_for(wechat, "oNEW0000000000000000000000001")
+    settings.DMS_MESSAGING_ACCOUNTS = {"wx": {**wechat.account, "app_secret": "old"}}
+    with pytest.raises(services.ApplicationError) as exc:
+        services.wechat_openid_for_code(site=wechat_site, code=code)
+    assert exc.value.extra["code"] == "40125"
+
+
+def test_linking_records_consent_and_one_openid_serves_one_customer_per_site(wechat_site, customer):
+    from customers.tests.factories import CustomerFactory
+    from dms.tests.factories import SiteFactory
+
+    WeChatLink.objects.all().delete()
+    assert services.wechat_link_offered(site=wechat_site, customer=customer)
+    link = services.wechat_link_record(customer=customer, openid=OPENID)
+    assert (link.openid, link.consent) == (OPENID, True)
+    assert link.consent_at is not None
+    assert not services.wechat_link_offered(site=wechat_site, customer=customer)
+    # the same customer again (a new phone): the newer openid
+    again = services.wechat_link_record(customer=customer, openid="oOTHERPHONE")
+    assert (again.pk, again.openid) == (link.pk, "oOTHERPHONE")
+    # another customer of the site may not take it; one of another site may
+    neighbour = CustomerFactory(site=wechat_site)
+    with pytest.raises(services.ConflictError, match="another customer"):
+        services.wechat_link_record(customer=neighbour, openid="oOTHERPHONE")
+    assert not WeChatLink.objects.filter(customer=neighbour).exists()
+    elsewhere = CustomerFactory(site=SiteFactory())
+    assert services.wechat_link_record(customer=elsewhere, openid="oOTHERPHONE").consent
+
+
+def test_no_link_offered_without_a_wechat_account(site, customer, settings):
+    settings.DMS_MESSAGING_ACCOUNTS = {}
+    assert not services.wechat_link_offered(site=site, customer=customer)
+    SiteChannel.objects.create(site=site, channel="wechat", provider="wechat", account="wx")
+    assert not services.wechat_link_offered(site=site, customer=customer)  # no AppID
+    settings.DMS_MESSAGING_ACCOUNTS = {"wx": {"app_id": "wx1", "app_secret": "s"}}
+    assert services.wechat_link_offered(site=site, customer=customer)
+    SiteChannel.objects.filter(site=site).update(active=False)
+    assert not services.wechat_link_offered(site=site, customer=customer)

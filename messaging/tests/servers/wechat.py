@@ -4,7 +4,14 @@ msgid, or 40001 invalid credential, 40003 invalid openid, 40037 invalid template
 43004 require subscribe, 45009 api freq out of limit; a repeated `client_msg_id` for the same
 openid is dropped), and the pushes it makes to the account's server URL, signed with
 signature = sha1(sorted(token, timestamp, nonce)): the TEMPLATESENDJOBFINISH event and text
-messages from followers, as XML."""
+messages from followers, as XML.
+
+Web authorization (网页授权): `GET /connect/oauth2/authorize?appid&redirect_uri&response_type=code
+&scope=snsapi_base&state` answers, as WeChat does once the user is in (snsapi_base asks
+nothing), with a redirect to `redirect_uri?code=…&state=…` (the code is the `user`'s, valid 5
+minutes, once); `GET /sns/oauth2/access_token?appid&secret&code&grant_type=authorization_code`
+gives that user's openid (40029 invalid code, 40163 code been used, 40013/40125 for a wrong
+appid/secret)."""
 
 import hashlib
 import json
@@ -41,6 +48,11 @@ class WeChatServer(ProviderServer):
         self.sent: list[dict] = []
         self.per_minute = 1000
         self._seen: dict[tuple[str, str], dict] = {}
+        # web authorization: the WeChat user on the phone, and the codes handed out
+        self.user = "oUSER0000000000000000000001"
+        self.codes: dict[str, tuple[str, float]] = {}
+        self.used_codes: set[str] = set()
+        self.authorized: list[dict] = []
 
     def _json(self, data: dict):
         return (
@@ -52,9 +64,63 @@ class WeChatServer(ProviderServer):
     def _err(self, code: int, msg: str):
         return self._json({"errcode": code, "errmsg": f"{msg} rid: {secrets.token_hex(4)}"})
 
+    def _authorize(self, q: dict):
+        """WeChat's authorization page: a wrong appid or redirect is an error page; otherwise
+        back to the redirect with a fresh code for the current user."""
+        if q.get("appid") != self.app_id:
+            return 200, {"Content-Type": "text/html; charset=utf-8"}, "appid 参数错误".encode()
+        redirect_uri = q.get("redirect_uri", "")
+        if (
+            not redirect_uri.startswith(("http://", "https://"))
+            or q.get("response_type") != "code"
+            or q.get("scope") not in ("snsapi_base", "snsapi_userinfo")
+        ):
+            return (
+                200,
+                {"Content-Type": "text/html; charset=utf-8"},
+                "redirect_uri 参数错误".encode(),
+            )
+        code = secrets.token_hex(16)
+        with self.lock:
+            self.codes[code] = (self.user, time.time())
+            self.authorized.append({"openid": self.user, **q})
+        target = redirect_uri + ("&" if "?" in redirect_uri else "?")
+        target += urlencode({"code": code, "state": q.get("state", "")})
+        return 302, {"Location": target}, b""
+
+    def _oauth_token(self, q: dict):
+        if q.get("appid") != self.app_id:
+            return self._err(40013, "invalid appid")
+        if q.get("secret") != self.app_secret:
+            return self._err(40125, "invalid appsecret")
+        if q.get("grant_type") != "authorization_code":
+            return self._err(40002, "invalid grant_type")
+        code = q.get("code", "")
+        with self.lock:
+            if code in self.used_codes:
+                return self._err(40163, "code been used")
+            issued = self.codes.pop(code, None)
+            if issued is None or time.time() - issued[1] > 300:
+                return self._err(40029, "invalid code")
+            self.used_codes.add(code)
+        return self._json(
+            {
+                "access_token": secrets.token_urlsafe(24),
+                "expires_in": 7200,
+                "refresh_token": secrets.token_urlsafe(24),
+                "openid": issued[0],
+                "scope": "snsapi_base",
+                "is_snapshotuser": 0,
+            }
+        )
+
     def handle(self, method, path, headers, body):
         parts = urlsplit(path)
         q = dict(parse_qsl(parts.query))
+        if parts.path == "/connect/oauth2/authorize" and method == "GET":
+            return self._authorize(q)
+        if parts.path == "/sns/oauth2/access_token" and method == "GET":
+            return self._oauth_token(q)
         if parts.path == "/cgi-bin/token" and method == "GET":
             if q.get("appid") != self.app_id:
                 return self._err(40013, "invalid appid")
@@ -164,4 +230,5 @@ class WeChatServer(ProviderServer):
             "app_secret": self.app_secret,
             "token": self.push_token,
             "base_url": f"http://127.0.0.1:{self.port}",
+            "oauth_base": f"http://127.0.0.1:{self.port}",
         }
