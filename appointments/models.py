@@ -100,7 +100,13 @@ class Appointment(models.Model):
             ),
         ]
         indexes = [
-            models.Index(fields=["site", "day", "status"]),
+            # a day's bookings by status (the day board, availability); the KPI month's show
+            # rate and booked hours read channel and hours from the index alone
+            models.Index(
+                fields=["site", "day", "status"],
+                include=["channel", "estimated_hours", "id"],
+                name="appointment_site_day_idx",
+            ),
             models.Index(fields=["site", "start"]),
         ]
 

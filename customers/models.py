@@ -192,13 +192,6 @@ class Vehicle(models.Model):
         ]
         indexes = [
             models.Index(fields=["site", "next_service_due_date"]),
-            # KPI first-service capture: the site's sold vehicles, read from the index alone
-            models.Index(
-                fields=["site", "purchase_date"],
-                include=["id", "service_interval_months", "first_service_done"],
-                condition=models.Q(sold_by_site=True, purchase_date__isnull=False),
-                name="vehicle_first_service_idx",
-            ),
             models.Index(fields=["site", "vin_last6"]),
             models.Index(fields=["site", "km_due_on"]),
             models.Index(fields=["site", "service_due_on"]),
@@ -207,7 +200,9 @@ class Vehicle(models.Model):
             # vehicles without a plate, so it cannot give a site's vehicles in that order
             models.Index(fields=["site", "plate", "id"], name="vehicle_site_plate_idx"),
         ]
-        # On Postgres, migration 0003 adds a GIN trigram index on plate (partial plates).
+        # On Postgres, migration 0003 adds a GIN trigram index on plate (partial plates), and
+        # 0008 the KPI first-service index: sold vehicles by the day their first service falls
+        # due (purchase date + service interval), with what the KPI reads from them.
 
     def __str__(self) -> str:
         return self.plate or self.vin

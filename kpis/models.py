@@ -41,6 +41,8 @@ class KpiDay(models.Model):
     add_declined = models.IntegerField(default=0)
     add_proposed_amount = models.DecimalField(max_digits=14, decimal_places=2, default=Decimal("0"))
     add_approved_amount = models.DecimalField(max_digits=14, decimal_places=2, default=Decimal("0"))
+    # of the declined, those done on a later visit of the car (as of the day's last refresh)
+    add_declined_recovered = models.IntegerField(default=0)
     # follow-up calls completed that day (advisor of the repair order)
     reached = models.IntegerField(default=0)
     satisfied = models.IntegerField(default=0)

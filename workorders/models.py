@@ -121,6 +121,12 @@ class RepairOrder(models.Model):
             models.Index(fields=["vehicle", "opened_at"]),
             # the RO list and API: newest first per site (2M ROs: no sort of a site's history)
             models.Index(fields=["site", "-opened_at", "-id"], name="ro_site_newest_idx"),
+            # KPI first-service capture: has this vehicle had its first service?
+            models.Index(
+                fields=["vehicle"],
+                condition=models.Q(is_first_service=True) & ~models.Q(status=ROStatus.CANCELLED),
+                name="ro_first_service_idx",
+            ),
         ]
 
     def __str__(self) -> str:

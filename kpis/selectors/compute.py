@@ -22,7 +22,6 @@ from appointments.models import AppointmentStatus
 from customers.models import Customer
 from dms.models import Role, StaffRole
 from dms.permissions import has_role, site_ids_of
-from workorders.models import JobLine
 
 from .base import (
     ACTIVE_APPOINTMENTS,
@@ -30,7 +29,6 @@ from .base import (
     Median,
     Scope,
     _f,
-    _later_same_work,
     _per,
     _rate,
     _retention_q,
@@ -40,27 +38,8 @@ from .base import (
     first_service_due,
     make_scope,
     open_days,
-    ros_opened,
 )
-from .rollup import daily, fold_daily
-
-
-def _declined_recovered(scope: Scope) -> int:
-    """Declined additional lines of the period's ROs done on a later visit: live, since the
-    later visit can come any time after the day. The period's ROs are read first and their ids
-    passed as a list, so the lines are found by probing the additional-lines index per RO (as a
-    join, the planner sometimes scanned every additional line of every site)."""
-    ro_ids = list(ros_opened(scope).order_by().values_list("pk", flat=True))
-    if not ro_ids:
-        return 0
-    return (
-        JobLine.objects.filter(
-            repair_order_id__in=ro_ids, is_additional=True, approval=JobLine.Approval.DECLINED
-        )
-        .annotate(recovered_later=_later_same_work())
-        .filter(recovered_later=True)
-        .count()
-    )
+from .rollup import daily, fold_daily, totals
 
 
 def _attendance(scope: Scope, days: dict[int, list[dt.date]]) -> tuple[dict[int, float], float]:
@@ -129,8 +108,11 @@ def kpis_compute(
 
 
 def compute_for_scope(scope: Scope, *, detail: bool = False, use_rollup: bool = True) -> dict:
-    d = daily(scope, use_rollup=use_rollup)
-    recovered = _declined_recovered(scope)
+    if detail:
+        d = daily(scope, use_rollup=use_rollup)
+        t = {name: fold_daily(rows, key=lambda r: None).get(None, {}) for name, rows in d.items()}
+    else:  # the tiles alone: the rolled-up days summed in the database
+        t = totals(scope, use_rollup=use_rollup)
     days = open_days(scope)
     attended_by_tech, attended = _attendance(scope, days)
     appt = _appointments(scope)
@@ -139,7 +121,6 @@ def compute_for_scope(scope: Scope, *, detail: bool = False, use_rollup: bool = 
     retention = _retention(scope)
     due_month = due_this_month(scope).count()
 
-    t = {name: fold_daily(rows, key=lambda r: None).get(None, {}) for name, rows in d.items()}
     # from the daily figures (rolled up for closed days), not a count over the whole period
     implausible = t["jobs"].get("jobs_implausible", 0)
     opened = t["opened"].get("opened", 0)
@@ -181,7 +162,7 @@ def compute_for_scope(scope: Scope, *, detail: bool = False, use_rollup: bool = 
         "additional_lines_proposed": extra.get("add_proposed", 0),
         "additional_lines_approved": extra.get("add_approved", 0),
         "additional_lines_declined": extra.get("add_declined", 0),
-        "declined_work_recovered": recovered,
+        "declined_work_recovered": extra.get("add_declined_recovered", 0),
         "followup_rate": _rate(dv.get("followed_up", 0), delivered),
         "followup_rate_warranty": _rate(
             dv.get("warranty_followed_up", 0), dv.get("in_warranty", 0)

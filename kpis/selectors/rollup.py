@@ -25,6 +25,7 @@ from .base import (
     Scope,
     _additional_base,
     _implausible_time,
+    _later_same_work,
     clock_entries,
     followups_completed,
     jobs_finished,
@@ -58,6 +59,7 @@ DAILY_FIELDS: dict[str, tuple[str, ...]] = {
         "add_declined",
         "add_proposed_amount",
         "add_approved_amount",
+        "add_declined_recovered",
     ),
     "followups": ("reached", "satisfied"),
     "jobs": ("jobs_finished", "jobs_sold_hours", "jobs_clocked_seconds", "jobs_implausible"),
@@ -134,6 +136,11 @@ def live_daily(scope: Scope) -> dict[str, list[dict]]:
             add_declined=Count("id", filter=Q(approval=JobLine.Approval.DECLINED)),
             add_proposed_amount=Sum("labour_amount"),
             add_approved_amount=Sum("labour_amount", filter=Q(approval=JobLine.Approval.APPROVED)),
+            # declined, and the same work done on a later visit of the car (as of now: a later
+            # visit can come any time, so the refresh recomputes the day's count)
+            add_declined_recovered=Count(
+                "id", filter=Q(_later_same_work(), approval=JobLine.Approval.DECLINED)
+            ),
         )
     )
     followups = (
@@ -224,19 +231,64 @@ def rollup_daily(scope: Scope, lo: dt.date, hi: dt.date) -> dict[str, list[dict]
     return out
 
 
+def _live_scopes(scope: Scope, span: tuple[dt.date, dt.date]) -> list[Scope]:
+    """The parts of the period outside the rollup's span, computed live."""
+    lo, hi = span
+    parts = []
+    if scope.start < lo:
+        parts.append(Scope(scope.sites, scope.start, lo - dt.timedelta(days=1)))
+    if hi < scope.end:
+        parts.append(Scope(scope.sites, hi + dt.timedelta(days=1), scope.end))
+    return parts
+
+
 def daily(scope: Scope, *, use_rollup: bool = True) -> dict[str, list[dict]]:
     """The daily figures of the period: closed days the rollup holds from it, the rest
     (today, days not rolled up yet) live."""
     span = rollup_span(scope) if use_rollup else None
     if span is None:
         return live_daily(scope)
-    lo, hi = span
-    parts = [rollup_daily(scope, lo, hi)]
-    if scope.start < lo:
-        parts.append(live_daily(Scope(scope.sites, scope.start, lo - dt.timedelta(days=1))))
-    if hi < scope.end:
-        parts.append(live_daily(Scope(scope.sites, hi + dt.timedelta(days=1), scope.end)))
+    parts = [rollup_daily(scope, *span)] + [live_daily(p) for p in _live_scopes(scope, span)]
     return {name: [row for p in parts for row in p[name]] for name in DAILY_FIELDS}
+
+
+def rollup_totals(scope: Scope, lo: dt.date, hi: dt.date) -> dict[str, dict]:
+    """The figures of [lo, hi] from the rollup summed over the scope's sites, people and days
+    in the database: one row, however many sites and days (a month of 20 sites is ~14,000
+    rollup rows, which `rollup_daily` would carry into Python one by one)."""
+    from kpis.models import KpiDay
+
+    names = [f for fields in DAILY_FIELDS.values() for f in fields]
+    row = KpiDay.objects.filter(site_id__in=scope.site_ids, day__range=(lo, hi)).aggregate(
+        **{n: Sum(n) for n in names}
+    )
+    return {
+        family: {f: row[f] for f in fields if row[f] is not None}
+        for family, fields in DAILY_FIELDS.items()
+    }
+
+
+def totals(scope: Scope, *, use_rollup: bool = True) -> dict[str, dict]:
+    """The period's figures summed over sites, people and days ({family: {figure: sum}}), as
+    `fold_daily` sums `daily()`, without reading the rolled-up days row by row. For the tiles
+    alone; the tables and the trend need `daily()`."""
+    span = rollup_span(scope) if use_rollup else None
+    if span is None:
+        parts = [_fold_totals(live_daily(scope))]
+    else:
+        parts = [rollup_totals(scope, *span)]
+        parts += [_fold_totals(live_daily(p)) for p in _live_scopes(scope, span)]
+    out: dict[str, dict] = {name: {} for name in DAILY_FIELDS}
+    for part in parts:
+        for family, sums in part.items():
+            acc = out[family]
+            for k, v in sums.items():
+                acc[k] = acc.get(k, 0) + v
+    return out
+
+
+def _fold_totals(d: dict[str, list[dict]]) -> dict[str, dict]:
+    return {name: fold_daily(rows, key=lambda r: None).get(None, {}) for name, rows in d.items()}
 
 
 def fold_daily(rows: Iterable[dict], key=lambda r: r["user_id"]) -> dict:

@@ -36,10 +36,21 @@ def both(site, start, end):
     return rolled, live
 
 
-def assert_rollup_equals_live(site):
+DETAIL_ONLY = ("advisors", "technicians", "trend")
+
+
+def assert_rollup_equals_live(site_or_ids):
+    """Every period's figures alike from the rollup and live, with the tables and trend
+    (`detail`) and for the tiles alone (which sum the rolled-up days in the database)."""
+    ids = site_or_ids if isinstance(site_or_ids, list) else [site_or_ids.pk]
     for start, end in PERIODS:
-        rolled, live = both(site, start, end)
+        scope = selectors.make_scope(site_ids=ids, start=start, end=end, today=scenario.TODAY)
+        rolled = selectors.compute_for_scope(scope, detail=True)
+        live = selectors.compute_for_scope(scope, detail=True, use_rollup=False)
         assert rolled == live, (start, end)
+        tiles = {k: v for k, v in rolled.items() if k not in DETAIL_ONLY}
+        assert selectors.compute_for_scope(scope) == tiles, (start, end)
+        assert selectors.compute_for_scope(scope, use_rollup=False) == tiles, (start, end)
 
 
 @pytest.fixture
@@ -131,6 +142,21 @@ def test_late_changes_to_closed_days_are_picked_up_by_the_periodic_refresh(world
     assert week["ro_delivered"] == 3
     assert week["additional_lines_approved"] == 2
     assert week["declined_work_recovered"] == 0
+
+
+def test_declined_work_done_on_a_later_visit_follows_that_visit_at_the_refresh(world):
+    site, r8 = world["site"], world["r8"]
+    # given the week's declined brake fluid, done on R8 the day after the week
+    week = (scenario.START, scenario.END)
+    assert both(site, *week)[0]["declined_work_recovered"] == 1
+    # when R8 is cancelled after the week was rolled up
+    r8.status = ROStatus.CANCELLED
+    r8.save(update_fields=["status"])
+    # then the live figure drops at once, and the rolled-up one at the periodic refresh
+    assert both(site, *week)[1]["declined_work_recovered"] == 0
+    services.kpi_rollups_refresh(site_ids=[site.pk], days=35, today=scenario.TODAY)
+    assert both(site, *week)[0]["declined_work_recovered"] == 0
+    assert_rollup_equals_live(site)
 
 
 def test_a_period_partly_before_the_rollup_is_computed_live_for_those_days(world):
@@ -266,11 +292,7 @@ def test_a_group_of_sites_in_two_time_zones_gets_the_live_figures_from_the_rollu
         JobLineFactory(repair_order=ro, standard_hours=Decimal("1.5"))
     ids = [site.pk, other.pk]
     services.kpi_rollups_rebuild(site_ids=ids, since=dt.date(2026, 1, 1), today=scenario.TODAY)
-    for start, end in PERIODS:
-        scope = selectors.make_scope(site_ids=ids, start=start, end=end, today=scenario.TODAY)
-        rolled = selectors.compute_for_scope(scope, detail=True)
-        live = selectors.compute_for_scope(scope, detail=True, use_rollup=False)
-        assert rolled == live, (start, end)
+    assert_rollup_equals_live(ids)
     one = selectors.compute_for_scope(
         selectors.make_scope(
             site_ids=[site.pk], start=scenario.START, end=scenario.END, today=scenario.TODAY
