@@ -201,7 +201,7 @@ class Vehicle(models.Model):
             models.Index(fields=["site", "plate", "id"], name="vehicle_site_plate_idx"),
         ]
         # On Postgres, migration 0003 adds a GIN trigram index on plate (partial plates), and
-        # 0008 the KPI first-service index: sold vehicles by the day their first service falls
+        # 0009 the KPI first-service index: sold vehicles by the day their first service falls
         # due (purchase date + service interval), with what the KPI reads from them.
 
     def __str__(self) -> str:

@@ -12,7 +12,7 @@ from customers.dbops import PostgresOnlySQL
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("customers", "0007_vehicle_site_plate_idx"),
+        ("customers", "0008_merge_service_due_on_and_plate_idx"),
     ]
 
     operations = [
