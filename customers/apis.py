@@ -5,7 +5,6 @@ follow-up agents read; advisors write vehicles, agents may also update customers
 service managers merge and import. Every query is limited to the user's sites.
 """
 
-from django.apps import apps
 from django.core.validators import RegexValidator
 from django.db import transaction
 from django.db.models import Q
@@ -37,20 +36,19 @@ from dms.exceptions import ApplicationError
 from dms.models import Role
 from dms.permissions import HasRole, site_ids_of
 
-from . import imports, selectors, services, validators
+from . import history, imports, selectors, services, validators
 from .models import Channel, Customer, ImportBatch, Vehicle
 
 
-def _choices(model: str, field: str) -> list[tuple[str, str]]:
-    """The choices of a field of an app above this one (the vehicle history and the lookup show
-    repair orders, calls and complaints), read from the app registry, not imported."""
-    return list(apps.get_model(model)._meta.get_field(field).choices)
+class ContributedChoiceField(serializers.ChoiceField):
+    """The status of a record an app above shows in the archive (a repair order, a job line's
+    approval, a call, a complaint): its choices are those the app that owns the field registers
+    (`customers.history.register_choices`), read each time the serializer's fields are built —
+    after every app is ready."""
 
+    def __init__(self, name: str, **kwargs):
+        super().__init__(history.choices(name), **kwargs)
 
-RO_STATUSES = _choices("workorders.RepairOrder", "status")
-LINE_APPROVALS = _choices("workorders.JobLine", "approval")
-TASK_STATUSES = _choices("outreach.CallTask", "status")
-COMPLAINT_STATUSES = _choices("followups.Complaint", "status")
 
 READ_ROLES = (Role.ADVISOR, Role.FOLLOWUP_AGENT)
 VEHICLE_WRITE_ROLES = (Role.ADVISOR,)
@@ -208,7 +206,7 @@ class HistoryLineSerializer(serializers.Serializer):
     description = serializers.CharField()
     standard_hours = serializers.DecimalField(max_digits=5, decimal_places=2)
     labour_amount = serializers.DecimalField(max_digits=10, decimal_places=2)
-    approval = serializers.ChoiceField(LINE_APPROVALS)
+    approval = ContributedChoiceField("job_line_approval")
     technician = serializers.SerializerMethodField()
     parts = HistoryPartSerializer(many=True)
 
@@ -221,7 +219,7 @@ class HistoryLineSerializer(serializers.Serializer):
 class VisitFollowupSerializer(serializers.Serializer):
     """The follow-up call after the visit."""
 
-    status = serializers.ChoiceField(TASK_STATUSES)
+    status = ContributedChoiceField("call_task_status")
     outcome = serializers.CharField(help_text="the call's outcome (see CallTask); empty while open")
     satisfaction = serializers.IntegerField(allow_null=True, help_text="1–5")
     comments = serializers.CharField()
@@ -230,7 +228,7 @@ class VisitFollowupSerializer(serializers.Serializer):
 
 class VisitComplaintSerializer(serializers.Serializer):
     id = serializers.IntegerField(source="pk")
-    status = serializers.ChoiceField(COMPLAINT_STATUSES)
+    status = ContributedChoiceField("complaint_status")
     description = serializers.CharField()
 
 
@@ -238,7 +236,7 @@ class VisitSerializer(serializers.Serializer):
     repair_order_id = serializers.IntegerField(source="repair_order.id")
     number = serializers.CharField(source="repair_order.number")
     date = serializers.DateField()
-    status = serializers.ChoiceField(RO_STATUSES)
+    status = ContributedChoiceField("repair_order_status")
     mileage_km = serializers.IntegerField(allow_null=True)
     advisor = serializers.SerializerMethodField()
     amount = serializers.DecimalField(max_digits=10, decimal_places=2)
@@ -256,7 +254,7 @@ class LookupOpenRepairOrderSerializer(serializers.Serializer):
 
     id = serializers.IntegerField(source="pk")
     number = serializers.CharField()
-    status = serializers.ChoiceField(RO_STATUSES)
+    status = ContributedChoiceField("repair_order_status")
     plate = serializers.CharField(source="vehicle.plate")
 
 

@@ -4,7 +4,9 @@ The archive (customers) stands below the repair orders and the call tasks and ne
 them. Its lookup, vehicle history, segmentation and mileage still show what happened above —
 open repair orders, visits with their follow-up call and complaints, visits and spend, the
 service history of each vehicle — through these readers, registered by workorders and followups.
-Without a reader the archive shows nothing of that kind (empty lists, no spend)."""
+Without a reader the archive shows nothing of that kind (empty lists, no spend). The same apps
+register the choices of the statuses the archive's API shows of their records
+(`register_choices`), so the archive never reads another app's model, not even by name."""
 
 from collections.abc import Callable, Iterable
 from datetime import date
@@ -13,6 +15,7 @@ from typing import Any
 from django.db.models import BooleanField, DateField, IntegerField, QuerySet, Value
 
 _readers: dict[str, Callable[..., Any]] = {}
+_choices: dict[str, list[tuple[str, str]]] = {}
 
 
 def register(name: str, reader: Callable[..., Any]) -> None:
@@ -60,3 +63,19 @@ def with_service_history(vehicles: QuerySet) -> QuerySet:
         last_service_km=no_km,
         first_service_seen=Value(False, output_field=BooleanField()),
     )
+
+
+def register_choices(name: str, choices: Iterable[tuple[str, Any]]) -> None:
+    """Register the choices called `name` (registering again replaces them), each by the app
+    that owns the field:
+
+    - "repair_order_status", "job_line_approval": workorders
+    - "call_task_status": outreach
+    - "complaint_status": followups
+    """
+    _choices[name] = list(choices)
+
+
+def choices(name: str) -> list[tuple[str, Any]]:
+    """The registered choices called `name`; none before the app that owns them is ready."""
+    return list(_choices.get(name, ()))

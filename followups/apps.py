@@ -12,6 +12,7 @@ class FollowupsConfig(AppConfig):
         from workorders.signals import repair_order_delivered
 
         from .handlers import on_repair_order_delivered
+        from .models import Complaint
         from .selectors import vehicle_visits
         from .services import complaints_escalate
 
@@ -21,5 +22,6 @@ class FollowupsConfig(AppConfig):
         )
         # the archive's vehicle history: visits with their follow-up call and complaints
         history.register("visits", vehicle_visits)
+        history.register_choices("complaint_status", Complaint.status.field.choices)
         # the minute sweep also escalates complaints nobody responded to in time
         sweeper.register("escalated", complaints_escalate)

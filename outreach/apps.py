@@ -7,10 +7,12 @@ class OutreachConfig(AppConfig):
     verbose_name = _("Follow-up and outreach")
 
     def ready(self) -> None:
+        from customers import history
         from dms import audit
         from messaging.services import register_contact_window
         from messaging.signals import message_failed
 
+        from .models import CallTask
         from .services import message_contact_time
         from .webhooks import events_publish, events_publish_many
 
@@ -20,6 +22,8 @@ class OutreachConfig(AppConfig):
         register_contact_window(message_contact_time)
         # a task's message that failed for good goes by another channel or becomes a call
         message_failed.connect(_on_message_failed, dispatch_uid="followups.message_failed")
+        # the archive's API shows the follow-up call of each visit with its status
+        history.register_choices("call_task_status", CallTask.status.field.choices)
 
 
 def _on_message_failed(sender, message, **kwargs):

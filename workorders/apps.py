@@ -12,7 +12,7 @@ class WorkordersConfig(AppConfig):
         from dms.media import register_owner
         from dms.models import Role
 
-        from .models import Approval, Photo, SignedDocument
+        from .models import Approval, JobLine, Photo, RepairOrder, SignedDocument
         from .selectors import (
             open_repair_orders_by_customer,
             visits_and_spend,
@@ -29,6 +29,8 @@ class WorkordersConfig(AppConfig):
         history.register("open_repair_orders", open_repair_orders_by_customer)
         history.register("visits_and_spend", visits_and_spend)
         history.register("service_history", with_service_history)
+        history.register_choices("repair_order_status", RepairOrder.status.field.choices)
+        history.register_choices("job_line_approval", JobLine.approval.field.choices)
         # checking in an appointment opens (or returns) its repair order
         hooks.on_arrival(repair_order_open_for_appointment)
 

@@ -188,3 +188,26 @@ def test_the_api_and_the_import_accept_the_one_list_of_editable_vehicle_fields()
     # and an import file may hold a subset of them, nothing else of the vehicle
     assert set(imports.VEHICLE_KEYS) <= set(services.VEHICLE_FIELDS)
     assert "vin" in imports.VEHICLE_KEYS
+
+
+def test_the_history_and_the_lookup_show_statuses_the_apps_above_registered(api_as, site):
+    """The archive's API describes repair orders, calls and complaints with the choices their
+    apps register (customers.history.register_choices), not by reading their models."""
+    from customers import history
+    from followups.models import Complaint
+    from workorders.models import RepairOrder
+    from workorders.tests.factories import RepairOrderFactory
+
+    assert history.choices("repair_order_status") == list(RepairOrder.status.field.choices)
+    assert history.choices("complaint_status") == list(Complaint.status.field.choices)
+    assert history.choices("call_task_status")
+    assert history.choices("job_line_approval")
+    vehicle = VehicleFactory(owner=CustomerFactory(site=site), plate="沪B54321")
+    RepairOrderFactory(vehicle=vehicle, status="delivered")
+    open_ro = RepairOrderFactory(vehicle=vehicle, status="in_progress")
+    api = api_as(Role.ADVISOR)
+    visits = api.get(f"/api/v1/vehicles/{vehicle.pk}/history/").json()
+    assert sorted(v["status"] for v in visits) == ["delivered", "in_progress"]
+    hits = api.get("/api/v1/lookup/", {"q": "沪B54321"}).json()
+    assert [ro["status"] for ro in hits[0]["open_repair_orders"]] == ["in_progress"]
+    assert hits[0]["open_repair_orders"][0]["id"] == open_ro.pk
