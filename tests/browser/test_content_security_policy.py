@@ -122,11 +122,12 @@ def test_every_page_keeps_the_content_security_policy(live_server, browser, demo
     assert not problems, "\n".join(problems)
 
 
-def test_the_policy_header_is_strict_for_scripts(client):
+def test_the_policy_header_is_strict_for_scripts_and_styles(client):
     header = client.get("/login/")["Content-Security-Policy"]
     directives = dict(d.strip().split(" ", 1) for d in header.split(";") if d.strip())
     assert "'unsafe-inline'" not in directives["script-src"]
     assert "'unsafe-eval'" not in directives["script-src"]
+    assert "'unsafe-inline'" not in directives["style-src"]
     assert directives["object-src"] == "'none'"
     assert directives["frame-ancestors"] == "'none'"
 
@@ -144,4 +145,11 @@ def test_an_injected_inline_script_is_blocked(live_server, browser, demo):
     )
     assert page.evaluate("window.__ran === undefined")
     assert page.evaluate("window.__cspViolations.length") == 1
+    # and an injected style attribute is not applied
+    page.evaluate(
+        """() => { const d = document.createElement('div'); d.id = 'injected';
+                   d.setAttribute('style', 'display:none'); document.body.appendChild(d); }"""
+    )
+    assert page.evaluate("getComputedStyle(document.getElementById('injected')).display") != "none"
+    assert page.evaluate("window.__cspViolations.length") == 2
     context.close()
