@@ -67,6 +67,7 @@ def test_a_new_customer_and_car_in_one_form_then_booked(live_server, login_page)
     booking = page.locator("#booking")
     expect(booking.locator(".msg-success")).to_contain_text("Customer 赵敏 and car 沪Q5032E")
     day = _open_day(site)
+    page.wait_for_load_state("networkidle")  # the panel's own follow-up requests are done
     date_input = booking.locator("input[type=date]")
     date_input.fill(str(day))
     date_input.dispatch_event("change")
