@@ -8,7 +8,7 @@ from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any
 
-from django.db.models import Count, Prefetch, Q, Sum
+from django.db.models import Count, Exists, OuterRef, Prefetch, Q, Subquery, Sum
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -145,7 +145,7 @@ def _name_of(row: dict, prefix: str) -> str:
 
 def board_columns(*, site: Site, now: datetime | None = None) -> list[dict[str, Any]]:
     """The wall board: columns by state, cards with plate, model, jobs, technician, bay,
-    promised time, time left and late risk. Four queries, whatever the number of cards; rows are
+    promised time, time left and late risk. Two queries, whatever the number of cards; rows are
     read as values (no model instances) to keep a full wall cheap."""
     now = now or timezone.now()
     ro_fields = _RO_FIELDS + tuple(
@@ -157,30 +157,40 @@ def board_columns(*, site: Site, now: datetime | None = None) -> list[dict[str, 
         .values(*ro_fields)
     )
     ro_ids = [ro["id"] for ro in ros]
+    # each job with its open parts request and whether someone is clocked on it, looked up per
+    # job in small partial indexes (one open request per job, one open clock per technician)
+    open_parts = PartsRequest.objects.filter(job=OuterRef("pk"), arrived_at__isnull=True).order_by()
     jobs_by_ro: dict[int, list[dict]] = defaultdict(list)
+    parts: dict[int, dict] = {}
+    clocked: set[int] = set()
     for job in (
         JobLine.objects.filter(repair_order_id__in=ro_ids)
         .exclude(approval=JobLine.Approval.DECLINED)
+        .annotate(
+            open_part=Subquery(open_parts.values("part")[:1]),
+            open_part_expected=Subquery(open_parts.values("expected_date")[:1]),
+            open_clock=Exists(
+                ClockEntry.objects.filter(job=OuterRef("pk"), ended_at__isnull=True).order_by()
+            ),
+        )
         .order_by("repair_order_id", "position", "id")
-        .values(*_JOB_FIELDS)
+        .values(*_JOB_FIELDS, "open_part", "open_part_expected", "open_clock")
     ):
         jobs_by_ro[job["repair_order_id"]].append(job)
-    parts = {
-        row["job_id"]: {"part": row["part"], "expected_date": row["expected_date"]}
-        for row in PartsRequest.objects.filter(
-            job__repair_order_id__in=ro_ids, arrived_at__isnull=True
-        ).values("job_id", "part", "expected_date")
-    }
-    clocked = set(
-        ClockEntry.objects.filter(
-            ended_at__isnull=True, job__repair_order_id__in=ro_ids
-        ).values_list("job_id", flat=True)
-    )
+        if job["open_part"] is not None:
+            parts[job["id"]] = {
+                "part": job["open_part"],
+                "expected_date": job["open_part_expected"],
+            }
+        if job["open_clock"]:
+            clocked.add(job["id"])
     refusals: dict[tuple, str | None] = {}
+    # each label translated once per board, not once per job
+    labels = {value: str(label) for value, label in JobLine.Approval.choices}
     by_status: dict[str, list] = defaultdict(list)
     for ro in ros:
         by_status[ro["status"]].append(
-            _board_card(ro, jobs_by_ro.get(ro["id"], []), parts, clocked, refusals, now)
+            _board_card(ro, jobs_by_ro.get(ro["id"], []), parts, clocked, refusals, now, labels)
         )
     columns = []
     for key, label, statuses in BOARD_COLUMNS:
@@ -191,7 +201,7 @@ def board_columns(*, site: Site, now: datetime | None = None) -> list[dict[str, 
     return columns
 
 
-def _board_card(ro, jobs, parts, clocked, refusals, now) -> dict[str, Any]:
+def _board_card(ro, jobs, parts, clocked, refusals, now, labels) -> dict[str, Any]:
     status = ro["status"]
     reworking = ro["qc_fail_count"] > 0
     remaining = Decimal("0")
@@ -219,7 +229,7 @@ def _board_card(ro, jobs, parts, clocked, refusals, now) -> dict[str, Any]:
                 "bay": job["bay"],
                 "work_status": job["work_status"],
                 "approval": job["approval"],
-                "approval_label": JobLine.Approval(job["approval"]).label,
+                "approval_label": labels[job["approval"]],
                 "is_additional": job["is_additional"],
                 "clocked_on": job["id"] in clocked,
                 "parts": parts.get(job["id"]),
