@@ -12,6 +12,8 @@ from django.utils.translation import gettext as _
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
+from . import tokens
+from .exceptions import ApplicationError
 from .models import Role
 from .permissions import current_site, has_role, site_ids_of
 
@@ -56,6 +58,53 @@ def switch_site(request):
     if not url_has_allowed_host_and_scheme(nxt, allowed_hosts={request.get_host()}):
         nxt = "/"
     return redirect(nxt)
+
+
+# --- API tokens: the page over dms.tokens (the same rules as /api/v1/auth/tokens/) ------------
+def _token_page(request, *, new_token=None, status=200):
+    rows = [tokens.describe(t) for t in tokens.tokens_visible_to(request.user)]
+    mine = next((r for r in rows if r.user_id == request.user.pk), None)
+    others = [r for r in rows if r.user_id != request.user.pk]
+    response = render(
+        request,
+        "account/tokens.html",
+        {
+            "mine": mine,
+            "others": others,
+            "new_token": new_token,
+            "new_expires_at": tokens.expires_at(new_token) if new_token else None,
+            "days": settings.API_TOKEN_DAYS,
+        },
+        status=status,
+    )
+    response["Cache-Control"] = "no-store"  # a new token is shown once, never cached
+    return response
+
+
+@login_required
+def api_tokens(request):
+    """Your API token (its first characters, when it expires) and, as a manager, those of the
+    people at your sites; revoke any of them, or issue yourself a new one."""
+    return _token_page(request)
+
+
+@login_required
+@require_POST
+def api_token_rotate(request):
+    """A new token for yourself, shown once on the answer; the old one stops working."""
+    return _token_page(request, new_token=tokens.token_rotate(user=request.user))
+
+
+@login_required
+@require_POST
+def api_token_revoke(request, user_id: int):
+    try:
+        tokens.token_revoke(actor=request.user, user_id=user_id)
+    except ApplicationError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, _("The token was revoked; it no longer works."))
+    return redirect("api_tokens")
 
 
 # --- error pages: JSON under /api/, HTML elsewhere -------------------------------------------
