@@ -11,10 +11,10 @@ from django.forms import ModelChoiceField
 from django.urls import reverse
 from django.utils import timezone
 
+from demo.loader import load_apps
 from dms.adminsite import SHARED_MODELS as SHARED
 from dms.adminsite import SiteScopedAdmin, _site_paths
 from dms.demo import load_site
-from dms.management.commands.load_demo import load_apps
 from dms.models import AuditEntry, Site
 
 pytestmark = pytest.mark.django_db

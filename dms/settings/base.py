@@ -46,6 +46,7 @@ INSTALLED_APPS = [
     "care",
     "kpis",
     "portal",
+    "demo",  # the demo dealership (manage.py load_demo), above every app
 ]
 
 MIDDLEWARE = [

@@ -1,26 +1,10 @@
 """Loads the demo site, staff and each app's demo data. Running it twice changes nothing."""
 
-from importlib import import_module
-
 from django.core.management.base import BaseCommand
 from django.db import transaction
 
+from demo.loader import load_apps
 from dms.demo import DEMO_PASSWORD, load_site
-
-# Order matters: later apps use what earlier ones made.
-DEMO_APPS = ["customers", "appointments", "workorders", "workshop", "followups", "care"]
-
-
-def load_apps(*, site, users) -> None:
-    """Each app's demo data for a site (the demo site, or a second one in tests)."""
-    for app in DEMO_APPS:
-        try:
-            module = import_module(f"{app}.demo")
-        except ModuleNotFoundError as exc:
-            if exc.name != f"{app}.demo":
-                raise
-            continue
-        module.load(site=site, users=users)
 
 
 class Command(BaseCommand):

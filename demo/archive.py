@@ -18,9 +18,12 @@ from decimal import Decimal
 
 from django.utils import timezone
 
-from . import services
-from .models import Customer, Vehicle
-from .validators import vin_with_check_digit
+from customers import services
+from customers.models import Customer, Vehicle
+from customers.selectors import add_months
+from customers.validators import vin_with_check_digit
+from outreach.models import CallTask, TaskKind, TaskStatus
+from workorders.models import JobLine, PartLine, RepairOrder
 
 N_CUSTOMERS = 200
 
@@ -357,8 +360,6 @@ def _next_anniversary(day: date, today: date) -> date:
 
 
 def _add_months(day: date, months: int) -> date:
-    from .selectors import add_months
-
     return add_months(day, months)
 
 
@@ -367,8 +368,6 @@ def _load_history(site, specs, advisors, techs) -> None:
     written in bulk (a few queries for the whole demo, not a dozen per visit)."""
     if not specs or not advisors:
         return
-    from outreach.models import CallTask, TaskKind, TaskStatus
-    from workorders.models import JobLine, PartLine, RepairOrder
 
     tz = site.tzinfo
     taken = set(
