@@ -6,6 +6,7 @@ import logging
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from celery import signature
 from django.contrib.contenttypes.models import ContentType
 from django.db import models, transaction
 
@@ -19,6 +20,8 @@ log = logging.getLogger(__name__)
 # (listener(entry_id), many(entry_ids) or None).
 _listeners: list[tuple[Callable, Callable | None]] = []
 RETRY_AFTER_SECONDS = 30
+# The retry task, by its registered name: dms.tasks imports this module, not the other way round.
+RETRY_TASK = "dms.tasks.retry_audit_listener"
 
 
 def _name(fn: Callable) -> str:
@@ -52,12 +55,9 @@ def _after_commit(fn: Callable, entry_ids: list[int], *, many: bool) -> None:
         _run(fn, entry_ids, many=many)
     except Exception:
         log.exception("Audit listener %s failed for entries %s; retrying", _name(fn), entry_ids)
-        from .tasks import retry_audit_listener
-
         try:
-            retry_audit_listener.apply_async(
-                (_name(fn), list(entry_ids)), countdown=RETRY_AFTER_SECONDS
-            )
+            retry = signature(RETRY_TASK, args=(_name(fn), list(entry_ids)))
+            retry.apply_async(countdown=RETRY_AFTER_SECONDS)
         except Exception:
             log.exception("Broker unavailable: audit listener %s not retried", _name(fn))
 

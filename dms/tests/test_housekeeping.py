@@ -110,7 +110,9 @@ def test_a_listener_failing_after_commit_is_logged_and_retried_never_a_500(
     monkeypatch.setattr(audit, "_listeners", [*audit._listeners, (flaky_listener, None)])
     sent = []
     monkeypatch.setattr(
-        retry_audit_listener, "apply_async", lambda args, **kw: sent.append((args, kw))
+        retry_audit_listener,
+        "apply_async",
+        lambda args=None, kwargs=None, **kw: sent.append((args, kw)),
     )
     # when a committed change's listener fails
     with (
