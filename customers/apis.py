@@ -29,7 +29,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from dms.api.filters import FilterSet
-from dms.api.lists import DetailLink, RowSerializer
+from dms.api.lists import DetailLink, RecordRows, RowSerializer
 from dms.api.pagination import cursor_pagination
 from dms.api.schema import ErrorSerializer, error_response
 from dms.exceptions import ApplicationError
@@ -193,6 +193,19 @@ class VehicleSerializer(serializers.ModelSerializer):
             "updated_at",
         ]
         read_only_fields = fields
+
+
+# the vehicle list: each row as VehicleSerializer writes it, from values
+VEHICLE_ROWS = RecordRows(
+    VehicleSerializer,
+    prepare=lambda rows: {"today": timezone.localdate()},
+    computed={
+        # Vehicle.in_warranty
+        "in_warranty": lambda row, page: bool(
+            row["warranty_end"] and row["warranty_end"] >= page["today"]
+        ),
+    },
+)
 
 
 class HistoryPartSerializer(serializers.Serializer):
@@ -555,6 +568,11 @@ class VehicleViewSet(
 
     def get_queryset(self):
         return _vehicles_of(self.request.user).select_related("owner").order_by("plate", "id")
+
+    def list(self, request, *args, **kwargs):
+        qs = self.filter_queryset(self.get_queryset())
+        page = self.paginate_queryset(VEHICLE_ROWS.values_of(qs))
+        return self.get_paginated_response(VEHICLE_ROWS.write(page))
 
     def create(self, request, *args, **kwargs):
         data = VehicleCreateInput(data=request.data)

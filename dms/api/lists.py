@@ -159,3 +159,95 @@ def _iso_in_current_zone(field: serializers.DateTimeField) -> bool:
         and fmt is not None
         and fmt.lower() == ISO_8601
     )
+
+
+class RecordRows:
+    """A list page written exactly as a `ModelSerializer` writes the records, from `.values()`.
+
+    For the lists whose rows are whole records (vehicles, complaints): the same JSON, field by
+    field, as `serializer_class(instances, many=True).data`, without making model instances or
+    walking DRF's generic path per attribute. Each field is read from a column: a model field
+    by its name, a related row's primary key as `<name>_id`, `customer.name` by a scalar
+    subquery (as `RowSerializer.values_of`), a nested serializer of plain fields
+    (`owner = CustomerBriefSerializer()`) through a join on the foreign key (one subquery per
+    nested field cost more to build than the page), its row null when the key is. Anything else (a method field, a property, users' names, a many-to-many list) is given
+    by `computed`: {field name: function(row, page) -> value}, where `page` is what
+    `prepare(rows)` returned (read once for the whole page: the users named on it, today).
+    A test holds each list equal to its serializer's output.
+    """
+
+    def __init__(self, serializer_class, *, computed=None, prepare=None, columns=()):
+        self.serializer_class = serializer_class
+        self.computed = computed or {}
+        self.prepare = prepare
+        self.columns = tuple(columns)  # more columns the computed fields read
+        self._plan = None
+
+    def _make_plan(self, model):
+        fields = self.serializer_class().fields
+        plan, plain, related = [], ["id"], {}
+
+        def column(source: str, join: bool = False) -> str:
+            if "__" in source and not join:
+                key = _key(source)
+                related.setdefault(key, _related_value(model, source))
+                return key
+            if source not in plain:
+                plain.append(source)
+            return source
+
+        for name, field in fields.items():
+            if name in self.computed:
+                plan.append((name, "computed", None, None))
+            elif isinstance(field, serializers.PrimaryKeyRelatedField):
+                plan.append(
+                    (name, "as-is", column(model._meta.get_field(field.source).attname), None)
+                )
+            elif isinstance(field, serializers.Serializer):
+                fk = model._meta.get_field(field.source)
+                sub = [
+                    (sub_name, column(f"{field.source}__{sub_field.source}", join=True), sub_field)
+                    for sub_name, sub_field in field.fields.items()
+                ]
+                plan.append((name, "nested", column(fk.attname), sub))
+            else:
+                plan.append((name, "field", column(field.source.replace(".", "__")), field))
+        for source in self.columns:
+            column(source)
+        return plan, plain, related
+
+    def values_of(self, qs: QuerySet) -> QuerySet:
+        """`qs` as the dictionaries the rows are written from (prefetches dropped: the rows
+        are not model instances)."""
+        if self._plan is None:
+            self._plan = self._make_plan(qs.model)
+        _plan, plain, related = self._plan
+        return qs.prefetch_related(None).annotate(**related).values(*plain, *related)
+
+    def write(self, rows: list[dict]) -> list[dict]:
+        page = self.prepare(rows) if self.prepare is not None else None
+        plan, computed = self._plan[0], self.computed
+        out = []
+        for row in rows:
+            item = {}
+            for name, how, key, extra in plan:
+                if how == "computed":
+                    item[name] = computed[name](row, page)
+                    continue
+                value = row[key]
+                if value is None or how == "as-is":
+                    item[name] = value
+                elif how == "nested":
+                    item[name] = {sub: _plain(row[sub_key], f) for sub, sub_key, f in extra}
+                else:
+                    item[name] = _plain(value, extra)
+            out.append(item)
+        return out
+
+
+def _plain(value, field):
+    """A value as `field` writes it: as it comes from the database where that is already the
+    JSON value, else through the field."""
+    if value is None or isinstance(field, _AS_IS):
+        return value
+    return field.to_representation(value)

@@ -3,6 +3,7 @@ summaries with a link to the full record, and a clear 400 for a cursor the serve
 
 import base64
 import datetime as dt
+import json
 from decimal import Decimal
 from urllib.parse import parse_qs, urlsplit
 
@@ -209,3 +210,65 @@ def test_the_row_link_is_the_detail_of_the_list_it_is_in(api_as, site):
         "http://testserver/api/v1/followups/5/",
         "http://testserver/api/v1/followups/6/",
     ]
+
+
+def _as_json(data) -> list[dict]:
+    from rest_framework.renderers import JSONRenderer
+
+    return json.loads(JSONRenderer().render(data))
+
+
+def test_vehicle_rows_are_what_the_vehicle_serializer_writes(api_as, site):
+    from customers.apis import VehicleSerializer
+    from customers.models import Vehicle
+
+    # given vehicles with and without a plate, in and out of warranty, of two owners
+    today = timezone.localdate()
+    owner = CustomerFactory(site=site, name="王芳", phone="+8613800001111")
+    other = CustomerFactory(site=site, name="Anna Smith", phone="")
+    VehicleFactory(owner=owner, site=site, plate="沪A12345", warranty_end=today)
+    VehicleFactory(owner=owner, site=site, plate="", warranty_end=today - dt.timedelta(days=1))
+    VehicleFactory(owner=other, site=site, plate="沪B00001", warranty_end=None)
+    VehicleFactory(owner=other, site=site, plate="沪B00002", mileage_km=12345)
+    # when a manager pages through the list
+    rows = walk(api_as(Role.MANAGER), "/api/v1/vehicles/?page_size=3")
+    # then every row is what the serializer writes of the record, in the list's order
+    expected = VehicleSerializer(Vehicle.objects.order_by("plate", "id"), many=True).data
+    assert rows == _as_json(expected)
+
+
+def test_complaint_rows_are_what_the_complaint_serializer_writes(api_as, site, make_user):
+    from followups.apis import ComplaintSerializer
+    from followups.models import Complaint
+
+    # given complaints with and without a repair order, handler and technicians, one overdue
+    advisor = make_user(Role.ADVISOR, first_name="建国", last_name="李")
+    handler = make_user(Role.FOLLOWUP_AGENT, first_name="Anna", last_name="Smith")
+    techs = [make_user(Role.TECHNICIAN, username=f"tech{i}") for i in range(2)]
+    vehicle = VehicleFactory(owner=CustomerFactory(site=site), site=site)
+    ro = RepairOrderFactory(site=site, vehicle=vehicle, customer=vehicle.owner, advisor=advisor)
+    now = timezone.now()
+    made = []
+    for i in range(5):
+        made.append(
+            Complaint.objects.create(
+                site=site,
+                channel="inbound_call",
+                customer=vehicle.owner,
+                vehicle=vehicle if i % 2 else None,
+                repair_order=ro if i % 2 else None,
+                advisor=advisor if i % 2 else None,
+                handler=handler if i == 3 else None,
+                description=f"刹车异响 {i}",
+                respond_by=now + dt.timedelta(hours=2 * i - 3),
+                remedy_cost=Decimal("120.5") if i == 1 else Decimal("0"),
+            )
+        )
+    made[1].technicians.add(*techs)
+    made[3].technicians.add(techs[1])
+    # when an advisor pages through the list
+    rows = walk(api_as(Role.ADVISOR), "/api/v1/complaints/?page_size=2")
+    # then every row is what the serializer writes of the record, most urgent first
+    qs = Complaint.objects.order_by("respond_by", "id").prefetch_related("technicians")
+    assert [r["overdue"] for r in rows] == [True, True, False, False, False]
+    assert rows == _as_json(ComplaintSerializer(qs, many=True).data)
