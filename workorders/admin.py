@@ -40,7 +40,22 @@ class JobLineInline(WrittenByServices, SiteScopedTabularInline):
     show_change_link = True
 
 
-class PartLineInline(SiteScopedTabularInline):
+class ReadOnlyInline:
+    """Lines and parts carry the estimate: they change only through the RO pages and the API,
+    which version the estimate, recompute the totals and keep what the customer signed. The
+    admin shows them."""
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+class PartLineInline(ReadOnlyInline, SiteScopedTabularInline):
     site_path = "job__repair_order__site"
     model = PartLine
     extra = 0
@@ -77,12 +92,21 @@ class RepairOrderAdmin(WrittenByServices, SiteScopedAdmin):
 
 @admin.register(JobLine)
 class JobLineAdmin(WrittenByServices, SiteScopedAdmin):
+    """Shown, not edited: a line's work, hours and price belong to the estimate's versions
+    (see ReadOnlyInline)."""
+
     site_path = "repair_order__site"
     list_display = ["description", "repair_order", "approval", "work_status", "technician"]
     list_filter = ["approval", "work_status"]
     search_fields = ["description", "repair_order__number"]
     readonly_fields = ["repair_order", "approval", "approved_version", "approved_amount"]
     inlines = [PartLineInline]
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
 
 
 class ApprovalLineInline(SiteScopedTabularInline):
@@ -122,6 +146,16 @@ class RepairOrderPartAdmin(WrittenByServices, SiteScopedAdmin):
     site_path = "repair_order__site"
 
 
+class EstimateVersionAdmin(RepairOrderPartAdmin):
+    """A frozen estimate version is what the customer signed: shown, never edited."""
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
 admin.site.register(Intake, RepairOrderPartAdmin)
-admin.site.register(EstimateVersion, RepairOrderPartAdmin)
+admin.site.register(EstimateVersion, EstimateVersionAdmin)
 admin.site.register(Photo, RepairOrderPartAdmin)
