@@ -105,6 +105,7 @@ def scenarios(today: dt.date) -> list[dict]:
             call_task_id=task.pk,
         )
         surveys.append((f"/p/f/{token}/", {}))
+    receipts, reset_receipts = provider_receipts(site)
     menu = list(ServiceOffering.objects.filter(site=site).values_list("code", flat=True)[:2])
     booking_times = [
         (f"/p/book/{code}/times/?{'&'.join(f'services={c}' for c in menu)}&day={d}", {})
@@ -143,6 +144,13 @@ def scenarios(today: dt.date) -> list[dict]:
         {"name": "customer status page", "user": advisor, "urls": status_pages},
         {"name": "online booking times", "user": advisor, "urls": booking_times if menu else []},
         {"name": "customer survey page", "user": advisor, "urls": surveys},
+        {
+            "name": "SMS delivery receipt",
+            "user": None,
+            "method": "post",
+            "urls": receipts,
+            "reset": reset_receipts,
+        },
         {"name": "KPI month (page)", "user": manager, "urls": kpi_page},
         {"name": "KPI month (API)", "user": manager, "urls": kpi_api},
         {"name": "KPI month, 20 sites (API)", "user": group, "urls": kpi_all},
@@ -162,6 +170,79 @@ def scenarios(today: dt.date) -> list[dict]:
         {"name": "API complaints", "user": manager, "urls": api_list("/api/v1/complaints/")},
         {"name": "bare endpoint", "user": manager, "urls": [("/bench/bare/", {})]},
     ]
+
+
+RECEIPT_ACCOUNT = "bench-aliyun"
+RECEIPT_TOKEN = "bench-callback-token"
+RECEIPTS = 60
+
+
+def provider_receipts(site) -> tuple[list, object]:
+    """The SMS provider's delivery receipts (Alibaba Cloud's SmsReport push to
+    /messaging/callbacks/aliyun/<account>/<token>/status/), one per message the site sent.
+
+    The benchmark's messages (RECEIPTS "car ready" SMS, made once, source key `bench:receipt:…`)
+    are put back to `sent` before the warm-up pass and again before the timed requests, so each
+    receipt moves its message to `delivered` (the row lock, the transition, its audit row and
+    the `message_delivered` signal), as a provider's first receipt does; requests beyond
+    RECEIPTS repeat a receipt, which changes nothing."""
+    import json
+    import uuid
+
+    from django.conf import settings
+    from django.urls import reverse
+
+    from messaging.models import OutboundMessage
+
+    # the account's secret part of the callback URL, for this process only
+    settings.DMS_MESSAGING_ACCOUNTS = {
+        **(settings.DMS_MESSAGING_ACCOUNTS or {}),
+        RECEIPT_ACCOUNT: {"callback_token": RECEIPT_TOKEN},
+    }
+    mine = OutboundMessage.objects.filter(
+        site=site, kind="car_ready", source_key__startswith="bench:receipt:", provider="aliyun"
+    )
+    have = mine.count()
+    OutboundMessage.objects.bulk_create(
+        OutboundMessage(
+            site=site,
+            kind="car_ready",
+            source_key=f"bench:receipt:{uuid.uuid4()}",
+            channel="sms",
+            provider="aliyun",
+            language="zh-hans",
+            to=f"+8613900{n:06d}",
+            body="【某某汽车】您的爱车已保养完毕。",
+            status="sent",
+            provider_message_id=f"bench-biz-{uuid.uuid4().hex[:16]}",
+        )
+        for n in range(have, RECEIPTS)
+    )
+    url = reverse(
+        "messaging:status_callback",
+        kwargs={"provider": "aliyun", "account": RECEIPT_ACCOUNT, "token": RECEIPT_TOKEN},
+    )
+    requests = []
+    for key, biz_id, to in mine.order_by("pk").values_list("key", "provider_message_id", "to"):
+        body = [
+            {
+                "phone_number": to.removeprefix("+86"),
+                "send_time": "2026-11-22 09:00:00",
+                "report_time": "2026-11-22 09:00:05",
+                "success": True,
+                "err_code": "DELIVERED",
+                "err_msg": "用户接收成功",
+                "sms_size": "1",
+                "biz_id": biz_id,
+                "out_id": str(key),
+            }
+        ]
+        requests.append((url, {"data": json.dumps(body), "content_type": "application/json"}))
+
+    def reset() -> None:
+        mine.update(status="sent", delivered_at=None)
+
+    return requests, reset
 
 
 def boost() -> None:
@@ -186,23 +267,28 @@ def measure(scenario: dict, requests: int) -> dict:
     from django.test.utils import CaptureQueriesContext
 
     client = Client()
-    client.force_login(scenario["user"])
+    if scenario["user"] is not None:  # a provider's callback has no session
+        client.force_login(scenario["user"])
+    send = getattr(client, scenario.get("method", "get"))
     urls = scenario["urls"]
     if not urls:
         return {"name": scenario["name"], "error": "nothing to request (no data)"}
     statuses: dict[int, int] = {}
     queries = 0
+    reset = scenario.get("reset") or (lambda: None)  # rows a request changes, put back
+    reset()
     # one pass with the queries captured, which also warms the caches
     for url, headers in urls:
         with CaptureQueriesContext(connection) as ctx:
-            response = client.get(url, **headers)
+            response = send(url, **headers)
         queries = max(queries, len(ctx.captured_queries))
         statuses[response.status_code] = statuses.get(response.status_code, 0) + 1
+    reset()
     samples, cpu = [], []
     for i in range(requests):
         url, headers = urls[i % len(urls)]
         started, cpu_started = time.perf_counter(), time.process_time()
-        response = client.get(url, **headers)
+        response = send(url, **headers)
         samples.append((time.perf_counter() - started) * 1000)
         cpu.append((time.process_time() - cpu_started) * 1000)
         statuses[response.status_code] = statuses.get(response.status_code, 0) + 1
