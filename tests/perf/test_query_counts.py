@@ -334,3 +334,47 @@ def test_customer_survey_page_runs_a_fixed_number_of_queries(site, django_assert
     )
     with django_assert_max_num_queries(3):
         assert Client().get(f"/p/f/{token}/").status_code == 200
+
+
+def test_online_booking_page_runs_the_same_queries_for_a_short_or_long_menu(
+    site, make_user, django_assert_max_num_queries
+):
+    from appointments.models import ServiceOffering
+
+    ServiceOffering.objects.create(site=site, code="oil", name="Oil", standard_hours=1)
+    advisor = make_user(Role.ADVISOR)
+    day = next_open_day(site)
+    appointment(site, advisor, day=day, slot=0)
+    client = Client()
+    url = f"/p/book/{site.code}/"
+    one = count_queries(client, url)
+    for n in range(MANY):
+        ServiceOffering.objects.create(
+            site=site, code=f"s{n}", name=f"Service {n}", standard_hours=1
+        )
+        appointment(site, advisor, day=day, slot=n + 1)
+    with django_assert_max_num_queries(one):
+        assert client.get(url).status_code == 200
+
+
+def test_customer_booking_page_runs_the_same_queries_for_an_empty_or_busy_day(
+    site, make_user, django_assert_max_num_queries
+):
+    from portal import services as portal
+
+    advisor = make_user(Role.ADVISOR)
+    day = next_open_day(site)
+    booked = appointment(site, advisor, day=day, slot=0)
+    _link, token = portal.link_create(
+        site=site,
+        purpose="booking",
+        expires_at=timezone.now() + dt.timedelta(days=3),
+        appointment=booked,
+    )
+    client = Client()
+    one = count_queries(client, f"/p/b/{token}/")
+    others = [make_staff(role=Role.ADVISOR, site=site) for _ in range(3)]
+    for slot in range(MANY):
+        appointment(site, others[slot % 3], day=day, slot=slot + 1)
+    with django_assert_max_num_queries(one):
+        assert client.get(f"/p/b/{token}/").status_code == 200
