@@ -817,7 +817,10 @@ class Generator:
             last_service_km=last_service[1],
             first_service_seen=any(first for *_x, first in ros),
         )
-        return service_due.estimates(facts, today=self.today)
+        # the sites' first-service rules are written with no figures of their own: the defaults
+        return service_due.estimates(
+            facts, today=self.today, first_service=service_due.FirstServiceRule()
+        )
 
     def book_slot(self, site, day: dt.date, hours: float) -> tuple[int, dt.datetime]:
         """The next free (advisor, slot) of a site-day: distinct per day, as the desk books."""

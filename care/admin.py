@@ -4,7 +4,7 @@ from django.utils.translation import gettext_lazy as _
 from dms.adminsite import SiteScopedAdmin
 
 from . import services
-from .models import ReminderRule, ReminderRun
+from .models import ReminderRule, ReminderRun, RuleKind
 
 
 @admin.register(ReminderRule)
@@ -46,7 +46,10 @@ class ReminderRuleAdmin(SiteScopedAdmin):
     def save_model(self, request, obj, form, change):
         """Changes go through the service, so they are validated and audited like the API's."""
         if not change:
-            return super().save_model(request, obj, form, change)
+            super().save_model(request, obj, form, change)
+            if obj.kind == RuleKind.FIRST_SERVICE:
+                services.first_service_rule_changed(site_id=obj.site_id)
+            return None
         fields = {name: form.cleaned_data[name] for name in form.changed_data}
         fields.pop("site", None)
         fields.pop("kind", None)

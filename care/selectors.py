@@ -4,7 +4,10 @@ first-service capture list and the care outcomes for the KPI dashboard.
 When a vehicle's service falls due (by date or by the mileage projected from its history, first
 service included) is the archive's one rule, `customers.service_due`; the due list reads the
 vehicles it stores as due in the month (`customers.selectors.due_this_month`), the list the
-archive and the KPI tile show too.
+archive and the KPI tile show too. The months and km of a site's first service are its
+first-service reminder rule, which this app registers with the archive
+(`first_service_figures`), so the stored due day, the due list, the first-service list and the
+nightly run all count from the same figures.
 """
 
 from collections.abc import Iterable
@@ -18,10 +21,11 @@ from appointments.models import ACTIVE_STATUSES, Appointment
 from customers import selectors as archive
 from customers.models import Vehicle
 from customers.service_due import (
-    FIRST_SERVICE_MONTHS,
+    FirstServiceFigures,
     ServiceDue,
     add_months,
     first_service_pending,
+    first_service_rule,
     month_bounds,
     service_due,
     with_history,
@@ -29,6 +33,21 @@ from customers.service_due import (
 from dms.models import Site
 from outreach.models import CallTask, TaskKind, TaskStatus
 from workorders.models import RepairOrder, ROStatus
+
+from .models import ReminderRule, RuleKind
+
+
+# --- the site's first-service rule, for the archive --------------------------------------------
+def first_service_figures(site_id: int) -> FirstServiceFigures:
+    """(months, km) of the site's first-service rule, None without one: registered with the
+    archive (`customers.service_due.register_first_service_rule`), which falls back to its
+    defaults for a missing figure. The figures count whether the reminder is switched on or not:
+    they say when the first service is due, the switch only whether care calls about it."""
+    return (
+        ReminderRule.objects.filter(site_id=site_id, kind=RuleKind.FIRST_SERVICE)
+        .values_list("interval_months", "interval_km")
+        .first()
+    )
 
 
 # --- due this month ----------------------------------------------------------------------------
@@ -82,8 +101,13 @@ def due_this_month(*, site: Site, month: date, today: date | None = None) -> lis
     """
     first_day, _last_day = month_bounds(month)
     today = today or first_day
+    rule = first_service_rule(site.pk)
     vehicles = with_history(archive.due_this_month(site_ids=[site.pk], month=month))
-    dues = [d for d in (service_due(v, today=today) for v in vehicles) if d is not None]
+    dues = [
+        d
+        for d in (service_due(v, today=today, first_service=rule) for v in vehicles)
+        if d is not None
+    ]
     ids = [d.vehicle.pk for d in dues]
     since = first_day - timedelta(days=60)
     appointments: dict[int, Appointment] = {}
@@ -160,11 +184,11 @@ class FirstServiceRow:
         return FirstServiceStatus.badges[self.status]
 
 
-def first_service_capture(
-    *, site: Site, today: date, sold_since: date, months: int | None = None, km: int | None = None
-) -> list[FirstServiceRow]:
+def first_service_capture(*, site: Site, today: date, sold_since: date) -> list[FirstServiceRow]:
     """New cars sold by the site since `sold_since`: which came for the first service, which
-    are overdue, which are due soon. A fixed number of queries."""
+    are overdue, which are due soon (by the site's first-service rule). A fixed number of
+    queries."""
+    rule = first_service_rule(site.pk)
     vehicles = list(
         with_history(
             Vehicle.objects.filter(
@@ -185,13 +209,12 @@ def first_service_capture(
     }
     rows = []
     for v in vehicles:
-        months_ = months or FIRST_SERVICE_MONTHS
         due_on = v.next_service_due_date if first_service_pending(v) else None
-        due_on = due_on or add_months(v.purchase_date, months_)
+        due_on = due_on or add_months(v.purchase_date, rule.months)
         if not first_service_pending(v):
             status = FirstServiceStatus.CAME
         else:
-            d = service_due(v, today=today, first_months=months, first_km=km)
+            d = service_due(v, today=today, first_service=rule)
             due_on = d.due_on if d else due_on
             if due_on < today:
                 status = FirstServiceStatus.OVERDUE

@@ -29,6 +29,7 @@ from django.utils.translation import gettext as _
 from appointments.models import ACTIVE_STATUSES, Appointment
 from customers import service_due
 from customers.models import Channel, Customer, Vehicle
+from customers.tasks import refresh_service_due
 from dms import audit
 from dms.exceptions import ApplicationError, ConflictError, NotFoundError
 from dms.models import ClosedDate, Role, Site
@@ -153,8 +154,19 @@ def rules_ensure(*, site: Site) -> list[ReminderRule]:
     return [existing[k] for k in RULE_ORDER]
 
 
+FIRST_SERVICE_FIGURES = ("interval_months", "interval_km")
+
+
+def first_service_rule_changed(*, site_id: int) -> None:
+    """The site's first-service months or km changed: once the change is committed, the stored
+    next-service day of the site's vehicles is worked out again with them (a Celery task), so the
+    due lists move with the calls."""
+    transaction.on_commit(lambda: refresh_service_due.delay(site_id))
+
+
 def rule_update(*, rule: ReminderRule, actor, **fields) -> ReminderRule:
-    """Change a rule's settings (validated, audited)."""
+    """Change a rule's settings (validated, audited). A change of the first service's months or
+    km moves the stored next-service day of the site's vehicles (`first_service_rule_changed`)."""
     require_role(actor, rule.site, Role.MANAGER)
     from django.core.exceptions import ValidationError
 
@@ -178,6 +190,10 @@ def rule_update(*, rule: ReminderRule, actor, **fields) -> ReminderRule:
                 if before[k] != getattr(rule, k)
             },
         )
+        if rule.kind == RuleKind.FIRST_SERVICE and any(
+            k in fields and before[k] != getattr(rule, k) for k in FIRST_SERVICE_FIGURES
+        ):
+            first_service_rule_changed(site_id=rule.site_id)
     return rule
 
 
@@ -389,12 +405,9 @@ class _Run:
 
     def _service(self, rule: ReminderRule):
         first = rule.kind == RuleKind.FIRST_SERVICE
-        for due in service_due.iter_service_due(
-            site=self.site,
-            today=self.today,
-            first_months=rule.interval_months,
-            first_km=rule.interval_km,
-        ):
+        # the archive's one rule with the site's first-service rule: the day stored on the
+        # vehicle, the one the due list shows
+        for due in service_due.iter_service_due(site=self.site, today=self.today):
             if due.first_service != first:
                 continue
             # from `lead_days` before the due date until `window_days` after it (overdue cars

@@ -22,7 +22,7 @@ from outreach.models import CallTask
 
 from . import selectors, services
 from .forms import BookForm, MonthForm, SinceForm
-from .models import ReminderRule, ReminderRun, RuleKind
+from .models import ReminderRun
 
 DESK_ROLES = (Role.FOLLOWUP_AGENT, Role.ADVISOR)
 
@@ -124,14 +124,7 @@ def first_service(request):
     since = (form.cleaned_data.get("since") if form.is_bound and ok else None) or today.replace(
         year=today.year - 1, day=1
     )
-    rule = ReminderRule.objects.filter(site=request.site, kind=RuleKind.FIRST_SERVICE).first()
-    rows = selectors.first_service_capture(
-        site=request.site,
-        today=today,
-        sold_since=since,
-        months=rule.interval_months if rule else None,
-        km=rule.interval_km if rule else None,
-    )
+    rows = selectors.first_service_capture(site=request.site, today=today, sold_since=since)
     came, due = selectors.capture_rate(rows, today=today)
     counts = {k: sum(1 for r in rows if r.status == k) for k in selectors.FirstServiceStatus.labels}
     return render(

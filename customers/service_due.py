@@ -4,7 +4,10 @@ A service falls due by date (the next-service date the workshop set at the last 
 the last service or the purchase plus the service interval in months) or by mileage (the
 next-service km, else the last service's km plus the interval, reached on the day the projected
 odometer gets there), whichever comes first. A new car sold by the site that has not come for its
-first service is due for it (3 months or 5,000 km after purchase unless a date was set).
+first service is due for it: the months or the km of the site's first-service rule, whichever
+comes first, unless a date was set. Proactive care owns that rule (a `care.ReminderRule` per
+site) and registers it here (`register_first_service_rule`); without it, or for a site with no
+figures, the first service falls due 3 months or 5,000 km after the purchase.
 
 Mileage is projected from the vehicle's own history: its readings are the purchase (0 km, for a
 new car sold by the site), the first and last odometer on its repair orders, the first and last
@@ -17,16 +20,18 @@ page fail.
 
 The due day depends only on what is stored about the vehicle (not on today), so it is stored on
 the vehicle (`Vehicle.service_due_on`, with `km_per_day` and `km_due_on`) whenever its history
-changes (`customers.services.vehicle_estimates_update`) and nightly, and every list of vehicles
+changes (`customers.services.vehicle_estimates_update`), nightly, and for every vehicle of a site
+whose first-service rule changed (`customers.tasks.refresh_service_due`); every list of vehicles
 due in a month — the archive's, proactive care's, the KPI tile — reads that one column
-(`customers.selectors.due_this_month`). The repair orders' part of the history (odometers, the
-last delivered service, a first service seen) comes from the reader workorders registers in
-`customers.history`.
+(`customers.selectors.due_this_month`), and proactive care's nightly run calls about the day this
+same function gives with the same first-service rule (`iter_service_due`). The repair orders'
+part of the history (odometers, the last delivered service, a first service seen) comes from the
+reader workorders registers in `customers.history`.
 """
 
 import calendar
 import math
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import Decimal
@@ -196,21 +201,50 @@ class ServiceDue:
         return str(DueReason.labels[self.reason])
 
 
+@dataclass(frozen=True)
+class FirstServiceRule:
+    """When a new car sold by the site has its first service: `months` after the purchase or at
+    `km`, whichever comes first."""
+
+    months: int = FIRST_SERVICE_MONTHS
+    km: int = FIRST_SERVICE_KM
+
+
+FirstServiceFigures = tuple[int | None, int | None] | None
+_first_service_rules: dict[str, Callable[[int], FirstServiceFigures]] = {}
+
+
+def register_first_service_rule(provider: Callable[[int], FirstServiceFigures]) -> None:
+    """Register where a site's first-service rule comes from: `provider(site_id)` answers the
+    site's (months, km), either of them None for the default, or None when the site has none.
+    Proactive care registers its first-service reminder rule; registering again replaces it."""
+    _first_service_rules["provider"] = provider
+
+
+def first_service_rule(site_id: int) -> FirstServiceRule:
+    """The site's first-service rule (one query when care is installed); the defaults without
+    one."""
+    provider = _first_service_rules.get("provider")
+    months, km = (provider(site_id) if provider else None) or (None, None)
+    return FirstServiceRule(months=months or FIRST_SERVICE_MONTHS, km=km or FIRST_SERVICE_KM)
+
+
 def first_service_pending(v) -> bool:
     """A new car sold by the site that has not yet come for its first service."""
     return bool(v.sold_by_site and not v.first_service_done and not v.first_service_seen)
 
 
 def service_due(
-    v, *, today: date, first_months: int | None = None, first_km: int | None = None
+    v, *, today: date, first_service: FirstServiceRule | None = None
 ) -> ServiceDue | None:
     """When the next service of an annotated vehicle (`with_history`) falls due: by date or by
-    projected mileage, whichever comes first. None when nothing is known about the vehicle."""
+    projected mileage, whichever comes first. None when nothing is known about the vehicle.
+    `first_service`: the site's first-service rule, when already read (else it is read)."""
     readings = _readings_of(v)
     projected = project(readings, today)
     if first_service_pending(v):
-        months = first_months or FIRST_SERVICE_MONTHS
-        km = first_km or FIRST_SERVICE_KM
+        rule = first_service or first_service_rule(v.site_id)
+        months, km = rule.months, rule.km
         by_date = v.next_service_due_date or (
             add_months(v.purchase_date, months) if v.purchase_date else None
         )
@@ -254,13 +288,13 @@ def _first_of(v, by_date, by_km, due_km, projected, *, first, cycle) -> ServiceD
     )
 
 
-def iter_service_due(
-    *, site: Site, today: date, first_months=None, first_km=None
-) -> Iterator[ServiceDue]:
-    """Every vehicle of the site with its next service due (streamed in chunks)."""
+def iter_service_due(*, site: Site, today: date) -> Iterator[ServiceDue]:
+    """Every vehicle of the site with its next service due, by the site's first-service rule
+    (streamed in chunks)."""
+    rule = first_service_rule(site.pk)
     qs = with_history(Vehicle.objects.filter(site=site, owner__merged_into__isnull=True))
     for v in qs.order_by("id").iterator(chunk_size=2000):
-        due = service_due(v, today=today, first_months=first_months, first_km=first_km)
+        due = service_due(v, today=today, first_service=rule)
         if due is not None:
             yield due
 
@@ -279,14 +313,15 @@ class Estimates:
     service_due_on: date | None
 
 
-def estimates(v, *, today: date) -> Estimates:
-    """The stored estimates of an annotated vehicle (`with_history`)."""
+def estimates(v, *, today: date, first_service: FirstServiceRule | None = None) -> Estimates:
+    """The stored estimates of an annotated vehicle (`with_history`); `first_service`: its
+    site's first-service rule, when already read (else it is read)."""
     readings = _readings_of(v)
     rate = min(Decimal(str(km_per_day(readings))).quantize(Decimal("0.1")), MAX_STORED_KM_PER_DAY)
     km_due_on = None
     if v.next_service_due_km and readings:
         km_due_on = day_reaching(readings, v.next_service_due_km, today=today)
-    due = service_due(v, today=today)
+    due = service_due(v, today=today, first_service=first_service)
     return Estimates(
         km_per_day=rate, km_due_on=km_due_on, service_due_on=due.due_on if due else None
     )

@@ -758,16 +758,17 @@ def _spend_threshold(site: Site, spends: list[Decimal]) -> Decimal | None:
 
 
 def vehicle_estimates_refresh(*, site: Site) -> int:
-    """Nightly: the stored estimates of every vehicle of a site (`vehicle_estimates_update`),
-    read in chunks with their history; only the vehicles whose estimates changed are written.
-    Returns how many vehicles were looked at."""
+    """Nightly, and when the site's first-service rule changes: the stored estimates of every
+    vehicle of a site (`vehicle_estimates_update`), read in chunks with their history; only the
+    vehicles whose estimates changed are written. Returns how many vehicles were looked at."""
     today = timezone.localdate()
+    first_service = service_due.first_service_rule(site.pk)
     qs = service_due.with_history(Vehicle.objects.filter(site=site)).order_by("id")
     fields = ["km_per_day", "km_due_on", "service_due_on"]
     count, batch = 0, []
     for v in qs.iterator(chunk_size=2000):
         count += 1
-        if _store(v, service_due.estimates(v, today=today)):
+        if _store(v, service_due.estimates(v, today=today, first_service=first_service)):
             batch.append(v)
         if len(batch) >= 1000:
             Vehicle.objects.bulk_update(batch, fields)

@@ -19,3 +19,12 @@ def recompute_segments(site_id: int | None = None) -> dict:
             "vehicles_refreshed": services.vehicle_estimates_refresh(site=site),
         }
     return result
+
+
+@shared_task
+def refresh_service_due(site_id: int) -> int:
+    """When a site's first-service rule changed: the stored next-service day of every vehicle of
+    the site (`services.vehicle_estimates_refresh`). Returns how many vehicles were looked at;
+    a second run changes nothing."""
+    site = Site.objects.filter(pk=site_id).first()
+    return services.vehicle_estimates_refresh(site=site) if site else 0

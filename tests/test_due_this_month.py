@@ -160,3 +160,113 @@ def test_the_nightly_refresh_catches_history_written_in_bulk(site):
     archive.vehicle_estimates_refresh(site=site)
     vehicle.refresh_from_db()
     assert vehicle.service_due_on == date(2026, 7, 10)
+
+
+# --- the site's first-service rule: the due lists and the care calls count from the same figures
+def _new_cars(site) -> dict[str, Vehicle]:
+    """Two new cars sold by the site on 5 March 2026, neither back for its first service."""
+    return {
+        # no reading since the purchase: 40 km a day, so the date comes first
+        "by_date": _vehicle(site, sold_by_site=True, purchase_date=date(2026, 3, 5)),
+        # 2,400 km in its first 30 days: 80 km a day, so the mileage comes first
+        "by_km": _vehicle(
+            site,
+            sold_by_site=True,
+            purchase_date=date(2026, 3, 5),
+            mileage_km=2400,
+            mileage_read_at=date(2026, 4, 4),
+        ),
+    }
+
+
+def _first_service_only(site, **figures):
+    from care.models import ReminderRule, RuleKind
+    from care.services import rules_ensure
+
+    rules_ensure(site=site)
+    ReminderRule.objects.filter(site=site).exclude(kind=RuleKind.FIRST_SERVICE).update(
+        enabled=False
+    )
+    rule = ReminderRule.objects.get(site=site, kind=RuleKind.FIRST_SERVICE)
+    ReminderRule.objects.filter(pk=rule.pk).update(lead_days=7, window_days=30, **figures)
+    return rule
+
+
+def _first_service_calls(site, days) -> dict[int, str]:
+    """Run the site's reminder rules on each day: {vehicle id: the due day its call is about}."""
+    from care.services import run_reminder_rules
+    from outreach.models import CallTask, TaskKind
+
+    for day in days:
+        run_reminder_rules(site=site, today=day)
+    tasks = CallTask.objects.filter(site=site, kind=TaskKind.FIRST_SERVICE)
+    return {t.vehicle_id: t.data["due_date"] for t in tasks}
+
+
+def _assert_lists_and_calls_agree(api_as, site, cars, due: dict[str, date]):
+    """Every screen shows each car due on `due[name]`, and care calls about that day from 7 days
+    before it (the rule's lead time)."""
+    for name, day in due.items():
+        car = Vehicle.objects.get(pk=cars[name].pk)
+        assert car.service_due_on == day, name
+        month = day.replace(day=1)
+        assert cars[name].pk in _archive_list(api_as, site, month), name
+        rows = {row.vehicle.pk: row for row in care_due(site=site, month=month)}
+        assert rows[car.pk].due.due_on == day, name
+        assert rows[car.pk].due.first_service, name
+        assert car.pk in _kpi_tile(site, month)[1], name
+    calls = _first_service_calls(site, [d - timedelta(days=7) for d in sorted(due.values())])
+    assert calls == {cars[name].pk: day.isoformat() for name, day in due.items()}
+
+
+def test_a_site_first_service_rule_sets_the_due_lists_and_the_care_calls_alike(site, api_as):
+    # the site's first service is at 2 months or 3,000 km (the defaults: 3 months, 5,000 km)
+    _first_service_only(site, interval_months=2, interval_km=3000)
+    cars = _new_cars(site)
+    # by date: 5 March + 2 months; by km: 600 km to go at 80 km a day from 4 April
+    _assert_lists_and_calls_agree(
+        api_as, site, cars, {"by_date": date(2026, 5, 5), "by_km": date(2026, 4, 12)}
+    )
+    # nothing is listed or called by the default figures (5 June; 2,600 km to go: 7 May)
+    assert _archive_list(api_as, site, JUNE) == set()
+    assert _care_list(site, JUNE) == set()
+
+
+def test_changing_the_first_service_rule_moves_the_stored_due_days_of_the_site(
+    site, api_as, make_user, monkeypatch, django_capture_on_commit_callbacks
+):
+    from care import services as care
+    from customers import tasks
+
+    rule = _first_service_only(site)  # the defaults: 3 months or 5,000 km
+    cars = _new_cars(site)
+    elsewhere = _vehicle(SiteFactory(), sold_by_site=True, purchase_date=date(2026, 3, 5))
+    assert elsewhere.service_due_on == date(2026, 6, 5)
+    assert Vehicle.objects.get(pk=cars["by_km"].pk).service_due_on == date(2026, 5, 7)
+
+    # the manager sets 2 months or 3,000 km; the site's vehicles are refreshed once committed
+    queued = []
+    monkeypatch.setattr(tasks.refresh_service_due, "delay", queued.append)
+    client = api_as(user=make_user(Role.MANAGER))
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.patch(
+            f"/api/v1/reminder-rules/{rule.pk}/",
+            {"interval_months": 2, "interval_km": 3000},
+            format="json",
+            HTTP_X_SITE=str(site.pk),
+        )
+    assert response.status_code == 200, response.json()
+    assert queued == [site.pk]
+    assert tasks.refresh_service_due(site.pk) == 2  # the worker, for this site only
+
+    _assert_lists_and_calls_agree(
+        api_as, site, cars, {"by_date": date(2026, 5, 5), "by_km": date(2026, 4, 12)}
+    )
+    elsewhere.refresh_from_db()
+    assert elsewhere.service_due_on == date(2026, 6, 5)  # another site's rule is its own
+
+    # a change that does not move the first service refreshes nothing
+    queued.clear()
+    with django_capture_on_commit_callbacks(execute=True):
+        care.rule_update(rule=rule, actor=make_user(Role.MANAGER), lead_days=20)
+    assert queued == []

@@ -203,6 +203,44 @@ def test_manager_changes_a_rule_in_the_admin_and_it_is_audited(site, client, mak
     assert history(rule).last().data["lead_days"] == {"from": "30", "to": "40"}
 
 
+def test_first_service_figures_set_in_the_admin_refresh_the_sites_due_days(
+    site, client, make_user, monkeypatch, django_capture_on_commit_callbacks
+):
+    from care.models import ReminderRule
+    from customers import tasks
+
+    queued = []
+    monkeypatch.setattr(tasks.refresh_service_due, "delay", queued.append)
+    client.force_login(make_user("manager", is_staff=True, is_superuser=True))
+    # a site without a first-service rule yet: adding one with its own figures
+    add = {
+        "site": site.pk,
+        "kind": "first_service",
+        "enabled": "on",
+        "channel": "call",
+        "lead_days": 14,
+        "window_days": 30,
+        "min_gap_days": 7,
+        "interval_months": 2,
+        "interval_km": 3000,
+        "message_zh": "",
+        "message_en": "",
+    }
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(reverse("admin:care_reminderrule_add"), add)
+    assert response.status_code == 302, response.context["adminform"].form.errors
+    assert queued == [site.pk]
+    # then changing its months
+    rule = ReminderRule.objects.get(site=site, kind="first_service")
+    url = reverse("admin:care_reminderrule_change", args=[rule.pk])
+    change = {k: v for k, v in add.items() if k not in ("site", "kind")}
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(url, {**change, "interval_months": 4})
+    assert response.status_code == 302, response.context["adminform"].form.errors
+    assert ReminderRule.objects.get(pk=rule.pk).interval_months == 4
+    assert queued == [site.pk, site.pk]
+
+
 def test_due_this_month_csv_neutralises_formula_cells(site, agent_client):
     VehicleFactory(
         owner=CustomerFactory(site=site, name='=HYPERLINK("http://x","y")', phone="13800138000"),

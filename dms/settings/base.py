@@ -254,6 +254,7 @@ CELERY_TASK_ROUTES = {
     "dms.tasks.refresh_kpi_rollups": {"queue": "reporting"},
     "kpis.tasks.*": {"queue": "reporting"},
     "customers.tasks.recompute_segments": {"queue": "reporting"},
+    "customers.tasks.refresh_service_due": {"queue": "reporting"},
     "care.tasks.*": {"queue": "reporting"},
 }
 # Time limits on every task: soft raises SoftTimeLimitExceeded inside the task (tasks are
@@ -267,6 +268,7 @@ CELERY_TASK_ANNOTATIONS = dict.fromkeys(
     (
         "dms.tasks.refresh_kpi_rollups",
         "customers.tasks.recompute_segments",
+        "customers.tasks.refresh_service_due",
         "care.tasks.run_reminder_rules",
         "care.tasks.run_reminder_rules_for_site",
     ),
