@@ -250,7 +250,8 @@ class ComplaintSerializer(serializers.ModelSerializer):
     )
     handler = UserRefSerializer(read_only=True, allow_null=True)
     advisor = UserRefSerializer(read_only=True, allow_null=True)
-    technicians = UserRefSerializer(many=True, read_only=True)
+    # in user-id order, as the list's page writer gives them
+    technicians = UserRefSerializer(many=True, read_only=True, source="technicians_in_order")
     overdue = serializers.SerializerMethodField()
     decision = serializers.ChoiceField(
         ComplaintDecision.choices, allow_blank=True, read_only=True, help_text="empty until decided"
@@ -352,7 +353,7 @@ def _complaint_page(rows: list[dict]) -> dict:
     ids = [row["id"] for row in rows]
     links = list(
         Complaint.technicians.through.objects.filter(complaint_id__in=ids)
-        .order_by("id")
+        .order_by("complaint_id", "user_id")
         .values_list("complaint_id", "user_id")
     )
     user_ids = {u for _c, u in links}
