@@ -48,25 +48,17 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def _free_port() -> int:
-    import socket
+    from tests.production.servers import free_port
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    return free_port()
 
 
 def _wait_for(check, *, timeout: float, what: str, interval: float = 0.1):
-    """Poll `check()` until it returns something truthy (a deadline, not a timed assertion)."""
-    import time
+    """Poll `check()` until it returns something truthy (a deadline, not a timed assertion);
+    `tests.production.servers.wait_for` with a shorter poll."""
+    from tests.production.servers import wait_for
 
-    deadline = time.monotonic() + timeout
-    while True:
-        result = check()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError(f"gave up waiting for {what}")
-        time.sleep(interval)
+    return wait_for(check, timeout=timeout, what=what, interval=interval)
 
 
 class RedisServer:
