@@ -373,13 +373,20 @@ def my_jobs(*, site: Site, technician, now: datetime | None = None) -> list[dict
     finished today. Each with whether it can be clocked on now, or why not."""
     now = now or timezone.now()
     start, _end = _day_bounds(site, timezone.localtime(now, site.tzinfo).date())
-    jobs = (
-        JobLine.objects.filter(repair_order__site=site, technician=technician)
-        .filter(
-            Q(repair_order__status__in=WORKSHOP_STATUSES)
-            | Q(signed_off_at__gte=start)
-            | Q(work_status=W.IN_PROGRESS)
+    # Which jobs, one index per reason (the site's open repair orders, today's sign-offs, the
+    # technician's jobs in progress): as one OR the planner read every line the technician
+    # ever worked on (~9,000 after four years) to keep a dozen.
+    mine = JobLine.objects.filter(technician=technician).order_by()
+    ids = list(
+        mine.filter(repair_order__site=site, repair_order__status__in=WORKSHOP_STATUSES)
+        .values_list("pk", flat=True)
+        .union(
+            mine.filter(signed_off_at__gte=start).values_list("pk", flat=True),
+            mine.filter(work_status=W.IN_PROGRESS).values_list("pk", flat=True),
         )
+    )
+    jobs = (
+        JobLine.objects.filter(pk__in=ids, repair_order__site=site, technician=technician)
         .exclude(approval=JobLine.Approval.DECLINED)
         .select_related("repair_order__vehicle", "repair_order__advisor", "technician")
         .prefetch_related(
