@@ -3,11 +3,14 @@
 Starts gunicorn as in production (deploy/gunicorn.conf.py: gthread workers) and a Celery worker
 on the benchmark queue, both on 127.0.0.1 against the benchmark database, then runs Locust
 headless (bench/loadtest/locustfile.py, from its own virtualenv .venv-load: Locust pins its own
-HTTP stack) in steps of N rooftops, each step a fixed time after all its users have started.
+HTTP stack) in steps of N rooftops, each step a fixed time measured from `--settle` seconds after
+all its users have started (every user's first request comes as it starts; that burst's queue is
+not the steady state).
 Per step: p50/p95/p99 per action, the error rate, the load average; the figure is the largest N
 with every action's p95 within its budget and no errors. Steps stop at the first that breaks.
 
-    .venv/bin/python bench/loadtest.py [--steps 5,10,20,40,80,120,160] [--seconds 120] [--quick]
+    .venv/bin/python bench/loadtest.py [--steps 5,10,20,40,80,120,160] [--seconds 120] [--settle 20]
+        [--quick] [--keep-going] [--profile]
 
 The fixtures (session cookies, API tokens, lookup keys, open ROs, clockable jobs, open call
 tasks, status links) are written to the benchmark database and bench/results/loadtest-fixtures.json.
@@ -255,7 +258,10 @@ def read_stats(prefix: Path) -> list[dict]:
     return rows
 
 
-def run_locust(locust, host, users, spawn_seconds, seconds, prefix, env, log) -> None:
+def run_locust(locust, host, users, spawn_seconds, seconds, prefix, env, log, settle=0) -> None:
+    """Locust for spawn + settle + seconds; the statistics are reset `settle` seconds after the
+    last user started (bench/loadtest/locustfile.py), so they cover the measured seconds."""
+    env = {**env, "LOADTEST_SETTLE": str(settle)}
     subprocess.run(
         [
             str(locust),
@@ -269,8 +275,7 @@ def run_locust(locust, host, users, spawn_seconds, seconds, prefix, env, log) ->
             "--spawn-rate",
             str(max(1, users // spawn_seconds)),
             "--run-time",
-            f"{seconds + spawn_seconds}s",
-            "--reset-stats",
+            f"{seconds + spawn_seconds + settle}s",
             "--csv",
             str(prefix),
             "--only-summary",
@@ -282,7 +287,7 @@ def run_locust(locust, host, users, spawn_seconds, seconds, prefix, env, log) ->
         env=env,
         cwd=common.ROOT,
         check=False,
-        timeout=seconds + spawn_seconds + 180,
+        timeout=seconds + spawn_seconds + settle + 180,
         stdout=log,
         stderr=log,
     )
@@ -363,6 +368,7 @@ def run_step(
     seconds: int,
     fixtures_path: Path,
     server_pid: int | None = None,
+    settle: int = 0,
 ) -> dict:
     per_rooftop = 28  # locustfile.PER_ROOFTOP summed
     users = rooftops * per_rooftop
@@ -375,9 +381,9 @@ def run_step(
     started = time.monotonic()
     profiler = None
     if server_pid and (LOAD_VENV / "bin" / "py-spy").exists():
-        profiler = profile(server_pid, spawn_seconds + 5, min(seconds - 5, 60), prefix)
+        profiler = profile(server_pid, spawn_seconds + settle + 5, min(seconds - 5, 60), prefix)
     with Path(f"{prefix}.log").open("w") as log:
-        run_locust(locust, host, users, spawn_seconds, seconds, prefix, env, log)
+        run_locust(locust, host, users, spawn_seconds, seconds, prefix, env, log, settle)
     if profiler:
         profiler.join(timeout=90)
     # an action no user reached in the measured time is left out (not "within budget")
@@ -449,6 +455,12 @@ def main(argv=None) -> dict:
     parser.add_argument("--threads", default=os.environ.get("WEB_THREADS", "4"))
     parser.add_argument("--quick", action="store_true", help="steps 5,20,40 of 30 s")
     parser.add_argument("--keep-going", action="store_true", help="run steps past a failing one")
+    parser.add_argument(
+        "--settle",
+        type=int,
+        default=20,
+        help="seconds after the last user started before measuring (the start's burst drains)",
+    )
     parser.add_argument(
         "--profile",
         action="store_true",
@@ -532,7 +544,13 @@ def main(argv=None) -> dict:
                 time.sleep(0.2)
         for n in steps_wanted:
             step = run_step(
-                locust, host, n, args.seconds, fixtures_path, server.pid if args.profile else None
+                locust,
+                host,
+                n,
+                args.seconds,
+                fixtures_path,
+                server.pid if args.profile else None,
+                settle=args.settle,
             )
             result["steps"].append(step)
             print_step(step)

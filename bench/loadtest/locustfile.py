@@ -55,6 +55,28 @@ def _reset(environment, **kwargs):
     _counters.clear()
 
 
+_environment = []
+
+
+@events.init.add_listener
+def _keep_environment(environment, **kwargs):
+    _environment.append(environment)
+
+
+@events.spawning_complete.add_listener
+def _measure_after_settling(user_count, **kwargs):
+    """Statistics from LOADTEST_SETTLE seconds after the last user started: every user's first
+    request comes at once as it starts (a rooftop's whole staff in the ramp's seconds), and the
+    queue that burst leaves is not the working day's steady state."""
+    import gevent
+
+    def reset():
+        for environment in _environment:
+            environment.runner.stats.reset_all()
+
+    gevent.spawn_later(float(os.environ.get("LOADTEST_SETTLE", "0")), reset)
+
+
 class DmsUser(FastHttpUser):
     abstract = True
     persona = ""
