@@ -11,7 +11,7 @@ from decimal import Decimal
 from typing import Any
 
 from django.db.models import Count, Prefetch, Q, QuerySet
-from django.db.models.functions import Reverse
+from django.db.models.functions import Reverse, Right
 from django.utils import timezone
 
 from dms.exceptions import ApplicationError
@@ -68,10 +68,15 @@ def _customer_ids_for(
                 "id", flat=True
             )[:limit]
             add(((i, None) for i in ids), "phone")
-    # the last 4 digits of a phone (what a customer says at the desk: "尾号 5678")
+    # the last 4 digits of a phone (what a customer says at the desk: "尾号 5678"), compared as
+    # the numbers' last 4 characters, which Postgres finds in an expression index per number
+    # (customers 0010; "ends with" read every customer of the site: ~14 ms for 10,000)
     if q.isdigit() and len(q) == _PHONE_TAIL:
         ids = (
-            live.filter(Q(phone__endswith=q) | Q(phone2__endswith=q))
+            live.annotate(
+                phone_tail=Right("phone", _PHONE_TAIL), phone2_tail=Right("phone2", _PHONE_TAIL)
+            )
+            .filter(Q(phone_tail=q) | Q(phone2_tail=q))
             .order_by("name", "id")
             .values_list("id", flat=True)[:limit]
         )
