@@ -5,6 +5,7 @@ import pytest
 from django.utils import timezone
 
 from dms.models import Role
+from dms.tests.factories import morning_time_zone
 from workorders.models import JobLine, ROStatus
 from workorders.tests.factories import JobLineFactory
 from workshop import selectors, services
@@ -125,6 +126,9 @@ class TestBoard:
 
 class TestWorkload:
     def test_assigned_and_clocked_hours_per_technician(self, site, tech, make_job):
+        # the half hour clocked an hour ago lies within the site's day at any hour of the clock
+        site.time_zone = morning_time_zone()
+        site.save(update_fields=["time_zone"])
         job = make_job(technician=tech, standard_hours=Decimal("2.50"))
         make_job(technician=tech, standard_hours=Decimal("1.00"), work_status="done")
         t0 = timezone.now() - timedelta(hours=1)
