@@ -15,7 +15,7 @@ from portal import services
 from portal.models import CustomerLink, OneTimeCode
 from workorders import services as ro_services
 from workorders.models import JobLine, ROStatus
-from workorders.tests.factories import ro_in_state
+from workorders.tests.factories import JobLineFactory, ro_in_state
 
 from .conftest import local, next_open_day
 
@@ -156,6 +156,37 @@ def test_the_customer_approves_extra_work_on_the_status_page_and_it_is_audited(c
         },
     )
     assert again.status_code == 409
+
+
+def test_extra_work_sent_by_hand_while_the_car_is_worked_on_is_answered_on_the_page(client):
+    # the advisor sent the link without pausing the RO: the work goes on meanwhile
+    ro = ro_in_state(ROStatus.IN_PROGRESS)
+    proposed = JobLineFactory(
+        repair_order=ro, description="Wiper blades", approval=JobLine.Approval.PROPOSED
+    )
+    _link, token = _status_link(ro)
+    assert "Wiper blades" in client.get(f"/p/s/{token}/").content.decode()
+    answer = client.post(
+        f"/p/s/{token}/approve/",
+        {
+            "estimate_version": ro.estimate_version,
+            "job": [proposed.pk],
+            f"decision_{proposed.pk}": "approved",
+            "customer_name": "王先生",
+        },
+    )
+    assert answer.status_code == 302
+    proposed.refresh_from_db()
+    ro.refresh_from_db()
+    assert proposed.approval == JobLine.Approval.APPROVED
+    assert ro.status == ROStatus.IN_PROGRESS
+    # a draft RO's lines are the estimate itself, never offered for an answer here
+    draft = ro_in_state(ROStatus.DRAFT)
+    JobLineFactory(
+        repair_order=draft, description="Cabin filter", approval=JobLine.Approval.PROPOSED
+    )
+    _draft_link, draft_token = _status_link(draft)
+    assert "Cabin filter" not in client.get(f"/p/s/{draft_token}/").content.decode()
 
 
 def test_the_advisor_sees_the_status_link_on_the_ro_and_can_send_a_new_one(client):
