@@ -11,6 +11,10 @@ class AppointmentsConfig(AppConfig):
 
         reply_received.connect(_on_reply, dispatch_uid="appointments.reminder_reply")
 
+        from outreach.signals import task_copied
+
+        task_copied.connect(_link_copy, dispatch_uid="appointments.task_copied")
+
         from messaging.services import register_preview_source
 
         register_preview_source(_preview_values)
@@ -51,7 +55,9 @@ def _on_reply(sender, message, customer, text, choice, **kwargs):
             pk=task_id,
             kind__in=[TaskKind.REMINDER_DAY_BEFORE, TaskKind.REMINDER_SOON],
             appointment__isnull=False,
-        ).first()
+        )
+        .select_related("appointment_link")
+        .first()
         if task_id
         else None
     )
@@ -60,5 +66,19 @@ def _on_reply(sender, message, customer, text, choice, **kwargs):
     from .services import appointment_reply
 
     return appointment_reply(
-        appointment_id=task.appointment_id, task_id=task.pk, choice=choice, text=text
+        appointment_id=task.appointment_link.appointment_id,
+        task_id=task.pk,
+        choice=choice,
+        text=text,
     )
+
+
+def _link_copy(sender, original, copy, **kwargs):
+    """A task made from another one is about the same appointment."""
+    from .models import AppointmentCallTask
+
+    link = AppointmentCallTask.objects.filter(task=original).first()
+    if link is not None:
+        AppointmentCallTask.objects.get_or_create(
+            task=copy, defaults={"appointment_id": link.appointment_id}
+        )

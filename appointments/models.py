@@ -79,6 +79,17 @@ class Appointment(models.Model):
     )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
+    # The calls and messages about it (reminders; proactive care's call that booked it). The
+    # outreach engine knows nothing of appointments: the link is kept here, one row per task.
+    # `task.appointment_link.appointment` is a task's appointment; tasks filter by
+    # `appointment=` through this table.
+    call_tasks = models.ManyToManyField(
+        "outreach.CallTask",
+        through="AppointmentCallTask",
+        related_name="appointment_set",
+        related_query_name="appointment",
+        blank=True,
+    )
 
     class Meta:
         verbose_name = _("appointment")
@@ -112,6 +123,34 @@ class Appointment(models.Model):
 
     def __str__(self) -> str:
         return f"{self.start:%Y-%m-%d %H:%M} {self.vehicle}"
+
+
+class AppointmentCallTask(models.Model):
+    """The appointment a call task is about (at most one per task)."""
+
+    task = models.OneToOneField(
+        "outreach.CallTask",
+        on_delete=models.CASCADE,
+        primary_key=True,
+        related_name="appointment_link",
+    )
+    appointment = models.ForeignKey(
+        Appointment, on_delete=models.CASCADE, related_name="call_task_links"
+    )
+
+    class Meta:
+        verbose_name = _("appointment's call task")
+        verbose_name_plural = _("appointments' call tasks")
+
+    def __str__(self) -> str:
+        return f"{self.appointment_id} · {self.task_id}"
+
+
+def appointment_of(task):
+    """The appointment `task` is about, or None (reads the link; select_related
+    `appointment_link__appointment` to avoid a query per task)."""
+    link = getattr(task, "appointment_link", None)
+    return link.appointment if link is not None else None
 
 
 class DayCapacity(models.Model):

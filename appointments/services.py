@@ -31,6 +31,7 @@ from . import hooks, selectors
 from .models import (
     ACTIVE_STATUSES,
     Appointment,
+    AppointmentCallTask,
     AppointmentStatus,
     DayCapacity,
     PartReservation,
@@ -325,13 +326,13 @@ def _schedule_reminders(appointment: Appointment, *, now: datetime) -> list:
         )
         if window is None:
             continue
-        task, _created = task_schedule(
+        task = _task_schedule(
+            appointment,
             site=site,
             kind=kind,
             source_key=reminder_source_key(appointment),
             customer=customer,
             vehicle=appointment.vehicle,
-            appointment=appointment,
             due_at=window[0],
             due_until=window[1],
             channel=channel,
@@ -340,6 +341,19 @@ def _schedule_reminders(appointment: Appointment, *, now: datetime) -> list:
         )
         tasks.append(task)
     return tasks
+
+
+def _task_schedule(appointment: Appointment, **fields):
+    """The outreach engine's task for (kind, source_key), linked to `appointment` when made."""
+    task, created = task_schedule(**fields)
+    if created:
+        task_link(task=task, appointment=appointment)
+    return task
+
+
+def task_link(*, task, appointment: Appointment) -> None:
+    """Record that call task `task` is about `appointment` (a task has at most one)."""
+    AppointmentCallTask.objects.update_or_create(task=task, defaults={"appointment": appointment})
 
 
 def _cancel_reminders(appointment: Appointment, *, actor, note: str) -> int:
@@ -710,7 +724,7 @@ def appointment_reply(*, appointment_id: int, task_id: int, choice: str, text: s
     it). Recorded on the reminder as its outcome, like an agent's call. Returns the label the
     messaging layer records, or None when the appointment is past answering."""
     from outreach.models import TaskKind
-    from outreach.services import call_task_answered, task_schedule
+    from outreach.services import call_task_answered
 
     outcome = REPLY_OUTCOMES.get(choice)
     if outcome is None:
@@ -728,13 +742,13 @@ def appointment_reply(*, appointment_id: int, task_id: int, choice: str, text: s
             _cancel_reminders(appointment, actor=None, note=note)
             move(appointment, to=AppointmentStatus.RESCHEDULING, table=TRANSITIONS, note=note)
             now = timezone.now()
-            task_schedule(
+            _task_schedule(
+                appointment,
                 site=appointment.site,
                 kind=TaskKind.REMINDER_DAY_BEFORE,
                 source_key=f"{reminder_source_key(appointment)}:reply",
                 customer=appointment.customer,
                 vehicle=appointment.vehicle,
-                appointment=appointment,
                 due_at=now,
                 due_until=max(appointment.start, now + timedelta(hours=2)),
                 message=_("The customer asked for another time: agree it and reschedule."),

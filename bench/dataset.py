@@ -462,8 +462,6 @@ class Generator:
                     "source_key",
                     "customer_id",
                     "vehicle_id",
-                    "appointment_id",
-                    "repair_order_id",
                     "due_at",
                     "due_until",
                     "status",
@@ -473,7 +471,14 @@ class Generator:
                     "satisfaction",
                     "completed_at",
                     "created_at",
+                    "data",
                 ],
+            ),
+            # which repair order / appointment a task is about (the apps' link tables)
+            "task_ro": ("workorders.RepairOrderCallTask", ["task_id", "repair_order_id"]),
+            "task_appointment": (
+                "appointments.AppointmentCallTask",
+                ["task_id", "appointment_id"],
             ),
             "complaint": (
                 "followups.Complaint",
@@ -1071,8 +1076,6 @@ class Generator:
             f"ro:{ro_id}",
             cust_id,
             veh_id,
-            None,
-            ro_id,
             due,
             until,
             status,
@@ -1082,7 +1085,9 @@ class Generator:
             sat,
             done_at,
             delivered,
+            {"advisor_id": advisor},
         )
+        w["task_ro"].row(task_id, ro_id)
         if (sat is not None and sat <= 2) or rng.random() < 0.003:
             opened = done_at or delivered + dt.timedelta(days=1)
             closed = opened + dt.timedelta(days=rng.randint(1, 10))
@@ -1141,16 +1146,15 @@ class Generator:
                         self.now,
                     )
                     before = start - dt.timedelta(days=1)
+                    task_id = self.next_id("task")
                     w["task"].row(
-                        self.next_id("task"),
+                        task_id,
                         site.id,
                         "reminder_day_before",
                         "call",
                         f"appointment:{appt}:{start.isoformat()}",
                         cust,
                         veh,
-                        appt,
-                        None,
                         before,
                         start - dt.timedelta(hours=2),
                         "scheduled",
@@ -1160,7 +1164,9 @@ class Generator:
                         None,
                         None,
                         self.now,
+                        {"appointment_id": appt},
                     )
+                    w["task_appointment"].row(task_id, appt)
 
     def write_day_capacity(self, w) -> None:
         for (site_id, day), load in sorted(self.day_load.items()):

@@ -33,7 +33,7 @@ def scenarios(today: dt.date) -> list[dict]:
 
     from customers.models import Customer, Vehicle
     from dms.models import Site
-    from workorders.models import OPEN_STATUSES, RepairOrder
+    from workorders.models import OPEN_STATUSES, RepairOrder, repair_order_of
 
     site = Site.objects.order_by("pk").first()
     code = site.code
@@ -95,13 +95,15 @@ def scenarios(today: dt.date) -> list[dict]:
     from followups.models import CallTask
 
     surveys = []
-    followups = CallTask.objects.filter(site=site, kind="followup").select_related("repair_order")
+    followups = CallTask.objects.filter(site=site, kind="followup").select_related(
+        "repair_order_link__repair_order"
+    )
     for task in followups.order_by("-pk")[:10]:
         _link, token = portal.link_create(
             site=site,
             purpose="survey",
             expires_at=expires,
-            repair_order=task.repair_order,
+            repair_order=repair_order_of(task),
             call_task_id=task.pk,
         )
         surveys.append((f"/p/f/{token}/", {}))

@@ -121,11 +121,15 @@ def due_this_month(*, site: Site, month: date, today: date | None = None) -> lis
         .values_list("vehicle_id", flat=True)
     )
     tasks: dict[int, CallTask] = {}
-    for t in CallTask.objects.filter(
-        vehicle_id__in=ids,
-        kind__in=(TaskKind.MAINTENANCE_DUE, TaskKind.FIRST_SERVICE),
-        due_at__date__gte=since,
-    ).order_by("due_at"):
+    for t in (
+        CallTask.objects.filter(
+            vehicle_id__in=ids,
+            kind__in=(TaskKind.MAINTENANCE_DUE, TaskKind.FIRST_SERVICE),
+            due_at__date__gte=since,
+        )
+        .select_related("appointment_link")
+        .order_by("due_at")
+    ):
         tasks[t.vehicle_id] = t  # the latest one
     rows = []
     for d in dues:

@@ -1,7 +1,8 @@
 """Writes of proactive care: the reminder rules, the nightly rule runner and booking from a task.
 
 The runner turns each enabled rule into call tasks through `outreach.services.task_schedule`
-(idempotent on kind + source key). For every candidate it checks, in this order:
+(by way of `workorders.services.task_schedule_for`, which links a task to its repair order;
+idempotent on kind + source key). For every candidate it checks, in this order:
 
 1. the vehicle (or, for win-back, the customer) has no open task of the same kind;
 2. no active appointment is already booked for it;
@@ -26,7 +27,7 @@ from django.db.models import OuterRef, Q, Subquery
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
-from appointments.models import ACTIVE_STATUSES, Appointment
+from appointments.models import ACTIVE_STATUSES, Appointment, AppointmentCallTask
 from customers import service_due
 from customers.models import Channel, Customer, Vehicle
 from customers.tasks import refresh_service_due
@@ -37,8 +38,8 @@ from dms.permissions import require_role
 from outreach import contact
 from outreach import services as outreach
 from outreach.models import CallTask, TaskKind, TaskStatus
-from outreach.services import task_schedule
 from workorders.models import JobLine, RepairOrder, ROStatus
+from workorders.services import task_schedule_for
 
 from .models import CARE_KINDS, ReminderRule, ReminderRun, RuleKind
 
@@ -359,13 +360,13 @@ class _Run:
                 ),
             }
             lang = "en" if settings.LANGUAGE_CODE.startswith("en") else "zh-hans"
-            task, created = task_schedule(
+            task, created = task_schedule_for(
+                c.repair_order,
                 site=self.site,
                 kind=c.kind,
                 source_key=c.source_key,
                 customer=customer,
                 vehicle=c.vehicle,
-                repair_order=c.repair_order,
                 due_at=due_at,
                 due_until=due_until,
                 channel=channel,
@@ -627,6 +628,7 @@ def book_from_task(
     """Turn a customer's yes on a care task into an appointment (source "proactive", linked to
     the task) and close the task with the outcome "booked", in one transaction."""
     try:
+        from appointments import services as appointments
         from appointments.services import appointment_book
     except ImportError as exc:  # the appointments engine is not installed yet
         raise ApplicationError(_("Booking is not available yet.")) from exc
@@ -641,10 +643,11 @@ def book_from_task(
         if task is None or task.kind not in CARE_KINDS:
             raise NotFoundError(_("No such care task."))
         require_role(actor, task.site, Role.FOLLOWUP_AGENT, Role.ADVISOR)
-        if task.appointment_id:
+        booked = AppointmentCallTask.objects.filter(task=task).first()
+        if booked is not None:
             raise ConflictError(
-                _("This task already booked appointment %(id)s.") % {"id": task.appointment_id},
-                extra={"appointment": task.appointment_id},
+                _("This task already booked appointment %(id)s.") % {"id": booked.appointment_id},
+                extra={"appointment": booked.appointment_id},
             )
         if task.status not in BOOKABLE:
             raise ConflictError(
@@ -673,7 +676,8 @@ def book_from_task(
             call_task=task,
         )
         task.refresh_from_db()
-        outreach.task_record_booking(task=task, appointment=appointment, actor=actor)
+        appointments.task_link(task=task, appointment=appointment)
+        outreach.task_record_booking(task=task, appointment_id=appointment.pk, actor=actor)
     return appointment
 
 

@@ -23,7 +23,7 @@ from customers.models import Customer, Vehicle
 from customers.selectors import add_months
 from customers.validators import vin_with_check_digit
 from outreach.models import CallTask, TaskKind, TaskStatus
-from workorders.models import JobLine, PartLine, RepairOrder
+from workorders.models import JobLine, PartLine, RepairOrder, RepairOrderCallTask
 
 N_CUSTOMERS = 200
 
@@ -452,7 +452,6 @@ def _load_history(site, specs, advisors, techs) -> None:
                 source_key=f"ro:{ro.pk}",
                 customer_id=ro.customer_id,
                 vehicle_id=ro.vehicle_id,
-                repair_order=ro,
                 due_at=delivered + timedelta(days=2),
                 due_until=delivered + timedelta(days=5),
                 status=TaskStatus.DONE if reached else TaskStatus.UNREACHABLE,
@@ -461,6 +460,7 @@ def _load_history(site, specs, advisors, techs) -> None:
                 comments="服务很好，车开着很顺" if mood > 0.6 else "",
                 attempts=1 if reached else 3,
                 completed_at=delivered + timedelta(days=2 + int(mood * 3)),
+                data={"advisor_id": ro.advisor_id},
             )
         )
     JobLine.objects.bulk_create(jobs)
@@ -472,6 +472,17 @@ def _load_history(site, specs, advisors, techs) -> None:
         ]
     )
     CallTask.objects.bulk_create(calls, ignore_conflicts=True)
+    # each follow-up linked to its visit (ids read back: ignore_conflicts returns none)
+    ro_of_key = {f"ro:{ro.pk}": ro.pk for ro in ros}
+    RepairOrderCallTask.objects.bulk_create(
+        [
+            RepairOrderCallTask(task_id=task_id, repair_order_id=ro_of_key[key])
+            for task_id, key in CallTask.objects.filter(
+                kind=TaskKind.FOLLOWUP, source_key__in=list(ro_of_key)
+            ).values_list("id", "source_key")
+        ],
+        ignore_conflicts=True,
+    )
     for vehicle, at in last_visit:
         vehicle.last_visit_at = at
     Vehicle.objects.bulk_update([v for v, _at in last_visit], ["last_visit_at"], batch_size=500)

@@ -46,8 +46,18 @@ class CallTaskSerializer(serializers.ModelSerializer):
     customer_name = serializers.CharField(source="customer.name", read_only=True)
     customer_phone = serializers.CharField(source="customer.phone", read_only=True)
     plate = serializers.CharField(source="vehicle.plate", default="", read_only=True)
+    # which appointment and repair order a task is about: the apps' link tables
+    appointment = serializers.IntegerField(
+        source="appointment_link.appointment_id", read_only=True, allow_null=True
+    )
+    repair_order = serializers.IntegerField(
+        source="repair_order_link.repair_order_id", read_only=True, allow_null=True
+    )
     repair_order_number = serializers.CharField(
-        source="repair_order.number", default=None, read_only=True, allow_null=True
+        source="repair_order_link.repair_order.number",
+        default=None,
+        read_only=True,
+        allow_null=True,
     )
     assignee = UserRefSerializer(read_only=True, allow_null=True)
     outcome = serializers.ChoiceField(
@@ -96,8 +106,12 @@ class CallTaskRowSerializer(RowSerializer):
     customer_phone = serializers.CharField(source="customer__phone")
     vehicle = serializers.IntegerField(source="vehicle_id", allow_null=True)
     plate = serializers.CharField(source="vehicle__plate", allow_null=True)
-    repair_order = serializers.IntegerField(source="repair_order_id", allow_null=True)
-    repair_order_number = serializers.CharField(source="repair_order__number", allow_null=True)
+    repair_order = serializers.IntegerField(
+        source="repair_order_link__repair_order_id", allow_null=True
+    )
+    repair_order_number = serializers.CharField(
+        source="repair_order_link__repair_order__number", allow_null=True
+    )
     due_at = serializers.DateTimeField()
     due_until = serializers.DateTimeField()
     assignee = serializers.IntegerField(source="assignee_id", allow_null=True)

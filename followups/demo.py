@@ -12,6 +12,7 @@ from django.utils import timezone
 
 from outreach import services as outreach
 from outreach.models import CallTask, TaskKind, TaskStatus, WebhookSubscription
+from workorders.models import RepairOrder
 
 from . import services
 from .models import Complaint, ComplaintChannel
@@ -71,15 +72,14 @@ def load(*, site, users) -> None:
         )
     # a letter that nobody has answered in time: overdue and escalated
     ro = (
-        CallTask.objects.filter(site=site, kind=TaskKind.FOLLOWUP)
-        .exclude(repair_order=None)
-        .exclude(repair_order__complaints__isnull=False)
-        .select_related("repair_order__customer")
-        .order_by("-id")
+        RepairOrder.objects.filter(
+            call_tasks__site=site, call_tasks__kind=TaskKind.FOLLOWUP, complaints__isnull=True
+        )
+        .select_related("customer")
+        .order_by("-call_tasks__id")
         .first()
     )
     if ro is not None:
-        ro = ro.repair_order
         letter = services.complaint_open(
             site=site,
             actor=agent,

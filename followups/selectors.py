@@ -6,12 +6,13 @@ from django.db.models import Count, Prefetch, Q, QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from appointments.models import appointment_of
 from customers.selectors import Visit
 from dms.models import Role
 from dms.names import person_name
 from dms.permissions import has_role
 from outreach.models import CallOutcome, CallTask, TaskKind, TaskStatus
-from workorders.models import JobLine, RepairOrder
+from workorders.models import JobLine, RepairOrder, repair_order_of
 
 from .models import Complaint, ComplaintStatus
 from .services import caller_roles
@@ -19,7 +20,11 @@ from .services import caller_roles
 
 def _task_qs() -> QuerySet[CallTask]:
     return CallTask.objects.select_related(
-        "customer", "vehicle", "repair_order", "repair_order__advisor", "appointment", "assignee"
+        "customer",
+        "vehicle",
+        "repair_order_link__repair_order__advisor",
+        "appointment_link__appointment",
+        "assignee",
     )
 
 
@@ -46,7 +51,7 @@ def call_tasks_for(*, user, site, mine: bool = True) -> QuerySet[CallTask]:
 
 def task_get(*, site, task_id) -> CallTask:
     lines = Prefetch(
-        "repair_order__lines",
+        "repair_order_link__repair_order__lines",
         queryset=JobLine.objects.select_related("technician").order_by("position", "id"),
     )
     return _task_qs().prefetch_related(lines).get(site=site, pk=task_id)
@@ -57,7 +62,7 @@ def display_name(user) -> str:
 
 
 def visit_summary(task: CallTask) -> dict:
-    ro = task.repair_order
+    ro = repair_order_of(task)
     if ro is None:
         return {}
     lines = list(ro.lines.all())
@@ -77,8 +82,9 @@ def call_script(task: CallTask) -> list[str]:
     """The call script in the active language: open questions first (seed 000), no technical
     questions the caller cannot judge; a symptom is written down and routed to the workshop."""
     name = task.customer.name
-    if task.kind == TaskKind.FOLLOWUP and task.repair_order is not None:
-        ro = task.repair_order
+    ro = repair_order_of(task)
+    appointment = appointment_of(task)
+    if task.kind == TaskKind.FOLLOWUP and ro is not None:
         day = timezone.localtime(ro.delivered_at or ro.updated_at, task.site.tzinfo)
         return [
             _(
@@ -95,8 +101,8 @@ def call_script(task: CallTask) -> list[str]:
                 "If the customer describes a symptom (noise, warning light, leak…), write it down in their words and tick “reports a technical problem” — a technician will call back. Do not judge it yourself."
             ),
         ]
-    if task.kind in (TaskKind.REMINDER_DAY_BEFORE, TaskKind.REMINDER_SOON) and task.appointment:
-        start = timezone.localtime(task.appointment.start, task.site.tzinfo)
+    if task.kind in (TaskKind.REMINDER_DAY_BEFORE, TaskKind.REMINDER_SOON) and appointment:
+        start = timezone.localtime(appointment.start, task.site.tzinfo)
         return [
             _("Hello %(name)s, this is %(site)s.") % {"name": name, "site": task.site.name},
             _("We are looking forward to seeing you on %(when)s for your %(vehicle)s.")
@@ -195,7 +201,7 @@ def surveys_answered(*, site, since: datetime):
             completed_at__gte=since,
             data__channel="online",
         )
-        .select_related("customer", "vehicle", "repair_order")
+        .select_related("customer", "vehicle", "repair_order_link__repair_order")
         .order_by("-completed_at", "-id")
     )
 

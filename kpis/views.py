@@ -16,6 +16,7 @@ from dms.exceptions import ApplicationError
 from dms.exports import csv_response
 from dms.models import Role, Site
 from dms.permissions import current_site, role_required
+from workorders.models import repair_order_of
 
 from . import selectors
 from .apis import resolve_query
@@ -392,7 +393,7 @@ def _columns(kind: str):
         ]
     if kind == "task":
         return [
-            (_("RO"), lambda t: ro(t.repair_order) if t.repair_order else ("", "")),
+            (_("RO"), lambda t: ro(repair_order_of(t)) if repair_order_of(t) else ("", "")),
             (_("Customer"), lambda t: (t.customer.name, _link(CUSTOMER_LINK, t.customer_id))),
             (_("Agent"), lambda t: (_name(t.assignee), "")),
             (_("Window"), lambda t: (f"{_dt(t.due_at)} – {_dt(t.due_until)}", "")),

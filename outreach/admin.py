@@ -21,7 +21,7 @@ class CallTaskAdmin(SiteScopedAdmin):
     ]
     list_filter = ["site", "kind", "status", "channel"]
     search_fields = ["customer__name", "customer__phone", "source_key"]
-    raw_id_fields = ["customer", "vehicle", "appointment", "repair_order", "assignee"]
+    raw_id_fields = ["customer", "vehicle", "assignee"]
     readonly_fields = ["status", "attempts", "outcome", "claimed_at", "completed_at", "created_at"]
     date_hierarchy = "due_at"
 

@@ -1,8 +1,10 @@
 """The outreach engine: every call or message the system schedules is a CallTask row.
 
-It knows nothing of appointments or repair orders: a task may point at the row that caused it
-(`appointment`, `repair_order`, declared by name so this module imports neither app), and the
-apps above read those links; the engine itself only schedules, claims, contacts and records."""
+It knows nothing of appointments or repair orders: the apps above keep which of their rows a
+task is about in their own link tables (`appointments.AppointmentCallTask`,
+`workorders.RepairOrderCallTask`), and what the engine needs of them travels in the task
+(`data["advisor_id"]`: whom not to give the call). The engine itself only schedules, claims,
+contacts and records."""
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -53,20 +55,6 @@ class CallTask(models.Model):
     customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="call_tasks")
     vehicle = models.ForeignKey(
         Vehicle, on_delete=models.CASCADE, null=True, blank=True, related_name="call_tasks"
-    )
-    appointment = models.ForeignKey(
-        "appointments.Appointment",
-        on_delete=models.CASCADE,
-        null=True,
-        blank=True,
-        related_name="call_tasks",
-    )
-    repair_order = models.ForeignKey(
-        "workorders.RepairOrder",
-        on_delete=models.CASCADE,
-        null=True,
-        blank=True,
-        related_name="call_tasks",
     )
     due_at = models.DateTimeField(_("due from"))
     due_until = models.DateTimeField(_("due until"))

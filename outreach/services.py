@@ -24,7 +24,7 @@ from dms import audit
 from dms.models import Role
 from dms.statemachine import check_move, move, move_many
 
-from . import contact, queue
+from . import contact, queue, signals
 from .backends import Outgoing, TransientSendError
 from .contact import next_call_start
 from .models import CallTask, TaskKind, TaskStatus
@@ -48,8 +48,6 @@ def task_schedule(
     due_at: datetime,
     due_until: datetime,
     vehicle=None,
-    appointment=None,
-    repair_order=None,
     channel: str = Channel.CALL,
     assignee=None,
     message: str = "",
@@ -63,8 +61,6 @@ def task_schedule(
             "site": site,
             "customer": customer,
             "vehicle": vehicle,
-            "appointment": appointment,
-            "repair_order": repair_order,
             "due_at": due_at,
             "due_until": max(due_until, due_at),
             "channel": channel,
@@ -166,9 +162,8 @@ def pick_agent(*, site, exclude_ids=()):
 
 
 def advisor_id(task: CallTask) -> int | None:
-    """The service advisor of the visit behind the task (never given its follow-up call)."""
-    if task.repair_order_id:
-        return task.repair_order.advisor_id
+    """The service advisor of the visit behind the task (never given its follow-up call): the
+    app that schedules a task about a visit puts it in the task's data."""
     return task.data.get("advisor_id")
 
 
@@ -281,7 +276,7 @@ def task_dispatch(*, task_id: int, now: datetime | None = None) -> str:
     with transaction.atomic():
         task = (
             CallTask.objects.select_for_update(of=("self",))
-            .select_related("site", "customer", "repair_order")
+            .select_related("site", "customer")
             .filter(pk=task_id)
             .first()
         )
@@ -462,7 +457,7 @@ def _dispatch_chunk(ids: list[int], now: datetime) -> dict[str, int]:
             )
             counts["sent"] = len(sent)
         tasks = (
-            CallTask.objects.select_related("site", "customer", "repair_order")
+            CallTask.objects.select_related("site", "customer")
             .filter(pk__in=one_by_one)  # locked above, still queued
             .order_by("id")
             if one_by_one
@@ -554,20 +549,20 @@ def _call_instead(
         return "none"
     now = now or timezone.now()
     due_at = next_call_start(site=task.site, at=now)
-    task_schedule(
+    call, created = task_schedule(
         site=task.site,
         kind=task.kind,
         source_key=f"{task.source_key}:call"[:80],
         customer=task.customer,
         vehicle=task.vehicle,
-        appointment=task.appointment,
-        repair_order=task.repair_order,
         due_at=due_at,
         due_until=max(task.due_until, due_at + timedelta(hours=4)),
         channel=Channel.CALL,
         message=task.message,
         data={**task.data, **(data or {})},
     )
+    if created:  # the apps above link the call to what the message was about
+        signals.task_copied.send(sender=CallTask, original=task, copy=call)
     audit.record(
         subject=task,
         action="message_failed",
@@ -605,13 +600,13 @@ def call_task_answered(*, task_id: int, outcome: str, text: str) -> CallTask | N
 
 
 # --- a booking made from a task -----------------------------------------------------------------
-def task_record_booking(*, task: CallTask, appointment, actor) -> None:
-    """The customer booked `appointment` from this task (proactive care's "book" button): link
-    it and record the outcome "booked", moving the task by its table (only the engine moves call
-    tasks): a call on the desk is done; one not yet due is cancelled (the customer
-    booked before we called); a sent message keeps its status."""
-    extra = {"appointment": appointment, "outcome": "booked", "updated_at": timezone.now()}
-    data = {"appointment": appointment.pk, "kind": task.kind}
+def task_record_booking(*, task: CallTask, appointment_id: int, actor) -> None:
+    """The customer booked an appointment from this task (proactive care's "book" button; the
+    caller links the two): record the outcome "booked", moving the task by its table (only the
+    engine moves call tasks): a call on the desk is done; one not yet due is cancelled (the
+    customer booked before we called); a sent message keeps its status."""
+    extra = {"outcome": "booked", "updated_at": timezone.now()}
+    data = {"appointment": appointment_id, "kind": task.kind}
     if task.status == TaskStatus.OPEN:
         extra["completed_at"] = timezone.now()
         move(

@@ -14,8 +14,10 @@ from django.db import connection
 from django.db.migrations.executor import MigrationExecutor
 from django.utils import timezone
 
+from appointments.models import Appointment
 from customers.tests.factories import CustomerFactory
 from dms.tests.factories import SiteFactory
+from workorders.tests.factories import RepairOrderFactory
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.postgres]
 
@@ -158,3 +160,87 @@ def test_migrating_a_database_of_the_old_layout_keeps_every_row():
     assert not last.get_model("kpis", "KpiRollupState").objects.exists()
     assert last.get_model("outreach", "CallTask").objects.count() == 5
     assert last.get_model("dms", "AuditEntry").objects.filter(content_type_id=moved.pk).count() == 5
+
+
+# The last migrations before the links of call tasks to appointments and repair orders left the
+# outreach engine's table for those apps' own link tables.
+BEFORE_LINKS = [
+    ("outreach", "0002_content_types"),
+    ("appointments", "0008_appointment_site_day_idx"),
+    ("workorders", "0009_ro_first_service_idx"),
+]
+
+
+def test_call_task_links_move_to_the_apps_above_with_every_row():
+    # given a repair order and an appointment (tables the move does not touch)
+    ro = RepairOrderFactory()
+    start = timezone.now() + timedelta(days=1)
+    appointment = Appointment.objects.create(
+        site=ro.site,
+        customer=ro.customer,
+        vehicle=ro.vehicle,
+        advisor=ro.advisor,
+        start=start,
+        end=start + timedelta(hours=1),
+        day=start.date(),
+    )
+    latest = _latest()
+    # and the database rolled back to the old layout, with call tasks naming them in its columns
+    old = _migrate(BEFORE_LINKS)
+    OldCallTask = old.get_model("outreach", "CallTask")
+    now = timezone.now()
+
+    def task(key, **links):
+        return OldCallTask.objects.create(
+            site_id=ro.site_id,
+            kind="followup",
+            source_key=key,
+            customer_id=ro.customer_id,
+            due_at=now,
+            due_until=now,
+            data={"warranty": True},
+            **links,
+        )
+
+    about_ro = [task(f"ro:{i}", repair_order_id=ro.pk) for i in range(3)]
+    about_appointment = task("reminder", appointment_id=appointment.pk)
+    about_both = task("care", repair_order_id=ro.pk, appointment_id=appointment.pk)
+    about_nothing = task("winback")
+
+    # when it migrates to the new layout
+    new = _migrate(latest)
+
+    # then every task is still there and every link is in the link tables, none invented
+    NewCallTask = new.get_model("outreach", "CallTask")
+    assert NewCallTask.objects.count() == 6
+    assert {f.name for f in NewCallTask._meta.concrete_fields}.isdisjoint(
+        {"appointment", "repair_order"}
+    )
+    RoLinks = new.get_model("workorders", "RepairOrderCallTask")
+    AppointmentLinks = new.get_model("appointments", "AppointmentCallTask")
+    assert dict(RoLinks.objects.values_list("task_id", "repair_order_id")) == {
+        t.pk: ro.pk for t in [*about_ro, about_both]
+    }
+    assert dict(AppointmentLinks.objects.values_list("task_id", "appointment_id")) == {
+        about_appointment.pk: appointment.pk,
+        about_both.pk: appointment.pk,
+    }
+    # and a task about a repair order now carries its advisor, its other data kept
+    for t in [*about_ro, about_both]:
+        assert NewCallTask.objects.get(pk=t.pk).data == {
+            "warranty": True,
+            "advisor_id": ro.advisor_id,
+        }
+    assert NewCallTask.objects.get(pk=about_nothing.pk).data == {"warranty": True}
+
+    # and going back restores the columns from the links
+    back = _migrate(BEFORE_LINKS)
+    Back = back.get_model("outreach", "CallTask")
+    assert set(Back.objects.filter(repair_order_id=ro.pk).values_list("pk", flat=True)) == {
+        t.pk for t in [*about_ro, about_both]
+    }
+    assert set(Back.objects.filter(appointment_id=appointment.pk).values_list("pk", flat=True)) == {
+        about_appointment.pk,
+        about_both.pk,
+    }
+    _migrate(latest)

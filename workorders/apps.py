@@ -43,6 +43,21 @@ class WorkordersConfig(AppConfig):
         message_delivered.connect(_message_state, dispatch_uid="workorders.message_delivered")
         message_failed.connect(_message_state, dispatch_uid="workorders.message_failed")
 
+        from outreach.signals import task_copied
+
+        task_copied.connect(_link_copy, dispatch_uid="workorders.task_copied")
+
+
+def _link_copy(sender, original, copy, **kwargs):
+    """A task made from another one is about the same repair order."""
+    from .models import RepairOrderCallTask
+
+    link = RepairOrderCallTask.objects.filter(task=original).first()
+    if link is not None:
+        RepairOrderCallTask.objects.get_or_create(
+            task=copy, defaults={"repair_order_id": link.repair_order_id}
+        )
+
 
 def _message_state(sender, message, **kwargs):
     from .services import ro_message_state_recorded

@@ -106,6 +106,16 @@ class RepairOrder(models.Model):
     invoice_number = models.CharField(_("invoice number"), max_length=30, blank=True)
     handover = models.JSONField(_("handover checklist"), default=dict, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
+    # The calls and messages about the visit (the follow-up, technician call-backs, complaint
+    # calls, declined-work reminders). The outreach engine knows nothing of repair orders: the
+    # link is kept here, one row per task; tasks filter by `repair_order=` through this table.
+    call_tasks = models.ManyToManyField(
+        "outreach.CallTask",
+        through="RepairOrderCallTask",
+        related_name="repair_order_set",
+        related_query_name="repair_order",
+        blank=True,
+    )
 
     class Meta:
         verbose_name = _("repair order")
@@ -131,6 +141,34 @@ class RepairOrder(models.Model):
 
     def __str__(self) -> str:
         return self.number
+
+
+class RepairOrderCallTask(models.Model):
+    """The repair order a call task is about (at most one per task)."""
+
+    task = models.OneToOneField(
+        "outreach.CallTask",
+        on_delete=models.CASCADE,
+        primary_key=True,
+        related_name="repair_order_link",
+    )
+    repair_order = models.ForeignKey(
+        RepairOrder, on_delete=models.CASCADE, related_name="call_task_links"
+    )
+
+    class Meta:
+        verbose_name = _("repair order's call task")
+        verbose_name_plural = _("repair orders' call tasks")
+
+    def __str__(self) -> str:
+        return f"{self.repair_order_id} · {self.task_id}"
+
+
+def repair_order_of(task):
+    """The repair order `task` is about, or None (reads the link; select_related
+    `repair_order_link__repair_order` to avoid a query per task)."""
+    link = getattr(task, "repair_order_link", None)
+    return link.repair_order if link is not None else None
 
 
 class JobLine(models.Model):

@@ -5,7 +5,7 @@ from datetime import datetime, time, timedelta
 import pytest
 from django.utils import timezone
 
-from appointments.models import Appointment
+from appointments.models import Appointment, appointment_of
 from care.models import ReminderRule, RuleKind
 from customers.tests.factories import CustomerFactory, VehicleFactory
 from dms.audit import history
@@ -117,7 +117,7 @@ def test_agent_books_from_a_task(site, api_as, make_user):
     assert response.status_code == 201, response.json()
     assert response.json()["source"] == "proactive"
     task.refresh_from_db()
-    assert task.appointment_id == response.json()["id"]
+    assert appointment_of(task).pk == response.json()["id"]
 
 
 def test_booking_errors_are_clear(site, api_as, make_user):

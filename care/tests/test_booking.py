@@ -6,7 +6,7 @@ from decimal import Decimal
 import pytest
 from django.utils import timezone
 
-from appointments.models import Appointment
+from appointments.models import Appointment, appointment_of
 from care.services import book_from_task
 from customers.tests.factories import CustomerFactory, VehicleFactory
 from dms.audit import history
@@ -56,7 +56,7 @@ def test_a_yes_on_the_phone_becomes_a_proactive_appointment(site, agent):
     assert appointment.vehicle == task.vehicle
     assert appointment.start == start
     task.refresh_from_db()
-    assert task.appointment == appointment
+    assert appointment_of(task) == appointment
     assert task.status == TaskStatus.DONE
     assert task.outcome == "booked"
     assert [e.action for e in history(task)][-1] == "booked"
@@ -119,7 +119,7 @@ def test_a_bad_slot_saves_nothing(site, agent):
     assert "start" in exc.value.fields
     task.refresh_from_db()
     assert task.status == TaskStatus.OPEN
-    assert task.appointment is None
+    assert appointment_of(task) is None
     assert not Appointment.objects.exists()
 
 

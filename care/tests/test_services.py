@@ -12,7 +12,7 @@ from customers.models import Channel
 from customers.tests.factories import CustomerFactory, VehicleFactory
 from dms.models import ClosedDate
 from outreach.models import CallTask, TaskKind, TaskStatus
-from workorders.models import JobLine, ROStatus
+from workorders.models import JobLine, ROStatus, repair_order_of
 from workorders.tests.factories import JobLineFactory, PartLineFactory, RepairOrderFactory
 
 pytestmark = pytest.mark.django_db
@@ -375,7 +375,7 @@ def test_declined_work_comes_back_after_the_delay_with_reason_and_price(site, on
     run(site, delivered + timedelta(days=30))
     run(site, delivered + timedelta(days=31))
     task = tasks(TaskKind.DECLINED_WORK).get()
-    assert task.repair_order == ro
+    assert repair_order_of(task) == ro
     assert "更换刹车片" in task.message
     assert "下次再说" in task.message
     assert "445.00" in task.message

@@ -3,6 +3,7 @@ import pytest
 from customers.selectors import lookup, possible_duplicates, vehicle_history
 from customers.tests.factories import CustomerFactory, VehicleFactory, make_vin
 from dms.tests.factories import SiteFactory
+from workorders.tests.factories import call_task_create
 
 pytestmark = pytest.mark.django_db
 
@@ -126,7 +127,6 @@ def test_history_newest_first_with_lines_followup_and_complaints(
 
     from django.utils import timezone
 
-    from outreach.models import CallTask
     from workorders.tests.factories import JobLineFactory, PartLineFactory, RepairOrderFactory
 
     car = VehicleFactory(owner__site=site)
@@ -135,7 +135,7 @@ def test_history_newest_first_with_lines_followup_and_complaints(
     type(old).objects.filter(pk=old.pk).update(opened_at=timezone.now() - timedelta(days=200))
     PartLineFactory(job=JobLineFactory(repair_order=new, description="换机油"))
     now = timezone.now()
-    CallTask.objects.create(
+    call_task_create(
         site=site,
         kind="followup",
         source_key=f"ro:{new.pk}",

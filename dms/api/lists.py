@@ -138,10 +138,15 @@ class RowSerializer(serializers.Serializer):
 
 @functools.cache
 def _related_value(model, source: str) -> Subquery:
-    """`customer__name` of a `model` row as a scalar subquery (made once; annotate copies it)."""
+    """`customer__name` of a `model` row as a scalar subquery (made once; annotate copies it).
+    The first step is a foreign key of the row, or a one-to-one link pointing at it (a call
+    task's `repair_order_link__repair_order_id`: the row of the link table that is about it)."""
     fk, attr = source.split("__", 1)
     field = model._meta.get_field(fk)
-    rows = field.related_model._base_manager.filter(pk=OuterRef(field.attname))
+    if field.concrete:
+        rows = field.related_model._base_manager.filter(pk=OuterRef(field.attname))
+    else:  # the reverse side of a one-to-one
+        rows = field.related_model._base_manager.filter(**{field.field.name: OuterRef("pk")})
     return Subquery(rows.order_by().values(attr)[:1])
 
 

@@ -14,7 +14,8 @@ from dms.models import Role
 from dms.permissions import has_role, require_role
 from dms.statemachine import move
 from outreach.models import CallTask, TaskKind
-from outreach.services import next_call_start, pick_agent, task_schedule
+from outreach.services import next_call_start, pick_agent
+from workorders.services import task_schedule_for
 
 from ..models import Complaint, ComplaintCause, ComplaintChannel, ComplaintDecision, ComplaintStatus
 from ..transitions import COMPLAINT_TRANSITIONS
@@ -301,13 +302,13 @@ def complaint_resolve(*, complaint_id: int, actor, resolution: str) -> Complaint
         + 1
     )
     start = next_call_start(site=complaint.site, at=now)
-    task, _created = task_schedule(
+    task, _created = task_schedule_for(
+        complaint.repair_order,
         site=complaint.site,
         kind=TaskKind.COMPLAINT_CONFIRM,
         source_key=f"complaint:{complaint.pk}:{rounds}",
         customer=complaint.customer,
         vehicle=complaint.vehicle,
-        repair_order=complaint.repair_order,
         due_at=start,
         due_until=start + timedelta(days=3),
         assignee=pick_agent(

@@ -17,8 +17,10 @@ from dms.permissions import has_role, require_role
 from dms.statemachine import lock, move
 from outreach import contact
 from outreach.models import CallOutcome, CallTask, TaskKind, TaskStatus
-from outreach.services import PENDING, advisor_id, next_contact_time, pick_agent, task_schedule
+from outreach.services import PENDING, advisor_id, next_contact_time, pick_agent
 from outreach.transitions import TASK_TRANSITIONS
+from workorders.models import repair_order_of
+from workorders.services import task_schedule_for
 
 from ..models import ComplaintChannel
 from .complaints import complaint_confirm, complaint_open
@@ -74,13 +76,13 @@ def followup_schedule_for_delivery(*, repair_order) -> CallTask:
                 "day": timezone.localtime(delivered_at, site.tzinfo).date().isoformat(),
                 "phone": site.phone or "",
             }
-    task, created = task_schedule(
+    task, created = task_schedule_for(
+        ro,
         site=site,
         kind=TaskKind.FOLLOWUP,
         source_key=key,
         customer=customer,
         vehicle=ro.vehicle,
-        repair_order=ro,
         due_at=due_at,
         due_until=due_until,
         channel=channel or Channel.CALL,
@@ -133,7 +135,7 @@ def _refuse_the_advisor(task: CallTask, user) -> None:
 def _get_task(task_id, *, actor) -> CallTask:
     task = (
         CallTask.objects.select_for_update(of=("self",))
-        .select_related("site", "repair_order", "customer")
+        .select_related("site", "repair_order_link__repair_order", "customer")
         .filter(pk=task_id)
         .first()
     )
@@ -196,9 +198,10 @@ def _callback_target(task: CallTask):
     """A technician on the RO, else the workshop lead (dispatcher), else a manager."""
     from dms.permissions import users_with_role
 
-    if task.repair_order_id:
+    ro = repair_order_of(task)
+    if ro is not None:
         line = (
-            task.repair_order.lines.filter(technician__isnull=False)
+            ro.lines.filter(technician__isnull=False)
             .select_related("technician")
             .order_by("position", "id")
             .first()
@@ -213,13 +216,13 @@ def _callback_target(task: CallTask):
 
 
 def _schedule_tech_callback(task: CallTask, *, note: str, now: datetime) -> CallTask:
-    callback, _created = task_schedule(
+    callback, _created = task_schedule_for(
+        repair_order_of(task),
         site=task.site,
         kind=TaskKind.TECH_CALLBACK,
         source_key=f"calltask:{task.pk}",
         customer=task.customer,
         vehicle=task.vehicle,
-        repair_order=task.repair_order,
         due_at=now,
         due_until=now + timedelta(days=2),
         assignee=_callback_target(task),
@@ -365,7 +368,7 @@ def call_task_record_outcome(
             actor=actor,
             channel=ComplaintChannel.FOLLOWUP_CALL,
             customer=task.customer,
-            repair_order=task.repair_order,
+            repair_order=repair_order_of(task),
             vehicle=task.vehicle,
             call_task=task,
             description=comments.strip() or _("Not satisfied (score %(s)s).") % {"s": score},
@@ -395,7 +398,7 @@ def followup_record_survey(
     now = now or timezone.now()
     task = (
         CallTask.objects.select_for_update(of=("self",))
-        .select_related("site", "repair_order", "customer", "vehicle")
+        .select_related("site", "repair_order_link__repair_order", "customer", "vehicle")
         .filter(pk=task_id, kind=TaskKind.FOLLOWUP)
         .first()
     )
@@ -468,7 +471,7 @@ def followup_record_survey(
             actor=None,
             channel=ComplaintChannel.FOLLOWUP_CALL,
             customer=task.customer,
-            repair_order=task.repair_order,
+            repair_order=repair_order_of(task),
             vehicle=task.vehicle,
             call_task=task,
             description=text or _("Not satisfied (score %(s)s).") % {"s": score},
@@ -479,18 +482,20 @@ def followup_record_survey(
 
 def _act_on_appointment(task, *, actor, outcome, new_start, reason) -> None:
     from appointments import services as appointments
+    from appointments.models import appointment_of
 
-    if task.appointment_id is None:
+    appointment = appointment_of(task)
+    if appointment is None:
         raise ApplicationError(_("This reminder has no appointment."))
     if outcome == CallOutcome.CONFIRMED:
-        appointments.appointment_confirm(appointment_id=task.appointment_id, actor=actor)
+        appointments.appointment_confirm(appointment_id=appointment.pk, actor=actor)
     elif outcome == CallOutcome.CANCEL:
         appointments.appointment_cancel(
-            appointment_id=task.appointment_id,
+            appointment_id=appointment.pk,
             actor=actor,
             reason=reason or _("Cancelled on the reminder call."),
         )
     else:
         appointments.appointment_reschedule(
-            appointment_id=task.appointment_id, start=new_start, actor=actor
+            appointment_id=appointment.pk, start=new_start, actor=actor
         )

@@ -8,6 +8,7 @@ from followups import services
 from followups.models import Complaint
 from outreach import services as outreach
 from outreach.models import CallTask, TaskStatus
+from workorders.models import repair_order_of
 from workorders.tests.factories import JobLineFactory
 
 from .factories import agent, delivered_ro, local
@@ -34,7 +35,7 @@ def test_my_queue_lists_my_open_calls(api_as, task):
     assert row["id"] == task.pk
     assert row["kind"] == "followup"
     assert row["customer_name"] == task.customer.name
-    assert row["repair_order_number"] == task.repair_order.number
+    assert row["repair_order_number"] == repair_order_of(task).number
 
 
 def test_queue_filters_by_kind_and_rejects_a_bad_date(api_as, task):
@@ -77,7 +78,7 @@ def test_score_outside_1_to_5_is_400_with_the_field(api_as, task):
 
 
 def test_the_ros_advisor_is_refused_with_a_reason(api_as, task):
-    advisor = task.repair_order.advisor
+    advisor = repair_order_of(task).advisor
     StaffRole.objects.create(user=advisor, site=task.site, role=Role.FOLLOWUP_AGENT)
     client = api_as(user=advisor)
     response = client.post(
@@ -131,7 +132,7 @@ def test_complaint_steps_through_the_api(api_as, make_user, site, task):
         {
             "channel": "letter",
             "customer": task.customer_id,
-            "repair_order": task.repair_order_id,
+            "repair_order": repair_order_of(task).pk,
             "description": "Bill higher than the estimate",
         },
         format="json",
@@ -139,7 +140,7 @@ def test_complaint_steps_through_the_api(api_as, make_user, site, task):
     assert response.status_code == 201, response.json()
     body = response.json()
     assert body["status"] == "open"
-    assert body["advisor"]["id"] == task.repair_order.advisor_id
+    assert body["advisor"]["id"] == repair_order_of(task).advisor_id
     cid = body["id"]
     manager = api_as(Role.MANAGER)
     assert manager.post(f"/api/v1/complaints/{cid}/assign/", {}).json()["status"] == "assigned"

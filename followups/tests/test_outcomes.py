@@ -19,6 +19,7 @@ from followups.models import (
 )
 from outreach import services as outreach
 from outreach.models import CallTask, TaskKind, TaskStatus
+from workorders.models import repair_order_of
 from workorders.tests.factories import JobLineFactory
 
 from .factories import agent, delivered_ro, local
@@ -60,7 +61,7 @@ def test_reached_and_satisfied_closes_the_call(open_followup):
 
 
 def test_the_advisor_may_not_record_the_outcome(open_followup):
-    advisor = open_followup.repair_order.advisor
+    advisor = repair_order_of(open_followup).advisor
     from dms.models import StaffRole
 
     StaffRole.objects.create(user=advisor, site=open_followup.site, role=Role.FOLLOWUP_AGENT)
@@ -74,7 +75,7 @@ def test_the_advisor_may_not_record_the_outcome(open_followup):
 
 def test_the_advisor_may_not_be_assigned(open_followup, make_user):
     manager = make_user(Role.MANAGER)
-    advisor = open_followup.repair_order.advisor
+    advisor = repair_order_of(open_followup).advisor
     with pytest.raises(PermissionDeniedError, match="service advisor"):
         services.call_task_assign(task_id=open_followup.pk, actor=manager, assignee=advisor)
 
@@ -131,7 +132,7 @@ def test_low_score_opens_a_complaint_linked_to_ro_advisor_and_technicians(open_f
         comments="等了三个小时",
     )
     complaint = Complaint.objects.get()
-    ro = open_followup.repair_order
+    ro = repair_order_of(open_followup)
     assert complaint.channel == ComplaintChannel.FOLLOWUP_CALL
     assert complaint.repair_order == ro
     assert complaint.advisor == ro.advisor
@@ -142,7 +143,7 @@ def test_low_score_opens_a_complaint_linked_to_ro_advisor_and_technicians(open_f
 
 
 def test_technical_problem_routes_a_callback_to_the_technician(open_followup):
-    ro = open_followup.repair_order
+    ro = repair_order_of(open_followup)
     tech = ro.lines.exclude(technician=None).first().technician
     services.call_task_record_outcome(
         task_id=open_followup.pk,

@@ -5,7 +5,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from appointments.models import AppointmentStatus
+from appointments.models import AppointmentStatus, appointment_of
 from customers.tests.factories import CustomerFactory, VehicleFactory
 from dms.exceptions import ApplicationError
 from dms.models import Role
@@ -48,8 +48,8 @@ def test_confirmed_on_the_call_confirms_the_appointment(reminder):
     services.call_task_record_outcome(
         task_id=reminder.pk, actor=reminder.assignee, outcome="confirmed"
     )
-    reminder.appointment.refresh_from_db()
-    assert reminder.appointment.status == AppointmentStatus.CONFIRMED
+    appointment_of(reminder).refresh_from_db()
+    assert appointment_of(reminder).status == AppointmentStatus.CONFIRMED
     reminder.refresh_from_db()
     assert reminder.status == TaskStatus.DONE
 
@@ -58,11 +58,13 @@ def test_cancel_on_the_call_cancels_the_appointment_and_its_other_reminder(remin
     services.call_task_record_outcome(
         task_id=reminder.pk, actor=reminder.assignee, outcome="cancel", reason="Car sold"
     )
-    reminder.appointment.refresh_from_db()
-    assert reminder.appointment.status == AppointmentStatus.CANCELLED
+    appointment_of(reminder).refresh_from_db()
+    assert appointment_of(reminder).status == AppointmentStatus.CANCELLED
     reminder.refresh_from_db()
     assert reminder.status == TaskStatus.DONE  # this call is done, not cancelled
-    soon = CallTask.objects.filter(appointment=reminder.appointment, kind=TaskKind.REMINDER_SOON)
+    soon = CallTask.objects.filter(
+        appointment=appointment_of(reminder), kind=TaskKind.REMINDER_SOON
+    )
     assert all(t.status == TaskStatus.CANCELLED for t in soon)
 
 
@@ -79,8 +81,8 @@ def test_reschedule_moves_the_appointment(reminder):
     services.call_task_record_outcome(
         task_id=reminder.pk, actor=reminder.assignee, outcome="reschedule", new_start=new_start
     )
-    reminder.appointment.refresh_from_db()
-    assert reminder.appointment.start == new_start
+    appointment_of(reminder).refresh_from_db()
+    assert appointment_of(reminder).start == new_start
 
 
 def test_unknown_outcome_is_refused(reminder):

@@ -10,6 +10,7 @@ from dms.models import ClosedDate, Role, StaffRole
 from followups import services
 from outreach import services as outreach
 from outreach.models import CallTask, OutboundMessage, TaskKind, TaskStatus
+from workorders.models import repair_order_of
 
 from .factories import agent, delivered_ro, local
 
@@ -248,6 +249,10 @@ def test_a_permanent_gateway_refusal_fails_the_task_without_retrying(site, setti
     assert task.status == TaskStatus.FAILED
     call = CallTask.objects.get(source_key=f"{task.source_key}:call")
     assert (call.channel, call.kind, call.status) == (Channel.CALL, task.kind, TaskStatus.QUEUED)
+    # and the call is about the same visit, its advisor still known to the engine
+    ro = repair_order_of(task)
+    assert repair_order_of(call) == ro
+    assert outreach.advisor_id(call) == ro.advisor_id
 
 
 def test_desk_queries_do_not_grow_with_the_queue(site, client, django_assert_max_num_queries):

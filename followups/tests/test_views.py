@@ -9,6 +9,8 @@ from followups import services
 from followups.models import Complaint
 from outreach import services as outreach
 from outreach.models import CallTask, TaskStatus
+from workorders.models import repair_order_of
+from workorders.tests.factories import call_task_create
 
 from .factories import agent, delivered_ro, local
 
@@ -34,7 +36,7 @@ def test_desk_shows_my_call_with_summary_and_open_question_script(client, open_t
     assert response.status_code == 200
     html = response.content.decode()
     assert open_task.customer.name in html
-    assert open_task.repair_order.number in html
+    assert repair_order_of(open_task).number in html
     assert "How has the car been since your visit on 2026-11-18?" in html
     assert 'name="satisfaction"' in html
 
@@ -66,7 +68,7 @@ def test_record_outcome_from_the_page(client, open_task):
 
 
 def test_page_refuses_the_ros_advisor_with_the_reason(client, open_task):
-    advisor = open_task.repair_order.advisor
+    advisor = repair_order_of(open_task).advisor
     StaffRole.objects.create(user=advisor, site=open_task.site, role=Role.FOLLOWUP_AGENT)
     client.force_login(advisor)
     page = client.get(f"{reverse('followups:desk')}?task={open_task.pk}").content.decode()
@@ -129,7 +131,7 @@ def test_open_complaint_from_a_letter(client, open_task):
         {
             "channel": "letter",
             "customer": open_task.customer_id,
-            "repair_order": open_task.repair_order_id,
+            "repair_order": repair_order_of(open_task).pk,
             "description": "Written complaint about the invoice",
         },
     )
@@ -139,13 +141,13 @@ def test_open_complaint_from_a_letter(client, open_task):
 
 def test_desk_filters_by_kind_and_offers_the_next_call(client, site, open_task):
     # given the agent's follow-up call and a technician call-back on the desk
-    callback = CallTask.objects.create(
+    callback = call_task_create(
         site=site,
         kind="tech_callback",
         status=TaskStatus.OPEN,
         customer=open_task.customer,
         vehicle=open_task.vehicle,
-        repair_order=open_task.repair_order,
+        repair_order=repair_order_of(open_task),
         assignee=open_task.assignee,
         due_at=open_task.due_at,
         due_until=open_task.due_until,

@@ -124,7 +124,7 @@ _RELATED = {
     "appointment": ("vehicle", "customer", "advisor"),
     "job": ("repair_order__vehicle", "technician"),
     "clock": ("job__repair_order", "technician"),
-    "task": ("repair_order__vehicle", "customer", "assignee"),
+    "task": ("repair_order_link__repair_order__vehicle", "customer", "assignee"),
     "complaint": ("customer", "repair_order"),
     "vehicle": ("owner",),
     "customer": (),

@@ -17,7 +17,7 @@ from django.db.models import (
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
-from workorders.models import JobLine, PartLine, RepairOrder, ROStatus
+from workorders.models import JobLine, PartLine, RepairOrderCallTask, ROStatus
 
 from .base import (
     BILLABLE,
@@ -124,8 +124,11 @@ def live_daily(scope: Scope) -> dict[str, list[dict]]:
         )
         .annotate(part_lines=Count("id"))
     )
+    # a follow-up's advisor: its repair order's, through the link by the task's primary key
     ro_advisor = (
-        RepairOrder.objects.filter(pk=OuterRef("repair_order_id")).order_by().values("advisor_id")
+        RepairOrderCallTask.objects.filter(task=OuterRef("pk"))
+        .order_by()
+        .values("repair_order__advisor_id")
     )
     additional = (
         _additional_base(scope)

@@ -16,7 +16,12 @@ from dms.tests.factories import SiteFactory, make_staff
 from followups.models import Complaint
 from outreach.models import CallOutcome, CallTask, TaskKind, TaskStatus
 from workorders.models import JobLine, ROStatus
-from workorders.tests.factories import JobLineFactory, PartLineFactory, RepairOrderFactory
+from workorders.tests.factories import (
+    JobLineFactory,
+    PartLineFactory,
+    RepairOrderFactory,
+    call_task_create,
+)
 from workshop.models import ClockEntry
 
 TZ = ZoneInfo("Asia/Shanghai")
@@ -245,7 +250,7 @@ def build() -> dict:
 
     # follow-up calls
     def followup(r, due_from, due_until, completed, satisfaction, outcome=CallOutcome.REACHED):
-        return CallTask.objects.create(
+        return call_task_create(
             site=site,
             kind=TaskKind.FOLLOWUP,
             source_key=f"ro:{r.pk}",

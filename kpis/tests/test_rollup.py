@@ -12,9 +12,9 @@ from customers.tests.factories import CustomerFactory, VehicleFactory
 from kpis import selectors, services
 from kpis.models import KpiDay, KpiRollupState
 from kpis.tests import scenario
-from outreach.models import CallOutcome, CallTask, TaskKind, TaskStatus
+from outreach.models import CallOutcome, TaskKind, TaskStatus
 from workorders.models import JobLine, ROStatus
-from workorders.tests.factories import JobLineFactory, RepairOrderFactory
+from workorders.tests.factories import JobLineFactory, RepairOrderFactory, call_task_create
 
 pytestmark = [pytest.mark.django_db, pytest.mark.postgres]
 
@@ -94,7 +94,7 @@ def test_late_changes_to_closed_days_are_picked_up_by_the_periodic_refresh(world
         labour_total=Decimal("270"),
     )
     JobLineFactory(repair_order=late, standard_hours=Decimal("1.5"), labour_amount=Decimal("270"))
-    call = CallTask.objects.create(
+    call = call_task_create(
         site=site,
         kind=TaskKind.FOLLOWUP,
         source_key=f"ro:{late.pk}",
@@ -250,7 +250,7 @@ def test_an_advisor_with_only_an_unanswered_follow_up_is_shown_alike_live_and_ro
         delivered_day=dt.date(2026, 2, 1),
         delivered_at=local(2, 1, 12),
     )
-    CallTask.objects.create(
+    call_task_create(
         site=site,
         kind=TaskKind.FOLLOWUP,
         source_key=f"ro:{old.pk}",

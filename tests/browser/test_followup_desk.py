@@ -11,6 +11,7 @@ from followups.tests.factories import delivered_ro, local
 from outreach import services as outreach
 from outreach.models import CallTask, TaskStatus
 from tests.conftest import screenshot
+from workorders.models import repair_order_of
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 NOW = local(2026, 11, 20, 10, 0)
@@ -44,7 +45,7 @@ def test_agent_picks_a_call_and_records_a_dissatisfied_answer(live_server, login
     # when the agent picks the second call, the panel changes without a page load
     page.click(f'#queue a[data-task="{second.pk}"]')
     expect(page.locator("#call-panel h2")).to_contain_text("李秀英")
-    expect(page.locator("#call-panel")).to_contain_text(second.repair_order.number)
+    expect(page.locator("#call-panel")).to_contain_text(repair_order_of(second).number)
     screenshot(page, "followup_desk")
     # and records: reached, 2 of 5, in the customer's words
     page.check("input[name=outcome][value=reached]")
@@ -60,7 +61,7 @@ def test_agent_picks_a_call_and_records_a_dissatisfied_answer(live_server, login
     # the low score opened a complaint in the customer's words
     complaint = Complaint.objects.get()
     assert complaint.description == "交车晚了两个小时，没人通知我"
-    assert complaint.repair_order == second.repair_order
+    assert complaint.repair_order == repair_order_of(second)
 
 
 def test_a_bad_outcome_shows_the_reason_in_the_panel(live_server, login_page, desk):

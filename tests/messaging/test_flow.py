@@ -7,7 +7,7 @@ from datetime import datetime, time, timedelta
 import pytest
 from django.utils import timezone
 
-from appointments.models import AppointmentStatus
+from appointments.models import AppointmentStatus, appointment_of
 from customers.tests.factories import VehicleFactory
 from messaging.models import InboundMessage, MessageStatus, OutboundMessage
 from messaging.services import message_deliver
@@ -111,7 +111,7 @@ def test_failed_sms_becomes_a_call_for_an_agent(booked, aliyun, live_server):
     message.refresh_from_db()
     assert message.status == MessageStatus.FAILED
     call = CallTask.objects.get(source_key=f"{reminder.source_key}:call")
-    assert (call.kind, call.channel, call.appointment_id) == (
+    assert (call.kind, call.channel, appointment_of(call).pk) == (
         TaskKind.REMINDER_DAY_BEFORE,
         "call",
         appointment.pk,

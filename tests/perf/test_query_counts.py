@@ -17,9 +17,14 @@ from customers.tests.factories import CustomerFactory, VehicleFactory
 from dms.models import Role
 from dms.tests.factories import make_staff
 from followups.models import Complaint
-from outreach.models import CallTask, TaskKind
+from outreach.models import TaskKind
 from workorders.models import JobLine, ROStatus
-from workorders.tests.factories import JobLineFactory, PartLineFactory, RepairOrderFactory
+from workorders.tests.factories import (
+    JobLineFactory,
+    PartLineFactory,
+    RepairOrderFactory,
+    call_task_create,
+)
 from workshop.models import ClockEntry
 
 pytestmark = pytest.mark.django_db
@@ -96,7 +101,7 @@ def appointment(site, advisor, *, day, slot: int):
 
 def call_task(site, ro, n: int):
     now = timezone.now()
-    return CallTask.objects.create(
+    return call_task_create(
         site=site,
         kind=TaskKind.FOLLOWUP,
         source_key=f"perf:{n}",

@@ -9,6 +9,7 @@ keep one import (`from workorders import services`):
 - qc.py: QC pass/fail, delays, wash, final check
 - delivery.py: settlement, invoice, delivery, cancellation
 - notices.py: messages to the customer from the RO page
+- calls.py: the call tasks about a repair order (the link the outreach engine does not keep)
 
 Every move locks the RO row (`select_for_update`), checks the table in `transitions.py` and the
 move's guards, saves with `update_fields`, writes the audit row and defers side effects to
@@ -24,6 +25,7 @@ from .approvals import (
     ro_authorize,
     ro_request_approval,
 )
+from .calls import task_link, task_schedule_for
 from .common import (
     ADVISOR,
     APPROVAL_LINK_DAYS,
@@ -143,4 +145,6 @@ __all__ = [
     "ro_update_estimate",
     "ro_wait_parts",
     "ro_wash_done",
+    "task_link",
+    "task_schedule_for",
 ]

@@ -162,3 +162,22 @@ HANDOVER_ALL = dict.fromkeys(
     ],
     True,
 )
+
+
+def call_task_create(*, repair_order=None, appointment=None, **fields):
+    """A call task row as `CallTask.objects.create(**fields)`, linked to the repair order and
+    the appointment it is about (the apps' link tables: the engine's row names neither). A
+    task about a repair order carries its advisor, as the services write it."""
+    from appointments.models import AppointmentCallTask
+    from outreach.models import CallTask
+
+    from ..models import RepairOrderCallTask
+
+    if repair_order is not None:
+        fields["data"] = {"advisor_id": repair_order.advisor_id, **fields.get("data", {})}
+    task = CallTask.objects.create(**fields)
+    if repair_order is not None:
+        RepairOrderCallTask.objects.create(task=task, repair_order=repair_order)
+    if appointment is not None:
+        AppointmentCallTask.objects.create(task=task, appointment=appointment)
+    return task
