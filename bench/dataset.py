@@ -356,6 +356,7 @@ class Generator:
                     "km_per_day",
                     "km_due_on",
                     "service_due_on",
+                    "first_service_due_on",
                     "created_at",
                 ],
             ),
@@ -786,6 +787,7 @@ class Generator:
             km_per_day=estimates.km_per_day,
             km_due_on=estimates.km_due_on,
             service_due_on=estimates.service_due_on,
+            first_service_due_on=estimates.first_service_due_on,
             created_at=dt.datetime.combine(purchase, dt.time(9), TZ),
             **editable,
         )

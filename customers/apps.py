@@ -6,18 +6,22 @@ from django.utils.translation import gettext_lazy as _
 
 log = logging.getLogger(__name__)
 
-# The migration that adds the stored next-service day: when `migrate` applies it to a database
-# that already has vehicles, their day is computed right after (else the due lists and the KPI
-# tile would stay empty until the nightly refresh).
-SERVICE_DUE_MIGRATION = ("customers", "0007_vehicle_service_due_on")
+# The migrations that add a stored day of the service rule (the next service; a new car's first
+# service): when `migrate` applies one to a database that already has vehicles, their days are
+# computed right after (else the due lists, the KPI tile and the first-service capture would stay
+# empty until the nightly refresh).
+SERVICE_DUE_MIGRATIONS = {
+    ("customers", "0007_vehicle_service_due_on"),
+    ("customers", "0011_vehicle_first_service_due_on"),
+}
 
 
 def fill_service_due_after_upgrade(sender, plan=None, using="default", **kwargs) -> int:
-    """post_migrate: after a `migrate` that applied SERVICE_DUE_MIGRATION, the stored estimates
+    """post_migrate: after a `migrate` that applied one of SERVICE_DUE_MIGRATIONS, the stored estimates
     of every site's vehicles (`services.vehicle_estimates_refresh`). Returns how many vehicles
     were looked at (0 when the migration was not in this run or there are no vehicles)."""
     applied = {(m.app_label, m.name) for m, backwards in (plan or []) if not backwards}
-    if SERVICE_DUE_MIGRATION not in applied or using != "default":
+    if not SERVICE_DUE_MIGRATIONS & applied or using != "default":
         return 0
     from dms.models import Site
 

@@ -170,6 +170,9 @@ class Vehicle(models.Model):
     # the next service, by date or by projected mileage, first service included
     # (customers.service_due); every "due this month" reads it
     service_due_on = models.DateField(_("next service falls due on"), null=True, blank=True)
+    # a new car sold by the site: the day its first service falls (or fell) due, by the same rule
+    # (customers.service_due); the KPI's first-service capture reads it
+    first_service_due_on = models.DateField(_("first service falls due on"), null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -195,14 +198,19 @@ class Vehicle(models.Model):
             models.Index(fields=["site", "vin_last6"]),
             models.Index(fields=["site", "km_due_on"]),
             models.Index(fields=["site", "service_due_on"]),
+            # the KPI's first-service capture: a period's cars due, with what it reads of them
+            models.Index(
+                fields=["site", "first_service_due_on"],
+                include=["id", "first_service_done"],
+                condition=models.Q(first_service_due_on__isnull=False),
+                name="vehicle_first_service_day_idx",
+            ),
             models.Index(fields=["owner", "plate"]),
             # the API's vehicle list pages by plate: the partial unique index above leaves out
             # vehicles without a plate, so it cannot give a site's vehicles in that order
             models.Index(fields=["site", "plate", "id"], name="vehicle_site_plate_idx"),
         ]
-        # On Postgres, migration 0003 adds a GIN trigram index on plate (partial plates), and
-        # 0009 the KPI first-service index: sold vehicles by the day their first service falls
-        # due (purchase date + service interval), with what the KPI reads from them.
+        # On Postgres, migration 0003 adds a GIN trigram index on plate (partial plates).
 
     def __str__(self) -> str:
         return self.plate or self.vin

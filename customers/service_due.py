@@ -244,12 +244,8 @@ def service_due(
     projected = project(readings, today)
     if first_service_pending(v):
         rule = first_service or first_service_rule(v.site_id)
-        months, km = rule.months, rule.km
-        by_date = v.next_service_due_date or (
-            add_months(v.purchase_date, months) if v.purchase_date else None
-        )
-        by_km = day_reaching(readings, km, today=today) if v.purchase_date else None
-        return _first_of(v, by_date, by_km, km, projected, first=True, cycle="first")
+        by_date, by_km = _first_service_days(v, readings, rule, today=today, pending=True)
+        return _first_of(v, by_date, by_km, rule.km, projected, first=True, cycle="first")
 
     months = v.service_interval_months or 6
     interval_km = v.service_interval_km or 10000
@@ -266,6 +262,33 @@ def service_due(
     by_km = day_reaching(readings, due_km, today=today) if due_km and readings else None
     cycle = v.last_service_day.isoformat() if v.last_service_day else "0"
     return _first_of(v, by_date, by_km, due_km, projected, first=False, cycle=cycle)
+
+
+def _first_service_days(v, readings, rule: FirstServiceRule, *, today: date, pending: bool):
+    """(by date, by km) of a new car's first service under the site's rule: the rule's months
+    after the purchase (a next-service date set while it is pending wins) and the day the
+    projected odometer reaches the rule's km."""
+    by_date = (v.next_service_due_date if pending else None) or (
+        add_months(v.purchase_date, rule.months) if v.purchase_date else None
+    )
+    by_km = day_reaching(readings, rule.km, today=today) if v.purchase_date else None
+    return by_date, by_km
+
+
+def first_service_due_on(
+    v, *, today: date, first_service: FirstServiceRule | None = None
+) -> date | None:
+    """The day a new car sold by the site has its first service due, by the same rule as the
+    due lists (`service_due` of a car still waiting for it gives this day); also for a car that
+    has had it, so the KPI's first-service capture asks the same rule about past periods. None
+    for a car not sold by the site or without a purchase date."""
+    if not (v.sold_by_site and v.purchase_date):
+        return None
+    rule = first_service or first_service_rule(v.site_id)
+    by_date, by_km = _first_service_days(
+        v, _readings_of(v), rule, today=today, pending=first_service_pending(v)
+    )
+    return min(d for d in (by_date, by_km) if d is not None)
 
 
 def _first_of(v, by_date, by_km, due_km, projected, *, first, cycle) -> ServiceDue | None:
@@ -306,11 +329,13 @@ MAX_STORED_KM_PER_DAY = Decimal("99999.9")  # the column's range; beyond it the 
 @dataclass(frozen=True)
 class Estimates:
     """What the vehicle keeps of the rule: the daily rate, the day the next-service km is
-    reached, the day the next service falls due (none of them depends on today)."""
+    reached, the day the next service falls due, the day its first service falls (or fell) due
+    (none of them depends on today)."""
 
     km_per_day: Decimal
     km_due_on: date | None
     service_due_on: date | None
+    first_service_due_on: date | None = None
 
 
 def estimates(v, *, today: date, first_service: FirstServiceRule | None = None) -> Estimates:
@@ -321,7 +346,12 @@ def estimates(v, *, today: date, first_service: FirstServiceRule | None = None) 
     km_due_on = None
     if v.next_service_due_km and readings:
         km_due_on = day_reaching(readings, v.next_service_due_km, today=today)
+    if v.sold_by_site and v.purchase_date and first_service is None:
+        first_service = first_service_rule(v.site_id)  # read once for both days
     due = service_due(v, today=today, first_service=first_service)
     return Estimates(
-        km_per_day=rate, km_due_on=km_due_on, service_due_on=due.due_on if due else None
+        km_per_day=rate,
+        km_due_on=km_due_on,
+        service_due_on=due.due_on if due else None,
+        first_service_due_on=first_service_due_on(v, today=today, first_service=first_service),
     )

@@ -601,14 +601,18 @@ def vehicle_record_mileage(
 
 def vehicle_estimates_update(*, vehicle: Vehicle) -> Vehicle:
     """Store what the vehicle's history says of its next service (`customers.service_due`):
-    km/day, the day the next-service km is reached and the day the next service falls due.
+    km/day, the day the next-service km is reached, the day the next service falls due and the
+    day its first service falls (fell) due.
     Called wherever that history is written — the vehicle's details and readings here, its
     repair orders' odometers, deliveries and cancellations by workorders — and nightly."""
     v = service_due.with_history(Vehicle.objects.filter(pk=vehicle.pk)).get()
     new = service_due.estimates(v, today=timezone.localdate())
     if _store(v, new):
         Vehicle.objects.filter(pk=vehicle.pk).update(
-            km_per_day=new.km_per_day, km_due_on=new.km_due_on, service_due_on=new.service_due_on
+            km_per_day=new.km_per_day,
+            km_due_on=new.km_due_on,
+            service_due_on=new.service_due_on,
+            first_service_due_on=new.first_service_due_on,
         )
     _store(vehicle, new)
     return vehicle
@@ -616,13 +620,11 @@ def vehicle_estimates_update(*, vehicle: Vehicle) -> Vehicle:
 
 def _store(vehicle: Vehicle, new: service_due.Estimates) -> bool:
     """Set the estimates on the instance; True when they changed."""
-    old = (vehicle.km_per_day, vehicle.km_due_on, vehicle.service_due_on)
-    vehicle.km_per_day, vehicle.km_due_on, vehicle.service_due_on = (
-        new.km_per_day,
-        new.km_due_on,
-        new.service_due_on,
-    )
-    return old != (new.km_per_day, new.km_due_on, new.service_due_on)
+    fields = ("km_per_day", "km_due_on", "service_due_on", "first_service_due_on")
+    old = tuple(getattr(vehicle, f) for f in fields)
+    for f in fields:
+        setattr(vehicle, f, getattr(new, f))
+    return old != tuple(getattr(new, f) for f in fields)
 
 
 # --- duplicates and merge --------------------------------------------------------------------
@@ -764,7 +766,7 @@ def vehicle_estimates_refresh(*, site: Site) -> int:
     today = timezone.localdate()
     first_service = service_due.first_service_rule(site.pk)
     qs = service_due.with_history(Vehicle.objects.filter(site=site)).order_by("id")
-    fields = ["km_per_day", "km_due_on", "service_due_on"]
+    fields = ["km_per_day", "km_due_on", "service_due_on", "first_service_due_on"]
     count, batch = 0, []
     for v in qs.iterator(chunk_size=2000):
         count += 1

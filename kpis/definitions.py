@@ -211,7 +211,7 @@ KPIS: tuple[Kpi, ...] = (
         "first_service_capture_rate",
         _("First-service capture"),
         _(
-            "New cars sold by the site whose first service fell due in the period (purchase date + service interval) that came for it ÷ those due. 首保进场率."
+            "New cars sold by the site whose first service fell due in the period (by the site's first-service rule: months after the purchase or km, whichever first — the same day as the due list) that came for it ÷ those due. 首保进场率."
         ),
         "rate",
         records="first_service_due",

@@ -5,7 +5,9 @@ or by the mileage projected from their history, first services included
 
 Before, the three read three rules: the archive the next-service date or its own km estimate,
 care the projection, the KPI tile the next-service date only. Each vehicle below is one where
-they used to differ."""
+they used to differ. The KPI's first-service capture asks the same rule when a new car's first
+service fell due (it used the purchase date plus the car's service interval, not the site's
+first-service rule)."""
 
 from datetime import date, timedelta
 from decimal import Decimal
@@ -203,12 +205,24 @@ def _first_service_calls(site, days) -> dict[int, str]:
     return {t.vehicle_id: t.data["due_date"] for t in tasks}
 
 
+def _kpi_first_service(site, day: date) -> set[int]:
+    """The cars the KPI's first-service capture counts as due on `day` (a one-day period)."""
+    scope = make_scope(site_ids=[site.pk], start=day, end=day)
+    _records, vehicles = kpi_records("first_service_due", scope)
+    assert kpis_compute(site_ids=[site.pk], start=day, end=day)["first_service_due"] == len(
+        vehicles
+    )
+    return set(vehicles.values_list("pk", flat=True))
+
+
 def _assert_lists_and_calls_agree(api_as, site, cars, due: dict[str, date]):
-    """Every screen shows each car due on `due[name]`, and care calls about that day from 7 days
-    before it (the rule's lead time)."""
+    """Every screen shows each car due on `due[name]`, the KPI's first-service capture counts it
+    due that day, and care calls about that day from 7 days before it (the rule's lead time)."""
     for name, day in due.items():
         car = Vehicle.objects.get(pk=cars[name].pk)
         assert car.service_due_on == day, name
+        assert car.first_service_due_on == day, name
+        assert car.pk in _kpi_first_service(site, day), name
         month = day.replace(day=1)
         assert cars[name].pk in _archive_list(api_as, site, month), name
         rows = {row.vehicle.pk: row for row in care_due(site=site, month=month)}
@@ -230,6 +244,33 @@ def test_a_site_first_service_rule_sets_the_due_lists_and_the_care_calls_alike(s
     # nothing is listed or called by the default figures (5 June; 2,600 km to go: 7 May)
     assert _archive_list(api_as, site, JUNE) == set()
     assert _care_list(site, JUNE) == set()
+    # nor counted due by the KPI by the default figures or the cars' service interval (6 months)
+    for day in (date(2026, 6, 5), date(2026, 5, 7), date(2026, 9, 5)):
+        assert _kpi_first_service(site, day) == set()
+
+
+def test_the_first_service_capture_keeps_the_due_day_after_the_car_came(site, make_user):
+    # given a new car due for its first service on 5 May by the site's rule (2 months)
+    _first_service_only(site, interval_months=2, interval_km=3000)
+    car = _new_cars(site)["by_date"]
+    # when it comes for it on 3 May and is delivered
+    RepairOrderFactory(
+        vehicle=car,
+        status="delivered",
+        is_first_service=True,
+        odometer_km=2500,
+        opened_day=date(2026, 5, 3),
+        delivered_day=date(2026, 5, 3),
+    )
+    archive.vehicle_estimates_update(vehicle=car)
+    car.refresh_from_db()
+    # then the due lists move on to its next service, while the KPI still counts the first
+    # service as due on 5 May, and captured
+    assert car.service_due_on != date(2026, 5, 5)
+    assert car.first_service_due_on == date(2026, 5, 5)
+    assert _kpi_first_service(site, date(2026, 5, 5)) == {car.pk}
+    figures = kpis_compute(site_ids=[site.pk], start=date(2026, 5, 1), end=date(2026, 5, 31))
+    assert (figures["first_service_due"], figures["first_service_capture_rate"]) == (1, 1.0)
 
 
 def test_changing_the_first_service_rule_moves_the_stored_due_days_of_the_site(

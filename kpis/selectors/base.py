@@ -13,7 +13,6 @@ from dataclasses import dataclass, field
 from dateutil.relativedelta import relativedelta
 from django.db.models import (
     Aggregate,
-    DateField,
     Exists,
     ExpressionWrapper,
     F,
@@ -65,25 +64,6 @@ class Epoch(Func):
     def as_sqlite(self, compiler, connection, **extra):
         # on SQLite a datetime difference is already a number: microseconds
         return self.as_sql(compiler, connection, template="(%(expressions)s) / 1000000.0", **extra)
-
-
-class AddMonths(Func):
-    """date + n months, as a date (Postgres)."""
-
-    template = "(%(expressions)s))::date"
-    arg_joiner = " + make_interval(0, "
-    output_field = DateField()
-
-    def as_sqlite(self, compiler, connection, **extra):
-        # dms.sqlite.dms_add_months: the same end-of-month rule, in Python
-        return self.as_sql(
-            compiler,
-            connection,
-            function="dms_add_months",
-            template="%(function)s(%(expressions)s)",
-            arg_joiner=", ",
-            **extra,
-        )
 
 
 class Median(Aggregate):
@@ -345,19 +325,18 @@ def complaints_in(scope: Scope, *, now: dt.datetime | None = None):
 
 
 def first_service_due(scope: Scope) -> QuerySet[Vehicle]:
+    """New cars sold by the sites whose first service fell due in the period, by the archive's
+    one rule (`customers.service_due.first_service_due_on`: the site's first-service rule, by
+    months or km), stored on the vehicle; captured when it came (a 首保 repair order) or is
+    recorded as done."""
     came = Exists(
         RepairOrder.objects.filter(vehicle=OuterRef("pk"), is_first_service=True).exclude(
             status=ROStatus.CANCELLED
         )
     )
-    return (
-        Vehicle.objects.filter(
-            site_id__in=scope.site_ids, sold_by_site=True, purchase_date__isnull=False
-        )
-        .annotate(first_service_due_on=AddMonths(F("purchase_date"), F("service_interval_months")))
-        .filter(first_service_due_on__range=(scope.start, scope.end))
-        .annotate(is_captured=Q(first_service_done=True) | came)
-    )
+    return Vehicle.objects.filter(
+        site_id__in=scope.site_ids, first_service_due_on__range=(scope.start, scope.end)
+    ).annotate(is_captured=Q(first_service_done=True) | came)
 
 
 def month_of(day: dt.date) -> tuple[dt.date, dt.date]:

@@ -62,13 +62,15 @@ EXPECTED = {
     "complaints_closed": 2,  # C1 (48 h) C3 (372 h)
     "complaint_median_hours_to_close": 210.0,  # (48 + 372) ÷ 2
     "complaints_overdue": 1,  # C2 never contacted, past respond-by; C3 opened before
+    # first service by the site's rule (the default: 3 months or 5,000 km at 40 km/day, 125
+    # days): bought in December, due 03-03 (FV1), 03-08 (FV2), 03-06 (FV5), 03-09 (outside)
     "first_service_capture_rate": 0.6667,  # FV1 (flag), FV2 (首保 RO R7) ÷ FV1 FV2 FV5
     "first_service_due": 3,
     "retention": {"active": 2, "at_risk": 1, "nearly_lost": 1, "lost": 1},
     # next service in March by date or projected mileage, first services included: set for 03-01
-    # and 03-31 (not 04-01); FV1 (first service done) and the car not sold here, both bought in
-    # September with a 6-month interval: 03-03, 03-05; FV2, its first service seen on R7: 03-08
-    # (FV5 and the 09-09 car: first service due in December, 3 months after purchase)
+    # and 03-31 (not 04-01); the car not sold here, bought in September with a 6-month
+    # interval: 03-05; FV5 and the 12-09 car, waiting for their first service: 03-06, 03-09
+    # (FV1, first service done, and FV2, first service seen on R7: June, 6 months after purchase)
     "due_this_month": 5,
     "workshop_load": 0.0282,  # (3.0 + 2.0 + 1.5) booked ÷ (38.4 h × 6 days = 230.4)
     "labour_revenue": 1080.0,
@@ -220,10 +222,10 @@ def build() -> dict:
     def sold(purchase, **kw):
         return vehicle(sold_by_site=True, purchase_date=purchase, service_interval_months=6, **kw)
 
-    sold(dt.date(2025, 9, 3), first_service_done=True)  # FV1 due 03-03
-    fv2 = sold(dt.date(2025, 9, 8))  # due 03-08
-    sold(dt.date(2025, 9, 6))  # FV5 due 03-06
-    sold(dt.date(2025, 9, 9))  # due 03-09: outside
+    sold(dt.date(2025, 12, 3), first_service_done=True)  # FV1 due 03-03
+    fv2 = sold(dt.date(2025, 12, 8))  # due 03-08
+    sold(dt.date(2025, 12, 6))  # FV5 due 03-06
+    sold(dt.date(2025, 12, 9))  # due 03-09: outside
     vehicle(sold_by_site=False, purchase_date=dt.date(2025, 9, 5))  # not sold here
 
     # R7: last day of the period, 首保, a proposed additional line
