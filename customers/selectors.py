@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import calendar
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -229,11 +228,7 @@ def vehicle_ownerships(*, vehicle: Vehicle) -> list[VehicleOwnership]:
 
 
 # --- segmentation ----------------------------------------------------------------------------
-def add_months(day: date, months: int) -> date:
-    """`day` plus whole calendar months; the 31st becomes the month's last day when needed."""
-    month0 = day.month - 1 + months
-    year, month = day.year + month0 // 12, month0 % 12 + 1
-    return date(year, month, min(day.day, calendar.monthrange(year, month)[1]))
+add_months = service_due.add_months  # one calendar rule (31 Jan + 1 month = 28/29 Feb)
 
 
 def retention_bucket(*, site: Site, last_delivery_at: datetime | date | None, today: date) -> str:
