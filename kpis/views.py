@@ -16,11 +16,16 @@ from dms.exceptions import ApplicationError
 from dms.exports import csv_response
 from dms.models import Role, Site
 from dms.permissions import current_site, role_required
+from outreach.models import CallOutcome
 from workorders.models import repair_order_of
 
 from . import selectors
 from .apis import resolve_query
 from .definitions import KPIS, RETENTION_HELP
+
+# the outcome a call task records, as the follow-up desk names it ("booked": a care call that
+# ended in an appointment)
+OUTCOME_LABELS = {**dict(CallOutcome.choices), "booked": gettext_lazy("Booked")}
 
 # ---------------------------------------------------------------- presentation helpers --
 
@@ -398,7 +403,7 @@ def _columns(kind: str):
             (_("Agent"), lambda t: (_name(t.assignee), "")),
             (_("Window"), lambda t: (f"{_dt(t.due_at)} – {_dt(t.due_until)}", "")),
             (_("Completed"), lambda t: (_dt(t.completed_at), "")),
-            (_("Outcome"), lambda t: (t.outcome, "")),
+            (_("Outcome"), lambda t: (str(OUTCOME_LABELS.get(t.outcome, t.outcome)), "")),
             (_("Satisfaction"), lambda t: (str(t.satisfaction or ""), "")),
             (_("Comments"), lambda t: (t.comments, "")),
         ]
