@@ -19,6 +19,7 @@ from django.utils.translation import gettext as _
 from customers.models import Customer
 from dms.models import ClosedDate, OpeningHours, Role, Site, StaffRole
 from dms.names import has_cjk, person_name
+from dms.opening import site_calendar
 
 from .models import ACTIVE_STATUSES, Appointment, AppointmentStatus, PartReservation
 
@@ -83,19 +84,7 @@ def _weekday_name(day: date) -> str:
 
 def _calendar(site: Site, first: date, last: date) -> dict[date, tuple[time, time]]:
     """{day: (opens, closes)} for the open days in [first, last] — two queries."""
-    hours = {oh.weekday: (oh.opens, oh.closes) for oh in OpeningHours.objects.filter(site=site)}
-    closed = set(
-        ClosedDate.objects.filter(site=site, date__range=(first, last)).values_list(
-            "date", flat=True
-        )
-    )
-    out = {}
-    day = first
-    while day <= last:
-        if day not in closed and day.weekday() in hours:
-            out[day] = hours[day.weekday()]
-        day += timedelta(days=1)
-    return out
+    return site_calendar(site, first, last)
 
 
 def slot_grid(site: Site, day: date, opening: tuple[time, time] | None = None) -> list[Slot]:

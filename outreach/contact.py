@@ -22,7 +22,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from customers.models import Channel
-from dms.models import ClosedDate
+from dms.opening import site_calendar
 
 from .models import CallTask
 
@@ -65,18 +65,7 @@ def in_quiet_hours(customer, clock: time) -> bool:
 def open_days(site, first: date, last: date, *, closed: Iterable[date] | None = None) -> list[date]:
     """Days in [first, last] the site is open: opening hours that weekday and no closed date.
     `closed` may pass the site's closed dates already read (else they are read here)."""
-    weekdays = {oh.weekday for oh in site.opening_hours.all()}
-    if closed is None:
-        closed = ClosedDate.objects.filter(site=site, date__range=(first, last)).values_list(
-            "date", flat=True
-        )
-    closed = set(closed)
-    days, day = [], first
-    while day <= last:
-        if day.weekday() in weekdays and day not in closed:
-            days.append(day)
-        day += timedelta(days=1)
-    return days
+    return list(site_calendar(site, first, last, closed=closed))
 
 
 def local_at(site, day: date, clock: time) -> datetime:

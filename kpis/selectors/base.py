@@ -31,7 +31,8 @@ from django.utils import timezone
 from appointments.models import Appointment, AppointmentStatus
 from customers import selectors as archive
 from customers.models import Customer, Vehicle
-from dms.models import ClosedDate, OpeningHours, Site
+from dms.models import Site
+from dms.opening import open_days_of_sites
 from outreach.models import CallOutcome, CallTask, TaskKind, TaskStatus
 from workorders.models import JobLine, RepairOrder, ROStatus
 from workshop.models import ClockEntry
@@ -397,24 +398,6 @@ def retention_customers(scope: Scope, bucket: str) -> QuerySet[Customer]:
 
 
 def open_days(scope: Scope) -> dict[int, list[dt.date]]:
-    """Per site, the days of the period the site is open (opening hours, minus closed dates)."""
-    weekdays: dict[int, set[int]] = defaultdict(set)
-    for site_id, wd in OpeningHours.objects.filter(site_id__in=scope.site_ids).values_list(
-        "site_id", "weekday"
-    ):
-        weekdays[site_id].add(wd)
-    closed: dict[int, set[dt.date]] = defaultdict(set)
-    for site_id, day in ClosedDate.objects.filter(
-        site_id__in=scope.site_ids, date__range=(scope.start, scope.end)
-    ).values_list("site_id", "date"):
-        closed[site_id].add(day)
-    out = {}
-    for site in scope.sites:
-        days = []
-        d = scope.start
-        while d <= scope.end:
-            if d.weekday() in weekdays[site.pk] and d not in closed[site.pk]:
-                days.append(d)
-            d += dt.timedelta(days=1)
-        out[site.pk] = days
-    return out
+    """Per site, the days of the period the site is open (`dms.opening`: opening hours, minus
+    closed dates)."""
+    return open_days_of_sites(scope.site_ids, scope.start, scope.end)
