@@ -21,7 +21,14 @@ from django.utils.translation import gettext as _
 from dms.exceptions import NotFoundError
 from dms.names import person_name
 
-from .models import Approval, EstimateVersion, JobLine, RepairOrder, ROStatus, SignedDocument
+from .models import (
+    AGREED_APPROVALS,
+    Approval,
+    EstimateVersion,
+    RepairOrder,
+    ROStatus,
+    SignedDocument,
+)
 
 K = SignedDocument.Kind
 
@@ -95,7 +102,7 @@ def _context(ro: RepairOrder, kind: str, approval: Approval | None) -> dict:
         lines = [
             line
             for line in ro.lines.prefetch_related("parts").order_by("position", "id")
-            if line.approval in (JobLine.Approval.AUTHORIZED, JobLine.Approval.APPROVED)
+            if line.approval in AGREED_APPROVALS
         ]
         ctx.update(
             lines=lines,

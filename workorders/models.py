@@ -256,7 +256,12 @@ class JobLine(models.Model):
     @property
     def is_workable(self) -> bool:
         """Only authorized or approved lines may be worked."""
-        return self.approval in (self.Approval.AUTHORIZED, self.Approval.APPROVED)
+        return self.approval in AGREED_APPROVALS
+
+
+# The work the customer agreed to (authorized with the estimate, or approved as additional
+# work): the only lines worked, billed, printed on the settlement and counted by the KPIs.
+AGREED_APPROVALS = frozenset({JobLine.Approval.AUTHORIZED, JobLine.Approval.APPROVED})
 
 
 class PartLine(models.Model):

@@ -16,6 +16,7 @@ from dms.models import Role
 from dms.permissions import has_role, site_ids_of
 
 from .models import OPEN_STATUSES, Approval, JobLine, PartLine, Photo, RepairOrder, ROStatus
+from .promise import ro_promise_risk
 from .services import authorized_amount, lines_totals, money
 from .transitions import allowed_actions
 
@@ -339,12 +340,10 @@ def declined_lines_for_vehicle(*, vehicle) -> QuerySet[JobLine]:
     )
 
 
-def late_risk(ro: RepairOrder, *, now=None) -> bool:
-    """The promised time is within the hour (or past) and the car is not ready yet."""
-    if ro.promised_at is None or ro.status in (S.READY, S.INVOICED, S.DELIVERED, S.CANCELLED):
-        return False
-    now = now or timezone.now()
-    return (ro.promised_at - now).total_seconds() < 3600
+def late_risk(ro: RepairOrder, *, now=None, remaining_hours: Decimal | None = None) -> str:
+    """Will the car be ready by the promised time: "late", "at_risk", "ok" or "" — the workshop
+    board's rule (`workorders.promise`)."""
+    return ro_promise_risk(ro, now=now or timezone.now(), remaining_hours=remaining_hours)
 
 
 def signed_versions(ro: RepairOrder) -> dict:

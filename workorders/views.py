@@ -37,6 +37,7 @@ from .models import (
     RepairOrder,
     ROStatus,
 )
+from .promise import ZERO, remaining_hours_by_ro
 from .transitions import EDITABLE
 
 STAFF = tuple(Role.values)
@@ -110,8 +111,9 @@ def ro_list(request):
     )
     page = Paginator(qs, 50).get_page(request.GET.get("page"))
     now = timezone.now()
+    remaining = remaining_hours_by_ro(ro.pk for ro in page)
     for ro in page:
-        ro.late = selectors.late_risk(ro, now=now)
+        ro.risk = selectors.late_risk(ro, now=now, remaining_hours=remaining.get(ro.pk, ZERO))
     return render(
         request,
         "workorders/list.html",
@@ -238,7 +240,7 @@ def ro_detail(request, pk):
         "history": list(history(ro)),
         "actions": actions,
         "settle": selectors.settlement(ro),
-        "late": selectors.late_risk(ro),
+        "risk": selectors.late_risk(ro),
         "cancel_form": f.CancelForm(),
         "wait_form": f.WaitPartsForm(),
         "qc_form": f.QcForm(),

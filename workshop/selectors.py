@@ -16,6 +16,11 @@ from appointments.models import ACTIVE_STATUSES, Appointment
 from dms.models import Role, Site, StaffRole
 from dms.names import person_name
 from workorders.models import JobLine, RepairOrder, ROStatus
+from workorders.promise import (
+    WORKSHOP_STATUSES,
+    job_remaining_hours,
+    promise_risk,
+)
 
 from .models import ClockEntry, JobSignOff, PartsRequest
 from .transitions import WORKABLE_APPROVALS, clock_on_refusal, implausible_clock_time
@@ -34,33 +39,9 @@ BOARD_COLUMNS: list[tuple[str, Any, tuple[str, ...]]] = [
     ("ready", _("Ready"), (S.READY,)),
 ]
 BOARD_STATUSES = [s for _key, _label, statuses in BOARD_COLUMNS for s in statuses]
-# Cars still needing workshop hours: late risk is measured against their remaining work.
-WORKSHOP_STATUSES = (S.AUTHORIZED, S.IN_PROGRESS, S.WAITING_APPROVAL, S.WAITING_PARTS, S.REWORK)
-
-
-def late_risk(
-    *, promised_at: datetime | None, now: datetime, remaining_hours: Decimal, status: str = ""
-) -> str:
-    """ "late" past the promised time, "at_risk" when the remaining standard hours exceed the
-    time left, "ok" otherwise, "" without a promise or once the car is ready."""
-    if promised_at is None or status == S.READY:
-        return ""
-    if now >= promised_at:
-        return "late"
-    hours_left = Decimal((promised_at - now).total_seconds()) / Decimal(3600)
-    if remaining_hours > hours_left:
-        return "at_risk"
-    return "ok"
-
-
-def remaining_hours_of(jobs) -> Decimal:
-    """Standard hours still to do: each agreed, unfinished job's standard hours less what was
-    already clocked on it (never below zero)."""
-    total = Decimal("0")
-    for job in jobs:
-        if job.approval in WORKABLE_APPROVALS and job.work_status != W.DONE:
-            total += max(job.standard_hours - job.actual_hours, Decimal("0"))
-    return total
+# The promise rule and the remaining work live with the repair order (`workorders.promise`): the
+# RO list and page flag the same cars as the board.
+late_risk = promise_risk
 
 
 _name = person_name
@@ -208,8 +189,13 @@ def _board_card(ro, jobs, parts, clocked, refusals, now, labels) -> dict[str, An
     job_dicts = []
     for job in jobs:
         workable = job["approval"] in WORKABLE_APPROVALS
-        if status in WORKSHOP_STATUSES and workable and job["work_status"] != W.DONE:
-            remaining += max(job["standard_hours"] - job["actual_hours"], Decimal("0"))
+        if status in WORKSHOP_STATUSES:
+            remaining += job_remaining_hours(
+                approval=job["approval"],
+                work_status=job["work_status"],
+                standard_hours=job["standard_hours"],
+                actual_hours=job["actual_hours"],
+            )
         key = (status, job["approval"], job["work_status"], reworking)
         if key not in refusals:
             refusals[key] = clock_on_refusal(

@@ -8,7 +8,7 @@ from decimal import Decimal
 
 from django.utils.translation import gettext as _
 
-from workorders.models import JobLine, ROStatus
+from workorders.models import AGREED_APPROVALS, JobLine, ROStatus
 
 W = JobLine.WorkStatus
 A = JobLine.Approval
@@ -34,7 +34,7 @@ ASSIGNABLE_RO_STATUSES = frozenset(
     }
 )
 # Only work the customer agreed to may be done.
-WORKABLE_APPROVALS = frozenset({A.AUTHORIZED, A.APPROVED})
+WORKABLE_APPROVALS = AGREED_APPROVALS
 
 
 def ro_refusal(ro_status: str) -> str | None:

@@ -34,7 +34,7 @@ from customers.models import Customer, Vehicle
 from dms.models import Site
 from dms.opening import open_days_of_sites
 from outreach.models import CallOutcome, CallTask, TaskKind, TaskStatus
-from workorders.models import JobLine, RepairOrder, ROStatus
+from workorders.models import AGREED_APPROVALS, JobLine, RepairOrder, ROStatus
 from workshop.models import ClockEntry
 
 try:  # the follow-ups app owns complaints; keep the dashboard working while it lands
@@ -43,7 +43,7 @@ except ImportError:  # pragma: no cover
     Complaint = ComplaintStatus = None
 
 
-BILLABLE = (JobLine.Approval.AUTHORIZED, JobLine.Approval.APPROVED)
+BILLABLE = AGREED_APPROVALS  # the work the customer agreed to (workorders.models)
 
 
 SATISFIED_MIN = 4  # satisfaction 4 or 5 on the 1–5 scale is a "satisfied" answer

@@ -17,6 +17,7 @@ from dms.permissions import require_role
 from dms.statemachine import lock, move
 
 from ..models import (
+    AGREED_APPROVALS,
     ApprovalChannel,
     EstimateVersion,
     JobLine,
@@ -180,9 +181,7 @@ def lines_totals(lines: Iterable[JobLine], *, tax_rate: Decimal) -> dict[str, De
 
 def _billable_lines(ro: RepairOrder) -> list[JobLine]:
     return [
-        line
-        for line in ro.lines.prefetch_related("parts")
-        if line.approval in (JobLine.Approval.AUTHORIZED, JobLine.Approval.APPROVED)
+        line for line in ro.lines.prefetch_related("parts") if line.approval in AGREED_APPROVALS
     ]
 
 

@@ -7,6 +7,7 @@ from django.utils import timezone
 from dms.models import Role
 from dms.tests.factories import morning_time_zone
 from workorders.models import JobLine, ROStatus
+from workorders.promise import remaining_hours_of
 from workorders.tests.factories import JobLineFactory
 from workshop import selectors, services
 from workshop.selectors import board_columns, late_risk
@@ -58,7 +59,7 @@ class TestLateRisk:
             standard_hours=Decimal("4.00"),
             approval=JobLine.Approval.PROPOSED,
         )
-        assert selectors.remaining_hours_of(job.repair_order.lines.all()) == Decimal("4.00")
+        assert remaining_hours_of(job.repair_order.lines.all()) == Decimal("4.00")
 
 
 def _card(columns, ro_id):
