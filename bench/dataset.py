@@ -48,7 +48,16 @@ PRESETS = {
 }
 
 # The apps whose tables `reset` empties (with the users) before a run.
-DATA_APPS = ("dms", "customers", "appointments", "workorders", "workshop", "followups", "care")
+DATA_APPS = (
+    "dms",
+    "customers",
+    "outreach",
+    "appointments",
+    "workorders",
+    "workshop",
+    "followups",
+    "care",
+)
 
 SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘于蒋蔡余杜叶程苏魏吕丁任沈"
 GIVEN = "伟芳娜敏静丽强磊军洋勇艳杰娟涛明超秀霞平刚桂英华玉兰萍红建文辉力鹏飞斌宇浩凯晨欣怡婷雪琳"
