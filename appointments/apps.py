@@ -15,6 +15,12 @@ class AppointmentsConfig(AppConfig):
 
         task_copied.connect(_link_copy, dispatch_uid="appointments.task_copied")
 
+        from outreach.webhooks import register_subject
+
+        from .models import Appointment
+
+        register_subject(Appointment, "appointment")  # its audit entries: webhook events
+
         from messaging.services import register_preview_source
 
         register_preview_source(_preview_values)

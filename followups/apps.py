@@ -9,6 +9,11 @@ class FollowupsConfig(AppConfig):
     def ready(self) -> None:
         from customers import history
         from outreach import sweeper
+        from outreach.webhooks import register_subject
+
+        from .models import Complaint
+
+        register_subject(Complaint, "complaint")  # audit entries about complaints: webhook events
         from workorders.signals import repair_order_delivered
 
         from .handlers import on_repair_order_delivered

@@ -31,13 +31,16 @@ from .models import DeliveryStatus, WebhookDelivery, WebhookSubscription
 
 log = logging.getLogger(__name__)
 
-# content type "app_label.model" → event subject name
-SUBJECTS = {
-    "workorders.repairorder": "repair_order",
-    "appointments.appointment": "appointment",
-    "outreach.calltask": "call_task",
-    "followups.complaint": "complaint",
-}
+# content type "app_label.model" → event subject name. The engine names its own call tasks; the
+# apps above register theirs (repair orders, appointments, complaints) in their ready().
+SUBJECTS = {"outreach.calltask": "call_task"}
+
+
+def register_subject(model, name: str) -> None:
+    """Audit entries about rows of `model` become webhook events named `<name>.<action>`."""
+    SUBJECTS[model._meta.label_lower] = name
+
+
 BACKOFF_BASE_SECONDS = 30
 BACKOFF_MAX_SECONDS = 6 * 3600
 TIMEOUT_SECONDS = outbound.TIMEOUT_SECONDS

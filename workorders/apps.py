@@ -47,6 +47,10 @@ class WorkordersConfig(AppConfig):
 
         task_copied.connect(_link_copy, dispatch_uid="workorders.task_copied")
 
+        from outreach.webhooks import register_subject
+
+        register_subject(RepairOrder, "repair_order")  # its audit entries: webhook events
+
 
 def _link_copy(sender, original, copy, **kwargs):
     """A task made from another one is about the same repair order."""
