@@ -156,6 +156,17 @@ def test_the_stored_due_day_follows_the_history_where_it_is_written(site, make_u
     assert Vehicle.objects.get(pk=vehicle.pk).service_due_on == today
 
 
+def test_a_vehicle_left_with_a_merged_away_owner_is_on_no_list(site, api_as):
+    kept = _vehicle(site, next_service_due_date=date(2026, 6, 10))
+    stray = _vehicle(site, next_service_due_date=date(2026, 6, 11))
+    # its owner was merged into another customer (a merge moves the vehicles; this one stayed)
+    stray.owner.merged_into = kept.owner
+    stray.owner.save(update_fields=["merged_into"])
+    assert _archive_list(api_as, site, JUNE) == {kept.pk}
+    assert _care_list(site, JUNE) == {kept.pk}
+    assert _kpi_tile(site, JUNE) == (1, {kept.pk})
+
+
 def test_the_nightly_refresh_catches_history_written_in_bulk(site):
     vehicle = _vehicle(site, next_service_due_date=date(2026, 6, 10))
     Vehicle.objects.filter(pk=vehicle.pk).update(next_service_due_date=date(2026, 7, 10))
