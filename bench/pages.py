@@ -41,6 +41,7 @@ def scenarios(today: dt.date) -> list[dict]:
     advisor = users.get(username=f"{code}-advisor1")
     manager = users.get(username=f"{code}-manager")
     dispatcher = users.get(username=f"{code}-dispatcher")
+    agent = users.filter(username__startswith=f"{code}-agent").order_by("pk").first()
     group = users.get(username="bench-group")
 
     # lookup keys people type: a full plate, part of a plate, VIN last 6, a phone, a name
@@ -143,6 +144,13 @@ def scenarios(today: dt.date) -> list[dict]:
             "urls": [("/api/v1/workshop/board/", {})],
         },
         {"name": "RO detail", "user": advisor, "urls": ro_detail},
+        {
+            "name": "RO list",
+            "user": advisor,
+            "urls": [("/ro/", {}), ("/ro/?tab=workshop", {}), ("/ro/?tab=all", {})],
+        },
+        {"name": "follow-up desk", "user": agent, "urls": [("/followups/", {})]},
+        {"name": "care due list", "user": agent, "urls": [("/care/", {})]},
         {"name": "customer status page", "user": advisor, "urls": status_pages},
         {"name": "online booking times", "user": advisor, "urls": booking_times if menu else []},
         {"name": "customer survey page", "user": advisor, "urls": surveys},
