@@ -7,6 +7,7 @@ and reads only the current site's rows.
 from datetime import timedelta
 
 from django.contrib import messages
+from django.core.paginator import Paginator
 from django.http import HttpResponseRedirect
 from django.shortcuts import render
 from django.urls import reverse
@@ -40,6 +41,9 @@ def _month_filter(request):
     return form, data.get("month") or today.replace(day=1), data.get("status") or "", True
 
 
+DUE_PAGE_SIZE = 100
+
+
 @role_required(*DESK_ROLES)
 def due_this_month(request):
     """Seed 001: lock this month's maintenance customers — who was contacted, who booked."""
@@ -47,12 +51,15 @@ def due_this_month(request):
     rows = selectors.due_this_month(site=request.site, month=month, today=_today(request.site))
     counts = selectors.due_counts(rows)
     shown = [r for r in rows if not status or r.status == status]
+    # a busy month is well over a thousand cars: the counts cover them all, the table a page
+    page = Paginator(shown, DUE_PAGE_SIZE).get_page(request.GET.get("page"))
     context = {
         "form": form,
         "month": month,
         "previous": (month - timedelta(days=1)).replace(day=1),
         "next": (month + timedelta(days=32)).replace(day=1),
-        "rows": shown,
+        "rows": page.object_list,
+        "page": page,
         "counts": counts,
         "status": status,
         "statuses": selectors.DueStatus.labels,

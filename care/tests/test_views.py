@@ -44,6 +44,30 @@ def test_due_this_month_lists_the_due_vehicles(site, agent_client):
     assert [r.vehicle for r in response.context["rows"]] == [due]
 
 
+def test_a_busy_month_is_shown_a_page_at_a_time_with_every_car_counted(
+    site, agent_client, monkeypatch
+):
+    from care import views
+
+    monkeypatch.setattr(views, "DUE_PAGE_SIZE", 2)
+    month = _this_month()
+    cars = [
+        VehicleFactory(owner=CustomerFactory(site=site), next_service_due_date=month + timedelta(d))
+        for d in range(5)
+    ]
+    first = agent_client.get(reverse("care:due_this_month"))
+    assert first.context["counts"]["total"] == 5
+    assert [r.vehicle for r in first.context["rows"]] == cars[:2]
+    assert "1 / 3" in first.content.decode()
+    last = agent_client.get(reverse("care:due_this_month"), {"page": 3})
+    assert [r.vehicle for r in last.context["rows"]] == cars[4:]
+    # a page past the end shows the last one, a broken number the first
+    assert agent_client.get(reverse("care:due_this_month"), {"page": 9}).context["page"].number == 3
+    assert (
+        agent_client.get(reverse("care:due_this_month"), {"page": "x"}).context["page"].number == 1
+    )
+
+
 def test_a_bad_month_is_a_400_with_a_message(site, agent_client):
     response = agent_client.get(reverse("care:due_this_month"), {"month": "June"})
     assert response.status_code == 400
