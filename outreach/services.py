@@ -135,6 +135,31 @@ def message_contact_time(*, site, customer, channel: str, kind: str, at: datetim
     return next_contact_time(task=task, at=at)
 
 
+def task_move(
+    task: CallTask,
+    *,
+    to: str,
+    actor=None,
+    action: str | None = None,
+    note: str = "",
+    data: dict | None = None,
+    extra_fields: dict | None = None,
+) -> CallTask:
+    """Move a call task (locked by the caller) to `to` by the engine's transition table, with
+    its audit entry: the one way the apps above change a task's state (the follow-up desk
+    recording a call, a survey answered online); the table stays the engine's own."""
+    return move(
+        task,
+        to=to,
+        table=TASK_TRANSITIONS,
+        actor=actor,
+        action=action,
+        note=note,
+        data=data,
+        extra_fields=extra_fields,
+    )
+
+
 # --- assignment ------------------------------------------------------------------------------
 def agents_on_duty(*, site):
     User = get_user_model()

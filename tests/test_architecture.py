@@ -56,3 +56,19 @@ def test_no_app_names_a_model_of_an_app_above_it():
                     if label in out_of_reach and (where, label) not in KNOWN:
                         found.append(f"{where} names a model of {label}")
     assert not found
+
+
+def test_only_the_outreach_engine_moves_call_tasks():
+    """The apps above change a call task's state through `outreach.services` (`task_move`, the
+    engine's named operations), never with the engine's transition table themselves."""
+    found = [
+        str(path.relative_to(ROOT))
+        for layer in LAYERS
+        for app in layer
+        if app != "outreach"
+        for path in _shipped_modules(app)
+        if re.search(
+            r"outreach\.transitions|from outreach import [^\n]*\btransitions\b", path.read_text()
+        )
+    ]
+    assert not found

@@ -14,11 +14,10 @@ from dms import audit
 from dms.exceptions import ApplicationError, ConflictError, PermissionDeniedError
 from dms.models import Role
 from dms.permissions import has_role, require_role
-from dms.statemachine import lock, move
+from dms.statemachine import lock
 from outreach import contact
 from outreach.models import CallOutcome, CallTask, TaskKind, TaskStatus
-from outreach.services import PENDING, advisor_id, next_contact_time, pick_agent
-from outreach.transitions import TASK_TRANSITIONS
+from outreach.services import PENDING, advisor_id, next_contact_time, pick_agent, task_move
 from workorders.models import repair_order_of
 from workorders.services import task_schedule_for
 
@@ -92,10 +91,9 @@ def followup_schedule_for_delivery(*, repair_order) -> CallTask:
     )
     if created and channel is None:
         task = lock(CallTask, task.pk)
-        move(
+        task_move(
             task,
             to=TaskStatus.CANCELLED,
-            table=TASK_TRANSITIONS,
             action="cancelled",
             note=_("The customer opted out of calls, SMS and e-mail."),
         )
@@ -307,20 +305,18 @@ def call_task_record_outcome(
             or next_at is None
             or next_at > task.due_until
         ):
-            move(
+            task_move(
                 task,
                 to=TaskStatus.UNREACHABLE,
-                table=TASK_TRANSITIONS,
                 actor=actor,
                 note=_("No answer after %(n)d attempt(s).") % {"n": attempts},
                 data=data,
                 extra_fields={**fields, "completed_at": now},
             )
         else:
-            move(
+            task_move(
                 task,
                 to=TaskStatus.SCHEDULED,
-                table=TASK_TRANSITIONS,
                 actor=actor,
                 action="retry",
                 note=_("No answer; next attempt from %(at)s.")
@@ -330,10 +326,9 @@ def call_task_record_outcome(
             )
         return task
     if outcome == CallOutcome.WRONG_NUMBER:
-        move(
+        task_move(
             task,
             to=TaskStatus.UNREACHABLE,
-            table=TASK_TRANSITIONS,
             actor=actor,
             action="wrong_number",
             note=_("Wrong number."),
@@ -345,10 +340,9 @@ def call_task_record_outcome(
     fields.update({"satisfaction": score, "completed_at": now})
     unhappy = dissatisfied or (score is not None and score <= 2)
     fields["data"] = {**task.data, "technical_problem": technical_problem, "dissatisfied": unhappy}
-    move(
+    task_move(
         task,
         to=TaskStatus.DONE,
-        table=TASK_TRANSITIONS,
         actor=actor,
         action=f"outcome_{outcome}",
         note=comments.strip(),
@@ -443,11 +437,10 @@ def followup_record_survey(
         )
     else:
         if task.status == TaskStatus.QUEUED:  # a worker holds it: hand it back first
-            move(task, to=TaskStatus.SCHEDULED, table=TASK_TRANSITIONS, action="survey_answered")
-        move(
+            task_move(task, to=TaskStatus.SCHEDULED, action="survey_answered")
+        task_move(
             task,
             to=TaskStatus.DONE,
-            table=TASK_TRANSITIONS,
             action=f"outcome_{CallOutcome.REACHED}",
             note=text,
             data={
