@@ -60,7 +60,7 @@ def _on_reply(sender, message, customer, text, choice, **kwargs):
         CallTask.objects.filter(
             pk=task_id,
             kind__in=[TaskKind.REMINDER_DAY_BEFORE, TaskKind.REMINDER_SOON],
-            appointment__isnull=False,
+            appointment_link__isnull=False,
         )
         .select_related("appointment_link")
         .first()
@@ -81,10 +81,9 @@ def _on_reply(sender, message, customer, text, choice, **kwargs):
 
 def _link_copy(sender, original, copy, **kwargs):
     """A task made from another one is about the same appointment."""
-    from .models import AppointmentCallTask
+    from .models import appointment_of
+    from .services import task_link
 
-    link = AppointmentCallTask.objects.filter(task=original).first()
-    if link is not None:
-        AppointmentCallTask.objects.get_or_create(
-            task=copy, defaults={"appointment_id": link.appointment_id}
-        )
+    appointment = appointment_of(original)
+    if appointment is not None:
+        task_link(task=copy, appointment=appointment)

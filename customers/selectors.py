@@ -228,9 +228,6 @@ def vehicle_ownerships(*, vehicle: Vehicle) -> list[VehicleOwnership]:
 
 
 # --- segmentation ----------------------------------------------------------------------------
-add_months = service_due.add_months  # one calendar rule (31 Jan + 1 month = 28/29 Feb)
-
-
 def retention_bucket(*, site: Site, last_delivery_at: datetime | date | None, today: date) -> str:
     """The 3-6-9 bucket: months since the last delivery, thresholds from the site. Exactly
     3 months (same day of month) is already "at risk"; exactly 6 "nearly lost"; exactly 9 "lost"."""
@@ -240,11 +237,11 @@ def retention_bucket(*, site: Site, last_delivery_at: datetime | date | None, to
         last = timezone.localtime(last_delivery_at, site.tzinfo).date()
     else:
         last = last_delivery_at
-    if today >= add_months(last, site.retention_lost_months):
+    if today >= service_due.add_months(last, site.retention_lost_months):
         return Customer.Retention.LOST
-    if today >= add_months(last, site.retention_nearly_lost_months):
+    if today >= service_due.add_months(last, site.retention_nearly_lost_months):
         return Customer.Retention.NEARLY_LOST
-    if today >= add_months(last, site.retention_at_risk_months):
+    if today >= service_due.add_months(last, site.retention_at_risk_months):
         return Customer.Retention.AT_RISK
     return Customer.Retention.ACTIVE
 

@@ -20,7 +20,7 @@ from django.utils import timezone
 
 from customers import services
 from customers.models import Customer, Vehicle
-from customers.selectors import add_months
+from customers.service_due import add_months
 from customers.validators import vin_with_check_digit
 from outreach.models import CallTask, TaskKind, TaskStatus
 from workorders.models import JobLine, PartLine, RepairOrder, RepairOrderCallTask

@@ -24,7 +24,7 @@ from dms.api.schema import error_responses
 from dms.exceptions import ApplicationError
 from dms.models import Role
 from dms.permissions import HasRole, site_ids_of
-from outreach.models import CallOutcome, CallTask, TaskKind, TaskStatus
+from outreach.models import RECORDED_OUTCOMES, CallOutcome, CallTask, TaskKind, TaskStatus
 
 from . import selectors, services
 from .models import Complaint, ComplaintCause, ComplaintChannel, ComplaintDecision, ComplaintStatus
@@ -32,7 +32,6 @@ from .models import Complaint, ComplaintCause, ComplaintChannel, ComplaintDecisi
 ERRORS = error_responses(400, 403, 404, 409)
 # what a call task's `outcome` can hold: the agent's answers, and "booked" when a care call
 # ended in an appointment (care.services)
-RECORDED_OUTCOMES = [*CallOutcome.choices, ("booked", _("Booked"))]
 CALLERS = (Role.FOLLOWUP_AGENT, Role.ADVISOR, Role.TECHNICIAN, Role.DISPATCHER)
 
 

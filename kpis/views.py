@@ -16,16 +16,14 @@ from dms.exceptions import ApplicationError
 from dms.exports import csv_response
 from dms.models import Role, Site
 from dms.permissions import current_site, role_required
-from outreach.models import CallOutcome
+from outreach.models import RECORDED_OUTCOMES
 from workorders.models import repair_order_of
 
 from . import selectors
 from .apis import resolve_query
 from .definitions import KPIS, RETENTION_HELP
 
-# the outcome a call task records, as the follow-up desk names it ("booked": a care call that
-# ended in an appointment)
-OUTCOME_LABELS = {**dict(CallOutcome.choices), "booked": gettext_lazy("Booked")}
+OUTCOME_LABELS = dict(RECORDED_OUTCOMES)  # a call task's outcome, as the desk names it
 
 # ---------------------------------------------------------------- presentation helpers --
 

@@ -127,6 +127,11 @@ class CallOutcome(models.TextChoices):
     RESCHEDULE = "reschedule", _("Appointment moved")
 
 
+# What a task's `outcome` can hold: the answers an agent records, and "booked" (a care call that
+# ended in an appointment, `services.task_record_booking`).
+RECORDED_OUTCOMES = [*CallOutcome.choices, ("booked", _("Booked"))]
+
+
 class OutboundMessage(models.Model):
     """An SMS or e-mail handed to a channel backend, once per task (the unique task makes a
     second worker run unable to send it twice)."""

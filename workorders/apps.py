@@ -54,13 +54,12 @@ class WorkordersConfig(AppConfig):
 
 def _link_copy(sender, original, copy, **kwargs):
     """A task made from another one is about the same repair order."""
-    from .models import RepairOrderCallTask
+    from .models import repair_order_of
+    from .services import task_link
 
-    link = RepairOrderCallTask.objects.filter(task=original).first()
-    if link is not None:
-        RepairOrderCallTask.objects.get_or_create(
-            task=copy, defaults={"repair_order_id": link.repair_order_id}
-        )
+    ro = repair_order_of(original)
+    if ro is not None:
+        task_link(task=copy, repair_order=ro)
 
 
 def _message_state(sender, message, **kwargs):

@@ -13,6 +13,7 @@ from decimal import Decimal
 
 from django.db.models import DecimalField, ExpressionWrapper, F, Sum, Value
 from django.db.models.functions import Coalesce, Greatest
+from django.utils import timezone
 
 from .models import AGREED_APPROVALS, JobLine, RepairOrder, ROStatus
 
@@ -79,9 +80,12 @@ def remaining_hours_by_ro(ro_ids: Iterable[int]) -> dict[int, Decimal]:
     return {row["repair_order_id"]: row["left"] for row in rows}
 
 
-def ro_promise_risk(ro: RepairOrder, *, now: datetime, remaining_hours: Decimal | None) -> str:
+def ro_promise_risk(
+    ro: RepairOrder, *, now: datetime | None = None, remaining_hours: Decimal | None = None
+) -> str:
     """The rule for one repair order; `remaining_hours`: its agreed work still to do (read
     from its lines when None). Only the workshop's states count it."""
+    now = now or timezone.now()
     if ro.promised_at is None or ro.status in DONE_STATUSES:
         return ""
     if ro.status not in WORKSHOP_STATUSES:
@@ -93,3 +97,15 @@ def ro_promise_risk(ro: RepairOrder, *, now: datetime, remaining_hours: Decimal 
     return promise_risk(
         promised_at=ro.promised_at, now=now, remaining_hours=remaining, status=ro.status
     )
+
+
+def promise_risks(ros: Iterable[RepairOrder], *, now: datetime | None = None) -> dict[int, str]:
+    """{repair order id: risk} for a page of repair orders (the RO list): one query for their
+    remaining work."""
+    ros = list(ros)
+    now = now or timezone.now()
+    remaining = remaining_hours_by_ro(ro.pk for ro in ros)
+    return {
+        ro.pk: ro_promise_risk(ro, now=now, remaining_hours=remaining.get(ro.pk, ZERO))
+        for ro in ros
+    }

@@ -8,7 +8,6 @@ from datetime import date, timedelta
 from decimal import Decimal
 
 from django.db.models import Count, Exists, Max, OuterRef, Prefetch, Q, QuerySet, Subquery, Sum
-from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from dms.exceptions import NotFoundError
@@ -16,7 +15,6 @@ from dms.models import Role
 from dms.permissions import has_role, site_ids_of
 
 from .models import OPEN_STATUSES, Approval, JobLine, PartLine, Photo, RepairOrder, ROStatus
-from .promise import ro_promise_risk
 from .services import authorized_amount, lines_totals, money
 from .transitions import allowed_actions
 
@@ -338,12 +336,6 @@ def declined_lines_for_vehicle(*, vehicle) -> QuerySet[JobLine]:
         .prefetch_related("parts")
         .order_by("-repair_order__opened_at")
     )
-
-
-def late_risk(ro: RepairOrder, *, now=None, remaining_hours: Decimal | None = None) -> str:
-    """Will the car be ready by the promised time: "late", "at_risk", "ok" or "" — the workshop
-    board's rule (`workorders.promise`)."""
-    return ro_promise_risk(ro, now=now or timezone.now(), remaining_hours=remaining_hours)
 
 
 def signed_versions(ro: RepairOrder) -> dict:

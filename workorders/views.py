@@ -37,7 +37,7 @@ from .models import (
     RepairOrder,
     ROStatus,
 )
-from .promise import ZERO, remaining_hours_by_ro
+from .promise import promise_risks, ro_promise_risk
 from .transitions import EDITABLE
 
 STAFF = tuple(Role.values)
@@ -110,10 +110,9 @@ def ro_list(request):
         advisor_id=request.user.pk if request.GET.get("mine") else None,
     )
     page = Paginator(qs, 50).get_page(request.GET.get("page"))
-    now = timezone.now()
-    remaining = remaining_hours_by_ro(ro.pk for ro in page)
+    risks = promise_risks(page.object_list)
     for ro in page:
-        ro.risk = selectors.late_risk(ro, now=now, remaining_hours=remaining.get(ro.pk, ZERO))
+        ro.risk = risks[ro.pk]
     return render(
         request,
         "workorders/list.html",
@@ -240,7 +239,7 @@ def ro_detail(request, pk):
         "history": list(history(ro)),
         "actions": actions,
         "settle": selectors.settlement(ro),
-        "risk": selectors.late_risk(ro),
+        "risk": ro_promise_risk(ro),
         "cancel_form": f.CancelForm(),
         "wait_form": f.WaitPartsForm(),
         "qc_form": f.QcForm(),

@@ -39,11 +39,6 @@ BOARD_COLUMNS: list[tuple[str, Any, tuple[str, ...]]] = [
     ("ready", _("Ready"), (S.READY,)),
 ]
 BOARD_STATUSES = [s for _key, _label, statuses in BOARD_COLUMNS for s in statuses]
-# The promise rule and the remaining work live with the repair order (`workorders.promise`): the
-# RO list and page flag the same cars as the board.
-late_risk = promise_risk
-
-
 _name = person_name
 
 
@@ -237,7 +232,7 @@ def _board_card(ro, jobs, parts, clocked, refusals, now, labels) -> dict[str, An
             int((promised_at - now).total_seconds() // 60) if promised_at is not None else None
         ),
         "remaining_hours": remaining.quantize(Decimal("0.01")),
-        "risk": late_risk(
+        "risk": promise_risk(
             promised_at=promised_at, now=now, remaining_hours=remaining, status=status
         ),
         "waiting_part": ro.get("waiting_part", "") if status == S.WAITING_PARTS else "",

@@ -2,7 +2,8 @@ from datetime import date, datetime
 
 import pytest
 
-from customers.selectors import add_months, retention_bucket
+from customers.selectors import retention_bucket
+from customers.service_due import add_months
 from dms.tests.factories import SiteFactory
 
 pytestmark = pytest.mark.django_db

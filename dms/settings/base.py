@@ -332,7 +332,7 @@ SPECTACULAR_SETTINGS = {
         "ComplaintDecisionEnum": "followups.models.ComplaintDecision",
         "LineDecisionEnum": "workorders.models.ApprovalLine.Decision",
         "CallOutcomeEnum": "outreach.models.CallOutcome",
-        "RecordedCallOutcomeEnum": "followups.apis.RECORDED_OUTCOMES",
+        "RecordedCallOutcomeEnum": "outreach.models.RECORDED_OUTCOMES",
         "ComplaintCauseEnum": "followups.models.ComplaintCause",
         "LineApprovalEnum": "workorders.models.JobLine.Approval",
         "RoleEnum": "dms.models.Role",

@@ -7,10 +7,11 @@ from django.utils import timezone
 from dms.models import Role
 from dms.tests.factories import morning_time_zone
 from workorders.models import JobLine, ROStatus
+from workorders.promise import promise_risk as late_risk
 from workorders.promise import remaining_hours_of
 from workorders.tests.factories import JobLineFactory
 from workshop import selectors, services
-from workshop.selectors import board_columns, late_risk
+from workshop.selectors import board_columns
 
 pytestmark = pytest.mark.django_db
 
