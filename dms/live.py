@@ -24,6 +24,7 @@ from __future__ import annotations
 import secrets
 import time
 import zlib
+from collections.abc import Callable
 from functools import wraps
 
 from django.conf import settings
@@ -74,12 +75,19 @@ def _now() -> float:
     return time.time()
 
 
-def _tag(name: str, apps, request, site_id, user_id) -> str:
+def _state(name: str, apps, request, site_id) -> tuple[str, str, str]:
+    """(name.site.versions.bucket, language, path hash): what a fragment's content depends on
+    besides the user."""
     bucket = int(_now() // BUCKET_SECONDS)
     path = zlib.crc32(request.get_full_path().encode())
     lang = getattr(request, "LANGUAGE_CODE", "")
     versions = version(site_id, apps)
-    return f'W/"{name}.{site_id}.{versions}.{bucket}.{user_id}.{lang}.{path:x}"'
+    return f"{name}.{site_id}.{versions}.{bucket}", lang, f"{path:x}"
+
+
+def _tag(name: str, apps, request, site_id, user_id) -> str:
+    head, lang, path = _state(name, apps, request, site_id)
+    return f'W/"{head}.{user_id}.{lang}.{path}"'
 
 
 def _unchanged(name: str, apps, request) -> str | None:
@@ -109,6 +117,33 @@ def _no_cache(response, tag: str):
     return response
 
 
+SHARED_KEY = "dms:live:html:{state}:{variant}"
+
+
+def shared_render(request, variant: str, render: Callable[[], HttpResponse]) -> HttpResponse:
+    """A polled fragment that every screen of the site with the same `variant` (what the
+    content depends on about the user, e.g. whether they may assign) sees alike: the first poll
+    after a change (or in a new minute) renders it, the other screens' polls answer with that
+    body from the shared cache. The key is the state the tag was taken from before the view
+    read anything, so a cached body is never older than the versions it is filed under.
+
+    A site's wall screens, the dispatcher's tablet and the advisors' board tabs all poll the
+    same board; at one render per change instead of one per screen, the load test's board
+    polls at 40 rooftops cost ... (docs/benchmarks.md)."""
+    state = getattr(request, "live_state", None)
+    if state is None:
+        return render()
+    key = SHARED_KEY.format(state=state, variant=variant)
+    cached = cache.get(key)
+    if cached is not None:
+        content_type, body = cached
+        return HttpResponse(body, content_type=content_type)
+    response = render()
+    if response.status_code == 200 and not response.streaming:
+        cache.set(key, (response["Content-Type"], response.content), 2 * BUCKET_SECONDS)
+    return response
+
+
 def polled(name: str, apps: tuple[str, ...]):
     """View decorator for a polled htmx fragment (put it above the role check) that shows rows
     of `apps` (app labels): 304 while the site's versions of those apps, the minute, the user,
@@ -129,7 +164,9 @@ def polled(name: str, apps: tuple[str, ...]):
             if request.user.is_authenticated:
                 site_id = current_site_id(request)
                 if site_id is not None:
-                    pending = _tag(name, apps, request, site_id, request.user.pk)
+                    head, lang, path = _state(name, apps, request, site_id)
+                    pending = f'W/"{head}.{request.user.pk}.{lang}.{path}"'
+                    request.live_state = f"{head}.{lang}.{path}"
             response = view(request, *args, **kwargs)
             if pending and response.status_code == 200:
                 _no_cache(response, pending)

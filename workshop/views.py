@@ -35,20 +35,31 @@ def _error(exc: ApplicationError) -> JsonResponse:
 
 
 # --- the board -------------------------------------------------------------------------------
-def _board_context(request) -> dict:
+def _board_viewer(request) -> tuple[bool, int | None]:
+    """What the board shows differently per user: whether they may assign, and whose team's
+    technicians they assign to (a team lead in team dispatch mode), else None."""
     site = request.site
-    now = timezone.now()
     can_assign = services.can_dispatch(actor=request.user, site=site)
-    workload = selectors.technician_workload(
-        site=site, day=timezone.localtime(now, site.tzinfo).date(), now=now
-    )
-    technicians = workload["technicians"]
+    team_of = None
     if (
         can_assign
         and site.dispatch_mode == DispatchMode.TEAM
         and not has_role(request.user, site, Role.MANAGER)
     ):
-        technicians = [t for t in technicians if t["team_lead_id"] == request.user.pk]
+        team_of = request.user.pk
+    return can_assign, team_of
+
+
+def _board_context(request, viewer: tuple[bool, int | None] | None = None) -> dict:
+    site = request.site
+    now = timezone.now()
+    can_assign, team_of = viewer or _board_viewer(request)
+    workload = selectors.technician_workload(
+        site=site, day=timezone.localtime(now, site.tzinfo).date(), now=now
+    )
+    technicians = workload["technicians"]
+    if team_of is not None:
+        technicians = [t for t in technicians if t["team_lead_id"] == team_of]
     assignable = {t["id"] for t in technicians if t["on_duty"]} if can_assign else set()
     for t in workload["technicians"]:
         t["assignable"] = t["id"] in assignable
@@ -186,10 +197,15 @@ def present_board(columns: list[dict], tz=None, *, can_assign: bool = False) -> 
 @live.polled("board", apps=("workorders", "workshop", "appointments", "customers", "dms"))
 @role_required(*BOARD_ROLES)
 def board(request):
-    context = _board_context(request)
     if request.htmx:
-        return render(request, "workshop/board.html#live", context)
-    return render(request, "workshop/board.html", context)
+        # every screen of the site that sees the board alike shares one render per change
+        viewer = _board_viewer(request)
+        return live.shared_render(
+            request,
+            f"{int(viewer[0])}.{viewer[1] or 0}",
+            lambda: render(request, "workshop/board.html#live", _board_context(request, viewer)),
+        )
+    return render(request, "workshop/board.html", _board_context(request))
 
 
 @require_POST

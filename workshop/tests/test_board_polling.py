@@ -132,3 +132,40 @@ def test_a_change_the_board_does_not_show_keeps_it_304(
     with django_capture_on_commit_callbacks(execute=True):
         audit.record(subject=site, site=site, action="settings_changed")
     assert poll(dispatcher, url, tag).status_code == 200
+
+
+def test_screens_that_see_the_board_alike_share_one_render(
+    client, make_user, make_job, tech, django_capture_on_commit_callbacks
+):
+    """The second screen's poll answers with the first one's body without reading the board
+    (no job line or repair order queried); a change renders it again; a screen that may not
+    assign never gets the dispatcher's draggable cards."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    job = make_job()
+    url = reverse("workshop:board")
+    first_screen, second_screen = make_user(Role.DISPATCHER), make_user(Role.DISPATCHER)
+    client.force_login(first_screen)
+    first = poll(client, url)
+    assert 'draggable="true"' in first.content.decode()
+    client.force_login(second_screen)
+    with CaptureQueriesContext(connection) as queries:
+        second = poll(client, url)
+    assert second.status_code == 200
+    assert second.content == first.content
+    read = " ".join(q["sql"] for q in queries.captured_queries)
+    assert "workorders_jobline" not in read
+    assert "workorders_repairorder" not in read
+    assert second["ETag"] != first["ETag"]  # each screen still gets its own tag
+
+    with django_capture_on_commit_callbacks(execute=True):
+        services.job_assign(job_id=job.pk, technician_id=tech.pk, actor=first_screen)
+    changed = poll(client, url)
+    assert tech.get_full_name() in changed.content.decode()
+    assert changed.content != first.content
+
+    client.force_login(make_user(Role.TECHNICIAN))
+    technician_view = poll(client, url).content.decode()
+    assert tech.get_full_name() in technician_view
+    assert 'draggable="true"' not in technician_view
