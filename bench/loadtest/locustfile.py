@@ -202,23 +202,18 @@ class Advisor(DmsUser):
             )
 
 
-class WallBoard(DmsUser):
-    """The workshop's wall screen: htmx polls the board fragment every 5 s; the browser
-    revalidates with the ETag it was given."""
+class PollingScreen(DmsUser):
+    """A screen whose htmx poll the browser revalidates with the ETag it was given (the
+    response says `Cache-Control: private, no-cache`): a 304 while nothing changed."""
 
-    persona = "wall board"
-    role = "dispatcher"
-    wait_time = constant_pacing(5)
+    abstract = True
     etag = None
 
-    @task
-    def board(self):
+    def poll(self, path: str, name: str):
         headers = dict(self.fragment_headers)
         if self.etag:
             headers["If-None-Match"] = self.etag
-        with self.client.get(
-            "/workshop/board/", headers=headers, name="workshop board (poll)", catch_response=True
-        ) as r:
+        with self.client.get(path, headers=headers, name=name, catch_response=True) as r:
             if r.status_code in (200, 304):
                 r.success()
                 self.etag = r.headers.get("ETag") or self.etag
@@ -226,14 +221,28 @@ class WallBoard(DmsUser):
                 r.failure(str(r.status_code))
 
 
-class WelcomeBoard(DmsUser):
+class WallBoard(PollingScreen):
+    """The workshop's wall screen: htmx polls the board fragment every 5 s."""
+
+    persona = "wall board"
+    role = "dispatcher"
+    wait_time = constant_pacing(5)
+
+    @task
+    def board(self):
+        self.poll("/workshop/board/", "workshop board (poll)")
+
+
+class WelcomeBoard(PollingScreen):
+    """The welcome screen at reception: the day's arrivals, polled every 60 s."""
+
     persona = "welcome board"
     role = "advisor"
     wait_time = constant_pacing(60)
 
     @task
     def board(self):
-        self.page("/appointments/board/", "welcome board (poll)", fragment=True)
+        self.poll("/appointments/board/", "welcome board (poll)")
 
 
 class Technician(DmsUser):

@@ -169,3 +169,19 @@ def test_screens_that_see_the_board_alike_share_one_render(
     technician_view = poll(client, url).content.decode()
     assert tech.get_full_name() in technician_view
     assert 'draggable="true"' not in technician_view
+
+
+def test_each_site_turns_the_minute_at_its_own_second(rf, shared_cache):
+    """A box serving many sites does not re-render every site's boards at the same second."""
+    request = rf.get(reverse("workshop:board"))
+
+    def tags():
+        return [live._tag("board", ("workshop",), request, site, 7) for site in (1, 2)]
+
+    # one second before site 1's minute turns
+    start = 1_800_000_000 - 1_800_000_000 % live.BUCKET_SECONDS
+    shared_cache["now"] = float(start + live.BUCKET_SECONDS - 1 - live._offset(1))
+    first_site, second_site = tags()
+    shared_cache["now"] += 1
+    assert tags()[0] != first_site
+    assert tags()[1] == second_site
