@@ -288,9 +288,11 @@ def job_clock_on(*, job_id: int, actor, now: datetime | None = None) -> ClockEnt
     """Start the clock on a job. One job at a time per technician; refused with the reason while
     the RO is not authorized/in progress/rework or the job waits on approval or parts. The first
     clock-on moves the RO to in progress (via `ro_start`)."""
-    now = now or timezone.now()
     with transaction.atomic():
         ro, job = _locked_job(job_id, actor)
+        # the time is read once the job is ours: a clock-off of the same job from another
+        # screen, waiting on the lock, reads a later time than this clock-on writes
+        now = now or timezone.now()
         site = ro.site
         technician = _clocking_technician(actor, job, site)
         reason = _refusal(ro, job)
@@ -338,9 +340,10 @@ def job_clock_on(*, job_id: int, actor, now: datetime | None = None) -> ClockEnt
 
 def job_clock_off(*, job_id: int, actor, now: datetime | None = None) -> ClockEntry:
     """Stop the clock; the job's actual hours become the sum of its clock entries."""
-    now = now or timezone.now()
     with transaction.atomic():
         ro, job = _locked_job(job_id, actor)
+        # read after the lock: a clock-on of this job that held it started before this time
+        now = now or timezone.now()
         technician = _clocking_technician(actor, job, ro.site)
         entry = (
             ClockEntry.objects.select_for_update()

@@ -1,16 +1,17 @@
 import threading
+import time
 from datetime import timedelta
 from decimal import Decimal
 
 import pytest
-from django.db import connection
+from django.db import connection, transaction
 from django.utils import timezone
 
 from dms.audit import history
 from dms.exceptions import ApplicationError, ConflictError, NotFoundError, PermissionDeniedError
 from dms.models import DispatchMode, Role, StaffRole
 from dms.tests.factories import SiteFactory, make_staff
-from workorders.models import JobLine, ROStatus
+from workorders.models import JobLine, RepairOrder, ROStatus
 from workorders.tests.factories import JobLineFactory
 from workshop import services
 from workshop.models import Bay, ClockEntry
@@ -207,6 +208,40 @@ class TestSingleClock:
             t.join()
         assert sorted(outcomes) == ["conflict", "conflict", "conflict", "ok"]
         assert ClockEntry.objects.filter(technician=tech, ended_at__isnull=True).count() == 1
+
+    @pytest.mark.postgres
+    @pytest.mark.django_db(transaction=True)
+    def test_a_clock_off_waiting_on_a_clock_on_stops_after_it(self, site, tech, make_job):
+        """The technician's tablet and a second screen: a clock-off that arrives while the
+        clock-on of the same job still holds it closes the entry that clock-on opened (it
+        used to read its time before waiting, earlier than the entry's start: a 400)."""
+        if connection.vendor != "postgresql":
+            pytest.skip("needs Postgres row locks")
+        job = make_job(technician=tech)
+        locked, outcome = threading.Event(), {}
+
+        def slow_clock_on():
+            try:
+                with transaction.atomic():
+                    # the repair order, then the job, as every change of a job locks them
+                    RepairOrder.objects.select_for_update().get(pk=job.repair_order_id)
+                    JobLine.objects.select_for_update().get(pk=job.pk)
+                    locked.set()
+                    time.sleep(0.4)  # the clock-off arrives meanwhile and waits on the job
+                    services.job_clock_on(job_id=job.pk, actor=tech)
+            finally:
+                connection.close()
+
+        thread = threading.Thread(target=slow_clock_on)
+        thread.start()
+        locked.wait(5)
+        try:
+            outcome["entry"] = services.job_clock_off(job_id=job.pk, actor=tech)
+        finally:
+            thread.join()
+        entry = outcome["entry"]
+        assert entry.ended_at is not None
+        assert entry.ended_at >= entry.started_at
 
 
 class TestActualHours:
