@@ -28,6 +28,7 @@ from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from dms.api import sqlrows
 from dms.api.filters import FilterSet
 from dms.api.lists import DetailLink, RecordRows, RowSerializer
 from dms.api.pagination import cursor_pagination
@@ -149,6 +150,9 @@ class CustomerRowSerializer(RowSerializer):
     last_delivery_at = serializers.DateTimeField(allow_null=True)
 
 
+CUSTOMER_SQL_ROWS = sqlrows.SqlRows(lambda: CustomerRowSerializer().fields)
+
+
 class CustomerBriefSerializer(serializers.ModelSerializer):
     class Meta:
         model = Customer
@@ -205,6 +209,12 @@ VEHICLE_ROWS = RecordRows(
             row["warranty_end"] and row["warranty_end"] >= page["today"]
         ),
     },
+)
+
+
+VEHICLE_SQL_ROWS = sqlrows.SqlRows(
+    lambda: VehicleSerializer().fields,
+    computed={"in_warranty": lambda: sqlrows.flag(Q(warranty_end__gte=sqlrows.today()))},
 )
 
 
@@ -468,6 +478,8 @@ class CustomerViewSet(
 
     def list(self, request, *args, **kwargs):
         qs = self.filter_queryset(self.get_queryset())
+        if sqlrows.serves(request):
+            return sqlrows.page_response(self, qs, CUSTOMER_SQL_ROWS)
         page = self.paginate_queryset(CustomerRowSerializer.values_of(qs))
         rows = CustomerRowSerializer(page, many=True, context=self.get_serializer_context())
         return self.get_paginated_response(rows.data)
@@ -571,6 +583,8 @@ class VehicleViewSet(
 
     def list(self, request, *args, **kwargs):
         qs = self.filter_queryset(self.get_queryset())
+        if sqlrows.serves(request):
+            return sqlrows.page_response(self, qs, VEHICLE_SQL_ROWS)
         page = self.paginate_queryset(VEHICLE_ROWS.values_of(qs))
         return self.get_paginated_response(VEHICLE_ROWS.write(page))
 

@@ -1,7 +1,8 @@
 """REST API: call tasks (my queue + outcome), follow-ups, complaints (one action per step)."""
 
 from django.contrib.auth import get_user_model
-from django.db.models import Q
+from django.db.models import Q, TextField
+from django.db.models.expressions import RawSQL
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from django_filters import rest_framework as filters
@@ -16,6 +17,7 @@ from rest_framework.response import Response
 from rest_framework.routers import DefaultRouter
 
 from customers.models import Channel
+from dms.api import sqlrows
 from dms.api.fields import MomentField
 from dms.api.filters import FilterSet
 from dms.api.lists import DetailLink, RecordRows, RowSerializer
@@ -121,6 +123,9 @@ class CallTaskRowSerializer(RowSerializer):
     completed_at = serializers.DateTimeField(allow_null=True)
 
 
+CALL_TASK_SQL_ROWS = sqlrows.SqlRows(lambda: CallTaskRowSerializer().fields)
+
+
 class OutcomeInput(serializers.Serializer):
     outcome = serializers.ChoiceField(choices=CallOutcome.choices)
     satisfaction = serializers.IntegerField(required=False, allow_null=True)
@@ -209,6 +214,8 @@ class CallTaskViewSet(viewsets.ReadOnlyModelViewSet):
         """By deadline (`due_until`), 25 per page; follow `next`. Each row links to the full
         task (`url`)."""
         qs = self.filter_queryset(self.get_queryset())
+        if sqlrows.serves(request):
+            return sqlrows.page_response(self, qs, CALL_TASK_SQL_ROWS)
         page = self.paginate_queryset(CallTaskRowSerializer.values_of(qs))
         rows = CallTaskRowSerializer(page, many=True, context=self.get_serializer_context())
         return self.get_paginated_response(rows.data)
@@ -399,6 +406,35 @@ COMPLAINT_ROWS = RecordRows(
 )
 
 
+def _technicians_sql() -> RawSQL:
+    """A complaint's technicians as ComplaintSerializer writes them (user-id order)."""
+    through = Complaint.technicians.through._meta.db_table
+    users = get_user_model()._meta.db_table
+    name, params = sqlrows.person_name_sql("u.first_name", "u.last_name", "u.username")
+    # table names from the models' metadata; the values are parameters
+    return RawSQL(  # noqa: S611
+        "COALESCE((SELECT json_agg(json_build_object("  # noqa: S608
+        f"'id', u.id, 'username', u.username, 'name', {name}) ORDER BY u.id) "
+        f'FROM "{through}" t JOIN "{users}" u ON u.id = t.user_id '
+        f"WHERE t.complaint_id = \"{Complaint._meta.db_table}\".id), '[]'::json)",
+        params,
+        output_field=TextField(),
+    )
+
+
+# the complaint list written by Postgres (dms.api.sqlrows)
+COMPLAINT_SQL_ROWS = sqlrows.SqlRows(
+    lambda: ComplaintSerializer().fields,
+    computed={
+        "technicians": _technicians_sql,
+        # ComplaintSerializer.get_overdue
+        "overdue": lambda: sqlrows.flag(
+            Q(status__in=("open", "assigned"), respond_by__lt=sqlrows.now())
+        ),
+    },
+)
+
+
 class ComplaintFilter(FilterSet):
     status = filters.ChoiceFilter(choices=ComplaintStatus.choices)
     overdue = filters.BooleanFilter(
@@ -436,6 +472,8 @@ class ComplaintViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
     )
     def list(self, request, *args, **kwargs):
         qs = self.filter_queryset(self.get_queryset())
+        if sqlrows.serves(request):
+            return sqlrows.page_response(self, qs, COMPLAINT_SQL_ROWS)
         page = self.paginate_queryset(COMPLAINT_ROWS.values_of(qs))
         return self.get_paginated_response(COMPLAINT_ROWS.write(page))
 

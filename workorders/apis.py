@@ -12,6 +12,7 @@ from rest_framework.response import Response
 from rest_framework.routers import DefaultRouter
 
 from customers.models import Customer, Vehicle
+from dms.api import sqlrows
 from dms.api.fields import MomentField
 from dms.api.filters import FilterSet
 from dms.api.lists import DetailLink, RowSerializer
@@ -270,6 +271,9 @@ class RepairOrderRowOut(RowSerializer):
     plate = serializers.CharField(source="vehicle__plate")
     advisor = serializers.IntegerField(source="advisor_id")
     grand_total = serializers.DecimalField(max_digits=10, decimal_places=2)
+
+
+REPAIR_ORDER_SQL_ROWS = sqlrows.SqlRows(lambda: RepairOrderRowOut().fields)
 
 
 class RepairOrderDetailOut(RepairOrderOut):
@@ -571,6 +575,8 @@ class RepairOrderViewSet(viewsets.GenericViewSet):
     def list(self, request):
         """Newest first, 25 per page; follow `next`. Each row links to its detail (`url`)."""
         qs = self.filter_queryset(selectors.repair_order_list(user=request.user))
+        if sqlrows.serves(request):
+            return sqlrows.page_response(self, qs, REPAIR_ORDER_SQL_ROWS)
         page = self.paginate_queryset(RepairOrderRowOut.values_of(qs))
         rows = RepairOrderRowOut(page, many=True, context=self.get_serializer_context())
         return self.get_paginated_response(rows.data)

@@ -55,4 +55,11 @@ class FilterBackend(drf_filters.DjangoFilterBackend):
         if getattr(view, "paginator", None) is not None:
             allowed += PAGE_PARAMETERS
         check_known_parameters(request, allowed)
+        if filterset_class is None or not any(
+            name in request.query_params for name in filterset_class.base_filters
+        ):
+            # no filter given: the list unfiltered, as django-filter would leave it (a filter
+            # without a value filters nothing), without building and validating its form
+            # (~0.4 ms of a 3.5 ms page)
+            return queryset
         return super().filter_queryset(request, queryset, view)
