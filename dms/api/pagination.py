@@ -48,7 +48,10 @@ class CursorPagination(pagination.CursorPagination):
         if encoded is None:
             return None
         try:
-            tokens = parse.parse_qs(b64decode(encoded.encode("ascii"), validate=True).decode())
+            # blank values kept: a page ending on a vehicle without a plate has the position ""
+            tokens = parse.parse_qs(
+                b64decode(encoded.encode("ascii"), validate=True).decode(), keep_blank_values=True
+            )
             offset = int(tokens.get("o", ["0"])[0])
             reverse = bool(int(tokens.get("r", ["0"])[0]))
             position = tokens.get("p", [None])[0]

@@ -272,3 +272,13 @@ def test_complaint_rows_are_what_the_complaint_serializer_writes(api_as, site, m
     qs = Complaint.objects.order_by("respond_by", "id").prefetch_related("technicians")
     assert [r["overdue"] for r in rows] == [True, True, False, False, False]
     assert rows == _as_json(ComplaintSerializer(qs, many=True).data)
+
+
+def test_a_page_ending_on_a_blank_position_goes_on_after_it(api_as, site):
+    """Vehicles are paged by plate; a page that ends on a car without a plate (position "")
+    used to start the next page from the beginning again, for ever."""
+    owner = CustomerFactory(site=site)
+    for plate in ("", "", "沪A00001", "沪A00002"):
+        VehicleFactory(owner=owner, site=site, plate=plate)
+    rows = walk(api_as(Role.MANAGER), "/api/v1/vehicles/?page_size=1")
+    assert [r["plate"] for r in rows] == ["", "", "沪A00001", "沪A00002"]
