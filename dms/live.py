@@ -136,8 +136,8 @@ def shared_render(request, variant: str, render: Callable[[], HttpResponse]) -> 
     read anything, so a cached body is never older than the versions it is filed under.
 
     A site's wall screens, the dispatcher's tablet and the advisors' board tabs all poll the
-    same board; at one render per change instead of one per screen, the load test's board
-    polls at 40 rooftops cost ... (docs/benchmarks.md)."""
+    same board: one render per change and minute instead of one per screen (docs/benchmarks.md,
+    "the load test on an idle machine")."""
     state = getattr(request, "live_state", None)
     if state is None:
         return render()
