@@ -93,9 +93,13 @@ def _state(name: str, apps, request, site_id) -> tuple[str, str, str]:
     return f"{name}.{site_id}.{versions}.{bucket}", lang, f"{path:x}"
 
 
-def _tag(name: str, apps, request, site_id, user_id) -> str:
-    head, lang, path = _state(name, apps, request, site_id)
+def _tag_of(state: tuple[str, str, str], user_id) -> str:
+    head, lang, path = state
     return f'W/"{head}.{user_id}.{lang}.{path}"'
+
+
+def _tag(name: str, apps, request, site_id, user_id) -> str:
+    return _tag_of(_state(name, apps, request, site_id), user_id)
 
 
 def _unchanged(name: str, apps, request) -> str | None:
@@ -172,9 +176,9 @@ def polled(name: str, apps: tuple[str, ...]):
             if request.user.is_authenticated:
                 site_id = current_site_id(request)
                 if site_id is not None:
-                    head, lang, path = _state(name, apps, request, site_id)
-                    pending = f'W/"{head}.{request.user.pk}.{lang}.{path}"'
-                    request.live_state = f"{head}.{lang}.{path}"
+                    state = _state(name, apps, request, site_id)
+                    pending = _tag_of(state, request.user.pk)
+                    request.live_state = ".".join(state)
             response = view(request, *args, **kwargs)
             if pending and response.status_code == 200:
                 _no_cache(response, pending)

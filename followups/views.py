@@ -65,7 +65,7 @@ def _panel_context(request, task, form=None, error=None) -> dict:
     }
 
 
-def plate_html(plate: str) -> str:
+def _plate_html(plate: str) -> str:
     return f'<span class="plate">{escape(plate)}</span>'
 
 
@@ -105,7 +105,7 @@ def present_queue(rows: list[dict], *, kind: str, current: int | None, tz) -> st
             f'hx-target="#call-panel" hx-swap="outerHTML" hx-push-url="?task={pk}{narrowed}"'
             f'{here if pk == current else ""} data-task="{pk}">'
             f"<strong>{escape(row['customer__name'])}</strong> "
-            f"{plate_html(plate) if plate else ''}<br>"
+            f"{_plate_html(plate) if plate else ''}<br>"
             f'<span class="badge {_BADGE.get(row["kind"], "")}">'
             f"{escape(labels.get(row['kind'], row['kind']))}</span>"
             f"{unassigned if row['assignee_id'] is None else ''}"

@@ -209,8 +209,8 @@ class PollingScreen(DmsUser):
     abstract = True
     etag = None
 
-    def poll(self, path: str, name: str):
-        headers = dict(self.fragment_headers)
+    def poll(self, path: str, name: str, headers: dict | None = None):
+        headers = dict(self.fragment_headers if headers is None else headers)
         if self.etag:
             headers["If-None-Match"] = self.etag
         with self.client.get(path, headers=headers, name=name, catch_response=True) as r:
@@ -345,14 +345,13 @@ class ApiClient(DmsUser):
         self.client.get(path, headers=self.api_headers, name=f"API {path.split('/')[3]}")
 
 
-class Customer(DmsUser):
+class Customer(PollingScreen):
     """A customer with the status link of their car in the workshop, the page open (it polls
     every 10 s), now and then looking at booking times."""
 
     persona = "customer"
     role = "advisor"  # unused: customers carry no staff credentials
     wait_time = constant_pacing(10)
-    etag = None
 
     def on_start(self):
         self.rooftop, self.index = next_rooftop(self.persona)
@@ -361,22 +360,8 @@ class Customer(DmsUser):
 
     @task(12)
     def status(self):
-        if not self.link:
-            return
-        headers = {"HX-Request": "true"}
-        if self.etag:
-            headers["If-None-Match"] = self.etag
-        with self.client.get(
-            f"/p/s/{self.link}/live/",
-            headers=headers,
-            name="status page (poll)",
-            catch_response=True,
-        ) as r:
-            if r.status_code in (200, 304):
-                r.success()
-                self.etag = r.headers.get("ETag") or self.etag
-            else:
-                r.failure(str(r.status_code))
+        if self.link:  # a customer carries no staff session
+            self.poll(f"/p/s/{self.link}/live/", "status page (poll)", {"HX-Request": "true"})
 
     @task(1)
     def booking_times(self):

@@ -38,6 +38,14 @@ _AS_IS = (
 )
 
 
+def detail_link_parts(view) -> tuple[str, str]:
+    """(prefix, suffix) of the absolute URL of a record's detail in the list's own view set:
+    a row's link is prefix + id + suffix."""
+    url = view.reverse_action("detail", args=[_MARK])
+    prefix, _sep, suffix = url.rpartition(_MARK)
+    return prefix, suffix
+
+
 @extend_schema_field(OpenApiTypes.URI)
 class DetailLink(serializers.Field):
     """The absolute URL of the row's detail (`…/api/v1/repair-orders/17/`), reversed once per
@@ -50,9 +58,7 @@ class DetailLink(serializers.Field):
 
     def to_representation(self, row) -> str:
         if self._parts is None:
-            url = self.context["view"].reverse_action("detail", args=[_MARK])
-            prefix, _, suffix = url.rpartition(_MARK)
-            self._parts = (prefix, suffix)
+            self._parts = detail_link_parts(self.context["view"])
         pk = row["id"] if isinstance(row, dict) else row.pk
         return f"{self._parts[0]}{pk}{self._parts[1]}"
 

@@ -1,24 +1,24 @@
 """List pages written as JSON by Postgres: the API lists' fast path.
 
-A list page is two queries. The first finds the page: the list's filters, its cursor order and
-`LIMIT page_size + 1`, reading only the ordering columns (what the cursor needs). The second
-writes the page's rows: one `json_build_object(...)::text` per row, for the page's ids, in the
-page's order. Python joins those texts into the answer without making a value of any column.
+A list page is one statement: the view's cursor pagination (its filters, cursor order and
+`LIMIT page_size + 1`) reads the ordering columns, which the cursor needs, and each row's
+`json_build_object(...)::text` from a correlated subquery; Python joins those texts into the
+answer without making a value of any column.
 
 Why not the serializers: a list row has 10-30 fields; reading them into Python values
 (date-times through Django's time-zone loader, decimals), converting each as its DRF field
 does, and encoding the result again cost 2-5 ms per page of 25 rows, where the bare endpoint
 (the same middleware, authentication and renderer) costs 1.7 ms. The lists then served
 31-53 % of the bare endpoint's requests per second; SPEC §9 asks for 60 % (docs/benchmarks.md,
-"API lists"). The SQL of the second query is made once per list with the ORM (joins, columns)
-and kept; each page only fills in its ids, the time zone, the link's prefix and the clock.
+"API lists written by Postgres"). The row's SQL is made once per list with the ORM (joins,
+columns) and kept; each request only fills in the time zone, the link's prefix and the clock.
 
 Every field is written as its DRF field writes it: ids, text, choices and booleans as stored;
 a date as `YYYY-MM-DD`; a date-time as ISO 8601 in the current time zone (`…+08:00`, `Z` for
 UTC, microseconds only when there are any); a decimal as a string with the field's decimal
 places; a nested serializer of plain fields as an object (null when its key is); `url` as the
 detail link. A field of any other kind needs its SQL given (`computed`) or the list raises when
-its SQL is made. `tests/test_api_list_rows.py` holds every list equal to its serializer's
+its SQL is made. `tests/api/test_list_rows_sql.py` holds every list equal to its serializers'
 output; other databases (SQLite for `make run`) take the Python path (`dms.api.lists`).
 """
 
@@ -50,7 +50,7 @@ from django.utils import timezone
 from rest_framework import serializers
 from rest_framework.settings import api_settings
 
-from .lists import DetailLink
+from .lists import DetailLink, detail_link_parts
 
 # what a page fills into the SQL made once (unique text no list could hold as a constant)
 ZONE = "\x1fdms-zone\x1f"
@@ -58,7 +58,6 @@ NOW = "\x1fdms-now\x1f"
 TODAY = "\x1fdms-today\x1f"
 LINK_PREFIX = "\x1fdms-link-prefix\x1f"
 LINK_SUFFIX = "\x1fdms-link-suffix\x1f"
-_MARK = "__pk__"
 PREPARE_AFTER = 5  # runs of a statement on a connection before psycopg prepares it (its default)
 
 
@@ -158,7 +157,7 @@ def field_sql(model, name: str, field, prefix: str = "") -> Expression:
     if isinstance(field, serializers.PrimaryKeyRelatedField):
         return F(prefix + model._meta.get_field(source).attname)
     if source == "get_full_name":  # a user's name, as User.get_full_name
-        return full_name(prefix)
+        return PersonName(prefix)
     column = F(prefix + source if prefix else _column(model, source))
     if isinstance(field, serializers.DateTimeField):
         return IsoDateTime(column)
@@ -207,10 +206,6 @@ class PersonName(Expression):
     def as_sql(self, compiler, connection):
         compiled = [compiler.compile(column)[0] for column in self.columns]
         return person_name_sql(*compiled)
-
-
-def full_name(prefix: str = "") -> Expression:
-    return PersonName(prefix)
 
 
 def flag(condition: Q) -> Expression:
@@ -328,11 +323,7 @@ def page_response(view, qs, rows: SqlRows) -> HttpResponse:
     columns = [name.lstrip("-") for name in paginator.ordering]
     if "id" not in columns:
         columns.append("id")
-    link = None
-    if rows.linked(qs.model):
-        url = view.reverse_action("detail", args=[_MARK])
-        prefix, _sep, suffix = url.rpartition(_MARK)
-        link = (prefix, suffix)
+    link = detail_link_parts(view) if rows.linked(qs.model) else None
     page_qs = (
         qs.prefetch_related(None).values(*columns).annotate(_dms_row=rows.row(qs.model, link=link))
     )
