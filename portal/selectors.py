@@ -106,6 +106,19 @@ class Step:
     current: bool
 
 
+# what the status page's version tag is made of, as read through the customer's link
+STATUS_TAG_FIELDS = (
+    "repair_order_id",
+    "repair_order__updated_at",
+    "repair_order__status",
+    "repair_order__promised_at",
+)
+
+
+def _tag(repair_order_id, updated, status, promised, language: str) -> str:
+    return f'W/"{repair_order_id}-{updated.timestamp():.6f}-{status}-{promised}-{language}"'
+
+
 def status_tag(repair_order_id: int, language: str) -> str | None:
     """A version tag of what the status page shows (one small query), for ETag/304."""
     row = (
@@ -115,8 +128,14 @@ def status_tag(repair_order_id: int, language: str) -> str | None:
     )
     if row is None:
         return None
-    updated, status, promised = row
-    return f'W/"{repair_order_id}-{updated.timestamp():.6f}-{status}-{promised}-{language}"'
+    return _tag(repair_order_id, *row, language)
+
+
+def status_tag_of(values: dict, language: str) -> str | None:
+    """The same tag from the link's values of STATUS_TAG_FIELDS (read with the link)."""
+    if values.get("repair_order_id") is None:
+        return None
+    return _tag(*(values[f] for f in STATUS_TAG_FIELDS), language)
 
 
 def status_of(repair_order_id: int) -> dict:

@@ -100,26 +100,60 @@ def link_token(link: CustomerLink) -> str:
     return _token_of(link.nonce)
 
 
+def _resolvable(token: str) -> str | None:
+    """The hash a token is looked up by; None for a token no link can have."""
+    return _hash(token) if 20 <= len(token) <= 128 else None
+
+
+def _check_live(token_hash, revoked_at, expires_at, *, token: str, now: datetime) -> None:
+    if (
+        token_hash is None
+        or not constant_time_compare(token_hash, _hash(token))
+        or revoked_at is not None
+        or expires_at <= now
+    ):
+        raise NotFoundError(_("This link is not valid."))
+
+
 def link_resolve(*, token: str, purpose: str, now: datetime | None = None) -> CustomerLink:
     """The live link of `token`. A wrong, expired, revoked or never-made token: the same
     NotFoundError (nothing tells them apart)."""
     now = now or timezone.now()
     token = str(token or "")
+    lookup = _resolvable(token)
     link = (
         CustomerLink.objects.select_related("site")
-        .filter(token_hash=_hash(token), purpose=purpose)
+        .filter(token_hash=lookup, purpose=purpose)
         .first()
-        if 20 <= len(token) <= 128
+        if lookup
         else None
     )
-    if (
-        link is None
-        or not constant_time_compare(link.token_hash, _hash(token))
-        or link.revoked_at is not None
-        or link.expires_at <= now
-    ):
+    if link is None:
         raise NotFoundError(_("This link is not valid."))
+    _check_live(link.token_hash, link.revoked_at, link.expires_at, token=token, now=now)
     return link
+
+
+def link_values(
+    *, token: str, purpose: str, fields: tuple[str, ...], now: datetime | None = None
+) -> dict:
+    """`fields` of the live link of `token` (they may follow its relations), in one query and
+    without building the link: for a poll that needs a few values, not the link. The same
+    NotFoundError as `link_resolve` for any link that is not live."""
+    now = now or timezone.now()
+    token = str(token or "")
+    lookup = _resolvable(token)
+    row = (
+        CustomerLink.objects.filter(token_hash=lookup, purpose=purpose)
+        .values("token_hash", "revoked_at", "expires_at", *fields)
+        .first()
+        if lookup
+        else None
+    )
+    if row is None:
+        raise NotFoundError(_("This link is not valid."))
+    _check_live(row["token_hash"], row["revoked_at"], row["expires_at"], token=token, now=now)
+    return row
 
 
 _ROUTES = {P.STATUS: "portal:status", P.BOOKING: "portal:booking", P.SURVEY: "portal:survey"}

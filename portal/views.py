@@ -280,9 +280,13 @@ def _wechat_offered_for_booking(link, appointment) -> bool:
 
 
 # --- the live status of the car --------------------------------------------------------------
-def _status_response(request, token, link, template, *, error="", status=200):
-    tag = selectors.status_tag(link.repair_order_id, request.LANGUAGE_CODE)
-    ctx = {**selectors.status_of(link.repair_order_id), "token": token, "error": error}
+def _status_response(
+    request, token, repair_order_id, template, *, link=None, error="", status=200, tag=None
+):
+    """The status page, or its polled part (`#live`: no link, the tag read with it)."""
+    if tag is None:
+        tag = selectors.status_tag(repair_order_id, request.LANGUAGE_CODE)
+    ctx = {**selectors.status_of(repair_order_id), "token": token, "error": error}
     ctx["site"] = ctx["ro"].site
     ctx["etag"] = tag or ""
     if "#" not in template:  # the whole page (the polled part does not offer it)
@@ -298,23 +302,29 @@ def status(request, token):
     link = _link(token, P.STATUS)
     if link is None:
         return _gone(request)
-    return _status_response(request, token, link, "portal/status.html")
+    return _status_response(request, token, link.repair_order_id, "portal/status.html", link=link)
 
 
 @customer_page
 def status_live(request, token):
-    """The polled part of the status page: 304 while nothing changed (two small queries). The
-    page sends the tag of what it shows (portal.js) and keeps its content on a 304, so a
-    half-filled answer is not reset by the polling."""
-    link = _link(token, P.STATUS)
-    if link is None:
+    """The polled part of the status page: 304 while nothing changed (one small query: the
+    link with its repair order's version). The page sends the tag of what it shows
+    (portal.js) and keeps its content on a 304, so a half-filled answer is not reset by the
+    polling."""
+    try:
+        values = services.link_values(
+            token=token, purpose=P.STATUS, fields=selectors.STATUS_TAG_FIELDS
+        )
+    except ApplicationError:
         return _gone(request)
-    tag = selectors.status_tag(link.repair_order_id, request.LANGUAGE_CODE)
+    tag = selectors.status_tag_of(values, request.LANGUAGE_CODE)
     if tag and request.headers.get("If-None-Match") == tag:
         response = HttpResponse(status=304)
         response["ETag"] = tag
         return response
-    return _status_response(request, token, link, "portal/status.html#live")
+    return _status_response(
+        request, token, values["repair_order_id"], "portal/status.html#live", tag=tag
+    )
 
 
 @customer_page
@@ -347,7 +357,13 @@ def status_approve(request, token):
         )
     except ApplicationError as exc:
         return _status_response(
-            request, token, link, "portal/status.html", error=exc.message, status=exc.status_code
+            request,
+            token,
+            link.repair_order_id,
+            "portal/status.html",
+            link=link,
+            error=exc.message,
+            status=exc.status_code,
         )
     return redirect("portal:status", token=token)
 

@@ -1,9 +1,11 @@
 """The customer's pages over HTTP: booking with the code, the booking link, the status page
 (timeline, approvals, ETag polling, nothing internal), the survey; wrong links get one answer."""
 
+import time
 from datetime import timedelta
 
 import pytest
+from django.core.cache.backends.redis import RedisCache
 from django.utils import timezone
 
 from appointments.models import Appointment
@@ -271,15 +273,50 @@ def test_the_kpis_count_an_online_answer_as_a_reached_and_satisfied_follow_up(cl
     assert row.satisfied
 
 
-def test_the_customer_pages_have_their_own_limit_per_address(client, shop, settings):
-    settings.PORTAL_REQUESTS_PER_MINUTE = 3
-    from django.core.cache import cache
+@pytest.fixture(params=["local memory", pytest.param("redis", marks=pytest.mark.redis)])
+def limit_cache(request, settings):
+    """The limit's counter on the cache of `make run` and on Redis as in production (where it
+    is one pipelined round trip: portal.limits.hit_count)."""
+    from django.core.cache import caches
 
-    cache.clear()
+    if request.param == "redis":
+        settings.CACHES = {
+            "default": {
+                "BACKEND": "django.core.cache.backends.redis.RedisCache",
+                "LOCATION": settings.REDIS_URL,
+                "KEY_PREFIX": f"test-{settings.RUN_ID}-limits",
+            }
+        }
+    cache = caches["default"]
+    # this run's keys only (the Redis is shared; its prefix is this run's)
+    cache.delete_many([f"portal:rate:10.7.7.{n}:{m}" for n in (7, 8) for m in _minutes()])
+    return cache
+
+
+def _minutes():
+    now = timezone.now()
+    return [(now + timedelta(minutes=d)).strftime("%Y%m%d%H%M") for d in (-1, 0, 1)]
+
+
+def test_the_customer_pages_have_their_own_limit_per_address(client, shop, settings, limit_cache):
+    settings.PORTAL_REQUESTS_PER_MINUTE = 3
     url = f"/p/book/{shop['site'].code}/"
     answers = [client.get(url, REMOTE_ADDR="10.7.7.7").status_code for _ in range(4)]
     assert answers == [200, 200, 200, 429]
     assert client.get(url, REMOTE_ADDR="10.7.7.8").status_code == 200  # another address
+
+
+def test_the_limits_counter_counts_and_expires(limit_cache):
+    from portal.limits import hit_count
+
+    key = f"portal:rate:10.7.7.7:{_minutes()[1]}"
+    assert [hit_count(key, timeout=90) for _ in range(3)] == [1, 2, 3]
+    assert limit_cache.get(key) == 3  # the same counter as the cache API reads
+    stored = limit_cache.make_and_validate_key(key)
+    if isinstance(limit_cache, RedisCache):
+        assert 0 < limit_cache._cache.get_client(stored).ttl(stored) <= 90
+    else:
+        assert 0 < limit_cache._expire_info[stored] - time.time() <= 90
 
 
 def test_asking_about_extra_work_sends_the_customer_to_the_status_page(
