@@ -14,6 +14,11 @@ with every action's p95 within its budget and no errors. Steps stop at the first
 
 The fixtures (session cookies, API tokens, lookup keys, open ROs, clockable jobs, open call
 tasks, status links) are written to the benchmark database and bench/results/loadtest-fixtures.json.
+
+gunicorn's access log goes to the file named by LOADTEST_ACCESS_LOG (default none): with
+GUNICORN_CMD_ARGS="--access-logformat '%(p)s %(s)s %(M)s %(U)s'" a line per request with the
+process id, status, server milliseconds and path — the server's side of the client's times and
+how evenly the processes share the requests.
 """
 
 from __future__ import annotations
@@ -456,8 +461,8 @@ def main(argv=None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--steps", default="5,10,20,40,80,120,160,200")
     parser.add_argument("--seconds", type=int, default=120, help="measured time per step")
-    parser.add_argument("--workers", default=os.environ.get("WEB_WORKERS", "3"))
-    parser.add_argument("--threads", default=os.environ.get("WEB_THREADS", "4"))
+    parser.add_argument("--workers", default=os.environ.get("WEB_WORKERS", "6"))
+    parser.add_argument("--threads", default=os.environ.get("WEB_THREADS", "2"))
     parser.add_argument("--quick", action="store_true", help="steps 5,20,40 of 30 s")
     parser.add_argument("--keep-going", action="store_true", help="run steps past a failing one")
     parser.add_argument(
@@ -506,7 +511,7 @@ def main(argv=None) -> dict:
             "-c",
             str(common.ROOT / "deploy" / "gunicorn.conf.py"),
             "--access-logfile",
-            "/dev/null",
+            os.environ.get("LOADTEST_ACCESS_LOG", "/dev/null"),
         ],
         cwd=common.ROOT,
         env=env,

@@ -3,14 +3,21 @@
 Threaded workers (gthread): each process serves WEB_THREADS requests at once and shares one
 psycopg connection pool among them (DATABASE_POOL, dms.settings.production). The app is loaded
 after the fork (no preload), so every process opens its own pool and its own Redis connections.
+
+Six processes of two threads on a 2-core box, not three of four: a short request (a lookup, a
+poll) waits behind a long one holding its process's GIL, and the operating system shares the
+cores between processes far more finely. In the load test (bench/loadtest.py, 40 rooftops,
+2026-12-06) 6 x 2 kept every action within budget where 3 x 4 did not: lookup p95 32 vs 68 ms,
+availability 35 vs 73, the board's poll 65 vs 110 (docs/benchmarks.md). Each process is
+~120 MB.
 """
 
 import os
 
 bind = os.environ.get("WEB_BIND", "0.0.0.0:8000")
-workers = int(os.environ.get("WEB_WORKERS", "3"))
+workers = int(os.environ.get("WEB_WORKERS", "6"))
 worker_class = "gthread"
-threads = int(os.environ.get("WEB_THREADS", "4"))
+threads = int(os.environ.get("WEB_THREADS", "2"))
 timeout = int(os.environ.get("WEB_TIMEOUT", "60"))
 graceful_timeout = 30
 keepalive = 5
