@@ -7,9 +7,9 @@ after the fork (no preload), so every process opens its own pool and its own Red
 Six processes of two threads on a 2-core box, not three of four: a short request (a lookup, a
 poll) waits behind a long one holding its process's GIL, and the operating system shares the
 cores between processes far more finely. In the load test (bench/loadtest.py, 40 rooftops,
-2026-12-06) 6 x 2 kept every action within budget where 3 x 4 did not: lookup p95 32 vs 68 ms,
-availability 35 vs 73, the board's poll 65 vs 110 (docs/benchmarks.md). Each process is
-~120 MB.
+2026-12-06) 6 x 2 kept every action within budget in two runs of three where 3 x 4 did not:
+lookup p95 32 vs 68 ms, availability 35 vs 73, the board's poll 65 vs 110
+(docs/benchmarks.md). Each process is ~120 MB.
 """
 
 import os
