@@ -107,8 +107,7 @@ def _resolvable(token: str) -> str | None:
 
 def _check_live(token_hash, revoked_at, expires_at, *, token: str, now: datetime) -> None:
     if (
-        token_hash is None
-        or not constant_time_compare(token_hash, _hash(token))
+        not constant_time_compare(token_hash, _hash(token))
         or revoked_at is not None
         or expires_at <= now
     ):

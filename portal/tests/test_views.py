@@ -288,6 +288,7 @@ def limit_cache(request, settings):
             }
         }
     cache = caches["default"]
+    assert isinstance(cache, RedisCache) == (request.param == "redis")
     # this run's keys only (the Redis is shared; its prefix is this run's)
     cache.delete_many([f"portal:rate:10.7.7.{n}:{m}" for n in (7, 8) for m in _minutes()])
     return cache
