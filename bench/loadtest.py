@@ -371,6 +371,58 @@ def summarise_stacks(path: Path, top: int = 25) -> str:
     return "\n".join(lines) + "\n"
 
 
+SPIN = "t = __import__('time').process_time()\nfor i in range(20_000_000): pass\nprint(__import__('time').process_time() - t)"
+
+
+def host_speed() -> dict:
+    """CPU seconds a fixed Python loop takes alone and, at the same moment, in two processes.
+
+    This machine is a virtual one whose two cores are shared with other guests: the same loop
+    took 2.2 s of CPU on one idle morning and 3.0 s an hour later, and two loops at once took
+    up to 3.7 s each, where two real cores would take what one takes. Printed with each step,
+    it tells a slow host from a slow application (docs/benchmarks.md)."""
+
+    def spin(n: int) -> list[float]:
+        procs = [
+            subprocess.Popen([sys.executable, "-c", SPIN], stdout=subprocess.PIPE, text=True)
+            for _ in range(n)
+        ]
+        return [float(p.communicate()[0]) for p in procs]
+
+    one = spin(1)[0]
+    two = spin(2)
+    return {"one_core_s": round(one, 2), "both_cores_s": round(max(two), 2)}
+
+
+CPU_GROUPS = ("gunicorn", "postgres", "celery", "redis")
+
+
+def cpu_seconds() -> dict[str, float]:
+    """CPU seconds used so far: by the whole machine ("all", /proc/stat) and by the processes
+    of each group (/proc/<pid>/stat by command line, with the reaped children a process has
+    waited for, so a web worker that was replaced still counts, in its master), and the seconds
+    some task waited for a core (/proc/pressure/cpu)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    used = dict.fromkeys(CPU_GROUPS, 0.0)
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            stat = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+            cmd = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
+        except OSError:
+            continue
+        group = next((g for g in CPU_GROUPS if g in cmd), None)
+        if group:
+            used[group] += sum(int(x) for x in stat[11:15]) / tick
+    cpu = Path("/proc/stat").read_text().split("\n")[0].split()[1:]
+    used["all"] = (sum(int(x) for x in cpu) - int(cpu[3]) - int(cpu[4])) / tick
+    try:
+        some = Path("/proc/pressure/cpu").read_text().split("\n")[0]
+        used["waited"] = int(some.rpartition("total=")[2]) / 1e6
+    except (OSError, ValueError):
+        pass
+    return used
+
+
 def run_step(
     locust: Path,
     host: str,
@@ -387,13 +439,19 @@ def run_step(
     env = dict(os.environ)
     env["LOADTEST_FIXTURES"] = str(fixtures_path)
     env["LOADTEST_ROOFTOPS"] = str(rooftops)
+    speed = host_speed()
     load_before = os.getloadavg()
+    cpu_before = cpu_seconds()
     started = time.monotonic()
     profiler = None
     if server_pid and (LOAD_VENV / "bin" / "py-spy").exists():
         profiler = profile(server_pid, spawn_seconds + settle + 5, min(seconds - 5, 60), prefix)
     with Path(f"{prefix}.log").open("w") as log:
         run_locust(locust, host, users, spawn_seconds, seconds, prefix, env, log, settle)
+    wall = time.monotonic() - started
+    cpu_after = cpu_seconds()
+    # cores used on average over the whole step (ramp included), by group
+    cores = {k: round((cpu_after[k] - cpu_before.get(k, 0.0)) / wall, 2) for k in cpu_after}
     if profiler:
         profiler.join(timeout=90)
     # an action no user reached in the measured time is left out (not "within budget")
@@ -416,6 +474,8 @@ def run_step(
         "error_rate": round(failures / total, 4) if total else None,
         "load_before": [round(x, 2) for x in load_before],
         "load_after": [round(x, 2) for x in os.getloadavg()],
+        "host_speed": speed,
+        "cores": cores,
         "actions": rows,
         "ok": bool(rows) and all(r["met"] for r in rows),
     }
@@ -427,6 +487,16 @@ def print_step(step: dict) -> None:
         f"{step['requests']} requests, {step['rps']} req/s, errors {step['failures']} "
         f"({(step['error_rate'] or 0):.2%}); load average {step['load_before'][0]} → "
         f"{step['load_after'][0]}; within budget: {'yes' if step['ok'] else 'NO'}",
+        flush=True,
+    )
+    cores = step["cores"]
+    print(
+        "   cores used: "
+        + ", ".join(f"{k} {v:.2f}" for k, v in cores.items() if k != "waited")
+        + " (all: the whole machine, this script's Locust and loops included)"
+        + f"; a task waited for a core {cores.get('waited', 0):.0%} of the time"
+        + f"; host: the loop {step['host_speed']['one_core_s']} s alone, "
+        + f"{step['host_speed']['both_cores_s']} s two at once",
         flush=True,
     )
     print(f"   {'action':<30} {'n':>6} {'p50':>6} {'p95':>6} {'p99':>6} {'budget':>7} {'err':>4}")
@@ -444,15 +514,19 @@ def curve(steps: list[dict]) -> str:
     lines = [
         f"Rooftops per box (every action's p95 within budget, no errors): {best}",
         "",
-        "| rooftops | users | req/s | errors | worst action (p95 / budget ms) | load avg | ok |",
-        "|---:|---:|---:|---:|---|---|---|",
+        "| rooftops | users | req/s | errors | worst action (p95 / budget ms) | load avg "
+        "| cores used (all, web, Postgres) | host loop s (alone / two) | ok |",
+        "|---:|---:|---:|---:|---|---|---|---|---|",
     ]
     for s in steps:
         worst = max(s["actions"], key=lambda r: r["p95_ms"] / r["budget_ms"], default=None)
         w = f"{worst['name']} ({worst['p95_ms']:.0f} / {worst['budget_ms']})" if worst else "—"
         lines.append(
             f"| {s['rooftops']} | {s['users']} | {s['rps']} | {s['failures']} | {w} | "
-            f"{s['load_before'][0]} → {s['load_after'][0]} | {'yes' if s['ok'] else '**no**'} |"
+            f"{s['load_before'][0]} → {s['load_after'][0]} | "
+            f"{s['cores']['all']:.2f}, {s['cores']['gunicorn']:.2f}, {s['cores']['postgres']:.2f} | "
+            f"{s['host_speed']['one_core_s']} / {s['host_speed']['both_cores_s']} | "
+            f"{'yes' if s['ok'] else '**no**'} |"
         )
     return "\n".join(lines) + "\n"
 
@@ -501,6 +575,7 @@ def main(argv=None) -> dict:
         WEB_WORKERS=str(args.workers),
         WEB_THREADS=str(args.threads),
         LOG_LEVEL="warning",
+        DATABASE_POOL="true",  # as docker-compose.yml's `web`
     )
     common.RESULTS.mkdir(parents=True, exist_ok=True)
     log = (common.RESULTS / "loadtest-server.log").open("w")

@@ -11,8 +11,21 @@ BENCH_DATABASE_URL = env(
     "BENCH_DATABASE_URL", default="postgres://postgres@127.0.0.1:5432/dms_bench"
 )
 DATABASES = {"default": env.db_url_config(BENCH_DATABASE_URL)}
-DATABASES["default"]["CONN_MAX_AGE"] = 60
-DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+# As in production (dms.settings.production): the web processes of the load test use psycopg's
+# pool (DATABASE_POOL=true, set by bench/loadtest.py for gunicorn, as docker-compose.yml sets it
+# on `web`); other processes keep one persistent connection, checked before a request's first
+# query. That check is a round trip of its own: with it, the load test's web processes waited
+# for it longer than for the status poll's one real query (py-spy --idle, 40 rooftops).
+if env.bool("DATABASE_POOL", default=False):
+    DATABASES["default"]["CONN_MAX_AGE"] = 0
+    DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+        "min_size": env.int("DATABASE_POOL_MIN_SIZE", default=1),
+        "max_size": env.int("DATABASE_POOL_MAX_SIZE", default=4),
+        "timeout": env.int("DATABASE_POOL_TIMEOUT", default=10),
+    }
+else:
+    DATABASES["default"]["CONN_MAX_AGE"] = 60
+    DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 # a name for this process's database sessions, so a benchmark can find (and renice) them
 if env("BENCH_DB_APPLICATION_NAME", default=""):
     DATABASES["default"].setdefault("OPTIONS", {})["application_name"] = env(
@@ -26,7 +39,7 @@ CELERY_TASK_DEFAULT_QUEUE = "dms-bench"
 CELERY_TASK_ROUTES: dict = {}  # every task on that queue
 DMS_CELERY_QUEUES = [CELERY_TASK_DEFAULT_QUEUE]
 CACHES = {
-    "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}
+    "default": {"BACKEND": "dms.cache.RedisCache", "LOCATION": REDIS_URL}
 }
 # the bare endpoint for the throughput ratio lives next to the real URLs
 ROOT_URLCONF = "bench.urls"

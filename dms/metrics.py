@@ -13,11 +13,12 @@ import logging
 import os
 
 from django.conf import settings
-from django.core.cache.backends.redis import RedisCache
 from django.http import HttpResponse
 from django.utils.module_loading import import_string
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest
 from prometheus_client.core import GaugeMetricFamily
+
+from dms.cache import RedisCache
 
 logger = logging.getLogger(__name__)
 
@@ -72,8 +73,9 @@ _MISSING = object()
 
 
 class MeasuredRedisCache(RedisCache):
-    """Django's own Redis cache, counting gets, hits and misses into django-prometheus' cache
-    metrics (django-prometheus' Redis backend needs the django-redis package; this does not)."""
+    """Django's Redis cache (one client per pool: dms.cache), counting gets, hits and misses
+    into django-prometheus' cache metrics (django-prometheus' Redis backend needs the
+    django-redis package; this does not)."""
 
     def get(self, key, default=None, version=None):
         from django_prometheus.cache import metrics

@@ -56,7 +56,7 @@ CACHE_URL = env("CACHE_URL", default=_next_redis_db(REDIS_URL))
 if CACHE_URL == REDIS_URL:
     raise ImproperlyConfigured("CACHE_URL must not be the broker's Redis database (REDIS_URL)")
 CACHES = {
-    "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": CACHE_URL}
+    "default": {"BACKEND": "dms.cache.RedisCache", "LOCATION": CACHE_URL}
 }
 
 # --- static files ----------------------------------------------------------------------------
