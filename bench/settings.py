@@ -38,9 +38,7 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
 CELERY_TASK_DEFAULT_QUEUE = "dms-bench"
 CELERY_TASK_ROUTES: dict = {}  # every task on that queue
 DMS_CELERY_QUEUES = [CELERY_TASK_DEFAULT_QUEUE]
-CACHES = {
-    "default": {"BACKEND": "dms.cache.RedisCache", "LOCATION": REDIS_URL}
-}
+CACHES = {"default": {"BACKEND": "dms.cache.RedisCache", "LOCATION": REDIS_URL}}
 # the bare endpoint for the throughput ratio lives next to the real URLs
 ROOT_URLCONF = "bench.urls"
 LOGGING["root"]["level"] = "WARNING"

@@ -1,8 +1,9 @@
 """API throughput under concurrent load: a list endpoint as a share of a bare endpoint.
 
-Both are served by gunicorn started as docker-compose starts it (3 sync workers,
---max-requests 2000), on 127.0.0.1, with load from `wrk` for a fixed time each: each list right
-after a bare window, in several rounds; the ratio reported is the median of the rounds. The bare endpoint
+Both are served by the same gunicorn (3 sync workers by default, --max-requests 2000; not
+production's gthread workers with a connection pool, which bench/loadtest.py runs), on
+127.0.0.1, with load from `wrk` for a fixed time each: each list right after a bare window, in
+several rounds; the ratio reported is the median of the rounds. The bare endpoint
 (bench/urls.py) goes through the same middleware, token authentication, permission check and
 JSON renderer; the difference is the list's queries and serialisation. Also records the peak RSS
 of the web workers.

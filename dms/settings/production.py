@@ -55,9 +55,7 @@ def _next_redis_db(url: str) -> str:
 CACHE_URL = env("CACHE_URL", default=_next_redis_db(REDIS_URL))
 if CACHE_URL == REDIS_URL:
     raise ImproperlyConfigured("CACHE_URL must not be the broker's Redis database (REDIS_URL)")
-CACHES = {
-    "default": {"BACKEND": "dms.cache.RedisCache", "LOCATION": CACHE_URL}
-}
+CACHES = {"default": {"BACKEND": "dms.cache.RedisCache", "LOCATION": CACHE_URL}}
 
 # --- static files ----------------------------------------------------------------------------
 STORAGES = {
