@@ -63,7 +63,7 @@ def budget_for(name: str) -> int:
     return WRITE_BUDGET if "(API)" in name and name.split(" ")[0] in WRITES else PAGE_BUDGET
 
 
-WRITES = {"book", "cancel", "clock-on", "clock-off", "record"}
+WRITES = {"book", "cancel", "clock-on", "clock-off", "record", "add", "change", "remove"}
 
 
 def ensure_load_venv() -> Path:

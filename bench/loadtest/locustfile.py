@@ -11,7 +11,7 @@ A rooftop (one site's staff on a working day; the dataset's site has 8 advisors,
 
 | persona | per rooftop | think time | what it does |
 |---|---:|---|---|
-| advisor | 6 | 15–45 s | lookup, front desk day, availability, RO detail, open ROs, approvals, book + cancel, check-in |
+| advisor | 6 | 15–45 s | lookup, front desk day, availability, RO detail, open ROs, approvals, book + cancel, an estimate line added, changed and removed |
 | workshop wall board | 2 | polls every 5 s | `/workshop/board/` (htmx fragment, If-None-Match) |
 | welcome board | 1 | polls every 60 s | `/appointments/board/` |
 | technician | 10 | 60–180 s | their tablet page, clock on / clock off their job |
@@ -181,9 +181,12 @@ class Advisor(DmsUser):
 
     @task(1)
     def book_and_cancel(self):
-        """A phone booking into a free slot of the next fortnight, cancelled again (the
-        dataset's calendar stays as it is from one step to the next)."""
-        day = dt.date.today() + dt.timedelta(days=random.randint(2, 14))
+        """A phone booking into a free slot, cancelled again (the dataset's calendar stays as it
+        is from one step to the next). The generated calendar is booked past its capacity for
+        the next two weeks (135–250 %) and empty after, so the booking goes where there is room,
+        as an advisor's would: in the days 15–30 ahead. Until 2026-12-06 it looked in the next
+        two weeks, found no free slot and booked nothing."""
+        day = dt.date.today() + dt.timedelta(days=random.randint(15, 30))
         r = self.client.get(
             f"/api/v1/appointments/availability/?date={day}&hours=1.0",
             headers=self.api_headers,
@@ -218,6 +221,41 @@ class Advisor(DmsUser):
                 "cancel booking (API)",
                 {"reason": "load test"},
             )
+
+    @task(1)
+    def estimate_edit(self):
+        """An estimate line added to an open RO, its hours changed, then removed (the RO is as
+        it was). An RO whose state takes no new line (QC, washing, invoiced…) answers 409 and
+        this advisor leaves it alone from then on."""
+        if not hasattr(self, "editable"):
+            self.editable = list(self.rooftop["open_ros"])
+        if not self.editable:
+            return
+        ro = random.choice(self.editable)
+        added = self.api(
+            "POST",
+            f"/api/v1/repair-orders/{ro}/lines/",
+            "add estimate line (API)",
+            {"description": "Wiper blades (load test)", "standard_hours": "0.30"},
+        )
+        if added.status_code == 409:
+            self.editable.remove(ro)
+            return
+        if added.status_code != 201:
+            return
+        line = added.json()["id"]
+        self.api(
+            "PATCH",
+            f"/api/v1/repair-orders/{ro}/lines/{line}/",
+            "change estimate line (API)",
+            {"standard_hours": "0.40"},
+        )
+        self.api(
+            "DELETE",
+            f"/api/v1/repair-orders/{ro}/lines/{line}/",
+            "remove estimate line (API)",
+            ok=(204,),
+        )
 
 
 class PollingScreen(DmsUser):
