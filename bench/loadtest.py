@@ -377,10 +377,11 @@ SPIN = "t = __import__('time').process_time()\nfor i in range(20_000_000): pass\
 def host_speed() -> dict:
     """CPU seconds a fixed Python loop takes alone and, at the same moment, in two processes.
 
-    This machine is a virtual one whose two cores are shared with other guests: the same loop
-    took 2.2 s of CPU on one idle morning and 3.0 s an hour later, and two loops at once took
-    up to 3.7 s each, where two real cores would take what one takes. Printed with each step,
-    it tells a slow host from a slow application (docs/benchmarks.md)."""
+    This machine is a virtual one whose two cores are shared with other guests of its host:
+    within one hour a pure-Python loop took 2.2–3.0 s of CPU alone on the idle machine, and two
+    copies at once 2.2 s each in one try and 3.4–3.8 s each in others, where two cores of their
+    own would take what one takes. Printed with each step, it tells a slow host from a slow
+    application (docs/benchmarks.md)."""
 
     def spin(n: int) -> list[float]:
         procs = [
