@@ -21,6 +21,7 @@ the cache is shared).
 
 from __future__ import annotations
 
+import logging
 import secrets
 import time
 import zlib
@@ -34,6 +35,8 @@ from django.http import HttpResponse
 from django.utils.cache import patch_vary_headers
 
 from .permissions import current_site_id
+
+log = logging.getLogger(__name__)
 
 KEY = "dms:live:{site_id}:{app}"
 BUCKET_SECONDS = 60
@@ -83,14 +86,18 @@ def _offset(site_id: int) -> int:
     return (site_id * 37) % BUCKET_SECONDS
 
 
+def head(name: str, apps, site_id: int) -> str:
+    """name.site.versions.minute: what a fragment's content depends on at the site now."""
+    bucket = int((_now() + _offset(site_id)) // BUCKET_SECONDS)
+    return f"{name}.{site_id}.{version(site_id, apps)}.{bucket}"
+
+
 def _state(name: str, apps, request, site_id) -> tuple[str, str, str]:
     """(name.site.versions.bucket, language, path hash): what a fragment's content depends on
     besides the user."""
-    bucket = int((_now() + _offset(site_id)) // BUCKET_SECONDS)
     path = zlib.crc32(request.get_full_path().encode())
     lang = getattr(request, "LANGUAGE_CODE", "")
-    versions = version(site_id, apps)
-    return f"{name}.{site_id}.{versions}.{bucket}", lang, f"{path:x}"
+    return head(name, apps, site_id), lang, f"{path:x}"
 
 
 def _tag_of(state: tuple[str, str, str], user_id) -> str:
@@ -156,6 +163,90 @@ def shared_render(request, variant: str, render: Callable[[], HttpResponse]) -> 
     return response
 
 
+LATEST_KEY = "dms:live:latest:{name}:{site_id}:{variant}:{lang}"
+PENDING_KEY = "dms:live:pending:{name}:{site_id}:{variant}:{lang}"
+# How long a queued render may take before the polls render themselves again (a worker down or
+# far behind): a wall screen is then at most this much behind the site, plus its poll interval.
+WORKER_GRACE_SECONDS = 10
+# A body is kept this long after its render (a watched fragment is rendered again at least once
+# a minute): a screen that comes back after a pause is shown a fresh render, never an old body.
+LATEST_TTL = 2 * BUCKET_SECONDS + WORKER_GRACE_SECONDS
+
+
+def in_worker() -> bool:
+    """Whether polled fragments that can be are rendered by a Celery worker after a change
+    (`latest_render`); `DMS_LIVE_RENDER_IN_WORKER`, on by default wherever the conditional
+    answers are (a shared cache)."""
+    return enabled() and bool(getattr(settings, "DMS_LIVE_RENDER_IN_WORKER", True))
+
+
+def latest_render(
+    request,
+    variant: str,
+    render: Callable[[], HttpResponse],
+    queue: Callable[[], None],
+) -> HttpResponse:
+    """A polled fragment rendered after a change by a worker, not by the poll that finds it.
+
+    The last body of the fragment (per site, `variant` and language) is kept with the state it
+    was rendered from. A poll that finds the state unchanged since is answered with that body;
+    one that finds it changed is answered at once with the last body and *its* tag (so the
+    screen's next poll asks again) while `queue()` hands the render to a worker — once per
+    change, however many screens poll in between. The worker files the new body with `store()`
+    and the screens get it at their next poll. With no body yet, or a queued render not done
+    within WORKER_GRACE_SECONDS (no worker), the poll renders the fragment itself, as before.
+
+    Why: the first poll after a change waited for the whole render (the workshop board: 165
+    cards, ~40 ms alone and 120+ ms on a loaded box), and with the advisors' and technicians'
+    writes a site's board changes every few seconds — a quarter of the wall screens' polls were
+    renders, which set the poll's p95 (docs/benchmarks.md, "the board rendered by a worker")."""
+    parts = getattr(request, "live_parts", None)
+    if parts is None or not in_worker():
+        return shared_render(request, variant, render)
+    current, lang, path = parts
+    name, site_id = current.split(".")[:2]
+    latest_key = LATEST_KEY.format(name=name, site_id=site_id, variant=variant, lang=lang)
+    pending_key = PENDING_KEY.format(name=name, site_id=site_id, variant=variant, lang=lang)
+    found = cache.get_many([latest_key, pending_key])
+    latest, queued_at = found.get(latest_key), found.get(pending_key)
+    if latest is not None:
+        filed_under, content_type, body = latest
+        if filed_under == current:
+            return HttpResponse(body, content_type=content_type)
+        now = _now()
+        if queued_at is None and cache.add(pending_key, now, 6 * WORKER_GRACE_SECONDS):
+            try:
+                queue()  # a GET outside any transaction: nothing to wait for
+                queued_at = now
+            except Exception:  # the broker is down: this poll renders, as without a worker
+                log.exception("Broker unavailable: %s rendered by the poll", name)
+                cache.delete(pending_key)
+        if queued_at is not None and now - queued_at <= WORKER_GRACE_SECONDS:
+            tag = _tag_of((filed_under, lang, path), request.user.pk)
+            if request.headers.get("If-None-Match", "") == tag:
+                response = HttpResponse(status=304)
+            else:
+                response = HttpResponse(body, content_type=content_type)
+            response.live_tag = tag
+            return response
+    response = render()
+    if response.status_code == 200 and not response.streaming:
+        store(
+            name, int(site_id), variant, lang, current, response["Content-Type"], response.content
+        )
+    return response
+
+
+def store(
+    name: str, site_id: int, variant: str, lang: str, filed_under: str, content_type: str, body
+) -> None:
+    """File a fragment's body rendered from the state `filed_under` (`head()` taken before the
+    render read anything) as the latest; a queued render is done."""
+    key_args = {"name": name, "site_id": site_id, "variant": variant, "lang": lang}
+    cache.set(LATEST_KEY.format(**key_args), (filed_under, content_type, body), LATEST_TTL)
+    cache.delete(PENDING_KEY.format(**key_args))
+
+
 def polled(name: str, apps: tuple[str, ...]):
     """View decorator for a polled htmx fragment (put it above the role check) that shows rows
     of `apps` (app labels): 304 while the site's versions of those apps, the minute, the user,
@@ -179,9 +270,11 @@ def polled(name: str, apps: tuple[str, ...]):
                     state = _state(name, apps, request, site_id)
                     pending = _tag_of(state, request.user.pk)
                     request.live_state = ".".join(state)
+                    request.live_parts = state
             response = view(request, *args, **kwargs)
-            if pending and response.status_code == 200:
-                _no_cache(response, pending)
+            if pending and response.status_code in (200, 304):
+                # a body filed under an earlier state carries that state's tag (latest_render)
+                _no_cache(response, getattr(response, "live_tag", pending))
             return response
 
         return wrapped

@@ -198,9 +198,9 @@ class WorkerProcess:
 
 @pytest.fixture
 def celery_worker(transactional_db, tmp_path):
-    """`celery_worker(concurrency=2, broker_url=None)` → a started WorkerProcess that sees the
-    rows committed by this `transaction=True` test (same database, same run queue). Stopped at
-    the end of the test."""
+    """`celery_worker(concurrency=2, broker_port=None, env=None)` → a started WorkerProcess that
+    sees the rows committed by this `transaction=True` test (same database, same run queue),
+    with `env` added to its environment. Stopped at the end of the test."""
     from django.conf import settings
     from django.db import connection
 
@@ -209,9 +209,12 @@ def celery_worker(transactional_db, tmp_path):
     db = connection.settings_dict
     workers = []
 
-    def _start(*, concurrency: int = 2, broker_port: int | None = None) -> WorkerProcess:
+    def _start(
+        *, concurrency: int = 2, broker_port: int | None = None, env: dict | None = None
+    ) -> WorkerProcess:
         env = {
             **os.environ,
+            **(env or {}),
             "DJANGO_SETTINGS_MODULE": "dms.settings.test",
             "DMS_TEST_RUN_ID": settings.RUN_ID,
             "DMS_TEST_DATABASE_URL": (

@@ -12,18 +12,19 @@ from html import escape as html_escape
 from django.http import JsonResponse
 from django.shortcuts import render
 from django.template.defaultfilters import floatformat
-from django.utils import timezone
+from django.template.loader import render_to_string
+from django.utils import timezone, translation
 from django.utils.safestring import mark_safe
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
 from dms import live
 from dms.exceptions import ApplicationError
-from dms.models import DispatchMode, Role
+from dms.models import DispatchMode, Role, Site
 from dms.permissions import has_role, role_required
 from workorders.models import JobLine
 
-from . import selectors, services
+from . import selectors, services, tasks
 from .models import Bay
 from .templatetags.workshop_tags import duration_formats
 
@@ -51,9 +52,14 @@ def _board_viewer(request) -> tuple[bool, int | None]:
 
 
 def _board_context(request, viewer: tuple[bool, int | None] | None = None) -> dict:
-    site = request.site
-    now = timezone.now()
     can_assign, team_of = viewer or _board_viewer(request)
+    return board_context(request.site, can_assign, team_of, wall=request.GET.get("wall") == "1")
+
+
+def board_context(site, can_assign: bool, team_of: int | None, *, wall: bool = False) -> dict:
+    """What the board shows to a viewer who may assign (or not), to the technicians of
+    `team_of`'s team (a team lead in team dispatch mode) or to all."""
+    now = timezone.now()
     workload = selectors.technician_workload(
         site=site, day=timezone.localtime(now, site.tzinfo).date(), now=now
     )
@@ -72,8 +78,38 @@ def _board_context(request, viewer: tuple[bool, int | None] | None = None) -> di
         "workload": workload,
         "can_assign": can_assign,
         "bays": list(Bay.objects.filter(site=site).values_list("code", flat=True)),
-        "wall": request.GET.get("wall") == "1",
+        "wall": wall,
     }
+
+
+BOARD_APPS = ("workorders", "workshop", "appointments", "customers", "dms")
+
+
+def render_board_live(site_id: int, can_assign: bool, team_of: int | None, lang: str) -> None:
+    """The board's live fragment for one kind of viewer, rendered outside a request (a worker,
+    after a change at the site) and filed for the screens' polls (dms.live.latest_render)."""
+    site = Site.objects.filter(pk=site_id).first()
+    if site is None:  # the site is gone since the poll: nothing to show
+        return
+    with translation.override(lang or None):
+        # the state is read before the rows: a change during the render is a later state
+        filed_under = live.head("board", BOARD_APPS, site_id)
+        body = render_to_string(
+            "workshop/board.html#live", board_context(site, can_assign, team_of)
+        )
+    live.store(
+        "board",
+        site_id,
+        _board_variant(can_assign, team_of),
+        lang,
+        filed_under,
+        "text/html; charset=utf-8",
+        body.encode(),
+    )
+
+
+def _board_variant(can_assign: bool, team_of: int | None) -> str:
+    return f"{int(can_assign)}.{team_of or 0}"
 
 
 def _esc(value) -> str:
@@ -194,16 +230,21 @@ def present_board(columns: list[dict], tz=None, *, can_assign: bool = False) -> 
 
 
 @require_GET
-@live.polled("board", apps=("workorders", "workshop", "appointments", "customers", "dms"))
+@live.polled("board", apps=BOARD_APPS)
 @role_required(*BOARD_ROLES)
 def board(request):
     if request.htmx:
-        # every screen of the site that sees the board alike shares one render per change
-        viewer = _board_viewer(request)
-        return live.shared_render(
+        # every screen of the site that sees the board alike shares one render per change,
+        # done by a worker, not by the poll that finds the change (dms.live.latest_render)
+        can_assign, team_of = _board_viewer(request)
+        lang = getattr(request, "LANGUAGE_CODE", "")
+        return live.latest_render(
             request,
-            f"{int(viewer[0])}.{viewer[1] or 0}",
-            lambda: render(request, "workshop/board.html#live", _board_context(request, viewer)),
+            _board_variant(can_assign, team_of),
+            lambda: render(
+                request, "workshop/board.html#live", _board_context(request, (can_assign, team_of))
+            ),
+            lambda: tasks.render_board.delay(request.site.pk, can_assign, team_of, lang),
         )
     return render(request, "workshop/board.html", _board_context(request))
 

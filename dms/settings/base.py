@@ -241,12 +241,14 @@ CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 CELERY_BEAT_SCHEDULE: dict = {}  # each domain app adds its periodic tasks in dms/celery.py
 
 # Queues, routed by task name (names stay stable when a task's code moves): the minute-critical
-# outreach work never waits behind a nightly rollup. docker-compose.yml runs a worker per queue;
+# outreach work and the wall screens' renders never wait behind a nightly rollup. docker-compose.yml runs a worker per queue;
 # `make run` runs one worker on all of them.
-DMS_CELERY_QUEUES = ["outreach", "webhooks", "reporting", "celery"]
+DMS_CELERY_QUEUES = ["outreach", "webhooks", "live", "reporting", "celery"]
 CELERY_TASK_DEFAULT_QUEUE = "celery"
 CELERY_TASK_ROUTES = {
     "followups.tasks.deliver_webhook": {"queue": "webhooks"},
+    # the wall screens' renders after a change: seconds matter, never behind a rollup
+    "workshop.tasks.render_board": {"queue": "live"},
     "outreach.tasks.deliver_webhook": {"queue": "webhooks"},
     "followups.tasks.*": {"queue": "outreach"},
     "outreach.tasks.*": {"queue": "outreach"},

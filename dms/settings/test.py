@@ -63,6 +63,20 @@ CELERY_TASK_DEFAULT_QUEUE = f"dms-test-{RUN_ID}"
 CELERY_TASK_ROUTES: dict = {}
 DMS_CELERY_QUEUES = [CELERY_TASK_DEFAULT_QUEUE]
 
+# The cache is each process's own (Django's local memory). A test that shares cache entries
+# with a worker process it starts (the board rendered by a worker, dms.live) switches both to
+# Redis under this run's prefix; the worker is told so by DMS_TEST_CACHE=redis.
+if HAVE_REDIS and env("DMS_TEST_CACHE", default="") == "redis":
+    CACHES = {
+        "default": {
+            "BACKEND": "dms.cache.RedisCache",
+            "LOCATION": REDIS_URL,
+            "KEY_PREFIX": env("DMS_TEST_CACHE_PREFIX", default=f"dms-test-{RUN_ID}"),
+        }
+    }
+# Polls render the live fragments themselves (dms.live) unless a test starts a worker for them.
+DMS_LIVE_RENDER_IN_WORKER = False
+
 DEBUG = False
 SECRET_KEY = "test-only-not-secret"
 ALLOWED_HOSTS = ["*"]

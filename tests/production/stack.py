@@ -35,6 +35,11 @@ APP_SERVICES = {
          "--concurrency", "2", "--max-memory-per-child", "200000", "-l", "INFO"],
         {"CELERY_NODE"},
     ),
+    "worker-live": (
+        ["celery", "-A", "dms", "worker", "-Q", "live", "-n", "live@%h",
+         "--concurrency", "2", "--max-memory-per-child", "300000", "-l", "INFO"],
+        {"CELERY_NODE"},
+    ),
     "worker-reporting": (
         ["celery", "-A", "dms", "worker", "-Q", "reporting,celery", "-n", "reporting@%h",
          "--concurrency", "1", "--max-memory-per-child", "400000", "-l", "INFO"],

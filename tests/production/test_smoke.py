@@ -145,6 +145,7 @@ def test_the_production_stack_serves_over_tls_and_sends_a_booked_reminder(
         },
         "worker-outreach": {"CELERY_NODE": "outreach"},
         "worker-webhooks": {"CELERY_NODE": "webhooks"},
+        "worker-live": {"CELERY_NODE": "live"},
         "worker-reporting": {"CELERY_NODE": "reporting"},
         "beat": {},
     }

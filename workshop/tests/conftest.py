@@ -5,6 +5,7 @@ import pytest
 from django.utils import timezone
 
 from dms.models import Role
+from tests.conftest import celery_worker, use_broker  # noqa: F401 - the worker and broker fixtures
 from workorders.models import ROStatus
 from workorders.tests.factories import JobLineFactory, RepairOrderFactory
 
