@@ -214,13 +214,16 @@ def latest_render(
         if filed_under == current:
             return HttpResponse(body, content_type=content_type)
         now = _now()
-        if queued_at is None and cache.add(pending_key, now, 6 * WORKER_GRACE_SECONDS):
-            try:
-                queue()  # a GET outside any transaction: nothing to wait for
-                queued_at = now
-            except Exception:  # the broker is down: this poll renders, as without a worker
-                log.exception("Broker unavailable: %s rendered by the poll", name)
-                cache.delete(pending_key)
+        if queued_at is None:
+            if cache.add(pending_key, now, 6 * WORKER_GRACE_SECONDS):
+                try:
+                    queue()  # a GET outside any transaction: nothing to wait for
+                    queued_at = now
+                except Exception:  # the broker is down: this poll renders, as without a worker
+                    log.exception("Broker unavailable: %s rendered by the poll", name)
+                    cache.delete(pending_key)
+            else:  # another screen's poll queued it a moment ago
+                queued_at = cache.get(pending_key, now)
         if queued_at is not None and now - queued_at <= WORKER_GRACE_SECONDS:
             tag = _tag_of((filed_under, lang, path), request.user.pk)
             if request.headers.get("If-None-Match", "") == tag:

@@ -8,6 +8,7 @@ server of the test's own, so its queues meet no other run). Through the proxy: t
 endpoint is healthy, plain http goes to https, /metrics is not served; a booking made through
 the API over https schedules a reminder that the outreach worker sends."""
 
+import re
 import shutil
 import subprocess
 from datetime import UTC, datetime, timedelta
@@ -242,6 +243,25 @@ def test_the_production_stack_serves_over_tls_and_sends_a_booked_reminder(
         ):
             assert name in metrics, name
 
+        # the dispatcher's wall screen signs in and polls the board (the first poll renders it)
+        wall = requests.Session()
+        wall.trust_env, wall.verify = False, str(cert)
+        form = wall.get(f"{base}/login/", timeout=30).text
+        csrf = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', form).group(1)
+        signed_in = wall.post(
+            f"{base}/login/",
+            data={"username": "dispatcher", "password": "dms-demo", "csrfmiddlewaretoken": csrf},
+            headers={"Referer": f"{base}/login/"},
+            timeout=30,
+        )
+        assert signed_in.status_code == 200
+        assert "/login/" not in signed_in.url, signed_in.url
+        board_url = f"{base}/workshop/board/"
+        first_board = wall.get(board_url, headers={"HX-Request": "true"}, timeout=30)
+        assert first_board.status_code == 200
+        assert 'id="board-live"' in first_board.text
+        board_tag = first_board.headers["ETag"]
+
         # a booking through the API over https …
         def token(username):
             r = https.post(
@@ -305,6 +325,21 @@ def test_the_production_stack_serves_over_tls_and_sends_a_booked_reminder(
         )
         assert booked.status_code == 201, booked.text
         booked_at = datetime.now(UTC)
+
+        # … changes the site: the board is rendered again by the live worker, and the wall
+        # screen's next polls get it (a poll never waits for the render: dms.live)
+        def board_rendered():
+            stack.alive()
+            r = wall.get(
+                board_url, headers={"HX-Request": "true", "If-None-Match": board_tag}, timeout=30
+            )
+            assert r.status_code in (200, 304), r.status_code
+            return r.status_code == 200 and r.headers["ETag"] != board_tag
+
+        wait_for(board_rendered, timeout=120, what="the live worker's board", interval=1)
+        rendered = "Task workshop.tasks.render_board["
+        assert rendered in stack.log("worker-live")
+        assert rendered not in stack.log("worker-reporting") + stack.log("worker-outreach")
         slot_start = datetime.fromisoformat(slots[0]["start"])
 
         # … schedules a reminder that beat's sweeper hands to the outreach worker, which sends it
