@@ -20,6 +20,15 @@ worker_class = "gthread"
 threads = int(os.environ.get("WEB_THREADS", "2"))
 timeout = int(os.environ.get("WEB_TIMEOUT", "60"))
 graceful_timeout = 30
+# A process takes a connection only while a thread of its own is free to answer it. gunicorn's
+# threaded worker otherwise accepts up to 1,000 connections and queues their requests behind
+# its busy threads while other processes sit idle; with as many connections as threads, a busy
+# process leaves the next request in the listen queue for a free one. Connections are then not
+# kept alive (the proxy opens one per request, on the local network). Load test, 40 rooftops,
+# two alternating rounds (docs/benchmarks.md, 2026-12-06 07:43-07:56 UTC): lookup p95 190 / 120
+# ms with gunicorn's default, 140 / 110 with this; the board's poll 140 / 140 ms over its 100
+# with the default, within it in both rounds with this.
+worker_connections = int(os.environ.get("WEB_WORKER_CONNECTIONS", str(threads)))
 keepalive = 5
 max_requests = int(os.environ.get("WEB_MAX_REQUESTS", "2000"))
 max_requests_jitter = 200
