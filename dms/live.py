@@ -61,6 +61,23 @@ def bump(site_id: int | None, app: str) -> None:
         cache.incr(key)
     except ValueError:  # no version yet (or evicted): any new value is a change
         cache.set(key, secrets.randbelow(1 << 30), TTL)
+    if in_worker():
+        for apps, callback in _on_change:
+            if app in apps:
+                try:
+                    callback(site_id)
+                except Exception:  # the change is made; the screens' polls catch up
+                    log.exception("Live fragment not queued after a change at site %s", site_id)
+
+
+_on_change: list[tuple[tuple[str, ...], Callable[[int], None]]] = []
+
+
+def on_change(apps: tuple[str, ...], callback: Callable[[int], None]) -> None:
+    """Call `callback(site_id)` after each committed change at a site to a row of `apps` (an
+    app's ready(): queue the renders of the fragments its screens are watching)."""
+    if all(known is not callback for _apps, known in _on_change):
+        _on_change.append((apps, callback))
 
 
 def version(site_id: int, apps: tuple[str, ...]) -> str:
@@ -185,6 +202,7 @@ def latest_render(
     variant: str,
     render: Callable[[], HttpResponse],
     queue: Callable[[], None],
+    seen: Callable[[], None] | None = None,
 ) -> HttpResponse:
     """A polled fragment rendered after a change by a worker, not by the poll that finds it.
 
@@ -193,7 +211,10 @@ def latest_render(
     one that finds it changed is answered at once with the last body and *its* tag (so the
     screen's next poll asks again) while `queue()` hands the render to a worker — once per
     change, however many screens poll in between. The worker files the new body with `store()`
-    and the screens get it at their next poll. With no body yet, or a queued render not done
+    and the screens get it at their next poll. An app may also queue the renders of the
+    fragments being watched as soon as a change commits (`on_change`), so the new body is
+    usually filed before the next poll comes; `seen()` is called when a screen is handed a new
+    body (once per change and screen, never for a 304), for the app to know who watches. With no body yet, or a queued render not done
     within WORKER_GRACE_SECONDS (no worker), the poll renders the fragment itself, as before.
 
     Why: the first poll after a change waited for the whole render (the workshop board: 165
@@ -212,18 +233,15 @@ def latest_render(
     if latest is not None:
         filed_under, content_type, body = latest
         if filed_under == current:
+            if seen is not None:
+                seen()
             return HttpResponse(body, content_type=content_type)
         now = _now()
         if queued_at is None:
-            if cache.add(pending_key, now, 6 * WORKER_GRACE_SECONDS):
-                try:
-                    queue()  # a GET outside any transaction: nothing to wait for
-                    queued_at = now
-                except Exception:  # the broker is down: this poll renders, as without a worker
-                    log.exception("Broker unavailable: %s rendered by the poll", name)
-                    cache.delete(pending_key)
-            else:  # another screen's poll queued it a moment ago
-                queued_at = cache.get(pending_key, now)
+            if queue_render(name, int(site_id), variant, lang, queue):
+                queued_at = now
+            else:  # queued a moment ago by another screen's poll, or the broker is down
+                queued_at = cache.get(pending_key)
         if queued_at is not None and now - queued_at <= WORKER_GRACE_SECONDS:
             tag = _tag_of((filed_under, lang, path), request.user.pk)
             if request.headers.get("If-None-Match", "") == tag:
@@ -238,6 +256,22 @@ def latest_render(
             name, int(site_id), variant, lang, current, response["Content-Type"], response.content
         )
     return response
+
+
+def queue_render(
+    name: str, site_id: int, variant: str, lang: str, queue: Callable[[], None]
+) -> bool:
+    """`queue()` the render of a fragment unless one is already queued; whether it was."""
+    pending_key = PENDING_KEY.format(name=name, site_id=site_id, variant=variant, lang=lang)
+    if not cache.add(pending_key, _now(), 6 * WORKER_GRACE_SECONDS):
+        return False
+    try:
+        queue()  # from a GET or after a commit: nothing to wait for
+    except Exception:  # the broker is down: the polls render, as without a worker
+        log.exception("Broker unavailable: %s at site %s rendered by the polls", name, site_id)
+        cache.delete(pending_key)
+        return False
+    return True
 
 
 def store(

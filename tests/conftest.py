@@ -245,10 +245,15 @@ def use_broker():
     from dms.celery import app
 
     def _reset():
+        from kombu import pools
+
         if app._pool is not None:
             app._pool.force_close_all()
         app._pool = None
         app.amqp._producer_pool = None
+        # kombu keeps its producer pools per broker address in a registry of its own: without
+        # this, a send after the switch back reuses the first broker's closed pool
+        pools.reset()
 
     @contextmanager
     def _use(url: str):

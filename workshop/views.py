@@ -68,7 +68,8 @@ def board(request):
             lambda: render(
                 request, "workshop/board.html#live", _board_context(request, (can_assign, team_of))
             ),
-            lambda: tasks.render_board.delay(request.site.pk, can_assign, team_of, lang),
+            lambda: tasks.queue_board_render(request.site.pk, can_assign, team_of, lang),
+            lambda: tasks.board_watched(request.site.pk, can_assign, team_of, lang),
         )
     return render(request, "workshop/board.html", _board_context(request))
 

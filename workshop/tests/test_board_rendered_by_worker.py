@@ -154,3 +154,48 @@ def test_with_the_broker_down_the_poll_renders_the_board(
     assert changed.status_code == 200
     assert _on_a_card(tech.get_full_name()) in changed.content.decode()
     assert changed["ETag"] != tag
+
+
+def test_a_watched_board_is_rendered_when_the_change_commits(
+    shared_cache, celery_worker, client, make_user, make_job, tech, site
+):
+    """Once a screen is known to watch the board, a change queues its render as it commits:
+    the screen's next poll is handed the new board at once, with no poll in between."""
+    from django.core.cache import cache
+
+    from workshop.board import BOARD_APPS, board_variant
+
+    job = make_job()
+    url = reverse("workshop:board")
+    dispatcher = make_user(Role.DISPATCHER)
+    client.force_login(dispatcher)
+    tag = poll(client, url)["ETag"]
+    worker = celery_worker(concurrency=1, env=shared_cache)
+    # a first change, found by a poll: the screen is now known to watch the board
+    services.job_assign(job_id=job.pk, technician_id=tech.pk, actor=dispatcher)
+    assert poll(client, url, tag).status_code == 304
+    first = _wait_for(
+        lambda: (r := poll(client, url, tag)).status_code == 200 and r,
+        timeout=60,
+        what="the first render",
+    )
+    renders = worker.log().count("Task workshop.tasks.render_board[")
+
+    # when another technician is assigned, and no screen polls
+    other = make_user(Role.TECHNICIAN)
+    services.job_assign(job_id=job.pk, technician_id=other.pk, actor=dispatcher)
+    latest = live.LATEST_KEY.format(
+        name="board", site_id=site.pk, variant=board_variant(True, None), lang="en"
+    )
+    _wait_for(
+        lambda: cache.get(latest)[0] == live.head("board", BOARD_APPS, site.pk),
+        timeout=60,
+        what="the board rendered after the change",
+    )
+
+    # then the worker rendered it, and the next poll gets it straight away
+    assert worker.log().count("Task workshop.tasks.render_board[") > renders
+    after = poll(client, url, first["ETag"])
+    assert after.status_code == 200
+    assert _on_a_card(other.get_full_name()) in after.content.decode()
+    assert _on_a_card(tech.get_full_name()) not in after.content.decode()
