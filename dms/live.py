@@ -255,6 +255,8 @@ def latest_render(
         store(
             name, int(site_id), variant, lang, current, response["Content-Type"], response.content
         )
+        if seen is not None:
+            seen()
     return response
 
 
