@@ -75,7 +75,6 @@ def test_a_change_is_rendered_by_the_worker_not_by_the_poll(
     chinese.force_login(make_user(Role.DISPATCHER))
     zh_first = poll(chinese, url, HTTP_ACCEPT_LANGUAGE="zh-hans")
     assert "待派工" in zh_first.content.decode()
-    worker = celery_worker(concurrency=1, env=shared_cache)
 
     # when a technician is assigned (committed: the site's version moves)
     services.job_assign(job_id=job.pk, technician_id=tech.pk, actor=dispatcher)
@@ -88,6 +87,7 @@ def test_a_change_is_rendered_by_the_worker_not_by_the_poll(
     assert stale["ETag"] == tag
     assert "workorders_jobline" not in _read(queries)
     assert "workorders_repairorder" not in _read(queries)
+    worker = celery_worker(concurrency=1, env=shared_cache)  # the render waits for it
 
     # and a later poll gets the worker's board, with the change and a new tag
     def rendered():
@@ -148,8 +148,9 @@ def test_with_the_broker_down_the_poll_renders_the_board(
     dispatcher = make_user(Role.DISPATCHER)
     client.force_login(dispatcher)
     tag = poll(client, url)["ETag"]
-    services.job_assign(job_id=job.pk, technician_id=tech.pk, actor=dispatcher)
     with use_broker(f"redis://127.0.0.1:{_free_port()}/0"):
+        # the render queued as the change commits fails too: the change itself is kept
+        services.job_assign(job_id=job.pk, technician_id=tech.pk, actor=dispatcher)
         changed = poll(client, url, tag)
     assert changed.status_code == 200
     assert _on_a_card(tech.get_full_name()) in changed.content.decode()
