@@ -214,8 +214,9 @@ def latest_render(
     and the screens get it at their next poll. An app may also queue the renders of the
     fragments being watched as soon as a change commits (`on_change`), so the new body is
     usually filed before the next poll comes; `seen()` is called when a screen is handed a new
-    body (once per change and screen, never for a 304), for the app to know who watches. With no body yet, or a queued render not done
-    within WORKER_GRACE_SECONDS (no worker), the poll renders the fragment itself, as before.
+    body (once per change and screen, never for a 304), for the app to know who watches. With
+    no body yet, or a queued render not done within WORKER_GRACE_SECONDS (no worker), the poll
+    renders the fragment itself, as before.
 
     Why: the first poll after a change waited for the whole render (the workshop board: 165
     cards, ~40 ms alone and 120+ ms on a loaded box), and with the advisors' and technicians'
