@@ -42,8 +42,8 @@ def queue_board_render(site_id: int, can_assign: bool, team_of: int | None, lang
 
 def queue_board_renders(site_id: int) -> None:
     """A change committed at the site (dms.live.on_change): the board of every kind of viewer
-    watching it is rendered now, a second later (the writes of one action land together), so
-    the screens' next poll finds it ready."""
+    watching it is queued for a render a second from now (the writes of one action land
+    together), so the screens' next poll finds it ready."""
     now = time.time()
     for can_assign, team_of, lang, seen in (
         cache.get(VIEWERS_KEY.format(site_id=site_id)) or {}
