@@ -190,6 +190,12 @@ WORKER_GRACE_SECONDS = 10
 LATEST_TTL = 2 * BUCKET_SECONDS + WORKER_GRACE_SECONDS
 
 
+def _filed_keys(name: str, site_id, variant: str, lang: str) -> tuple[str, str]:
+    """The cache keys of a fragment's filed body and of its queued render."""
+    args = {"name": name, "site_id": site_id, "variant": variant, "lang": lang}
+    return LATEST_KEY.format(**args), PENDING_KEY.format(**args)
+
+
 def in_worker() -> bool:
     """Whether polled fragments that can be are rendered by a Celery worker after a change
     (`latest_render`); `DMS_LIVE_RENDER_IN_WORKER`, on by default wherever the conditional
@@ -227,8 +233,7 @@ def latest_render(
         return shared_render(request, variant, render)
     current, lang, path = parts
     name, site_id = current.split(".")[:2]
-    latest_key = LATEST_KEY.format(name=name, site_id=site_id, variant=variant, lang=lang)
-    pending_key = PENDING_KEY.format(name=name, site_id=site_id, variant=variant, lang=lang)
+    latest_key, pending_key = _filed_keys(name, site_id, variant, lang)
     found = cache.get_many([latest_key, pending_key])
     latest, queued_at = found.get(latest_key), found.get(pending_key)
     if latest is not None:
@@ -265,7 +270,7 @@ def queue_render(
     name: str, site_id: int, variant: str, lang: str, queue: Callable[[], None]
 ) -> bool:
     """`queue()` the render of a fragment unless one is already queued; whether it was."""
-    pending_key = PENDING_KEY.format(name=name, site_id=site_id, variant=variant, lang=lang)
+    _latest_key, pending_key = _filed_keys(name, site_id, variant, lang)
     if not cache.add(pending_key, _now(), 6 * WORKER_GRACE_SECONDS):
         return False
     try:
@@ -282,9 +287,9 @@ def store(
 ) -> None:
     """File a fragment's body rendered from the state `filed_under` (`head()` taken before the
     render read anything) as the latest; a queued render is done."""
-    key_args = {"name": name, "site_id": site_id, "variant": variant, "lang": lang}
-    cache.set(LATEST_KEY.format(**key_args), (filed_under, content_type, body), LATEST_TTL)
-    cache.delete(PENDING_KEY.format(**key_args))
+    latest_key, pending_key = _filed_keys(name, site_id, variant, lang)
+    cache.set(latest_key, (filed_under, content_type, body), LATEST_TTL)
+    cache.delete(pending_key)
 
 
 def polled(name: str, apps: tuple[str, ...]):

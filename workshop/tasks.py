@@ -28,7 +28,7 @@ def board_watched(site_id: int, can_assign: bool, team_of: int | None, lang: str
     """A screen of this kind of viewer and language was handed a new board: they watch it."""
     key = VIEWERS_KEY.format(site_id=site_id)
     viewers = cache.get(key) or {}
-    name = f"{int(can_assign)}.{team_of or 0}.{lang}"
+    name = f"{board.board_variant(can_assign, team_of)}.{lang}"
     if time.time() - (viewers.get(name) or [0, 0, 0, 0])[3] > BUCKET_SECONDS:
         viewers[name] = [can_assign, team_of, lang, time.time()]
         cache.set(key, viewers, VIEWERS_SEEN_SECONDS)
