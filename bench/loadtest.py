@@ -120,7 +120,7 @@ def fixtures(max_sites: int) -> dict:
     def person(user) -> dict:
         session = store()
         session[SESSION_KEY] = str(user.pk)
-        session[BACKEND_SESSION_KEY] = "django.contrib.auth.backends.ModelBackend"
+        session[BACKEND_SESSION_KEY] = "dms.signin.StaffBackend"  # as a sign-in stores it
         session[HASH_SESSION_KEY] = user.get_session_auth_hash()
         session.set_expiry(24 * 3600)
         session.save()

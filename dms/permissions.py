@@ -32,12 +32,19 @@ def _role_map(user) -> dict[int, set[str]]:
     return cached
 
 
-def remember_roles(user, pairs: Iterable[tuple[int, str]]) -> None:
-    """Keep (site id, role) pairs read with the user (token authentication) for this request."""
-    cached: dict[int, set[str]] = {}
-    for site_id, role in pairs:
-        cached.setdefault(site_id, set()).add(role)
-    user._dms_roles = cached
+def remember_staff_roles(user, staff_roles: Iterable[StaffRole]) -> None:
+    """Keep the user's roles and the rows of their sites, read with the user in one query
+    (`dms.signin.StaffBackend`, token authentication), for this request: `_role_map` and
+    `current_site` then need no query of their own. A deactivated site's roles count for
+    nothing, as in `_role_map`."""
+    roles: dict[int, set[str]] = {}
+    sites: dict[int, Site] = {}
+    for staff_role in staff_roles:
+        if staff_role.site.is_active:
+            roles.setdefault(staff_role.site_id, set()).add(staff_role.role)
+            sites[staff_role.site_id] = staff_role.site
+    user._dms_roles = roles
+    user._dms_sites = sites
 
 
 def site_ids_of(user) -> list[int]:
@@ -133,7 +140,8 @@ def current_site(request, site_id: int | None = None) -> Site | None:
     cache = getattr(request, "_dms_site", None)
     if cache is not None and cache.pk == site_id:
         return cache
-    site = Site.objects.get(pk=site_id)
+    read_with_user = getattr(getattr(request, "user", None), "_dms_sites", None) or {}
+    site = read_with_user.get(site_id) or Site.objects.get(pk=site_id)
     request._dms_site = site
     return site
 

@@ -3,9 +3,14 @@ locked-out attempt (a page on the login screens, a JSON error on the API)."""
 
 from axes.backends import AxesStandaloneBackend
 from django.conf import settings
+from django.contrib.auth.backends import ModelBackend
+from django.core.exceptions import PermissionDenied
 from django.http import JsonResponse
 from django.shortcuts import render
 from django.utils.translation import gettext as _
+
+from .models import StaffRole
+from .permissions import remember_staff_roles
 
 
 def client_ip(request) -> str | None:
@@ -61,3 +66,34 @@ class LockoutBackend(AxesStandaloneBackend):
         if request is None:
             return None
         return super().authenticate(request, username, password, **kwargs)
+
+
+class StaffBackend(ModelBackend):
+    """Django's password backend, whose session user comes with their roles and sites.
+
+    Every page checks a role at a site and reads that site (`dms.permissions`): after the
+    session's user, two more queries before any work. Here one query reads the user's staff
+    roles with the user and the site rows (`StaffRole` joined to both); a user without any role
+    (a superuser, a new account) is read as `ModelBackend` reads it. Measured on the group
+    dataset's lookup (`bench/pages.py`, docs/benchmarks.md): 7 → 5 queries.
+
+    `django.contrib.auth.backends.ModelBackend` stays listed after this one only for sessions
+    signed in before it existed (Django keeps the backend's path in the session); a password is
+    checked here once: a sign-in this backend refuses is refused, not tried again there."""
+
+    def authenticate(self, request, username=None, password=None, **kwargs):
+        user = super().authenticate(request, username=username, password=password, **kwargs)
+        if user is None and username is not None and password is not None:
+            raise PermissionDenied  # Django's authenticate() stops here: no second hashing
+        return user
+
+    def get_user(self, user_id):
+        staff_roles = list(StaffRole.objects.filter(user_id=user_id).select_related("user", "site"))
+        if not staff_roles:
+            user = super().get_user(user_id)
+            if user is not None:
+                remember_staff_roles(user, [])
+            return user
+        user = staff_roles[0].user
+        remember_staff_roles(user, staff_roles)
+        return user if self.user_can_authenticate(user) else None

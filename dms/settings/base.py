@@ -139,6 +139,9 @@ CONTENT_SECURITY_POLICY = {
 # per client address; either reaching the limit locks it out for the cool-off time.
 AUTHENTICATION_BACKENDS = [
     "dms.signin.LockoutBackend",
+    # the password backend; the user's roles and sites read with the user (dms.signin)
+    "dms.signin.StaffBackend",
+    # for sessions signed in before StaffBackend (their backend's path is in the session)
     "django.contrib.auth.backends.ModelBackend",
 ]
 AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=10)

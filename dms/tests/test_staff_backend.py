@@ -1,0 +1,130 @@
+"""The session's user comes with their roles and sites in one query (dms.signin.StaffBackend),
+and a token's with them too (dms.api.authentication): no query of their own for the role check
+or the site a request works on."""
+
+import pytest
+from django.contrib.auth.hashers import MD5PasswordHasher
+from django.db import connection
+from django.test import Client
+from django.test.utils import CaptureQueriesContext
+from rest_framework.authtoken.models import Token
+from rest_framework.test import APIClient
+
+from dms.models import Role, StaffRole
+from dms.tests.factories import SiteFactory
+
+pytestmark = pytest.mark.django_db
+
+LOOKUP = "/customers/lookup/?q=nobody"
+HTMX = {"HTTP_HX_REQUEST": "true"}
+
+
+def reads(ctx, table: str) -> list[str]:
+    return [q["sql"] for q in ctx.captured_queries if f'FROM "{table}"' in q["sql"]]
+
+
+def test_a_page_reads_the_user_their_roles_and_the_site_in_one_query(make_user, site):
+    advisor = make_user(Role.ADVISOR)
+    client = Client()
+    client.force_login(advisor)
+    with CaptureQueriesContext(connection) as ctx:
+        response = client.get(LOOKUP, **HTMX)
+    assert response.status_code == 200
+    # one query for the user, the roles and the site; no other reads any of them
+    staff = [q["sql"] for q in ctx.captured_queries if '"auth_user"' in q["sql"]]
+    assert len(staff) == 1, staff
+    assert '"dms_staffrole"' in staff[0]
+    assert '"dms_site"' in staff[0]
+    assert reads(ctx, "dms_site") == []
+    assert reads(ctx, "dms_staffrole") == staff
+
+
+def test_a_token_request_reads_the_site_with_the_token(make_user, site):
+    advisor = make_user(Role.ADVISOR)
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=advisor).key}")
+    with CaptureQueriesContext(connection) as ctx:
+        response = client.get("/api/v1/appointments/load/")  # reads request.site
+    assert response.status_code == 200, response.content
+    assert reads(ctx, "dms_site") == []
+    [staff] = reads(ctx, "dms_staffrole")
+    assert '"authtoken_token"' in staff
+    assert '"auth_user"' in staff
+
+
+def test_a_role_at_a_deactivated_site_counts_for_nothing(make_user, site):
+    advisor = make_user(Role.ADVISOR)
+    closed = SiteFactory()
+    StaffRole.objects.create(user=advisor, site=closed, role=Role.MANAGER)
+    closed.is_active = False
+    closed.save()
+    client = Client()
+    client.force_login(advisor)
+    body = client.get("/api/v1/").json()
+    assert [s["id"] for s in body["sites"]] == [site.pk]
+    # asking for the closed site by its header is refused, not served
+    assert client.get("/api/v1/repair-orders/", HTTP_X_SITE=str(closed.pk)).status_code == 400
+
+
+def test_a_role_taken_away_counts_from_the_next_page(make_user, site):
+    advisor = make_user(Role.ADVISOR)
+    client = Client()
+    client.force_login(advisor)
+    assert client.get(LOOKUP, **HTMX).status_code == 200
+    StaffRole.objects.filter(user=advisor).delete()
+    assert client.get(LOOKUP, **HTMX).status_code == 403
+
+
+def test_a_user_without_roles_and_a_superuser_are_still_known(make_user, site):
+    client = Client()
+    client.force_login(make_user(None))
+    assert client.get("/api/v1/").json()["sites"] == []
+    assert client.get(LOOKUP, **HTMX).status_code == 403
+    boss = make_user(None, is_superuser=True, is_staff=True)
+    client.force_login(boss)
+    assert client.get(LOOKUP, **HTMX).status_code == 200
+
+
+def test_an_inactive_users_session_is_signed_out(make_user, site):
+    advisor = make_user(Role.ADVISOR)
+    client = Client()
+    client.force_login(advisor)
+    advisor.is_active = False
+    advisor.save()
+    response = client.get("/customers/")
+    assert response.status_code == 302
+    assert "/login" in response["Location"]
+
+
+def test_a_session_signed_in_before_the_staff_backend_still_works(make_user, site):
+    advisor = make_user(Role.ADVISOR)
+    client = Client()
+    client.force_login(advisor, backend="django.contrib.auth.backends.ModelBackend")
+    assert client.get(LOOKUP, **HTMX).status_code == 200
+    assert client.get("/dashboard/").status_code == 403  # the manager's page, by role
+
+
+class CountingHasher(MD5PasswordHasher):
+    """Django's MD5 hasher (the test settings' own), counting the passwords it checks."""
+
+    checked = 0
+
+    def verify(self, password, encoded):
+        CountingHasher.checked += 1
+        return super().verify(password, encoded)
+
+
+def test_a_wrong_password_is_checked_once_and_refused(client, make_user, settings):
+    settings.PASSWORD_HASHERS = [f"{__name__}.CountingHasher"]
+    advisor = make_user(Role.ADVISOR, username="li.lei")
+    advisor.set_password("right-one")
+    advisor.save()
+    CountingHasher.checked = 0
+    response = client.post("/login/", {"username": "li.lei", "password": "wrong"})
+    assert response.status_code == 200
+    assert "_auth_user_id" not in client.session
+    assert CountingHasher.checked == 1
+    response = client.post("/login/", {"username": "li.lei", "password": "right-one"})
+    assert response.status_code == 302
+    assert client.session["_auth_user_backend"] == "dms.signin.StaffBackend"
+    assert client.get(LOOKUP, **HTMX).status_code == 200
