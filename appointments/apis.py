@@ -25,6 +25,7 @@ from rest_framework.routers import DefaultRouter
 
 from customers.models import Customer, Vehicle
 from dms.api.filters import FilterSet
+from dms.api.lists import RowSerializer
 from dms.api.pagination import cursor_pagination
 from dms.api.schema import error_response
 from dms.exceptions import ApplicationError, NotFoundError
@@ -154,7 +155,10 @@ class AppointmentSerializer(serializers.ModelSerializer):
         return getattr(getattr(obj, "repair_order", None), "pk", None)
 
 
-class SlotSerializer(serializers.Serializer):
+class SlotSerializer(RowSerializer):
+    """A free (advisor, slot) pair. A day has up to ~300 of them (slots × advisors on duty):
+    written by `RowSerializer`'s one loop per row, not by four DRF fields per slot."""
+
     start = serializers.DateTimeField()
     end = serializers.DateTimeField()
     advisor_id = serializers.IntegerField()

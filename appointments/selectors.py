@@ -212,18 +212,19 @@ def free_slots(
     if taken is None:
         taken = _taken(site, day, day)
     out = []
+    names = [(advisor.pk, person_name(advisor)) for advisor in advisors]  # once, not per slot
     for slot in slot_grid(site, day, opening):
         if slot.start <= now or (slot.is_buffer and not include_buffers):
             continue
-        for advisor in advisors:
-            if (advisor.pk, slot.start) not in taken:
+        for advisor_id, name in names:
+            if (advisor_id, slot.start) not in taken:
                 out.append(
                     {
                         "start": slot.start,
                         "end": slot.end,
                         "is_buffer": slot.is_buffer,
-                        "advisor_id": advisor.pk,
-                        "advisor_name": person_name(advisor),
+                        "advisor_id": advisor_id,
+                        "advisor_name": name,
                     }
                 )
     return out

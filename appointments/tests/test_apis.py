@@ -113,6 +113,33 @@ def test_availability_endpoint(desk, advisor, site):
     assert "hours" in r.json()["fields"]
 
 
+@pytest.mark.parametrize("zone", ["Asia/Shanghai", "UTC", "America/New_York"])
+def test_availability_slots_are_written_as_drf_writes_them(desk, advisor, zone, site, make_user):
+    """The slots are written by RowSerializer's loop; DRF's own fields must agree with it."""
+    from rest_framework import serializers
+
+    from appointments.apis import SlotSerializer
+
+    class DrfSlot(serializers.Serializer):
+        start = serializers.DateTimeField()
+        end = serializers.DateTimeField()
+        advisor_id = serializers.IntegerField()
+        advisor_name = serializers.CharField()
+
+    assert list(DrfSlot().fields) == list(SlotSerializer().fields)
+    from appointments import selectors
+
+    make_user("advisor", first_name="Ann", last_name="Lee")
+    day = next_weekday()
+    with timezone.override(zone):
+        body = desk.get(f"{URL}availability/", {"date": str(day), "hours": "1"}).json()
+        result = selectors.availability(site=site, day=day, hours="1")
+        expected = DrfSlot(result["slots"], many=True).data
+    assert len(body["slots"]) > 40
+    assert {s["advisor_name"] for s in body["slots"]} == {"李娜", "Ann Lee"}
+    assert body["slots"] == [dict(s) for s in expected]
+
+
 def test_load_endpoint(desk, advisor):
     r = desk.get(f"{URL}load/", {"days": 3})
     assert r.status_code == 200
