@@ -155,9 +155,11 @@ class AppointmentSerializer(serializers.ModelSerializer):
         return getattr(getattr(obj, "repair_order", None), "pk", None)
 
 
+# A day has up to ~300 slots (slots × advisors on duty): written by RowSerializer's one loop
+# per row, not by four DRF fields per slot.
 class SlotSerializer(RowSerializer):
-    """A free (advisor, slot) pair. A day has up to ~300 of them (slots × advisors on duty):
-    written by `RowSerializer`'s one loop per row, not by four DRF fields per slot."""
+    """A free reception slot and the advisor who would receive the car."""
+
 
     start = serializers.DateTimeField()
     end = serializers.DateTimeField()

@@ -45,3 +45,13 @@ def child_exit(server, worker):
         from prometheus_client import multiprocess
 
         multiprocess.mark_process_dead(worker.pid)
+
+
+def post_worker_init(worker):
+    """A new process loads what its first requests would (dms.warmup: the URLconf, the
+    product's templates, both languages' catalogues, the database pool's and the cache's first
+    connections) before it accepts one. WEB_WARMUP=0 leaves it to the first requests."""
+    if os.environ.get("WEB_WARMUP", "1") != "0":
+        from dms.warmup import warm
+
+        worker.log.info("warm-up: %s", warm())

@@ -1,0 +1,62 @@
+"""A new web process loads its templates, catalogues and connections before its first request
+(dms.warmup, called by gunicorn's post_worker_init)."""
+
+import runpy
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+from django.template import engines
+from django.utils import translation
+
+from dms import warmup
+
+pytestmark = pytest.mark.django_db
+
+
+def cached_loader():
+    """Django's cached loader (inside django-template-partials' loader)."""
+    [partials] = engines["django"].engine.template_loaders
+    [cached] = partials.loaders
+    return cached
+
+
+def test_warm_compiles_the_products_templates_and_opens_the_connections():
+    loader = cached_loader()
+    loader.reset()
+    assert "customers/_lookup.html" not in loader.get_template_cache
+    done = warmup.warm()
+    cached = set(loader.get_template_cache)
+    # the project's and the apps' own templates, not the admin's
+    assert {"base.html", "customers/_lookup.html", "workshop/board.html"} <= cached
+    assert not any(name.startswith("admin/") for name in cached)
+    assert done["templates"] == len(cached) > 50
+    assert done["languages"] == len(settings.LANGUAGES)
+    assert done["database"] is True
+    assert done["cache"] is True
+
+
+def test_warm_loads_every_languages_catalogue():
+    translation.trans_real._translations.clear()
+    warmup.warm()
+    loaded = set(translation.trans_real._translations)
+    assert {code for code, _name in settings.LANGUAGES} <= {code.lower() for code in loaded}
+
+
+def test_gunicorn_warms_each_new_process(monkeypatch):
+    calls = []
+    monkeypatch.setattr(warmup, "warm", lambda: calls.append(1) or {"templates": 1})
+
+    class Worker:
+        class log:  # gunicorn's worker.log
+            @staticmethod
+            def info(*args):
+                calls.append(args)
+
+    conf = runpy.run_path(str(Path(settings.BASE_DIR) / "deploy" / "gunicorn.conf.py"))
+    conf["post_worker_init"](Worker())
+    assert calls[0] == 1
+    monkeypatch.setenv("WEB_WARMUP", "0")
+    calls.clear()
+    conf["post_worker_init"](Worker())
+    assert calls == []
