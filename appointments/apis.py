@@ -160,7 +160,6 @@ class AppointmentSerializer(serializers.ModelSerializer):
 class SlotSerializer(RowSerializer):
     """A free reception slot and the advisor who would receive the car."""
 
-
     start = serializers.DateTimeField()
     end = serializers.DateTimeField()
     advisor_id = serializers.IntegerField()

@@ -15,6 +15,7 @@ the first 30 of a process was over 50 ms twice as often as a later one.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from pathlib import Path
@@ -25,7 +26,7 @@ from django.db import connections
 from django.template import engines
 from django.template.exceptions import TemplateDoesNotExist, TemplateSyntaxError
 from django.template.utils import get_app_template_dirs
-from django.urls import get_resolver
+from django.urls import NoReverseMatch, URLResolver, get_resolver, reverse
 from django.utils import translation
 
 log = logging.getLogger(__name__)
@@ -48,6 +49,31 @@ def _template_names(engine) -> list[str]:
     return sorted(names)
 
 
+def _fill_reverse_tables(resolver: URLResolver) -> None:
+    """The reverse-lookup tables of `resolver` and of every resolver it includes (a namespaced
+    include keeps its own, filled by the first `reverse()` into it). Reading `url_patterns`
+    imports the URLconf and every view module in it."""
+    resolver.reverse_dict  # noqa: B018
+    for pattern in resolver.url_patterns:
+        if isinstance(pattern, URLResolver):
+            _fill_reverse_tables(pattern)
+
+
+def _namespaces(resolver: URLResolver, prefix: str = ""):
+    for namespace, (_pattern, included) in resolver.namespace_dict.items():
+        yield prefix + namespace
+        yield from _namespaces(included, f"{prefix}{namespace}:")
+
+
+def _fill_namespace_tables(resolver: URLResolver) -> None:
+    """`reverse("ns:name")` into a namespaced include goes through a resolver made for that
+    namespace (and cached), with tables of its own: a reverse into each namespace builds them,
+    found or not."""
+    for namespace in _namespaces(resolver):
+        with contextlib.suppress(NoReverseMatch):
+            reverse(f"{namespace}:dms-warm-up")
+
+
 def warm() -> dict:
     """Load what the first requests of this process would otherwise load; returns what it did
     (counts and seconds), for the log. Never raises: a process that could not warm something
@@ -56,8 +82,10 @@ def warm() -> dict:
     done = {"templates": 0, "languages": 0, "database": False, "cache": False}
     try:
         resolver = get_resolver()
-        resolver.url_patterns  # noqa: B018 - imports the URLconf and every view module in it
-        resolver.reverse_dict  # noqa: B018 - fills the reverse-lookup tables
+        for code, _name in settings.LANGUAGES:  # the reverse tables are kept per language
+            with translation.override(code):
+                _fill_reverse_tables(resolver)
+                _fill_namespace_tables(resolver)
     except Exception:
         log.exception("warm-up: the URLconf")
     for engine in engines.all():

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 from django.conf import settings
 from django.template import engines
+from django.urls import URLResolver, clear_url_caches, reverse
 from django.utils import translation
 
 from dms import warmup
@@ -60,3 +61,19 @@ def test_gunicorn_warms_each_new_process(monkeypatch):
     calls.clear()
     conf["post_worker_init"](Worker())
     assert calls == []
+
+
+def test_after_warm_no_reverse_builds_a_table(monkeypatch):
+    """The reverse tables (kept per language, and per namespace in a resolver of their own)
+    are built by warm(), not by a request's first reverse into a page or the API."""
+    clear_url_caches()
+    warmup.warm()
+    built = []
+    populate = URLResolver._populate
+    monkeypatch.setattr(URLResolver, "_populate", lambda self: built.append(self) or populate(self))
+    for code, _name in settings.LANGUAGES:
+        with translation.override(code):
+            reverse("customers:lookup")
+            reverse("api:call-task-list")
+            reverse("workshop:board")
+    assert built == []
