@@ -32,9 +32,17 @@ def _role_map(user) -> dict[int, set[str]]:
     return cached
 
 
+def remember_roles(user, pairs: Iterable[tuple[int, str]]) -> None:
+    """Keep (site id, role) pairs read with the user (token authentication) for this request."""
+    cached: dict[int, set[str]] = {}
+    for site_id, role in pairs:
+        cached.setdefault(site_id, set()).add(role)
+    user._dms_roles = cached
+
+
 def remember_staff_roles(user, staff_roles: Iterable[StaffRole]) -> None:
     """Keep the user's roles and the rows of their sites, read with the user in one query
-    (`dms.signin.StaffBackend`, token authentication), for this request: `_role_map` and
+    (`dms.signin.StaffBackend`), for this request: `_role_map` and
     `current_site` then need no query of their own. A deactivated site's roles count for
     nothing, as in `_role_map`."""
     roles: dict[int, set[str]] = {}

@@ -1,40 +1,42 @@
-"""Token authentication that reads the user's roles and sites in the same query.
+"""Token authentication that reads the user's roles in the same query.
 
-Every API view checks a role at a site (`dms.permissions.HasRole`) and most read that site, so
-every token request read the token with its user, then the user's roles, then the site: three
-round trips before any work. Here one query reads the user's staff roles with the token, the
-user and the site rows, kept on the user for this request only (`remember_staff_roles`), as
-`_role_map` and `current_site` would keep them; a user without roles is read as DRF reads it.
+Every API view checks a role at a site (`dms.permissions.HasRole`), so every token request read
+the token with its user, then the user's roles: two round trips before any work. Here one query
+reads the token, the user and the (site, role) pairs (a LEFT JOIN: a user without roles is one
+row), and the roles are kept on the user for this request only, as `_role_map` would keep them.
 """
 
+from django.db.models import F
 from django.utils.translation import gettext_lazy as _
 from rest_framework import authentication, exceptions
 
-from dms.models import StaffRole
-from dms.permissions import remember_staff_roles
+from dms.permissions import remember_roles
 from dms.tokens import is_expired
 
 
 class TokenAuthentication(authentication.TokenAuthentication):
     def authenticate_credentials(self, key):
-        # the user's staff roles with the token, the user and the sites (a reverse one-to-one
-        # from the user to its token); a user without any role is read as DRF reads it
-        staff_roles = list(
-            StaffRole.objects.filter(user__auth_token__key=key).select_related(
-                "user__auth_token", "site"
+        rows = list(
+            self.get_model()
+            .objects.select_related("user")
+            .filter(key=key)
+            .annotate(
+                role_site=F("user__staff_roles__site_id"),
+                role=F("user__staff_roles__role"),
+                role_site_active=F("user__staff_roles__site__is_active"),
             )
         )
-        if staff_roles:
-            token = staff_roles[0].user.auth_token
-        else:
-            token = self.get_model().objects.select_related("user").filter(key=key).first()
-            if token is None:
-                raise exceptions.AuthenticationFailed(_("Invalid token."))
+        if not rows:
+            raise exceptions.AuthenticationFailed(_("Invalid token."))
+        token = rows[0]
         if not token.user.is_active:
             raise exceptions.AuthenticationFailed(_("User inactive or deleted."))
         if is_expired(token):
             raise exceptions.AuthenticationFailed(
                 _("The token has expired: sign in again for a new one.")
             )
-        remember_staff_roles(token.user, staff_roles)
+        remember_roles(
+            token.user,
+            [(r.role_site, r.role) for r in rows if r.role_site is not None and r.role_site_active],
+        )
         return (token.user, token)

@@ -1,14 +1,11 @@
-"""The session's user comes with their roles and sites in one query (dms.signin.StaffBackend),
-and a token's with them too (dms.api.authentication): no query of their own for the role check
-or the site a request works on."""
+"""The session's user comes with their roles and sites in one query (dms.signin.StaffBackend):
+no query of their own for a page's role check or the site it works on."""
 
 import pytest
 from django.contrib.auth.hashers import MD5PasswordHasher
 from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
-from rest_framework.authtoken.models import Token
-from rest_framework.test import APIClient
 
 from dms.models import Role, StaffRole
 from dms.tests.factories import SiteFactory
@@ -37,19 +34,6 @@ def test_a_page_reads_the_user_their_roles_and_the_site_in_one_query(make_user, 
     assert '"dms_site"' in staff[0]
     assert reads(ctx, "dms_site") == []
     assert reads(ctx, "dms_staffrole") == staff
-
-
-def test_a_token_request_reads_the_site_with_the_token(make_user, site):
-    advisor = make_user(Role.ADVISOR)
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=advisor).key}")
-    with CaptureQueriesContext(connection) as ctx:
-        response = client.get("/api/v1/appointments/load/")  # reads request.site
-    assert response.status_code == 200, response.content
-    assert reads(ctx, "dms_site") == []
-    [staff] = reads(ctx, "dms_staffrole")
-    assert '"authtoken_token"' in staff
-    assert '"auth_user"' in staff
 
 
 def test_a_role_at_a_deactivated_site_counts_for_nothing(make_user, site):
