@@ -89,11 +89,19 @@ def warm() -> dict:
     except Exception:
         log.exception("warm-up: the URLconf")
     for engine in engines.all():
-        for name in _template_names(engine):
+        try:
+            names = _template_names(engine)
+        except Exception:
+            log.exception("warm-up: the templates of %s", engine.name)
+            continue
+        for name in names:
             try:
                 engine.get_template(name)
             except (TemplateDoesNotExist, TemplateSyntaxError, UnicodeDecodeError):
                 continue  # a fragment that is not a template of this engine
+            except Exception:  # its page reports it when asked; the process still serves
+                log.warning("warm-up: template %s", name, exc_info=True)
+                continue
             done["templates"] += 1
     for code, _name in settings.LANGUAGES:
         with translation.override(code):
@@ -105,7 +113,9 @@ def warm() -> dict:
     except Exception:
         log.warning("warm-up: no database connection", exc_info=True)
     finally:
-        connections["default"].close()  # back to the pool (or kept, without one)
+        # back to the pool; without one the connection is closed, as it belongs to this thread
+        # and a request's thread opens its own
+        connections["default"].close()
     try:
         cache.get("dms:warm-up")  # the cache's connection pool
         done["cache"] = True
