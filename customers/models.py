@@ -197,7 +197,11 @@ class Vehicle(models.Model):
             models.Index(fields=["site", "next_service_due_date"]),
             models.Index(fields=["site", "vin_last6"]),
             models.Index(fields=["site", "km_due_on"]),
-            models.Index(fields=["site", "service_due_on"]),
+            # "due this month" (the archive, the care list, the KPI tile) counts a group's month
+            # (36,780 vehicles of 20 sites) from the index alone: 44 → 4 ms
+            models.Index(
+                fields=["site", "service_due_on"], include=["owner"], name="vehicle_due_on_idx"
+            ),
             # the KPI's first-service capture: a period's cars due, with what it reads of them
             models.Index(
                 fields=["site", "first_service_due_on"],

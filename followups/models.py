@@ -134,6 +134,10 @@ class Complaint(models.Model):
             models.Index(fields=["site", "cause"]),
             # the API's complaint list, most urgent first whatever the status
             models.Index(fields=["site", "respond_by", "id"], name="complaint_site_respond_idx"),
+            # the KPI's complaints of a period (opened or closed in it): the period's few rows by
+            # time, the sites filtered after; a group's month read all 46,000 rows (17 → 2 ms)
+            models.Index(fields=["opened_at"], name="complaint_opened_idx"),
+            models.Index(fields=["closed_at"], name="complaint_closed_idx"),
         ]
 
     def __str__(self) -> str:

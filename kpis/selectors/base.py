@@ -355,7 +355,8 @@ RETENTION_BUCKETS = ("active", "at_risk", "nearly_lost", "lost")
 
 
 def _retention_q(scope: Scope) -> dict[str, Q]:
-    """Per bucket, a Q over customers' last_delivery_at using each site's thresholds."""
+    """Per bucket, a Q over customers' last_delivery_at using each site's thresholds, for a
+    query already limited to the scope's sites."""
     out = {b: Q(pk__in=[]) for b in RETENTION_BUCKETS}
     # sites with the same time zone, as-of day and thresholds share one set of ranges
     groups: dict[tuple, list[Site]] = defaultdict(list)
@@ -383,7 +384,10 @@ def _retention_q(scope: Scope) -> dict[str, Q]:
         c3 = cut(site.retention_at_risk_months)
         c6 = cut(site.retention_nearly_lost_months)
         c9 = cut(site.retention_lost_months)
-        s = Q(site_id__in=[x.pk for x in sites])
+        # one set of ranges for all the sites (the usual case: one time zone and the default
+        # thresholds) needs no site condition of its own: the query is already limited to the
+        # scope's sites, and 4 × 263,000 tests of a 20-site list cost a group's month ~30 ms
+        s = Q() if len(groups) == 1 else Q(site_id__in=[x.pk for x in sites])
         out["active"] |= s & Q(last_delivery_at__gte=c3, last_delivery_at__lt=end_of_day)
         out["at_risk"] |= s & Q(last_delivery_at__gte=c6, last_delivery_at__lt=c3)
         out["nearly_lost"] |= s & Q(last_delivery_at__gte=c9, last_delivery_at__lt=c6)

@@ -150,6 +150,36 @@ def test_another_sites_records_never_count(world):
     assert both["labour_revenue"] == 2079.0
 
 
+def test_retention_of_several_sites_counts_each_customer_by_its_own_sites_thresholds(world):
+    from dms.tests.factories import SiteFactory
+    from kpis.tests.scenario import CustomerFactory, local
+
+    site, other = world["site"], world["other"]
+    other.time_zone = "Asia/Shanghai"
+    other.save(update_fields=["time_zone"])
+    # the other site's customers, as of 2026-03-08: 4 and 7 months since their last visit
+    CustomerFactory(site=other, last_delivery_at=local(11, 1, 10, year=2025))
+    CustomerFactory(site=other, last_delivery_at=local(8, 1, 10, year=2025))
+    # a third site's customer, not in the scope, would be active everywhere
+    CustomerFactory(site=SiteFactory(time_zone="Asia/Shanghai"), last_delivery_at=local(3, 1))
+
+    def retention():
+        return selectors.kpis_compute(
+            site_ids=[site.pk, other.pk],
+            start=scenario.START,
+            end=scenario.END,
+            today=scenario.TODAY,
+        )["retention"]
+
+    # same time zone and thresholds (3 / 6 / 9): one set of ranges for both sites
+    assert retention() == {"active": 2, "at_risk": 2, "nearly_lost": 2, "lost": 1}
+    # the other site counts "at risk" from 5 months and "lost" from 7: its two customers move
+    other.retention_at_risk_months = 5
+    other.retention_lost_months = 7
+    other.save(update_fields=["retention_at_risk_months", "retention_lost_months"])
+    assert retention() == {"active": 3, "at_risk": 1, "nearly_lost": 1, "lost": 2}
+
+
 def test_query_count_does_not_grow_with_the_data(world, django_assert_max_num_queries):
     from kpis.tests.scenario import RepairOrderFactory
 
