@@ -277,10 +277,11 @@ def technician_workload(
     start, end = _day_bounds(site, day)
     clocked: dict[int, Decimal] = defaultdict(Decimal)
     on_job: dict[int, str] = {}
-    # the day's entries (an entry never spans more than a day) and the open ones, both by index
-    day_or_open = Q(started_at__gte=start - timedelta(days=1), started_at__lt=end) | Q(
-        ended_at__isnull=True
-    )
+    # the entries that overlap the day (one never spans more than a day: those started since
+    # the day before and not ended before the day began) and the open ones, both by index
+    day_or_open = Q(
+        started_at__gte=start - timedelta(days=1), started_at__lt=end, ended_at__gt=start
+    ) | Q(ended_at__isnull=True)
     for tech_id, started, ended, description, number in (
         ClockEntry.objects.filter(
             day_or_open, technician_id__in=[r.user_id for r in roles], job__repair_order__site=site

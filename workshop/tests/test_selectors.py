@@ -144,3 +144,34 @@ class TestWorkload:
         assert row["clocked_hours"] == Decimal("0.5")
         assert row["hours_on_duty"] == site.technician_hours_per_day
         assert load["days"][0]["capacity"] == site.daily_bookable_hours
+
+    def test_clocked_hours_count_only_the_part_of_each_entry_inside_the_day(
+        self, site, tech, make_job
+    ):
+        from datetime import datetime
+
+        from workshop.models import ClockEntry
+
+        day = timezone.localdate() - timedelta(days=3)
+        midnight = datetime.combine(day, datetime.min.time(), tzinfo=site.tzinfo)
+        now = midnight + timedelta(hours=10)
+        job = make_job(technician=tech, standard_hours=Decimal("4.00"))
+
+        def entry(start_h, end_h):
+            ClockEntry.objects.create(
+                job=job,
+                technician=tech,
+                started_at=midnight + timedelta(hours=start_h),
+                ended_at=None if end_h is None else midnight + timedelta(hours=end_h),
+            )
+
+        entry(-3, -2)  # the day before, ended before the day began: nothing
+        entry(-1, 0)  # ended at the stroke of midnight: nothing
+        entry(-0.5, 0.5)  # across midnight: its half hour after midnight
+        entry(8, 9)  # an hour in the day
+        entry(11, 12)  # the hour after "now" of an earlier look at the day: counted in full
+        entry(9.5, None)  # still on: up to now, and shown as the job being worked
+        load = selectors.technician_workload(site=site, day=day, now=now)
+        row = next(t for t in load["technicians"] if t["id"] == tech.pk)
+        assert row["clocked_hours"] == Decimal("3.0")  # 0.5 + 1 + 1 + 0.5
+        assert row["clocked_on"].endswith(job.description)
