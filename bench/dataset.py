@@ -1,7 +1,8 @@
 """A dealer group's worth of service data, streamed into Postgres with COPY.
 
-`generate(...)` writes sites, staff, customers, vehicles, repair orders with job and part lines,
-clock entries, appointments (past and future), follow-up and care call tasks and complaints.
+`generate(...)` writes sites with their service menus, staff, customers, vehicles, repair
+orders with job and part lines, clock entries, appointments (past and future), follow-up and
+care call tasks and complaints.
 
 How it stays fast and small:
 - one COPY stream per table, each on its own connection, all fed from one loop that walks the
@@ -34,6 +35,7 @@ from django.apps import apps
 from django.contrib.auth.hashers import make_password
 from django.db import connection, models
 
+from appointments.demo import MENU as SERVICE_MENU
 from customers import service_due
 from customers.services import VEHICLE_FIELDS
 from customers.validators import vin_check_digit
@@ -356,6 +358,10 @@ class Generator:
             ),
             "staff": ("dms.StaffRole", ["id", "user_id", "site_id", "role", "on_duty"]),
             "bay": ("workshop.Bay", ["id", "site_id", "code"]),
+            "offering": (
+                "appointments.ServiceOffering",
+                ["id", "site_id", "code", "name", "standard_hours", "parts", "position"],
+            ),
             "customer": (
                 "customers.Customer",
                 [
@@ -619,6 +625,11 @@ class Generator:
                 w["hours"].row(self.next_id("hours"), site_id, weekday, opens, closes)
             for b in range(10):
                 w["bay"].row(self.next_id("bay"), site_id, f"B{b + 1:02d}")
+            # the service menu a customer books from online (the demo site's menu)
+            for position, (menu_code, name, hours, parts) in enumerate(SERVICE_MENU):
+                w["offering"].row(
+                    self.next_id("offering"), site_id, menu_code, name, hours, parts, position
+                )
             for role, stem, count in STAFF:
                 ids = info.users.setdefault(role, [])
                 for n in range(count):
