@@ -16,6 +16,14 @@ from dms import warmup
 pytestmark = pytest.mark.django_db
 
 
+@pytest.fixture(autouse=True)
+def _unfrozen():
+    """warm() freezes the test process's objects out of full collections: undone after each
+    test, so the rest of the run collects as usual."""
+    yield
+    gc.unfreeze()
+
+
 def cached_loader():
     """Django's cached loader (inside django-template-partials' loader)."""
     [partials] = engines["django"].engine.template_loaders
@@ -39,17 +47,13 @@ def test_warm_compiles_the_products_templates_and_opens_the_connections():
 
 
 def test_warm_freezes_what_the_process_loaded_out_of_full_collections():
-    gc.unfreeze()
     assert gc.get_freeze_count() == 0
-    try:
-        done = warmup.warm()
-        # Django, the URLconf, the templates: moved to the permanent generation
-        assert done["frozen_objects"] > 10_000
-        assert gc.get_freeze_count() > 10_000
-        # a full collection now walks only what was made since
-        assert len(gc.get_objects(generation=2)) < gc.get_freeze_count() / 4
-    finally:
-        gc.unfreeze()
+    done = warmup.warm()
+    # Django, the URLconf, the templates: moved to the permanent generation
+    assert done["frozen_objects"] > 10_000
+    assert gc.get_freeze_count() > 10_000
+    # a full collection now walks only what was made since
+    assert len(gc.get_objects(generation=2)) < gc.get_freeze_count() / 4
 
 
 def test_warm_loads_every_languages_catalogue():
