@@ -21,19 +21,19 @@ def _role_map(user) -> dict[int, set[str]]:
     """{site_id: {roles}} for a user, cached on the user object for the request."""
     if not getattr(user, "is_authenticated", False):
         return {}
-    cached = getattr(user, "_dms_roles", None)
-    if cached is None:
-        cached = {}
-        for site_id, role in StaffRole.objects.filter(user=user, site__is_active=True).values_list(
-            "site_id", "role"
-        ):
-            cached.setdefault(site_id, set()).add(role)
-        user._dms_roles = cached
-    return cached
+    if getattr(user, "_dms_roles", None) is None:
+        remember_roles(
+            user,
+            StaffRole.objects.filter(user=user, site__is_active=True).values_list(
+                "site_id", "role"
+            ),
+        )
+    return user._dms_roles
 
 
 def remember_roles(user, pairs: Iterable[tuple[int, str]]) -> None:
-    """Keep (site id, role) pairs read with the user (token authentication) for this request."""
+    """Keep the user's (site id, role) pairs for this request (`_role_map`; read with the user
+    by token authentication)."""
     cached: dict[int, set[str]] = {}
     for site_id, role in pairs:
         cached.setdefault(site_id, set()).add(role)
@@ -45,14 +45,9 @@ def remember_staff_roles(user, staff_roles: Iterable[StaffRole]) -> None:
     (`dms.signin.StaffBackend`), for this request: `_role_map` and
     `current_site` then need no query of their own. A deactivated site's roles count for
     nothing, as in `_role_map`."""
-    roles: dict[int, set[str]] = {}
-    sites: dict[int, Site] = {}
-    for staff_role in staff_roles:
-        if staff_role.site.is_active:
-            roles.setdefault(staff_role.site_id, set()).add(staff_role.role)
-            sites[staff_role.site_id] = staff_role.site
-    user._dms_roles = roles
-    user._dms_sites = sites
+    active = [staff_role for staff_role in staff_roles if staff_role.site.is_active]
+    remember_roles(user, ((staff_role.site_id, staff_role.role) for staff_role in active))
+    user._dms_sites = {staff_role.site_id: staff_role.site for staff_role in active}
 
 
 def site_ids_of(user) -> list[int]:
