@@ -13,6 +13,7 @@ approximates a machine dedicated to the server when other work shares the two co
 the bare endpoint and the lists alike, so the ratio stays a fair comparison.
 
     .venv/bin/python bench/throughput.py [--seconds 15] [--rounds 3] [--connections 8] [--boost]
+        [--only call-tasks,complaints]
 """
 
 from __future__ import annotations
@@ -143,7 +144,14 @@ def main(argv=None) -> dict:
     parser.add_argument("--workers", type=int, default=3)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--boost", action="store_true", help="nice -15 (root only)")
+    parser.add_argument(
+        "--only",
+        default="",
+        help="measure only the lists whose path contains one of these words, comma-separated "
+        "(e.g. call-tasks,complaints)",
+    )
     args = parser.parse_args(argv)
+    lists = [path for path in LISTS if any(word in path for word in args.only.split(","))]
     if not shutil.which("wrk"):
         print("wrk is needed: apt-get install wrk")
         return {"error": "wrk not installed"}
@@ -197,15 +205,15 @@ def main(argv=None) -> dict:
         if booster:
             booster.start()
         # warm every worker's connection and caches
-        for path in ("/bench/bare/", *LISTS):
+        for path in ("/bench/bare/", *lists):
             wrk(base + path, token, 2, args.connections, args.boost)
         # Each list is measured right after a bare window, in --rounds rounds: on a shared
         # machine the load moves within a minute, so a ratio is taken of two adjacent windows
         # and the median of the rounds is reported.
         bares: list[dict] = []
-        samples: dict[str, list[tuple[dict, dict]]] = {path: [] for path in LISTS}
+        samples: dict[str, list[tuple[dict, dict]]] = {path: [] for path in lists}
         for n in range(args.rounds):
-            for path in LISTS:
+            for path in lists:
                 bare = wrk(base + "/bench/bare/", token, args.seconds, args.connections, args.boost)
                 row = wrk(base + path, token, args.seconds, args.connections, args.boost)
                 bares.append(bare)
