@@ -15,10 +15,11 @@ with every action's p95 within its budget and no errors. Steps stop at the first
 The fixtures (session cookies, API tokens, lookup keys, open ROs, clockable jobs, open call
 tasks, status links) are written to the benchmark database and bench/results/loadtest-fixtures.json.
 
-gunicorn's access log goes to the file named by LOADTEST_ACCESS_LOG (default none): with
-GUNICORN_CMD_ARGS="--access-logformat '%(p)s %(s)s %(M)s %(U)s'" a line per request with the
-process id, status, server milliseconds and path — the server's side of the client's times and
-how evenly the processes share the requests.
+gunicorn's access log goes to the file named by LOADTEST_ACCESS_LOG (default none), a line per
+request with the process id, status, server milliseconds and path (`%(p)s %(s)s %(M)s %(U)s`):
+the server's side of the client's times and how evenly the processes share the requests. With
+it, each step also prints the server's time per kind of request in its measured part: how many,
+p50 / p95 in the server, and its share of all the server's time (where the time goes).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from __future__ import annotations
 import argparse
 import csv
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -424,6 +426,75 @@ def cpu_seconds() -> dict[str, float]:
     return used
 
 
+ACCESS_LOG_FORMAT = "%(p)s %(s)s %(M)s %(U)s"
+# paths that carry a token or a site's code: one kind of request whatever the value
+_PATH_KINDS = (
+    (re.compile(r"^/p/(s|f)/[^/]+"), r"/p/\1/<token>"),
+    (re.compile(r"^/p/book/[^/]+"), "/p/book/<site>"),
+    (re.compile(r"/\d+(?=/|$)"), "/<id>"),
+)
+
+
+def access_log_path() -> Path | None:
+    path = os.environ.get("LOADTEST_ACCESS_LOG", "")
+    return Path(path) if path and path != "/dev/null" else None
+
+
+def request_kind(path: str) -> str:
+    for pattern, replacement in _PATH_KINDS:
+        path = pattern.sub(replacement, path)
+    return path
+
+
+def server_times(lines, top: int = 10) -> list[dict]:
+    """The server's time per kind of request (path with ids and tokens left out, and status)
+    from access-log lines in ACCESS_LOG_FORMAT: count, p50 and p95 in ms, share of the
+    server's time; the `top` dearest by their share. Lines in another format are skipped."""
+    times: dict[tuple[str, str], list[float]] = {}
+    for line in lines:
+        parts = line.split()
+        if len(parts) != 4 or not parts[2].isdigit():
+            continue
+        _pid, status, ms, path = parts
+        times.setdefault((request_kind(path), status), []).append(float(ms))
+    total = sum(sum(v) for v in times.values())
+    rows = [
+        {
+            "kind": kind,
+            "status": status,
+            "requests": len(v),
+            "p50_ms": common.percentile(v, 50),
+            "p95_ms": common.percentile(v, 95),
+            "share": round(sum(v) / total, 4) if total else 0.0,
+        }
+        for (kind, status), v in times.items()
+    ]
+    return sorted(rows, key=lambda r: -r["share"])[:top]
+
+
+class LogMark:
+    """Where the access log ended at a moment (the start of a step's measured part), so the
+    lines of that part can be read after it."""
+
+    def __init__(self, path: Path, delay: float):
+        self.path = path
+        self.offset: int | None = None
+        self.timer = threading.Timer(delay, self._mark)
+        self.timer.daemon = True
+        self.timer.start()
+
+    def _mark(self) -> None:
+        self.offset = self.path.stat().st_size if self.path.exists() else 0
+
+    def lines_since(self) -> list[str]:
+        self.timer.cancel()
+        if self.offset is None or not self.path.exists():
+            return []
+        with self.path.open("rb") as fh:
+            fh.seek(self.offset)
+            return fh.read().decode(errors="replace").splitlines()
+
+
 def run_step(
     locust: Path,
     host: str,
@@ -432,6 +503,7 @@ def run_step(
     fixtures_path: Path,
     server_pid: int | None = None,
     settle: int = 0,
+    access_log: Path | None = None,
 ) -> dict:
     per_rooftop = 28  # locustfile.PER_ROOFTOP summed
     users = rooftops * per_rooftop
@@ -447,6 +519,8 @@ def run_step(
     profiler = None
     if server_pid and (LOAD_VENV / "bin" / "py-spy").exists():
         profiler = profile(server_pid, spawn_seconds + settle + 5, min(seconds - 5, 60), prefix)
+    # Locust resets its statistics `settle` s after the last user started: the log from then on
+    mark = LogMark(access_log, spawn_seconds + settle) if access_log else None
     with Path(f"{prefix}.log").open("w") as log:
         run_locust(locust, host, users, spawn_seconds, seconds, prefix, env, log, settle)
     wall = time.monotonic() - started
@@ -478,6 +552,7 @@ def run_step(
         "host_speed": speed,
         "cores": cores,
         "actions": rows,
+        "server": server_times(mark.lines_since()) if mark else [],
         "ok": bool(rows) and all(r["met"] for r in rows),
     }
 
@@ -508,6 +583,15 @@ def print_step(step: dict) -> None:
             f"{r['p99_ms']:>6.0f} {r['budget_ms']:>7} {r['failures']:>4}{flag}",
             flush=True,
         )
+    if step.get("server"):
+        print("   the server's time (access log, measured part), dearest first:", flush=True)
+        print(f"   {'share':>6} {'n':>6} {'p50':>5} {'p95':>5}  status  request", flush=True)
+        for r in step["server"]:
+            print(
+                f"   {r['share']:>6.1%} {r['requests']:>6} {r['p50_ms']:>5.0f} "
+                f"{r['p95_ms']:>5.0f}  {r['status']:<6}  {r['kind']}",
+                flush=True,
+            )
 
 
 def curve(steps: list[dict]) -> str:
@@ -588,6 +672,8 @@ def main(argv=None) -> dict:
             str(common.ROOT / "deploy" / "gunicorn.conf.py"),
             "--access-logfile",
             os.environ.get("LOADTEST_ACCESS_LOG", "/dev/null"),
+            "--access-logformat",
+            ACCESS_LOG_FORMAT,
         ],
         cwd=common.ROOT,
         env=env,
@@ -637,6 +723,7 @@ def main(argv=None) -> dict:
                 fixtures_path,
                 server.pid if args.profile else None,
                 settle=args.settle,
+                access_log=access_log_path(),
             )
             result["steps"].append(step)
             print_step(step)
