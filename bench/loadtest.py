@@ -671,7 +671,7 @@ def main(argv=None) -> dict:
             "-c",
             str(common.ROOT / "deploy" / "gunicorn.conf.py"),
             "--access-logfile",
-            os.environ.get("LOADTEST_ACCESS_LOG", "/dev/null"),
+            str(access_log_path() or "/dev/null"),
             "--access-logformat",
             ACCESS_LOG_FORMAT,
         ],

@@ -38,10 +38,17 @@ def test_the_slot_taken_question_reads_the_advisors_active_appointments_by_index
     site, advisor, customer, vehicle
 ):
     first = at(2, 9)
+    # the advisor's history: mostly kept as "arrived" (an active state), some cancelled
     past = [
-        _appointment(site, customer, vehicle, advisor, first - timedelta(hours=n), status)
+        _appointment(
+            site,
+            customer,
+            vehicle,
+            advisor,
+            first - timedelta(hours=n),
+            AppointmentStatus.ARRIVED if n % 3 else AppointmentStatus.CANCELLED,
+        )
         for n in range(1, 601)
-        for status in [AppointmentStatus.ARRIVED if n % 3 else AppointmentStatus.CANCELLED]
     ]
     Appointment.objects.bulk_create(past)
     Appointment.objects.bulk_create(
