@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import json
 import os
 import re
 import socket
@@ -495,6 +496,23 @@ class LogMark:
             return fh.read().decode(errors="replace").splitlines()
 
 
+def generator_lag(path: Path) -> dict | None:
+    """How late Locust's event loop woke from a 10 ms sleep in the measured part
+    (bench/loadtest/locustfile.py's probe): p50 / p95 / p99 / max in ms, or None without the
+    probe's file."""
+    try:
+        samples = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    if not samples:
+        return None
+    return {
+        "samples": len(samples),
+        **{f"p{q}_ms": common.percentile(samples, q) for q in (50, 95, 99)},
+        "max_ms": round(max(samples), 1),
+    }
+
+
 def run_step(
     locust: Path,
     host: str,
@@ -512,6 +530,9 @@ def run_step(
     env = dict(os.environ)
     env["LOADTEST_FIXTURES"] = str(fixtures_path)
     env["LOADTEST_ROOFTOPS"] = str(rooftops)
+    lag_file = Path(f"{prefix}.lag.json")
+    lag_file.unlink(missing_ok=True)
+    env["LOADTEST_LAG_FILE"] = str(lag_file)
     speed = host_speed()
     load_before = os.getloadavg()
     cpu_before = cpu_seconds()
@@ -553,6 +574,7 @@ def run_step(
         "cores": cores,
         "actions": rows,
         "server": server_times(mark.lines_since()) if mark else [],
+        "generator_lag_ms": generator_lag(lag_file),
         "ok": bool(rows) and all(r["met"] for r in rows),
     }
 
@@ -581,6 +603,14 @@ def print_step(step: dict) -> None:
         print(
             f"   {r['name']:<30} {r['requests']:>6} {r['p50_ms']:>6.0f} {r['p95_ms']:>6.0f} "
             f"{r['p99_ms']:>6.0f} {r['budget_ms']:>7} {r['failures']:>4}{flag}",
+            flush=True,
+        )
+    lag = step.get("generator_lag_ms")
+    if lag:
+        print(
+            f"   the load generator's own delay (its loop late from a 10 ms sleep, {lag['samples']} "
+            f"times): p50 {lag['p50_ms']:.1f}, p95 {lag['p95_ms']:.1f}, p99 {lag['p99_ms']:.1f}, "
+            f"max {lag['max_ms']:.1f} ms (in every time above, not in the server's below)",
             flush=True,
         )
     if step.get("server"):

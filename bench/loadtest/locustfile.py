@@ -35,6 +35,7 @@ import json
 import os
 import random
 import threading
+import time
 
 from locust import FastHttpUser, between, constant_pacing, events, task
 
@@ -78,8 +79,42 @@ def _measure_after_settling(user_count, **kwargs):
     def reset():
         for environment in _environment:
             environment.runner.stats.reset_all()
+        _lag_ms.clear()
 
     gevent.spawn_later(float(os.environ.get("LOADTEST_SETTLE", "0")), reset)
+
+
+# The load generator's own delay: Locust runs on the measured box, so every response time it
+# records includes the moments its event loop was late to take the answer (its own greenlets
+# busy, or the process waiting for a core the server holds). A probe sleeps 10 ms over and over
+# and keeps how late it woke; loadtest.py prints the percentiles next to the actions' times.
+LAG_PROBE_MS = 10.0
+_lag_ms: list[float] = []
+
+
+def _probe_lag() -> None:
+    import gevent
+
+    while True:
+        started = time.perf_counter()
+        gevent.sleep(LAG_PROBE_MS / 1000)
+        _lag_ms.append((time.perf_counter() - started) * 1000 - LAG_PROBE_MS)
+
+
+@events.test_start.add_listener
+def _start_lag_probe(environment, **kwargs):
+    if os.environ.get("LOADTEST_LAG_FILE"):
+        import gevent
+
+        gevent.spawn(_probe_lag)
+
+
+@events.quitting.add_listener
+def _write_lag(environment, **kwargs):
+    path = os.environ.get("LOADTEST_LAG_FILE")
+    if path:
+        with open(path, "w") as fh:
+            json.dump([round(x, 3) for x in _lag_ms], fh)
 
 
 def stagger(seconds: float) -> None:

@@ -70,3 +70,26 @@ def test_a_log_mark_not_reached_reads_nothing(tmp_path):
     log.write_text("101 200 5 /x/\n")
     mark = loadtest.LogMark(log, delay=60)
     assert mark.lines_since() == []
+
+
+def test_generator_lag_percentiles_from_the_probe_file(tmp_path):
+    path = tmp_path / "lag.json"
+    # 200 wake-ups: 180 on time, 16 a few ms late, 4 very late (unsorted, as the probe writes)
+    samples = ["3.0"] * 16 + ["0.1"] * 90 + ["20.0"] * 3 + ["0.1"] * 90 + ["55.25"]
+    path.write_text("[" + ",".join(samples) + "]")
+    lag = loadtest.generator_lag(path)
+    assert lag == {
+        "samples": 200,
+        "p50_ms": 0.1,
+        "p95_ms": 3.0,
+        "p99_ms": 20.0,
+        "max_ms": 55.2,
+    }
+
+
+def test_generator_lag_is_none_without_the_probe_or_its_samples(tmp_path):
+    assert loadtest.generator_lag(tmp_path / "missing.json") is None
+    (tmp_path / "empty.json").write_text("[]")
+    assert loadtest.generator_lag(tmp_path / "empty.json") is None
+    (tmp_path / "cut.json").write_text("[0.1, 0.")  # a run killed while writing
+    assert loadtest.generator_lag(tmp_path / "cut.json") is None
