@@ -42,6 +42,8 @@ def scenarios(today: dt.date) -> list[dict]:
     manager = users.get(username=f"{code}-manager")
     dispatcher = users.get(username=f"{code}-dispatcher")
     agent = users.filter(username__startswith=f"{code}-agent").order_by("pk").first()
+    technician = users.get(username=f"{code}-tech1")
+    qc_inspector = users.get(username=f"{code}-qc1")
     group = users.get(username="bench-group")
 
     # lookup keys people type: a full plate, part of a plate, VIN last 6, a phone, a name
@@ -144,6 +146,17 @@ def scenarios(today: dt.date) -> list[dict]:
             "urls": [("/api/v1/workshop/board/", {})],
         },
         {"name": "RO detail", "user": advisor, "urls": ro_detail},
+        # the load test's most frequent staff pages after the polls (bench/loadtest.py)
+        {
+            "name": "front desk day",
+            "user": advisor,
+            "urls": [
+                (f"/appointments/day/?date={d.isoformat()}", {"HTTP_HX_REQUEST": "true"})
+                for d in [today, *days[:6]]
+            ],
+        },
+        {"name": "technician tablet", "user": technician, "urls": [("/workshop/technician/", {})]},
+        {"name": "QC queue", "user": qc_inspector, "urls": [("/workshop/qc/", {})]},
         {
             "name": "RO list",
             "user": advisor,

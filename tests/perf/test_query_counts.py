@@ -25,7 +25,7 @@ from workorders.tests.factories import (
     RepairOrderFactory,
     call_task_create,
 )
-from workshop.models import ClockEntry
+from workshop.models import ClockEntry, JobSignOff, PartsRequest
 
 pytestmark = pytest.mark.django_db
 
@@ -205,6 +205,84 @@ def test_repair_order_detail_runs_the_same_queries_for_one_line_or_many(
     with django_assert_max_num_queries(one):
         response = client.get(f"/ro/{big.pk}/")
     assert big.number in response.content.decode()
+
+
+def test_technician_tablet_runs_the_same_queries_for_one_job_or_a_full_day(
+    site, make_user, django_assert_max_num_queries
+):
+    """The technician's own page (the load test's technicians open it before each clocking):
+    their jobs with the running clock, open parts requests and what they signed off today."""
+    tech = make_user(Role.TECHNICIAN)
+    client = page_client(tech)
+    visit(site, status=ROStatus.IN_PROGRESS, lines=1, parts=0, tech=tech)
+    one = count_queries(client, "/workshop/technician/")
+
+    now = timezone.now()
+    states = [ROStatus.AUTHORIZED, ROStatus.IN_PROGRESS, ROStatus.WAITING_PARTS, ROStatus.REWORK]
+    for i in range(MANY):
+        ro = visit(site, status=states[i % len(states)], lines=2, parts=1, tech=tech)
+        running, waiting = ro.lines.order_by("position")
+        if i == 0:  # a technician has one running clock
+            running.work_status = JobLine.WorkStatus.IN_PROGRESS
+            running.save(update_fields=["work_status"])
+            ClockEntry.objects.create(job=running, technician=tech, started_at=now)
+        PartsRequest.objects.create(
+            job=waiting,
+            part=f"filter {i}",
+            expected_date=timezone.localdate() + dt.timedelta(days=1),
+            requested_by=tech,
+            requested_at=now,
+        )
+
+    with django_assert_max_num_queries(one):
+        response = client.get("/workshop/technician/")
+    assert response.status_code == 200
+    assert response.content.decode().count("filter ") >= MANY
+
+
+def test_qc_queue_runs_the_same_queries_for_one_car_or_many(
+    site, make_user, django_assert_max_num_queries
+):
+    """The QC inspector's queue: repair orders done, each with its lines and who signed them."""
+    client = page_client(make_user(Role.QC_INSPECTOR))
+    tech = make_staff(role=Role.TECHNICIAN, site=site)
+    visit(site, status=ROStatus.WORK_DONE, lines=1, parts=0, tech=tech)
+    one = count_queries(client, "/workshop/qc/")
+
+    now = timezone.now()
+    for i in range(MANY):
+        ro = visit(site, status=(ROStatus.WORK_DONE, ROStatus.QC)[i % 2], lines=3, parts=1)
+        for line in ro.lines.all():
+            JobSignOff.objects.create(job=line, technician=line.technician, signed_at=now)
+
+    with django_assert_max_num_queries(one):
+        response = client.get("/workshop/qc/")
+    assert response.status_code == 200
+    assert response.content.decode().count("/workshop/qc/") >= MANY
+
+
+def test_front_desk_day_runs_the_same_queries_for_one_appointment_or_a_full_day(
+    site, make_user, django_assert_max_num_queries
+):
+    """The advisors' day board (the load test's front desk polls it as htmx)."""
+    advisor = make_user(Role.ADVISOR)
+    client = page_client(advisor)
+    day = next_open_day(site)
+    url = f"/appointments/day/?date={day.isoformat()}"
+    appointment(site, advisor, day=day, slot=0)
+    one = count_queries(client, url, HTTP_HX_REQUEST="true")
+
+    other = make_staff(role=Role.ADVISOR, site=site)
+    booked = [
+        appointment(site, (advisor, other)[slot % 2], day=day, slot=slot)
+        for slot in range(1, MANY * 2)
+    ]
+
+    with django_assert_max_num_queries(one):
+        response = client.get(url, HTTP_HX_REQUEST="true")
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert all(a.vehicle.plate in html for a in booked)
 
 
 def test_kpi_month_runs_the_same_queries_for_one_visit_or_many(
