@@ -9,11 +9,12 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from django.db.models import Count, Prefetch, Q, QuerySet
+from django.db.models import Count, F, Prefetch, Q, QuerySet
 from django.db.models.functions import Reverse, Right
 from django.utils import timezone
 
 from dms.exceptions import ApplicationError
+from dms.lookups import ContainsAnyCase
 from dms.models import Site
 
 from . import history, service_due, validators
@@ -107,7 +108,10 @@ def _customer_ids_for(
     name = " ".join(q.split())
     if name and not digits:
         if name.isascii():
-            cond = Q(name__icontains=name) if len(name) >= 3 else Q(name__istartswith=name)
+            # from three letters on, anywhere in any case: ILIKE, which the trigram index answers
+            cond = (
+                Q(ContainsAnyCase(F("name"), name)) if len(name) >= 3 else Q(name__istartswith=name)
+            )
         elif len(name) == 1:
             cond = Q(name__startswith=name)
         elif len(name) <= 3:  # a full name, surname + given, or the given name
