@@ -81,7 +81,10 @@ def records(site, make_user):
             advisor=advisor if i else None,
             handler=latin if i == 2 else None,
             description=AWKWARD,
-            respond_by=fine + dt.timedelta(days=i),
+            # two days late, due tomorrow, due in four days: never "now", which the page
+            # written by Postgres and the one written by the serializers, read a moment apart,
+            # could see on either side (i=2 was fine + 2 days: ~0.1 s after the fixture ran)
+            respond_by=fine + dt.timedelta(days=3 * i),
             remedy_cost=Decimal("120.5") if i == 1 else Decimal("0"),
         )
         if i == 1:
