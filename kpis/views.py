@@ -75,15 +75,26 @@ class _Query:
                 self.site_ids = [current.pk]
                 self.site_param = str(current.pk)
         self.sites = list(Site.objects.filter(pk__in=self.site_ids).order_by("pk"))
+        self._base_qs: str | None = None
+        self._paths: dict[str, str] = {}
 
     def qs(self, **extra) -> str:
-        params = {"site": self.site_param or "all"}
-        if self.preset == "custom":
-            params.update(start=self.start.isoformat(), end=self.end.isoformat())
-        else:
-            params["preset"] = self.preset
-        params.update({k: v for k, v in extra.items() if v not in (None, "")})
-        return urlencode(params)
+        if self._base_qs is None:
+            params = {"site": self.site_param or "all"}
+            if self.preset == "custom":
+                params.update(start=self.start.isoformat(), end=self.end.isoformat())
+            else:
+                params["preset"] = self.preset
+            self._base_qs = urlencode(params)
+        more = {k: v for k, v in extra.items() if v not in (None, "")}
+        return f"{self._base_qs}&{urlencode(more)}" if more else self._base_qs
+
+    def records_path(self, key: str) -> str:
+        """The drill-down page of `key` (the dashboard links ~200 cells to a dozen of them)."""
+        path = self._paths.get(key)
+        if path is None:
+            path = self._paths[key] = reverse("kpis:records", args=[key])
+        return path
 
 
 def _query_or_error(request):
@@ -100,7 +111,7 @@ def _query_or_error(request):
 def _records_url(key: str, q: _Query, **extra) -> str:
     if not key:
         return ""
-    return f"{reverse('kpis:records', args=[key])}?{q.qs(**extra)}"
+    return f"{q.records_path(key)}?{q.qs(**extra)}"
 
 
 # ----------------------------------------------------------------------------- dashboard --

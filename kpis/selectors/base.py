@@ -308,19 +308,34 @@ def followups_completed(scope: Scope) -> QuerySet[CallTask]:
     )
 
 
+def complaint_conditions(scope: Scope, *, now: dt.datetime | None = None) -> dict[str, Q]:
+    """A complaint of the period (`period`), and which of the figures it counts in: opened in
+    the period, closed in it, answered late (or not yet, past its deadline)."""
+    now = now or timezone.now()
+    overdue = Q(contacted_at__gt=F("respond_by")) | Q(contacted_at__isnull=True, respond_by__lt=now)
+    return {
+        "period": scope.during("opened_at") | scope.during("closed_at"),
+        "is_opened": scope.during("opened_at"),
+        "is_closed": scope.during("closed_at") & Q(status=ComplaintStatus.CLOSED),
+        "is_overdue": scope.during("opened_at") & overdue,
+    }
+
+
+HOURS_TO_CLOSE = Epoch(F("closed_at") - F("opened_at")) / 3600.0
+
+
 def complaints_in(scope: Scope, *, now: dt.datetime | None = None):
     if Complaint is None:  # pragma: no cover
         return None
-    now = now or timezone.now()
-    overdue = Q(contacted_at__gt=F("respond_by")) | Q(contacted_at__isnull=True, respond_by__lt=now)
+    c = complaint_conditions(scope, now=now)
     return (
         Complaint.objects.filter(site_id__in=scope.site_ids)
-        .filter(scope.during("opened_at") | scope.during("closed_at"))
+        .filter(c["period"])
         .annotate(
-            is_opened=scope.during("opened_at"),
-            is_closed=scope.during("closed_at") & Q(status=ComplaintStatus.CLOSED),
-            is_overdue=scope.during("opened_at") & overdue,
-            hours_to_close=Epoch(F("closed_at") - F("opened_at")) / 3600.0,
+            is_opened=c["is_opened"],
+            is_closed=c["is_closed"],
+            is_overdue=c["is_overdue"],
+            hours_to_close=HOURS_TO_CLOSE,
         )
     )
 

@@ -25,7 +25,9 @@ from dms.permissions import has_role, site_ids_of
 
 from .base import (
     ACTIVE_APPOINTMENTS,
+    HOURS_TO_CLOSE,
     RETENTION_BUCKETS,
+    Complaint,
     Median,
     Scope,
     _f,
@@ -33,7 +35,7 @@ from .base import (
     _rate,
     _retention_q,
     appointments_in,
-    complaints_in,
+    complaint_conditions,
     due_this_month,
     first_service_due,
     make_scope,
@@ -66,14 +68,21 @@ def _appointments(scope: Scope) -> dict:
 
 
 def _complaints(scope: Scope) -> dict:
-    qs = complaints_in(scope)
-    if qs is None:  # pragma: no cover
+    """The complaint figures, with the conditions in the aggregates' filters: aggregating
+    `complaints_in`'s annotated flags made Django hash the nested conditions over and over
+    while building the query (~10 ms a dashboard, for a 3 ms statement)."""
+    if Complaint is None:  # pragma: no cover
         return {"opened": 0, "closed": 0, "median": None, "overdue": 0}
-    return qs.aggregate(
-        opened=Count("id", filter=Q(is_opened=True)),
-        closed=Count("id", filter=Q(is_closed=True)),
-        overdue=Count("id", filter=Q(is_overdue=True)),
-        median=Median("hours_to_close", filter=Q(is_closed=True)),
+    c = complaint_conditions(scope)
+    return (
+        Complaint.objects.filter(site_id__in=scope.site_ids)
+        .filter(c["period"])
+        .aggregate(
+            opened=Count("id", filter=c["is_opened"]),
+            closed=Count("id", filter=c["is_closed"]),
+            overdue=Count("id", filter=c["is_overdue"]),
+            median=Median(HOURS_TO_CLOSE, filter=c["is_closed"]),
+        )
     )
 
 

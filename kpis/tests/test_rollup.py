@@ -304,3 +304,47 @@ def test_a_group_of_sites_in_two_time_zones_gets_the_live_figures_from_the_rollu
         )
     )
     assert group != one  # the second site's work counts in the group's figures
+
+
+def test_the_rolled_up_rows_are_read_once_until_a_refresh_changes_them(world):
+    """The dashboard reads a period's rolled-up rows from the cache, keyed by each site's last
+    refresh: the second read sends no query to the rollup, and after a refresh (which changes
+    the rows) the rows are read again and give the new figures."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    site, a1 = world["site"], world["a1"]
+    month = (dt.date(2026, 2, 20), dt.date(2026, 3, 19))
+
+    def read():
+        scope = selectors.make_scope(
+            site_ids=[site.pk], start=month[0], end=month[1], today=scenario.TODAY
+        )
+        with CaptureQueriesContext(connection) as ctx:
+            figures = selectors.compute_for_scope(scope, detail=True)
+        rollup_reads = [q for q in ctx.captured_queries if '"dms_kpiday"' in q["sql"]]
+        return figures, len(rollup_reads)
+
+    first, reads = read()
+    assert reads == 1
+    again, reads = read()
+    assert (again, reads) == (first, 0)
+    # when a car is delivered on a closed day and the periodic refresh runs
+    day = dt.date(2026, 3, 10)
+    RepairOrderFactory(
+        site=site,
+        advisor=a1,
+        opened_day=day,
+        status=ROStatus.DELIVERED,
+        delivered_day=day,
+        delivered_at=dt.datetime.combine(day, dt.time(15), tzinfo=scenario.TZ),
+    )
+    services.kpi_rollups_refresh(site_ids=[site.pk], days=35, today=scenario.TODAY)
+    # then the rows are read again, with the new car
+    after, reads = read()
+    assert reads == 1
+    assert after["ro_delivered"] == first["ro_delivered"] + 1
+    scope = selectors.make_scope(
+        site_ids=[site.pk], start=month[0], end=month[1], today=scenario.TODAY
+    )
+    assert after == selectors.compute_for_scope(scope, detail=True, use_rollup=False)
