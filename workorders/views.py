@@ -234,7 +234,7 @@ def ro_detail(request, pk):
     actions = selectors.next_actions(ro, request.user)
     ctx = {
         "ro": ro,
-        "intake": Intake.objects.filter(repair_order=ro).first(),
+        "intake": getattr(ro, "intake", None),
         "timeline": selectors.timeline(ro),
         "history": list(history(ro)),
         "actions": actions,
@@ -651,7 +651,7 @@ def ro_print(request, pk):
         "workorders/print.html",
         {
             "ro": ro,
-            "intake": Intake.objects.filter(repair_order=ro).first(),
+            "intake": getattr(ro, "intake", None),
             "settle": selectors.settlement(ro),
             **selectors.signed_versions(ro),
         },
