@@ -14,11 +14,14 @@ class DmsConfig(AppConfig):
         from django.db.backends.signals import connection_created
 
         from .names import person_name
+        from .pgtypes import fast_timestamps
         from .sqlite import register_functions
 
         get_user_model().get_full_name = person_name
         # the embedded SQLite database gets the few functions PostgreSQL has built in
         connection_created.connect(register_functions, dispatch_uid="dms.sqlite")
+        # PostgreSQL's date-times parsed by psycopg's C parser (dms.pgtypes)
+        connection_created.connect(fast_timestamps, dispatch_uid="dms.pgtypes")
 
 
 class DmsAdminConfig(admin_apps.AdminConfig):
