@@ -488,7 +488,7 @@ class Generator:
             "sequence": ("workorders.RONumberSequence", ["id", "site_id", "year", "last"]),
             "clock": (
                 "workshop.ClockEntry",
-                ["id", "job_id", "technician_id", "started_at", "ended_at"],
+                ["id", "site_id", "job_id", "technician_id", "started_at", "ended_at"],
             ),
             "task": (
                 "outreach.CallTask",
@@ -976,10 +976,10 @@ class Generator:
                 tech = rng.choice(free) if free else None
                 if tech:
                     site.clocked_on.add(tech)
-                    w["clock"].row(self.next_id("clock"), line_id, tech, t, None)
+                    w["clock"].row(self.next_id("clock"), site.id, line_id, tech, t, None)
             elif tech and line_done:
                 end = t + dt.timedelta(hours=actual)
-                w["clock"].row(self.next_id("clock"), line_id, tech, t, end)
+                w["clock"].row(self.next_id("clock"), site.id, line_id, tech, t, end)
                 t = end
         tax = (labour + parts) * 0.13
         total = labour + parts + tax

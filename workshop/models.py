@@ -24,8 +24,14 @@ class Bay(models.Model):
 
 
 class ClockEntry(models.Model):
-    """A technician on a job from `started_at` until `ended_at` (open while null)."""
+    """A technician on a job from `started_at` until `ended_at` (open while null).
 
+    `site` is the job's repair order's site, copied when the entry is made (a repair order never
+    changes site): the KPIs read a site's hours clocked in a period as one range of the
+    (site, started_at) index. Through the job and the RO, a site's day read every site's
+    entries of the day and looked up each one's site (docs/benchmarks.md)."""
+
+    site = models.ForeignKey(Site, on_delete=models.PROTECT, related_name="+", editable=False)
     job = models.ForeignKey(JobLine, on_delete=models.CASCADE, related_name="clock_entries")
     technician = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="clock_entries"
@@ -53,12 +59,22 @@ class ClockEntry(models.Model):
         ]
         indexes = [
             models.Index(fields=["technician", "started_at"], name="clock_entry_tech_started_idx"),
-            # "hours clocked in a period" (KPI technician productivity)
+            # "hours clocked in a period" (KPI technician productivity): all sites, and one site
             models.Index(fields=["started_at"], name="clock_entry_started_idx"),
+            models.Index(fields=["site", "started_at"], name="clock_entry_site_started_idx"),
         ]
 
     def __str__(self) -> str:
         return f"{self.technician} on {self.job_id} from {self.started_at:%H:%M}"
+
+    def save(self, *args, **kwargs):
+        if self.site_id is None and self.job_id is not None:
+            self.site_id = (
+                JobLine.objects.filter(pk=self.job_id)
+                .values_list("repair_order__site_id", flat=True)
+                .first()
+            )
+        super().save(*args, **kwargs)
 
 
 class PartsRequest(models.Model):

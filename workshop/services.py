@@ -318,7 +318,9 @@ def job_clock_on(*, job_id: int, actor, now: datetime | None = None) -> ClockEnt
             )
         try:
             with transaction.atomic():
-                entry = ClockEntry.objects.create(job=job, technician=technician, started_at=now)
+                entry = ClockEntry.objects.create(
+                    site_id=ro.site_id, job=job, technician=technician, started_at=now
+                )
         except IntegrityError:
             raise ConflictError(
                 _("%(name)s is already clocked on another job. Clock off that job first.")

@@ -279,14 +279,10 @@ def _implausible_time() -> Q:
 
 
 def clock_entries(scope: Scope) -> QuerySet[ClockEntry]:
-    # as jobs_finished: the start-time index, then each entry's site by primary keys
-    job_site = (
-        JobLine.objects.filter(pk=OuterRef("job_id")).order_by().values("repair_order__site_id")[:1]
-    )
+    # the (site, started_at) index: the entry keeps its RO's site (workshop.models.ClockEntry)
     return (
         ClockEntry.objects.filter(ended_at__isnull=False)
-        .annotate(ro_site=Subquery(job_site))
-        .filter(scope.during("started_at", "ro_site"))
+        .filter(scope.during("started_at"))
         .annotate(seconds=Epoch(F("ended_at") - F("started_at")))
     )
 

@@ -366,3 +366,17 @@ class TestPartsAndSignOff:
                 expected_date=timezone.localdate(),
             )
         assert "part" in err.value.fields
+
+
+# --- a clock entry keeps its RO's site ---------------------------------------------------------
+def test_a_clock_entry_keeps_its_repair_orders_site(site, tech, make_job):
+    """The KPIs read a site's clocked hours by the entry's own site (workshop.models.ClockEntry):
+    clocking on stores the RO's site, and an entry made without one (admin, data fixes) takes
+    its job's RO's site when saved."""
+    SiteFactory()  # another site, which neither entry may take
+    job = make_job(technician=tech)
+    entry = services.job_clock_on(job_id=job.pk, actor=tech)
+    assert ClockEntry.objects.get(pk=entry.pk).site_id == site.pk
+    services.job_clock_off(job_id=job.pk, actor=tech)
+    later = ClockEntry.objects.create(job=job, technician=tech, started_at=timezone.now())
+    assert ClockEntry.objects.get(pk=later.pk).site_id == site.pk
