@@ -5,6 +5,7 @@ from decimal import Decimal
 
 import pytest
 from django.db import connection, transaction
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from dms.audit import history
@@ -380,3 +381,40 @@ def test_a_clock_entry_keeps_its_repair_orders_site(site, tech, make_job):
     services.job_clock_off(job_id=job.pk, actor=tech)
     later = ClockEntry.objects.create(job=job, technician=tech, started_at=timezone.now())
     assert ClockEntry.objects.get(pk=later.pk).site_id == site.pk
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="Postgres's plan")
+def test_clock_on_finds_the_technicians_open_entry_by_the_open_entry_index(site, tech, make_job):
+    """Clocking on asks whether the technician is on another job. A technician's history grows
+    by thousands of entries; the question is answered by the unique index of open entries, not
+    by reading the history backwards by start time."""
+    old_job = make_job(technician=tech)
+    start = timezone.now() - timedelta(days=400)
+    ClockEntry.objects.bulk_create(
+        ClockEntry(
+            site=site,
+            job=old_job,
+            technician=tech,
+            started_at=start + timedelta(hours=6 * n),
+            ended_at=start + timedelta(hours=6 * n + 1),
+        )
+        for n in range(1500)
+    )
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE workshop_clockentry")
+    job = make_job(technician=tech)
+    with CaptureQueriesContext(connection) as ctx:
+        services.job_clock_on(job_id=job.pk, actor=tech)
+    asked = [
+        q["sql"]
+        for q in ctx.captured_queries
+        if 'FROM "workshop_clockentry"' in q["sql"] and "FOR UPDATE" in q["sql"]
+    ]
+    assert len(asked) == 1, asked
+    # no "latest first": with it, at the group dataset's statistics, Postgres preferred to walk
+    # the (technician, started_at) index backwards through the whole history
+    assert "ORDER BY" not in asked[0]
+    with connection.cursor() as cursor:
+        cursor.execute("EXPLAIN " + asked[0])
+        plan = "\n".join(row[0] for row in cursor.fetchall())
+    assert "one_open_clock_per_technician" in plan, plan
