@@ -266,6 +266,22 @@ def latest_render(
     return response
 
 
+def filed_body(name: str, apps, site_id: int, variant: str, lang: str) -> bytes | None:
+    """The fragment's filed body (`latest_render`) if it was rendered from the site's state now
+    (the same versions and minute a poll would be answered from), else None.
+
+    For the page that frames a polled fragment: a screen that opens the page while the site's
+    other screens poll gets the body they are handed, not a render of its own."""
+    if not in_worker():
+        return None
+    latest_key, _pending_key = _filed_keys(name, site_id, variant, lang)
+    latest = cache.get(latest_key)
+    if latest is None:
+        return None
+    filed_under, _content_type, body = latest
+    return body if filed_under == head(name, apps, site_id) else None
+
+
 def queue_render(
     name: str, site_id: int, variant: str, lang: str, queue: Callable[[], None]
 ) -> bool:

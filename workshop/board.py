@@ -47,6 +47,24 @@ def board_context(site, can_assign: bool, team_of: int | None, *, wall: bool = F
 BOARD_APPS = ("workorders", "workshop", "appointments", "customers", "dms")
 
 
+def page_context(site, can_assign: bool, team_of: int | None, lang: str, *, wall: bool) -> dict:
+    """The board page: its live fragment as the site's screens are handed it by their polls,
+    when that body is current (filed by a worker after the site's last change, in this minute),
+    else rendered here. A wall screen or tablet opening the board then costs a cache read
+    instead of the board's queries and render (docs/benchmarks.md, "the board page")."""
+    body = live.filed_body("board", BOARD_APPS, site.pk, board_variant(can_assign, team_of), lang)
+    if body is None:
+        return board_context(site, can_assign, team_of, wall=wall)
+    return {
+        "site": site,
+        "can_assign": can_assign,
+        "bays": list(Bay.objects.filter(site=site).values_list("code", flat=True)),
+        "wall": wall,
+        # the fragment as rendered by the template (render_board_live), escaped there
+        "live_html": mark_safe(body.decode()),  # noqa: S308
+    }
+
+
 def render_board_live(site_id: int, can_assign: bool, team_of: int | None, lang: str) -> None:
     """The board's live fragment for one kind of viewer, rendered outside a request (a worker,
     after a change at the site) and filed for the screens' polls (dms.live.latest_render)."""

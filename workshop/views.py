@@ -71,7 +71,15 @@ def board(request):
             lambda: tasks.queue_board_render(request.site.pk, can_assign, team_of, lang),
             lambda: tasks.board_watched(request.site.pk, can_assign, team_of, lang),
         )
-    return render(request, "workshop/board.html", _board_context(request))
+    can_assign, team_of = _board_viewer(request)
+    context = board_fragment.page_context(
+        request.site,
+        can_assign,
+        team_of,
+        getattr(request, "LANGUAGE_CODE", ""),
+        wall=request.GET.get("wall") == "1",
+    )
+    return render(request, "workshop/board.html", context)
 
 
 @require_POST

@@ -200,3 +200,42 @@ def test_a_watched_board_is_rendered_when_the_change_commits(
     assert after.status_code == 200
     assert _on_a_card(other.get_full_name()) in after.content.decode()
     assert _on_a_card(tech.get_full_name()) not in after.content.decode()
+
+
+def test_the_board_page_frames_the_board_the_screens_are_handed(
+    shared_cache, client, make_user, make_job, tech, monkeypatch
+):
+    """A screen that opens the board page while the site's screens poll gets the board they
+    are handed (filed under the site's state now), not a render of its own; once the site has
+    changed since, or for a board in another language, the page renders its own."""
+    monkeypatch.setattr(live, "_now", lambda: 1_800_000_000.0)  # one minute throughout
+    job = make_job(technician=tech)
+    url = reverse("workshop:board")
+    client.force_login(make_user(Role.DISPATCHER))
+    filed = poll(client, url)  # nothing filed yet: this poll renders the board and files it
+    assert filed.status_code == 200
+    opener = type(client)()
+    dispatcher = make_user(Role.DISPATCHER)
+    opener.force_login(dispatcher)
+
+    with CaptureQueriesContext(connection) as queries:
+        page = opener.get(url)
+    assert page.status_code == 200
+    assert filed.content.decode() in page.content.decode()  # to the second it was rendered at
+    assert page.content.decode().count('id="board-live"') == 1
+    assert 'id="assign-form"' in page.content.decode()  # the page's own frame, for its user
+    assert "workorders_jobline" not in _read(queries)
+    assert "workorders_repairorder" not in _read(queries)
+
+    with CaptureQueriesContext(connection) as queries:
+        chinese = opener.get(url, HTTP_ACCEPT_LANGUAGE="zh-hans")
+    assert "待派工" in chinese.content.decode()
+    assert "workorders_jobline" in _read(queries)
+
+    other = make_user(Role.TECHNICIAN)
+    services.job_assign(job_id=job.pk, technician_id=other.pk, actor=dispatcher)
+    with CaptureQueriesContext(connection) as queries:
+        changed = opener.get(url)
+    assert "workorders_jobline" in _read(queries)
+    assert _on_a_card(other.get_full_name()) in changed.content.decode()
+    assert _on_a_card(tech.get_full_name()) not in changed.content.decode()
