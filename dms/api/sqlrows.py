@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from datetime import datetime, timedelta
 
 import psycopg
 from django.db import DEFAULT_DB_ALIAS, connection, connections
@@ -54,6 +55,10 @@ from .lists import DetailLink, detail_link_parts
 
 # what a page fills into the SQL made once (unique text no list could hold as a constant)
 ZONE = "\x1fdms-zone\x1f"
+OFFSET_A = "\x1fdms-offset-a\x1f"
+OFFSET_A_TEXT = "\x1fdms-offset-a-text\x1f"
+OFFSET_B = "\x1fdms-offset-b\x1f"
+OFFSET_B_TEXT = "\x1fdms-offset-b-text\x1f"
 NOW = "\x1fdms-now\x1f"
 TODAY = "\x1fdms-today\x1f"
 LINK_PREFIX = "\x1fdms-link-prefix\x1f"
@@ -92,9 +97,38 @@ class IsoDateTime(Expression):
 
     def as_sql(self, compiler, connection):
         col, col_params = compiler.compile(self.column)
-        # dms_iso: migration dms 0008 (ISO 8601 in the zone, "Z" for UTC, microseconds only
-        # when there are any)
-        return f"dms_iso({col}, %s)", [*col_params, ZONE]
+        # dms_iso_at: migration dms 0010 (ISO 8601 in the zone, "Z" for UTC, microseconds only
+        # when there are any; the zone's offsets of the year and their text given)
+        return f"dms_iso_at({col}, %s, %s, %s, %s, %s)", [
+            *col_params,
+            ZONE,
+            OFFSET_A,
+            OFFSET_A_TEXT,
+            OFFSET_B,
+            OFFSET_B_TEXT,
+        ]
+
+
+def _offset_text(offset: timedelta) -> str:
+    """An offset as DRF writes it at the end of a date-time: datetime.isoformat()'s, "Z" for
+    a zero offset."""
+    if not offset:
+        return "Z"
+    sign = "-" if offset < timedelta(0) else "+"
+    seconds = int(abs(offset).total_seconds())
+    hours, rest = divmod(seconds, 3600)
+    minutes, seconds = divmod(rest, 60)
+    return f"{sign}{hours:02d}:{minutes:02d}" + (f":{seconds:02d}" if seconds else "")
+
+
+def zone_offsets(zone, at: datetime) -> tuple[timedelta, str, timedelta, str]:
+    """The zone's offsets from UTC in the year of `at` (winter's and summer's; the same twice
+    where there is no daylight saving time) with their text: dms_iso_at writes a value with
+    one of them without formatting its offset."""
+    year = at.year
+    winter = datetime(year, 1, 15, 12, tzinfo=zone).utcoffset() or timedelta(0)
+    summer = datetime(year, 7, 15, 12, tzinfo=zone).utcoffset() or timedelta(0)
+    return winter, _offset_text(winter), summer, _offset_text(summer)
 
 
 class _Key(Expression):
@@ -293,8 +327,13 @@ class SqlRows:
         sql, template, _linked = self._row_sql(model)
         zone = timezone.get_current_timezone()
         at = timezone.now()
+        offsets = zone_offsets(zone, at)
         fill = {
             ZONE: getattr(zone, "key", None) or str(zone),
+            OFFSET_A: offsets[0],
+            OFFSET_A_TEXT: offsets[1],
+            OFFSET_B: offsets[2],
+            OFFSET_B_TEXT: offsets[3],
             NOW: at,
             TODAY: timezone.localdate(at),
             LINK_PREFIX: link[0] if link else "",

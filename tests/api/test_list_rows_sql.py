@@ -177,6 +177,11 @@ def test_an_empty_page_and_the_browsable_api(api_as, site):
     [
         ("dms_person_name(first_name, last_name, username)", "concat_ws"),
         ("dms_iso(date_joined, 'Asia/Shanghai')", "to_char"),
+        (
+            "dms_iso_at(date_joined, 'Asia/Shanghai', interval '8 hours', '+08:00', "
+            "interval '8 hours', '+08:00')",
+            "to_char",
+        ),
     ],
 )
 def test_the_sql_functions_are_inlined_into_the_statement(call, body):
@@ -188,3 +193,74 @@ def test_the_sql_functions_are_inlined_into_the_statement(call, body):
         plan = "\n".join(row[0] for row in cursor.fetchall())
     assert call.split("(")[0] not in plan
     assert body in plan
+
+
+@pytest.mark.parametrize(
+    "zone",
+    [
+        "Asia/Shanghai",  # no daylight saving time since 1991 (+09:00 in the summers before)
+        "America/New_York",  # -05:00 / -04:00, the changes moved in 2007
+        "Europe/London",  # +00:00 in winter: "Z"
+        "UTC",
+        "Asia/Kolkata",  # +05:30
+        "Asia/Kathmandu",  # +05:45
+        "Australia/Lord_Howe",  # +11:00 in January, +10:30 in July
+    ],
+)
+def test_a_date_time_is_written_as_drf_writes_it(settings, zone):
+    """dms_iso_at writes what DRF's DateTimeField writes: the local time, microseconds only
+    when there are any (trailing zeros kept), the offset of that moment: one of the year's two
+    (looked up) or another (written out), "Z" for zero."""
+    from zoneinfo import ZoneInfo
+
+    from rest_framework import serializers
+
+    settings.TIME_ZONE = zone
+    tz = ZoneInfo(zone)
+    offsets = sqlrows.zone_offsets(tz, dt.datetime(2026, 12, 7, tzinfo=dt.UTC))
+    moments = []
+    for year in (2026, 2027, 2005, 1988, 1970):
+        for month in range(1, 13):
+            for day, micro in ((1, 0), (15, 500000), (28, 123456), (9, 1)):
+                moments.append(dt.datetime(year, month, day, 3, 7, 9, micro, tzinfo=dt.UTC))
+    # around this year's changes, hour by hour
+    for start in (dt.datetime(2026, 3, 7, tzinfo=dt.UTC), dt.datetime(2026, 10, 31, tzinfo=dt.UTC)):
+        moments += [start + dt.timedelta(minutes=30 * i) for i in range(24 * 2 * 3)]
+    field = serializers.DateTimeField()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT m, dms_iso_at(m, %s, %s, %s, %s, %s) FROM unnest(%s::timestamptz[]) AS m",
+            [zone, *offsets, moments],
+        )
+        written = dict(cursor.fetchall())
+    assert len(written) == len(set(moments))
+    wrong = {
+        m.isoformat(): (text, field.to_representation(m))
+        for m, text in written.items()
+        if text != field.to_representation(m)
+    }
+    assert not wrong
+    cursor = connection.cursor()
+    cursor.execute("SELECT dms_iso_at(NULL, %s, %s, %s, %s, %s)", [zone, *offsets])
+    assert cursor.fetchone()[0] is None
+
+
+def test_the_zone_offsets_of_the_year():
+    from zoneinfo import ZoneInfo
+
+    at = dt.datetime(2026, 12, 7, tzinfo=dt.UTC)
+    hour = dt.timedelta(hours=1)
+    assert sqlrows.zone_offsets(ZoneInfo("Asia/Shanghai"), at) == (8 * hour, "+08:00") * 2
+    assert sqlrows.zone_offsets(ZoneInfo("America/New_York"), at) == (
+        -5 * hour,
+        "-05:00",
+        -4 * hour,
+        "-04:00",
+    )
+    assert sqlrows.zone_offsets(ZoneInfo("Europe/London"), at) == (
+        dt.timedelta(0),
+        "Z",
+        hour,
+        "+01:00",
+    )
+    assert sqlrows.zone_offsets(ZoneInfo("Asia/Kathmandu"), at)[1] == "+05:45"
