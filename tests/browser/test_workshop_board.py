@@ -89,6 +89,35 @@ def test_technician_clock_on_is_refused_with_the_reason_on_the_tablet(
     expect(card.get_by_role("button", name="Clock on")).to_be_disabled()
 
 
+def test_the_tablets_clocked_on_message_runs_across_the_jobs(live_server, login_page, workshop):
+    """The message about the last action sits above the cards, across the grid, not in a cell
+    of its own beside the first card (1024 x 768, two cards a row)."""
+    job, tech = workshop["job"], workshop["tech"]
+    job.technician = tech
+    job.save()
+    JobLineFactory(
+        repair_order=job.repair_order,
+        description="Rotate the tyres",
+        technician=tech,
+        standard_hours=Decimal("0.5"),
+    )
+    tablet = login_page("tech1", viewport={"width": 1024, "height": 768})
+    tablet.goto(f"{live_server.url}/workshop/technician/")
+    tablet.locator(f"#job-{job.pk}").get_by_role("button", name="Clock on").click()
+    message = tablet.locator("#job-done")
+    expect(message).to_contain_text("Clocked on")
+    expect(tablet.locator(f"#job-{job.pk} .status")).to_have_text("Clocked on")
+    grid = tablet.locator("#my-jobs").bounding_box()
+    said = message.bounding_box()
+    cards = [card.bounding_box() for card in tablet.locator("#my-jobs > article").all()]
+    assert len(cards) == 2
+    assert abs(said["width"] - grid["width"]) < 2
+    assert all(card["y"] >= said["y"] + said["height"] for card in cards)
+    assert abs(cards[0]["x"] - grid["x"]) < 2
+    assert cards[0]["y"] == cards[1]["y"]
+    screenshot(tablet, "technician-clocked-on")
+
+
 def test_the_wall_boards_unchanged_polls_are_304s_and_a_change_still_shows(
     live_server, login_page, workshop, settings, monkeypatch
 ):
