@@ -80,6 +80,17 @@ def _allowed_at(*, site, customer, channel: str, kind: str, at: datetime) -> dat
     return _contact_window[0](site=site, customer=customer, channel=channel, kind=kind, at=at)
 
 
+# kind -> fn(message) -> why a queued message of that kind no longer goes out (the event it is
+# about was called off since it was written), or None. Registered by the layer that writes such
+# messages (portal: the survey invitation, written at delivery for days later); asked before
+# each send, so a message already sent is never affected.
+_withdrawn: dict[str, Callable] = {}
+
+
+def register_withdrawal(kind: str, fn: Callable) -> None:
+    _withdrawn[kind] = fn
+
+
 # --- consent and addresses ---------------------------------------------------------------------
 def consent(customer, channel: str) -> bool:
     """The customer allows this channel and we have an address for it."""
@@ -554,6 +565,11 @@ def message_deliver(*, message_id: int, now: datetime | None = None) -> str:
                 error=_("The customer no longer accepts this channel."),
                 now=now,
             )
+            return "failed"
+        withdrawn = _withdrawn.get(message.kind)
+        reason = withdrawn(message) if withdrawn is not None else None
+        if reason:
+            _fail(message, code="withdrawn", error=reason, now=now)
             return "failed"
         allowed = _allowed_at(
             site=message.site, customer=customer, channel=message.channel, kind=message.kind, at=now

@@ -282,6 +282,24 @@ def survey_link_issue(*, repair_order: RepairOrder, now=None) -> CustomerLink | 
     return link
 
 
+def survey_withdrawn(message) -> str | None:
+    """Why a queued survey invitation no longer goes out: its visit's follow-up was cancelled
+    after delivery (the invitation was written then, to go when the follow-up falls due)."""
+    from outreach.models import CallTask, TaskKind, TaskStatus
+
+    ro_id = message.source_key.removeprefix("ro:").removesuffix(":survey")
+    if not ro_id.isdigit():
+        return None
+    status = (
+        CallTask.objects.filter(kind=TaskKind.FOLLOWUP, source_key=f"ro:{ro_id}")
+        .values_list("status", flat=True)
+        .first()
+    )
+    if status == TaskStatus.CANCELLED:
+        return _("The visit's follow-up was cancelled: the survey is not sent.")
+    return None
+
+
 # --- one-time codes and the online booking ----------------------------------------------------
 def _code_hash(request_key: str, code: str) -> str:
     return salted_hmac(

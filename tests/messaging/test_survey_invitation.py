@@ -55,3 +55,34 @@ def test_the_survey_invitation_arrives_when_the_follow_up_falls_due(
     page = client.get(path)
     assert page.status_code == 200
     assert "沪B54321" in page.content.decode()
+
+
+def test_no_survey_invitation_after_the_follow_up_is_cancelled(
+    site, customer, smtp_server, settings
+):
+    """The invitation is written at delivery to go days later; if the visit's follow-up is
+    called off meanwhile, the invitation is withdrawn when it falls due: nothing arrives."""
+    from outreach.services import tasks_cancel
+
+    settings.DMS_MESSAGING_ACCOUNTS = {"mail": smtp_server.account}
+    SiteChannel.objects.create(
+        site=site, channel="email", provider="smtp", account="mail", sender="service@4s.example"
+    )
+    customer.preferred_channel = "email"
+    customer.save()
+    ro = ro_in_state(ROStatus.DELIVERED, vehicle=VehicleFactory(owner=customer, plate="沪B54322"))
+    followup = CallTask.objects.get(kind=TaskKind.FOLLOWUP, repair_order=ro)
+    invitation = OutboundMessage.objects.get(kind="followup_survey", customer=customer)
+
+    # when the follow-up is cancelled before it falls due
+    assert tasks_cancel(pk=followup.pk, note="The customer asked not to be called.") == 1
+
+    # then at its due time the invitation is withdrawn, not sent
+    due = followup.due_at
+    messages_sweep(now=due)
+    assert message_deliver(message_id=invitation.pk, now=due) == "failed"
+    invitation.refresh_from_db()
+    assert invitation.status == MessageStatus.FAILED
+    assert invitation.error_code == "withdrawn"
+    assert "cancelled" in invitation.error
+    assert not [m for m in smtp_server.received if "/p/f/" in m["body"]]
