@@ -1,12 +1,13 @@
 """dms_iso_at: a date-time as DRF writes it (ISO 8601 in the zone, microseconds only when there
 are any, "Z" for a zero offset), like dms_iso (0008) but cheaper per value. dms_iso converted
 the value to the zone six times, formatted it twice and formatted the offset as an interval;
-the API lists write up to eight date-times a row (a complaint), and that was the largest part of
-a page's time in Postgres. Now the local time is formatted once with its microseconds (".000000"
-dropped, as Python drops them), and the offset is looked up among the zone's two offsets of the
-year, which the request passes with their text (dms.api.sqlrows.zone_offsets); any other offset
-(a value from a year whose rules differ) is written as dms_iso writes it. 1.6 -> 0.8 us a value
-(docs/benchmarks.md). Nothing on other databases: there the lists write their rows in Python."""
+the API lists write up to eight date-times a row (a complaint). Now the local time is formatted
+once with its microseconds (".000000" dropped, as Python drops them), and the offset is looked
+up among the zone's two offsets of the year, which the request passes with their text
+(dms.api.sqlrows.zone_offsets); any other offset (a value from a year whose rules differ) is
+written as dms_iso writes it. 1.6 -> 0.8 us a value;
+a complaint page's statement ~0.1 ms of ~0.8 less (docs/benchmarks.md). dms_iso stays, unused.
+Nothing on other databases: there the lists write their rows in Python."""
 
 from django.db import migrations
 
