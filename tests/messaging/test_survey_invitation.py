@@ -17,16 +17,23 @@ from workorders.tests.factories import ro_in_state
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-def test_the_survey_invitation_arrives_when_the_follow_up_falls_due(
-    site, customer, smtp_server, settings, client
-):
-    # given a site that e-mails through an SMTP server and a customer who prefers e-mail
+@pytest.fixture
+def emailed_customer(site, customer, smtp_server, settings):
+    """A customer who prefers e-mail, at a site that e-mails through the local SMTP server."""
     settings.DMS_MESSAGING_ACCOUNTS = {"mail": smtp_server.account}
     SiteChannel.objects.create(
         site=site, channel="email", provider="smtp", account="mail", sender="service@4s.example"
     )
     customer.preferred_channel = "email"
     customer.save()
+    return customer
+
+
+def test_the_survey_invitation_arrives_when_the_follow_up_falls_due(
+    emailed_customer, smtp_server, client
+):
+    # given a site that e-mails through an SMTP server and a customer who prefers e-mail
+    customer = emailed_customer
 
     # when the car is delivered
     ro = ro_in_state(ROStatus.DELIVERED, vehicle=VehicleFactory(owner=customer, plate="沪B54321"))
@@ -57,19 +64,12 @@ def test_the_survey_invitation_arrives_when_the_follow_up_falls_due(
     assert "沪B54321" in page.content.decode()
 
 
-def test_no_survey_invitation_after_the_follow_up_is_cancelled(
-    site, customer, smtp_server, settings
-):
+def test_no_survey_invitation_after_the_follow_up_is_cancelled(emailed_customer, smtp_server):
     """The invitation is written at delivery to go days later; if the visit's follow-up is
     called off meanwhile, the invitation is withdrawn when it falls due: nothing arrives."""
     from outreach.services import tasks_cancel
 
-    settings.DMS_MESSAGING_ACCOUNTS = {"mail": smtp_server.account}
-    SiteChannel.objects.create(
-        site=site, channel="email", provider="smtp", account="mail", sender="service@4s.example"
-    )
-    customer.preferred_channel = "email"
-    customer.save()
+    customer = emailed_customer
     ro = ro_in_state(ROStatus.DELIVERED, vehicle=VehicleFactory(owner=customer, plate="沪B54322"))
     followup = CallTask.objects.get(kind=TaskKind.FOLLOWUP, repair_order=ro)
     invitation = OutboundMessage.objects.get(kind="followup_survey", customer=customer)
