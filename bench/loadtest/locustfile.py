@@ -37,7 +37,7 @@ import random
 import threading
 import time
 
-from locust import FastHttpUser, between, constant_pacing, events, task
+from locust import FastHttpUser, between, events, task
 
 with open(os.environ["LOADTEST_FIXTURES"]) as _fh:
     FIXTURES = json.load(_fh)
@@ -117,14 +117,39 @@ def _write_lag(environment, **kwargs):
             json.dump([round(x, 3) for x in _lag_ms], fh)
 
 
-def stagger(seconds: float) -> None:
+def stagger(seconds: float) -> float:
     """A user's first request comes at a random moment of its first pace, as a working day's
     screens and people do not all start in the same second. Without it every user's first
     request came as it started: at 100 rooftops 2,800 requests in the ramp's 30 s, a queue of
-    20 s whose last answers fell into the measured time."""
+    20 s whose last answers fell into the measured time. Returns the moment it woke (the
+    user's first request: where a polling screen's pace starts, see `every`)."""
     import gevent
 
     gevent.sleep(random.uniform(0, seconds))
+    return time.perf_counter()
+
+
+def every(seconds: float):
+    """A screen's poll: every `seconds` from the moment its page was opened (its first
+    request), as the page's htmx timer fires, whatever each answer took; a poll that is late
+    (an answer slower than the pace) goes at once and the pace counts on from it.
+
+    Not Locust's `constant_pacing`: it counts from the moment Locust created the user, which
+    undid `stagger`'s random first moment from the second poll on, and Locust creates its users
+    in a batch each second of the ramp. Every screen of a run then polled within the same
+    ~150 ms of each second (2026-12-07, the send times of a 40-rooftop step: 97 % of the wall
+    boards' and status pages' polls at 0.60-0.75 s past the second, the advisors' requests
+    spread evenly): a burst of ~30 polls each second that screens opened at their own
+    moments do not make (docs/benchmarks.md)."""
+
+    def wait(user) -> float:
+        now = time.perf_counter()
+        due = getattr(user, "next_poll", None) or getattr(user, "opened_at", now)
+        due = max(due + seconds, now)
+        user.next_poll = due
+        return due - now
+
+    return wait
 
 
 class DmsUser(FastHttpUser):
@@ -142,7 +167,7 @@ class DmsUser(FastHttpUser):
         self.page_headers = {"Cookie": f"sessionid={self.me['session']}; django_language=en"}
         self.fragment_headers = {**self.page_headers, "HX-Request": "true"}
         self.api_headers = {"Authorization": f"Token {self.me['token']}"}
-        stagger(self.first_within)
+        self.opened_at = stagger(self.first_within)
 
     def page(self, path: str, name: str, fragment: bool = False):
         headers = self.fragment_headers if fragment else self.page_headers
@@ -318,7 +343,7 @@ class WallBoard(PollingScreen):
 
     persona = "wall board"
     role = "dispatcher"
-    wait_time = constant_pacing(5)
+    wait_time = every(5)
     first_within = 5.0
 
     @task
@@ -331,7 +356,7 @@ class WelcomeBoard(PollingScreen):
 
     persona = "welcome board"
     role = "advisor"
-    wait_time = constant_pacing(60)
+    wait_time = every(60)
     first_within = 60.0
 
     @task
@@ -450,14 +475,14 @@ class Customer(PollingScreen):
 
     persona = "customer"
     role = "advisor"  # unused: customers carry no staff credentials
-    wait_time = constant_pacing(10)
+    wait_time = every(10)
     first_within = 10.0
 
     def on_start(self):
         self.rooftop, self.index = next_rooftop(self.persona)
         links = self.rooftop["status_links"]
         self.link = links[self.index % len(links)] if links else None
-        stagger(self.first_within)
+        self.opened_at = stagger(self.first_within)
 
     @task(12)
     def status(self):
