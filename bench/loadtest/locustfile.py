@@ -38,6 +38,7 @@ import threading
 import time
 
 from locust import FastHttpUser, between, events, task
+from pacing import every  # bench/loadtest/pacing.py: Locust puts this directory on the path
 
 with open(os.environ["LOADTEST_FIXTURES"]) as _fh:
     FIXTURES = json.load(_fh)
@@ -127,29 +128,6 @@ def stagger(seconds: float) -> float:
 
     gevent.sleep(random.uniform(0, seconds))
     return time.perf_counter()
-
-
-def every(seconds: float):
-    """A screen's poll: every `seconds` from the moment its page was opened (its first
-    request), as the page's htmx timer fires, whatever each answer took; a poll that is late
-    (an answer slower than the pace) goes at once and the pace counts on from it.
-
-    Not Locust's `constant_pacing`: it counts from the moment Locust created the user, which
-    undid `stagger`'s random first moment from the second poll on, and Locust creates its users
-    in a batch each second of the ramp. Every screen of a run then polled within the same
-    ~150 ms of each second (2026-12-07, the send times of a 40-rooftop step: 97 % of the wall
-    boards' and status pages' polls at 0.60-0.75 s past the second, the advisors' requests
-    spread evenly): a burst of ~30 polls each second that screens opened at their own
-    moments do not make (docs/benchmarks.md)."""
-
-    def wait(user) -> float:
-        now = time.perf_counter()
-        due = getattr(user, "next_poll", None) or getattr(user, "opened_at", now)
-        due = max(due + seconds, now)
-        user.next_poll = due
-        return due - now
-
-    return wait
 
 
 class DmsUser(FastHttpUser):
