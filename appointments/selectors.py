@@ -197,6 +197,24 @@ def _taken(site: Site, first: date, last: date) -> set[tuple[int, datetime]]:
     }
 
 
+def _bookings(
+    site: Site, first: date, last: date
+) -> tuple[dict[date, tuple[Decimal, int]], set[tuple[int, datetime]]]:
+    """`_booked_by_day` and `_taken` of [first, last] from one read of the active
+    appointments (a site books ~10-25 a day: a fortnight is a few hundred short rows). The
+    availability answer asks both for the same days: one round trip instead of two, which
+    under load is a wait for a core each (docs/benchmarks.md, 2026-12-07)."""
+    booked: dict[date, tuple[Decimal, int]] = {}
+    taken: set[tuple[int, datetime]] = set()
+    for day, advisor_id, start, hours in Appointment.objects.filter(
+        site=site, day__range=(first, last), status__in=ACTIVE_STATUSES
+    ).values_list("day", "advisor_id", "start", "estimated_hours"):
+        total, n = booked.get(day, (Decimal("0"), 0))
+        booked[day] = (total + (hours or Decimal("0")), n + 1)
+        taken.add((advisor_id, start))
+    return booked, taken
+
+
 def free_slots(
     *,
     site: Site,
@@ -251,8 +269,7 @@ def availability(
     first = max(today, day - timedelta(days=LEVELLING_DAYS_BEFORE))
     last = max(day, today) + timedelta(days=LEVELLING_DAYS_AFTER)
     calendar = _calendar(site, first, last)
-    booked = _booked_by_day(site, first, last)
-    taken = _taken(site, first, last)
+    booked, taken = _bookings(site, first, last)
 
     def load(d: date) -> dict:
         return _load_row(site, d, calendar.get(d), *booked.get(d, (Decimal("0"), 0)))
