@@ -136,13 +136,22 @@ def capacity_hours(site: Site, day: date, *, is_open: bool = True) -> Decimal:
     return site.daily_bookable_hours if is_open else Decimal("0.0")
 
 
-def _booked_by_day(site: Site, first: date, last: date) -> dict[date, tuple[Decimal, int]]:
-    rows = (
-        Appointment.objects.filter(site=site, day__range=(first, last), status__in=ACTIVE_STATUSES)
-        .values("day")
-        .annotate(hours=Sum("estimated_hours"), n=Count("id"))
-    )
-    return {r["day"]: (r["hours"] or Decimal("0"), r["n"]) for r in rows}
+def _bookings(
+    site: Site, first: date, last: date
+) -> tuple[dict[date, tuple[Decimal, int]], set[tuple[int, datetime]]]:
+    """The active appointments of [first, last] read once: ({day: (booked hours, count)},
+    {(advisor id, start)} of the taken slots). A site books ~10-25 a day, so a fortnight is a
+    few hundred short rows; availability needs both for the same days, and one round trip
+    instead of two is one wait for a core less under load (docs/benchmarks.md, 2026-12-07)."""
+    booked: dict[date, tuple[Decimal, int]] = {}
+    taken: set[tuple[int, datetime]] = set()
+    for day, advisor_id, start, hours in Appointment.objects.filter(
+        site=site, day__range=(first, last), status__in=ACTIVE_STATUSES
+    ).values_list("day", "advisor_id", "start", "estimated_hours"):
+        total, n = booked.get(day, (Decimal("0"), 0))
+        booked[day] = (total + (hours or Decimal("0")), n + 1)
+        taken.add((advisor_id, start))
+    return booked, taken
 
 
 def booked_hours(site: Site, day: date) -> Decimal:
@@ -180,7 +189,7 @@ def week_load(*, site: Site, start: date, days: int = 7) -> list[dict]:
     """`day_load` for `days` consecutive days in a constant number of queries."""
     last = start + timedelta(days=days - 1)
     calendar = _calendar(site, start, last)
-    booked = _booked_by_day(site, start, last)
+    booked, _taken = _bookings(site, start, last)
     return [
         _load_row(site, day, calendar.get(day), *booked.get(day, (Decimal("0"), 0)))
         for day in (start + timedelta(days=i) for i in range(days))
@@ -188,33 +197,6 @@ def week_load(*, site: Site, start: date, days: int = 7) -> list[dict]:
 
 
 # --- availability ----------------------------------------------------------------------------
-def _taken(site: Site, first: date, last: date) -> set[tuple[int, datetime]]:
-    return {
-        (advisor_id, start)
-        for advisor_id, start in Appointment.objects.filter(
-            site=site, day__range=(first, last), status__in=ACTIVE_STATUSES
-        ).values_list("advisor_id", "start")
-    }
-
-
-def _bookings(
-    site: Site, first: date, last: date
-) -> tuple[dict[date, tuple[Decimal, int]], set[tuple[int, datetime]]]:
-    """`_booked_by_day` and `_taken` of [first, last] from one read of the active
-    appointments (a site books ~10-25 a day: a fortnight is a few hundred short rows). The
-    availability answer asks both for the same days: one round trip instead of two, which
-    under load is a wait for a core each (docs/benchmarks.md, 2026-12-07)."""
-    booked: dict[date, tuple[Decimal, int]] = {}
-    taken: set[tuple[int, datetime]] = set()
-    for day, advisor_id, start, hours in Appointment.objects.filter(
-        site=site, day__range=(first, last), status__in=ACTIVE_STATUSES
-    ).values_list("day", "advisor_id", "start", "estimated_hours"):
-        total, n = booked.get(day, (Decimal("0"), 0))
-        booked[day] = (total + (hours or Decimal("0")), n + 1)
-        taken.add((advisor_id, start))
-    return booked, taken
-
-
 def free_slots(
     *,
     site: Site,
@@ -228,7 +210,7 @@ def free_slots(
     """Free (advisor, slot) pairs on `day`, in time order; past slots are not free."""
     now = now or timezone.now()
     if taken is None:
-        taken = _taken(site, day, day)
+        _booked, taken = _bookings(site, day, day)
     out = []
     names = [(advisor.pk, person_name(advisor)) for advisor in advisors]  # once, not per slot
     for slot in slot_grid(site, day, opening):

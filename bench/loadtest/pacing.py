@@ -23,7 +23,9 @@ def every(seconds: float, clock: Callable[[], float] = time.perf_counter):
 
     def wait(user) -> float:
         now = clock()
-        due = getattr(user, "next_poll", None) or getattr(user, "opened_at", now)
+        due = getattr(user, "next_poll", None)
+        if due is None:
+            due = getattr(user, "opened_at", now)
         due = max(due + seconds, now)
         user.next_poll = due
         return due - now
