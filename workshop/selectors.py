@@ -62,37 +62,6 @@ def _job_lines_prefetch(prefix: str = "lines") -> Prefetch:
     )
 
 
-def _job_dict(job: JobLine, ro: RepairOrder) -> dict[str, Any]:
-    parts = job.open_parts[0] if job.open_parts else None
-    return {
-        "id": job.pk,
-        "description": job.description,
-        "standard_hours": job.standard_hours,
-        "actual_hours": job.actual_hours,
-        "technician_id": job.technician_id,
-        "technician": _name(job.technician),
-        "bay": job.bay,
-        "work_status": job.work_status,
-        "work_status_label": W(job.work_status).label,
-        "approval": job.approval,
-        "approval_label": JobLine.Approval(job.approval).label,
-        "is_additional": job.is_additional,
-        "clocked_on": bool(job.open_clocks),
-        "parts": (
-            {"part": parts.part, "expected_date": parts.expected_date}
-            if parts is not None
-            else None
-        ),
-        "workable": job.approval in WORKABLE_APPROVALS,
-        "refusal": clock_on_refusal(
-            ro_status=ro.status,
-            approval=job.approval,
-            work_status=job.work_status,
-            reworking=ro.qc_fail_count > 0,
-        ),
-    }
-
-
 _RO_FIELDS = (
     "id", "number", "status", "promised_at", "qc_fail_count",
     "vehicle__plate", "vehicle__vin", "vehicle__make", "vehicle__model",
@@ -350,9 +319,23 @@ def technician_workload(
     return {"technicians": technicians, "days": days}
 
 
+_MY_JOB_FIELDS = (
+    "id", "description", "standard_hours", "actual_hours", "technician_id", "bay",
+    "work_status", "approval", "is_additional", "signed_off_at", "repair_order_id",
+)  # fmt: skip
+_MY_RO_FIELDS = (
+    "number", "status", "promised_at", "qc_fail_count", "concern", "waiting_part",
+    "qc_fail_reason", "vehicle__plate", "vehicle__vin", "vehicle__make", "vehicle__model",
+)  # fmt: skip
+
+
 def my_jobs(*, site: Site, technician, now: datetime | None = None) -> list[dict[str, Any]]:
     """The technician's jobs: everything assigned to them still in the workshop, and what they
-    finished today. Each with whether it can be clocked on now, or why not."""
+    finished today. Each with whether it can be clocked on now, or why not.
+
+    Read as values, as the board's cards are: the tablet is the page the workshop opens most
+    after the board, and making a job line, its repair order, vehicle and users as model
+    instances cost more than the three queries (docs/benchmarks.md, 2026-12-07 07:40)."""
     now = now or timezone.now()
     start, _end = _day_bounds(site, timezone.localtime(now, site.tzinfo).date())
     # Which jobs, one index per reason (the site's open repair orders, today's sign-offs, the
@@ -367,61 +350,102 @@ def my_jobs(*, site: Site, technician, now: datetime | None = None) -> list[dict
             mine.filter(work_status=W.IN_PROGRESS).values_list("pk", flat=True),
         )
     )
-    jobs = (
+    # the job's open parts request (at most one: a partial unique index), as on the board
+    open_parts = PartsRequest.objects.filter(job=OuterRef("pk"), arrived_at__isnull=True).order_by(
+        "-requested_at", "-id"
+    )
+    jobs = list(
         JobLine.objects.filter(pk__in=ids, repair_order__site=site, technician=technician)
         .exclude(approval=JobLine.Approval.DECLINED)
-        .select_related("repair_order__vehicle", "repair_order__advisor", "technician")
-        .prefetch_related(
-            Prefetch(
-                "parts_requests",
-                queryset=PartsRequest.objects.filter(arrived_at__isnull=True),
-                to_attr="open_parts",
-            ),
-            Prefetch(
-                "clock_entries",
-                queryset=ClockEntry.objects.filter(ended_at__isnull=True),
-                to_attr="open_clocks",
-            ),
+        .annotate(
+            open_part=Subquery(open_parts.values("part")[:1]),
+            open_part_expected=Subquery(open_parts.values("expected_date")[:1]),
         )
         .order_by("repair_order__promised_at", "repair_order_id", "position", "id")
+        .values(
+            *_MY_JOB_FIELDS,
+            *(f"repair_order__{f}" for f in _MY_RO_FIELDS),
+            "open_part",
+            "open_part_expected",
+        )
     )
+    open_clocks: dict[int, list[datetime]] = defaultdict(list)
+    for job_id, started_at in (
+        ClockEntry.objects.filter(job_id__in=[j["id"] for j in jobs], ended_at__isnull=True)
+        .order_by("-started_at")
+        .values_list("job_id", "started_at")
+    ):
+        open_clocks[job_id].append(started_at)
+    # each label translated once per page, not once per job
+    work_labels = {value: str(label) for value, label in W.choices}
+    approval_labels = {value: str(label) for value, label in JobLine.Approval.choices}
     out = []
     for job in jobs:
-        ro = job.repair_order
-        item = _job_dict(job, ro)
-        item.update(
+        ro_status = job["repair_order__status"]
+        qc_fail_count = job["repair_order__qc_fail_count"]
+        clocks = open_clocks.get(job["id"], [])
+        workable = job["approval"] in WORKABLE_APPROVALS
+        out.append(
             {
-                "ro_id": ro.pk,
-                "ro_number": ro.number,
-                "ro_status": ro.status,
-                "ro_status_label": S(ro.status).label,
-                "plate": ro.vehicle.plate or ro.vehicle.vin[-6:],
-                "model": " ".join(p for p in (ro.vehicle.make, ro.vehicle.model) if p),
-                "concern": ro.concern,
-                "promised_at": ro.promised_at,
-                "waiting_part": getattr(ro, "waiting_part", ""),
-                "qc_fail_reason": getattr(ro, "qc_fail_reason", "")
-                if ro.status == S.REWORK or ro.qc_fail_count
+                "id": job["id"],
+                "description": job["description"],
+                "standard_hours": job["standard_hours"],
+                "actual_hours": job["actual_hours"],
+                "technician_id": job["technician_id"],
+                "bay": job["bay"],
+                "work_status": job["work_status"],
+                "work_status_label": work_labels[job["work_status"]],
+                "approval": job["approval"],
+                "approval_label": approval_labels[job["approval"]],
+                "is_additional": job["is_additional"],
+                "signed_off_at": job["signed_off_at"],
+                "clocked_on": bool(clocks),
+                "parts": (
+                    {"part": job["open_part"], "expected_date": job["open_part_expected"]}
+                    if job["open_part"] is not None
+                    else None
+                ),
+                "workable": workable,
+                "refusal": clock_on_refusal(
+                    ro_status=ro_status,
+                    approval=job["approval"],
+                    work_status=job["work_status"],
+                    reworking=qc_fail_count > 0,
+                ),
+                "ro_id": job["repair_order_id"],
+                "ro_number": job["repair_order__number"],
+                "ro_status": ro_status,
+                "plate": job["repair_order__vehicle__plate"]
+                or job["repair_order__vehicle__vin"][-6:],
+                "model": " ".join(
+                    p
+                    for p in (
+                        job["repair_order__vehicle__make"],
+                        job["repair_order__vehicle__model"],
+                    )
+                    if p
+                ),
+                "concern": job["repair_order__concern"],
+                "promised_at": job["repair_order__promised_at"],
+                "waiting_part": job["repair_order__waiting_part"],
+                "qc_fail_reason": job["repair_order__qc_fail_reason"]
+                if ro_status == S.REWORK or qc_fail_count
                 else "",
-                "can_sign_off": job.work_status == W.IN_PROGRESS,
+                "can_sign_off": job["work_status"] == W.IN_PROGRESS,
                 # the running clock (the page counts it up) and whether signing now would be
                 # implausibly short for the standard hours
-                "clocked_since": job.open_clocks[0].started_at if job.open_clocks else None,
-                "short_time": job.work_status == W.IN_PROGRESS
+                "clocked_since": clocks[0] if clocks else None,
+                "short_time": job["work_status"] == W.IN_PROGRESS
                 and implausible_clock_time(
-                    standard_hours=job.standard_hours,
-                    actual_hours=job.actual_hours
-                    + sum(
-                        (Decimal((now - c.started_at).total_seconds()) / 3600)
-                        for c in job.open_clocks
-                    ),
+                    standard_hours=job["standard_hours"],
+                    actual_hours=job["actual_hours"]
+                    + sum((Decimal((now - started).total_seconds()) / 3600) for started in clocks),
                 ),
-                "can_request_parts": item["workable"]
-                and job.work_status in (W.PENDING, W.IN_PROGRESS)
-                and ro.status in (S.AUTHORIZED, S.IN_PROGRESS, S.REWORK),
+                "can_request_parts": workable
+                and job["work_status"] in (W.PENDING, W.IN_PROGRESS)
+                and ro_status in (S.AUTHORIZED, S.IN_PROGRESS, S.REWORK),
             }
         )
-        out.append(item)
     return out
 
 

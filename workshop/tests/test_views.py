@@ -1,5 +1,6 @@
 import pytest
 from django.urls import reverse
+from django.utils import timezone
 
 from dms.models import DispatchMode, Role
 from workorders.models import JobLine, ROStatus
@@ -77,6 +78,19 @@ class TestTechnicianPage:
         assert "waiting for the customer&#x27;s approval" in html
         assert reverse("workshop:clock_on", args=[ok.pk]) in html
         assert reverse("workshop:clock_on", args=[waiting.pk]) not in html
+
+    def test_a_job_finished_today_shows_when_it_was_signed(self, client_as, tech, make_job, site):
+        signed = timezone.now().replace(microsecond=0)
+        job = make_job(
+            status=ROStatus.WORK_DONE,
+            technician=tech,
+            work_status=JobLine.WorkStatus.DONE,
+            signed_off_at=signed,
+        )
+        html = client_as(user=tech).get(reverse("workshop:technician")).content.decode()
+        assert f'id="job-{job.pk}"' in html
+        local = timezone.localtime(signed, site.tzinfo)
+        assert f"Signed off {local:%H:%M}</p>" in html
 
     def test_clock_on_and_off_from_the_tablet(self, client_as, tech, make_job):
         job = make_job(technician=tech)
