@@ -3,7 +3,7 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
 
 from .models import Role
-from .permissions import current_site, has_role, roles_of, sites_of
+from .permissions import current_site, has_role, roles_of, site_ids_of, sites_of
 
 # (label, url name, roles that see it) — the same roles the views enforce. Menu labels are
 # short (context "menu") so that the menu fits one row of a 1024 px tablet in both languages.
@@ -47,7 +47,9 @@ def navigation(request):
     return {
         "nav_items": items,
         "current_site": site,
-        "my_sites": sites_of(user),
+        # the site switcher's choices: read only for someone who works at more than one site
+        # (the menu shows no switcher otherwise; a query on every staff page saved)
+        "my_sites": sites_of(user) if len(site_ids_of(user)) > 1 else [],
         "my_roles": [Role(r).label for r in sorted(roles_of(user, site))],
         "is_staff_admin": user.is_staff,
     }

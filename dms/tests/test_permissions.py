@@ -77,3 +77,28 @@ def test_api_root_lists_my_sites_and_roles(api_as, site):
     assert response.json()["sites"] == [
         {"id": site.pk, "code": site.code, "name": site.name, "roles": ["dispatcher"]}
     ]
+
+
+def test_the_site_switcher_lists_the_sites_of_someone_at_two(client, make_user, site):
+    from dms.models import StaffRole
+
+    second = SiteFactory(name="Second rooftop")
+    advisor = make_user(Role.ADVISOR)
+    StaffRole.objects.create(user=advisor, site=second, role=Role.ADVISOR)
+    client.force_login(advisor)
+    html = client.get(reverse("workorders:list")).content.decode()
+    assert reverse("switch_site") in html
+    assert f'<option value="{site.pk}" selected>{site.name}</option>' in html
+    assert f'<option value="{second.pk}" >{second.name}</option>' in html
+
+
+def test_someone_at_one_site_gets_no_switcher_and_no_read_of_the_sites(client, make_user):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    client.force_login(make_user(Role.ADVISOR))
+    with CaptureQueriesContext(connection) as queries:
+        html = client.get(reverse("workorders:list")).content.decode()
+    assert reverse("switch_site") not in html
+    # the site row itself is read with the user; no list of sites for a menu without a switcher
+    assert not [q for q in queries.captured_queries if q["sql"].startswith('SELECT "dms_site"')]
