@@ -49,11 +49,14 @@ class DocumentRef:
 
 def documents_of(ro: RepairOrder) -> list[DocumentRef]:
     """The signed documents an RO has now: the authorised work order, one per answer on
-    additional work, and the settlement once delivered. One query."""
+    additional work, and the settlement once delivered. No query where the RO's approvals were
+    loaded with it (the RO page's `repair_order_get`), else one."""
     refs = []
-    for approval in ro.approvals.filter(
-        kind__in=[Approval.Kind.AUTHORIZATION, Approval.Kind.ADDITIONAL]
-    ).order_by("answered_at", "id"):
+    signed = (Approval.Kind.AUTHORIZATION, Approval.Kind.ADDITIONAL)
+    # in the order they were answered (Approval's ordering: answered_at, id)
+    for approval in ro.approvals.all():
+        if approval.kind not in signed:
+            continue
         if approval.kind == Approval.Kind.AUTHORIZATION:
             label = _("Work order as authorised (version %(v)s)") % {"v": approval.estimate_version}
             refs.append(DocumentRef(K.WORK_ORDER, approval.pk, label, approval.estimate_version))

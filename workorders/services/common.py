@@ -197,9 +197,8 @@ def authorized_amount(ro: RepairOrder) -> Decimal | None:
     """The highest total the customer has agreed to: the not-to-exceed amount or a later
     approval on record (additional work, or consent to a higher total)."""
     amounts = [ro.not_to_exceed] if ro.not_to_exceed is not None else []
-    amounts += list(
-        ro.approvals.exclude(approved_amount=None).values_list("approved_amount", flat=True)
-    )
+    # the approvals loaded with the RO where the page loaded them (repair_order_get), else read
+    amounts += [a.approved_amount for a in ro.approvals.all() if a.approved_amount is not None]
     return max(amounts) if amounts else None
 
 

@@ -116,3 +116,26 @@ def test_the_printed_ro_shows_the_signed_version_not_lines_added_later(client):
     assert "Replace front brake pads" in signed
     assert "Replace brake fluid" not in signed  # proposed after the signature
     assert "estimate version 1" in html
+
+
+def test_a_consent_to_a_higher_total_is_not_a_signed_document(client):
+    """The documents are the authorisation and the answers on additional work, in the order
+    they were answered; a recorded consent to a total above the limit is an approval but no
+    document: neither on the RO page (approvals loaded with the RO) nor read on its own."""
+    from workorders.selectors import repair_order_get
+
+    ro = ro_in_state(ROStatus.IN_PROGRESS)
+    auth = ro.approvals.get(kind=Approval.Kind.AUTHORIZATION)
+    consent = s.ro_approve_total(
+        repair_order_id=ro.pk, actor=ro.advisor, amount="9999.00", channel="phone"
+    )
+    assert consent.kind == Approval.Kind.OVER_LIMIT
+    expected = [("work_order", auth.pk)]
+    fresh = ro.__class__.objects.get(pk=ro.pk)
+    assert [(d.kind, d.approval_id) for d in documents.documents_of(fresh)] == expected
+    loaded = repair_order_get(user=ro.advisor, pk=ro.pk)
+    assert [(d.kind, d.approval_id) for d in documents.documents_of(loaded)] == expected
+    client.force_login(ro.advisor)
+    html = client.get(f"/ro/{ro.pk}/").content.decode()
+    assert f"/documents/work_order/{auth.pk}/" in html
+    assert f"/{consent.pk}/" not in html
