@@ -375,10 +375,12 @@ def day_board(*, site: Site, day: date, now: datetime | None = None) -> dict:
     rows = []
     grid_starts = {s.start for s in grid}
     for slot in grid:
+        past = slot.end <= now
         rows.append(
             {
                 "slot": slot,
-                "past": slot.end <= now,
+                "past": past,
+                "walk_ins": slot.is_buffer and not past,  # an empty buffer slot still ahead
                 "cells": [
                     {"advisor": adv, "appointment": active.get((adv.pk, slot.start))}
                     for adv in advisors
