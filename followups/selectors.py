@@ -8,7 +8,7 @@ from django.utils.translation import gettext as _
 
 from appointments.models import appointment_of
 from customers.selectors import Visit
-from dms.models import Role
+from dms.models import Role, Site
 from dms.names import person_name
 from dms.permissions import has_role
 from outreach.models import CallOutcome, CallTask, TaskKind, TaskStatus
@@ -79,7 +79,10 @@ def task_get(*, site, task_id) -> CallTask:
         "repair_order_link__repair_order__lines",
         queryset=JobLine.objects.select_related("technician").order_by("position", "id"),
     )
-    return _task_qs().prefetch_related(lines).get(site=site, pk=task_id)
+    task = _task_qs().prefetch_related(lines).get(site=site, pk=task_id)
+    if isinstance(site, Site):
+        task.site = site  # the row the request already has: the call script needs no query for it
+    return task
 
 
 def display_name(user) -> str:

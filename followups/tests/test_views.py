@@ -41,6 +41,19 @@ def test_desk_shows_my_call_with_summary_and_open_question_script(client, open_t
     assert 'name="satisfaction"' in html
 
 
+def test_the_desk_reads_the_site_once_with_the_user(client, open_task, site):
+    """The call script names the site: the desk uses the request's site row, read with the
+    user at sign-in, and reads no other."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    client.force_login(open_task.assignee)
+    with CaptureQueriesContext(connection) as queries:
+        html = client.get(reverse("followups:desk")).content.decode()
+    assert f"this is {site.name} customer service" in html
+    assert not [q for q in queries.captured_queries if q["sql"].startswith('SELECT "dms_site"')]
+
+
 def test_desk_script_in_chinese(client, open_task):
     client.force_login(open_task.assignee)
     client.cookies["django_language"] = "zh-hans"
