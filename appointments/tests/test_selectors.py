@@ -175,6 +175,22 @@ def test_day_board_shows_buffers_and_appointments(site, advisor, advisor2, book)
     assert board["rows"][0]["slot"].start.tzinfo == TZ or board["rows"][0]["slot"].start.utcoffset()
 
 
+def test_day_board_load_counts_as_the_days_load(site, advisor, advisor2, book):
+    """The front desk's day header: the booked hours and count of the active appointments, as
+    day_load gives them (a cancelled booking frees its hours)."""
+    from appointments.services import appointment_cancel
+
+    book(at(24, 9), advisor=advisor, estimated_hours="2.5")
+    book(at(24, 9, 15), advisor=advisor2, estimated_hours="1.5")
+    gone = book(at(24, 10), advisor=advisor, estimated_hours="3.0")
+    appointment_cancel(appointment_id=gone.pk, actor=advisor, reason="customer called")
+    board = selectors.day_board(site=site, day=TUESDAY, now=NOW)
+    assert board["load"] == selectors.day_load(site=site, day=TUESDAY)
+    assert board["load"]["booked_hours"] == Decimal("4.0")
+    assert board["load"]["appointments"] == 2
+    assert len(board["appointments"]) == 3  # the cancelled one still shows in its slot
+
+
 def test_day_board_and_availability_queries_do_not_grow(
     site, advisor, advisor2, book, customer, django_assert_max_num_queries
 ):
@@ -183,7 +199,8 @@ def test_day_board_and_availability_queries_do_not_grow(
     for minute in (0, 15, 30):
         for who in (advisor, advisor2):
             book(at(24, 10, minute), advisor=who, vehicle=VehicleFactory(owner=customer))
-    with django_assert_max_num_queries(8):
+    # the calendar (hours, closed dates), the advisors on duty, the day's appointments
+    with django_assert_max_num_queries(4):
         board = selectors.day_board(site=site, day=TUESDAY, now=NOW)
         # rendering touches customer, vehicle and advisor of each cell: all prefetched
         names = [
