@@ -20,6 +20,10 @@ request with the process id, status, server milliseconds and path (`%(p)s %(s)s 
 the server's side of the client's times and how evenly the processes share the requests. With
 it, each step also prints the server's time per kind of request in its measured part: how many,
 p50 / p95 in the server, and its share of all the server's time (where the time goes).
+
+Each step also runs a stall watch: a HEAD of a static file through gunicorn every 0.1 s and the
+tasks blocked on I/O beside it (/proc/stat), printed as the probes' p50 / p99 / max and every run
+of probes over 250 ms: a stall that holds every server thread at once shows there.
 """
 
 from __future__ import annotations
@@ -513,6 +517,95 @@ def generator_lag(path: Path) -> dict | None:
     }
 
 
+def procs_blocked() -> int:
+    """Tasks the kernel counts as blocked on I/O right now (/proc/stat), 0 where unknown."""
+    try:
+        for line in Path("/proc/stat").read_text().splitlines():
+            if line.startswith("procs_blocked "):
+                return int(line.split()[1])
+    except (OSError, ValueError):
+        pass
+    return 0
+
+
+class StallWatch(threading.Thread):
+    """During a step, every `every` s: how long the server takes to answer a HEAD of a static
+    file (answered from memory by whichever thread is free: its time is the wait for a thread
+    and a core, not the work of any page) and how many tasks are blocked on I/O. A stall that
+    holds every thread (two steps of 2026-12-07 saw every action's p95 at 1.5-2 s while the box
+    used under one core) shows as a run of slow probes; blocked tasks beside it point at the
+    disk rather than the CPU. `stall_summary` condenses the samples."""
+
+    def __init__(self, host: str, path: str = "/static/css/dms.css", every: float = 0.1):
+        super().__init__(daemon=True)
+        hostport = host.split("//", 1)[1].rstrip("/")
+        self.host, _sep, port = hostport.rpartition(":")
+        self.port = int(port)
+        self.path = path
+        self.every = every
+        self.samples: list[tuple[float, float | None, int]] = []
+        self.halt = threading.Event()
+
+    def probe(self) -> float | None:
+        started = time.perf_counter()
+        try:
+            with socket.create_connection((self.host, self.port), timeout=10) as sock:
+                sock.sendall(
+                    f"HEAD {self.path} HTTP/1.1\r\nHost: {self.host}\r\n"
+                    "Connection: close\r\n\r\n".encode()
+                )
+                if not sock.recv(64):
+                    return None
+        except OSError:
+            return None
+        return (time.perf_counter() - started) * 1000
+
+    def run(self) -> None:
+        t0 = time.monotonic()
+        while not self.halt.is_set():
+            at = time.monotonic()
+            ms = self.probe()
+            self.samples.append((round(at - t0, 2), ms, procs_blocked()))
+            self.halt.wait(max(0.0, self.every - (time.monotonic() - at)))
+
+    def stop(self) -> dict:
+        self.halt.set()
+        self.join(timeout=15)
+        return stall_summary(self.samples)
+
+
+def stall_summary(samples, slow_ms: float = 250.0) -> dict:
+    """The probes of a step: p50 / p99 / max in ms, the episodes of consecutive probes over
+    `slow_ms` or unanswered (start s, length s, worst ms; None for unanswered), and the tasks
+    blocked on I/O (the most at once; the share of probes that saw any)."""
+    answered = [ms for _at, ms, _blocked in samples if ms is not None]
+    episodes: list[dict] = []
+    current = None
+    for at, ms, _blocked in samples:
+        slow = ms is None or ms > slow_ms
+        if slow and current is None:
+            current = {"at_s": at, "seconds": 0.0, "worst_ms": ms}
+            episodes.append(current)
+        elif slow:
+            worst = current["worst_ms"]
+            current["worst_ms"] = None if ms is None or worst is None else max(worst, ms)
+        if slow:
+            current["seconds"] = round(at - current["at_s"] + (ms or 0) / 1000, 2)
+        else:
+            current = None
+    blocked = [b for _at, _ms, b in samples]
+    return {
+        "probes": len(samples),
+        "p50_ms": round(common.percentile(answered, 50), 1) if answered else None,
+        "p99_ms": round(common.percentile(answered, 99), 1) if answered else None,
+        "max_ms": round(max(answered), 1) if answered else None,
+        "unanswered": len(samples) - len(answered),
+        "episodes": episodes,
+        "blocked_max": max(blocked, default=0),
+        "blocked_share": round(sum(1 for b in blocked if b) / len(blocked), 3) if blocked else 0,
+    }
+
+
 def run_step(
     locust: Path,
     host: str,
@@ -542,8 +635,11 @@ def run_step(
         profiler = profile(server_pid, spawn_seconds + settle + 5, min(seconds - 5, 60), prefix)
     # Locust resets its statistics `settle` s after the last user started: the log from then on
     mark = LogMark(access_log, spawn_seconds + settle) if access_log else None
+    watch = StallWatch(host)
+    watch.start()
     with Path(f"{prefix}.log").open("w") as log:
         run_locust(locust, host, users, spawn_seconds, seconds, prefix, env, log, settle)
+    stalls = watch.stop()
     wall = time.monotonic() - started
     cpu_after = cpu_seconds()
     # cores used on average over the whole step (ramp included), by group
@@ -575,8 +671,34 @@ def run_step(
         "actions": rows,
         "server": server_times(mark.lines_since()) if mark else [],
         "generator_lag_ms": generator_lag(lag_file),
+        "stalls": stalls,
         "ok": bool(rows) and all(r["met"] for r in rows),
     }
+
+
+def describe_stalls(stalls: dict) -> str:
+    """One line for a step's StallWatch summary."""
+    if stalls["episodes"]:
+        shown = [
+            f"at {e['at_s']:.1f} s for {e['seconds']:.1f} s ("
+            + ("unanswered" if e["worst_ms"] is None else f"worst {e['worst_ms']:,.0f} ms")
+            + ")"
+            for e in stalls["episodes"][:5]
+        ]
+        more = len(stalls["episodes"]) - len(shown)
+        slow = "; ".join(shown) + (f"; {more} more" if more > 0 else "")
+    else:
+        slow = "none"
+    answered = (
+        f"p50 {stalls['p50_ms']}, p99 {stalls['p99_ms']}, max {stalls['max_ms']} ms"
+        if stalls["p50_ms"] is not None
+        else "none answered"
+    )
+    return (
+        f"stall watch (a static file through the server every 0.1 s, {stalls['probes']} probes, "
+        f"the whole step): {answered}; over 250 ms: {slow}; tasks blocked on I/O: at most "
+        f"{stalls['blocked_max']}, in {stalls['blocked_share']:.0%} of the probes"
+    )
 
 
 def print_step(step: dict) -> None:
@@ -613,6 +735,9 @@ def print_step(step: dict) -> None:
             f"max {lag['max_ms']:.1f} ms (in every time above, not in the server's below)",
             flush=True,
         )
+    stalls = step.get("stalls")
+    if stalls and stalls["probes"]:
+        print("   " + describe_stalls(stalls), flush=True)
     if step.get("server"):
         print("   the server's time (access log, measured part), dearest first:", flush=True)
         print(f"   {'share':>6} {'n':>6} {'p50':>5} {'p95':>5}  status  request", flush=True)
