@@ -30,8 +30,14 @@ graceful_timeout = 30
 # with the default, within it in both rounds with this.
 worker_connections = int(os.environ.get("WEB_WORKER_CONNECTIONS", str(threads)))
 keepalive = 5
-max_requests = int(os.environ.get("WEB_MAX_REQUESTS", "2000"))
-max_requests_jitter = 200
+# A process is replaced after max_requests plus a random 0..max_requests_jitter more (a guard
+# against slow leaks). The jitter is as large as the interval: with 10 % of it, the six processes,
+# which share the requests evenly, all reached their limit within ~8 s of each other, and six
+# new processes starting and warming up at once (~1.2 s of a core each) held every request of
+# the box for up to 1.5 s (the load test's stall watch, 80 rooftops, docs/benchmarks.md
+# 2026-12-07 08:50). Spread over a whole interval, one process restarts at a time.
+max_requests = int(os.environ.get("WEB_MAX_REQUESTS", "10000"))
+max_requests_jitter = max_requests
 # the reverse proxy is the only client; it sends X-Forwarded-Proto (SECURE_PROXY_SSL_HEADER)
 forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "*")
 accesslog = "-"
