@@ -335,7 +335,7 @@ def my_jobs(*, site: Site, technician, now: datetime | None = None) -> list[dict
 
     Read as values, as the board's cards are: the tablet is the page the workshop opens most
     after the board, and making a job line, its repair order, vehicle and users as model
-    instances cost more than the three queries (docs/benchmarks.md, 2026-12-07 07:40)."""
+    instances cost more than the three queries (docs/benchmarks.md, 2026-12-07 07:15)."""
     now = now or timezone.now()
     start, _end = _day_bounds(site, timezone.localtime(now, site.tzinfo).date())
     # Which jobs, one index per reason (the site's open repair orders, today's sign-offs, the
