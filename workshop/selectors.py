@@ -88,6 +88,52 @@ def _name_of(row: dict, prefix: str) -> str:
     return " ".join(p for p in (given, family) if p)
 
 
+def _open_part_annotations() -> dict[str, Subquery]:
+    """A job line's open parts request (at most one: a partial unique index), what is missing
+    and when it is expected, looked up per job in that small index."""
+    open_parts = PartsRequest.objects.filter(job=OuterRef("pk"), arrived_at__isnull=True).order_by()
+    return {
+        "open_part": Subquery(open_parts.values("part")[:1]),
+        "open_part_expected": Subquery(open_parts.values("expected_date")[:1]),
+    }
+
+
+def _job_row(job: dict, *, ro_status: str, reworking: bool, clocked_on: bool, labels, refusals):
+    """A job line read as values (_JOB_FIELDS and `_open_part_annotations`) as the board's cards
+    and the technician's tablet show it, with whether it can be clocked on now or why not.
+    `labels`: the approvals' labels, translated once per page; `refusals`: the refusal of each
+    (RO status, approval, work status, rework) met so far, filled here."""
+    key = (ro_status, job["approval"], job["work_status"], reworking)
+    if key not in refusals:
+        refusals[key] = clock_on_refusal(
+            ro_status=ro_status,
+            approval=job["approval"],
+            work_status=job["work_status"],
+            reworking=reworking,
+        )
+    return {
+        "id": job["id"],
+        "description": job["description"],
+        "standard_hours": job["standard_hours"],
+        "actual_hours": job["actual_hours"],
+        "technician_id": job["technician_id"],
+        "technician": _name_of(job, "technician"),
+        "bay": job["bay"],
+        "work_status": job["work_status"],
+        "approval": job["approval"],
+        "approval_label": labels[job["approval"]],
+        "is_additional": job["is_additional"],
+        "clocked_on": clocked_on,
+        "parts": (
+            {"part": job["open_part"], "expected_date": job["open_part_expected"]}
+            if job["open_part"] is not None
+            else None
+        ),
+        "workable": job["approval"] in WORKABLE_APPROVALS,
+        "refusal": refusals[key],
+    }
+
+
 def board_columns(*, site: Site, now: datetime | None = None) -> list[dict[str, Any]]:
     """The wall board: columns by state, cards with plate, model, jobs, technician, bay,
     promised time, time left and late risk. Two queries, whatever the number of cards; rows are
@@ -104,16 +150,12 @@ def board_columns(*, site: Site, now: datetime | None = None) -> list[dict[str, 
     ro_ids = [ro["id"] for ro in ros]
     # each job with its open parts request and whether someone is clocked on it, looked up per
     # job in small partial indexes (one open request per job, one open clock per technician)
-    open_parts = PartsRequest.objects.filter(job=OuterRef("pk"), arrived_at__isnull=True).order_by()
     jobs_by_ro: dict[int, list[dict]] = defaultdict(list)
-    parts: dict[int, dict] = {}
-    clocked: set[int] = set()
     for job in (
         JobLine.objects.filter(repair_order_id__in=ro_ids)
         .exclude(approval=JobLine.Approval.DECLINED)
         .annotate(
-            open_part=Subquery(open_parts.values("part")[:1]),
-            open_part_expected=Subquery(open_parts.values("expected_date")[:1]),
+            **_open_part_annotations(),
             open_clock=Exists(
                 ClockEntry.objects.filter(job=OuterRef("pk"), ended_at__isnull=True).order_by()
             ),
@@ -122,20 +164,13 @@ def board_columns(*, site: Site, now: datetime | None = None) -> list[dict[str, 
         .values(*_JOB_FIELDS, "open_part", "open_part_expected", "open_clock")
     ):
         jobs_by_ro[job["repair_order_id"]].append(job)
-        if job["open_part"] is not None:
-            parts[job["id"]] = {
-                "part": job["open_part"],
-                "expected_date": job["open_part_expected"],
-            }
-        if job["open_clock"]:
-            clocked.add(job["id"])
     refusals: dict[tuple, str | None] = {}
     # each label translated once per board, not once per job
     labels = {value: str(label) for value, label in JobLine.Approval.choices}
     by_status: dict[str, list] = defaultdict(list)
     for ro in ros:
         by_status[ro["status"]].append(
-            _board_card(ro, jobs_by_ro.get(ro["id"], []), parts, clocked, refusals, now, labels)
+            _board_card(ro, jobs_by_ro.get(ro["id"], []), refusals, now, labels)
         )
     columns = []
     for key, label, statuses in BOARD_COLUMNS:
@@ -146,13 +181,12 @@ def board_columns(*, site: Site, now: datetime | None = None) -> list[dict[str, 
     return columns
 
 
-def _board_card(ro, jobs, parts, clocked, refusals, now, labels) -> dict[str, Any]:
+def _board_card(ro, jobs, refusals, now, labels) -> dict[str, Any]:
     status = ro["status"]
     reworking = ro["qc_fail_count"] > 0
     remaining = Decimal("0")
     job_dicts = []
     for job in jobs:
-        workable = job["approval"] in WORKABLE_APPROVALS
         if status in WORKSHOP_STATUSES:
             remaining += job_remaining_hours(
                 approval=job["approval"],
@@ -160,32 +194,15 @@ def _board_card(ro, jobs, parts, clocked, refusals, now, labels) -> dict[str, An
                 standard_hours=job["standard_hours"],
                 actual_hours=job["actual_hours"],
             )
-        key = (status, job["approval"], job["work_status"], reworking)
-        if key not in refusals:
-            refusals[key] = clock_on_refusal(
-                ro_status=status,
-                approval=job["approval"],
-                work_status=job["work_status"],
-                reworking=reworking,
-            )
         job_dicts.append(
-            {
-                "id": job["id"],
-                "description": job["description"],
-                "standard_hours": job["standard_hours"],
-                "actual_hours": job["actual_hours"],
-                "technician_id": job["technician_id"],
-                "technician": _name_of(job, "technician"),
-                "bay": job["bay"],
-                "work_status": job["work_status"],
-                "approval": job["approval"],
-                "approval_label": labels[job["approval"]],
-                "is_additional": job["is_additional"],
-                "clocked_on": job["id"] in clocked,
-                "parts": parts.get(job["id"]),
-                "workable": workable,
-                "refusal": refusals[key],
-            }
+            _job_row(
+                job,
+                ro_status=status,
+                reworking=reworking,
+                clocked_on=job["open_clock"],
+                labels=labels,
+                refusals=refusals,
+            )
         )
     promised_at = ro["promised_at"]
     return {
@@ -319,10 +336,6 @@ def technician_workload(
     return {"technicians": technicians, "days": days}
 
 
-_MY_JOB_FIELDS = (
-    "id", "description", "standard_hours", "actual_hours", "technician_id", "bay",
-    "work_status", "approval", "is_additional", "signed_off_at", "repair_order_id",
-)  # fmt: skip
 _MY_RO_FIELDS = (
     "number", "status", "promised_at", "qc_fail_count", "concern", "waiting_part",
     "qc_fail_reason", "vehicle__plate", "vehicle__vin", "vehicle__make", "vehicle__model",
@@ -350,20 +363,14 @@ def my_jobs(*, site: Site, technician, now: datetime | None = None) -> list[dict
             mine.filter(work_status=W.IN_PROGRESS).values_list("pk", flat=True),
         )
     )
-    # the job's open parts request (at most one: a partial unique index), as on the board
-    open_parts = PartsRequest.objects.filter(job=OuterRef("pk"), arrived_at__isnull=True).order_by(
-        "-requested_at", "-id"
-    )
     jobs = list(
         JobLine.objects.filter(pk__in=ids, repair_order__site=site, technician=technician)
         .exclude(approval=JobLine.Approval.DECLINED)
-        .annotate(
-            open_part=Subquery(open_parts.values("part")[:1]),
-            open_part_expected=Subquery(open_parts.values("expected_date")[:1]),
-        )
+        .annotate(**_open_part_annotations())
         .order_by("repair_order__promised_at", "repair_order_id", "position", "id")
         .values(
-            *_MY_JOB_FIELDS,
+            *_JOB_FIELDS,
+            "signed_off_at",
             *(f"repair_order__{f}" for f in _MY_RO_FIELDS),
             "open_part",
             "open_part_expected",
@@ -379,39 +386,25 @@ def my_jobs(*, site: Site, technician, now: datetime | None = None) -> list[dict
     # each label translated once per page, not once per job
     work_labels = {value: str(label) for value, label in W.choices}
     approval_labels = {value: str(label) for value, label in JobLine.Approval.choices}
+    refusals: dict[tuple, str | None] = {}
     out = []
     for job in jobs:
         ro_status = job["repair_order__status"]
         qc_fail_count = job["repair_order__qc_fail_count"]
         clocks = open_clocks.get(job["id"], [])
-        workable = job["approval"] in WORKABLE_APPROVALS
+        item = _job_row(
+            job,
+            ro_status=ro_status,
+            reworking=qc_fail_count > 0,
+            clocked_on=bool(clocks),
+            labels=approval_labels,
+            refusals=refusals,
+        )
         out.append(
             {
-                "id": job["id"],
-                "description": job["description"],
-                "standard_hours": job["standard_hours"],
-                "actual_hours": job["actual_hours"],
-                "technician_id": job["technician_id"],
-                "bay": job["bay"],
-                "work_status": job["work_status"],
+                **item,
                 "work_status_label": work_labels[job["work_status"]],
-                "approval": job["approval"],
-                "approval_label": approval_labels[job["approval"]],
-                "is_additional": job["is_additional"],
                 "signed_off_at": job["signed_off_at"],
-                "clocked_on": bool(clocks),
-                "parts": (
-                    {"part": job["open_part"], "expected_date": job["open_part_expected"]}
-                    if job["open_part"] is not None
-                    else None
-                ),
-                "workable": workable,
-                "refusal": clock_on_refusal(
-                    ro_status=ro_status,
-                    approval=job["approval"],
-                    work_status=job["work_status"],
-                    reworking=qc_fail_count > 0,
-                ),
                 "ro_id": job["repair_order_id"],
                 "ro_number": job["repair_order__number"],
                 "ro_status": ro_status,
@@ -441,7 +434,7 @@ def my_jobs(*, site: Site, technician, now: datetime | None = None) -> list[dict
                     actual_hours=job["actual_hours"]
                     + sum((Decimal((now - started).total_seconds()) / 3600) for started in clocks),
                 ),
-                "can_request_parts": workable
+                "can_request_parts": item["workable"]
                 and job["work_status"] in (W.PENDING, W.IN_PROGRESS)
                 and ro_status in (S.AUTHORIZED, S.IN_PROGRESS, S.REWORK),
             }
