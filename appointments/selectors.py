@@ -143,11 +143,18 @@ def _bookings(
     {(advisor id, start)} of the taken slots). A site books ~10-25 a day, so a fortnight is a
     few hundred short rows; availability needs both for the same days, and one round trip
     instead of two is one wait for a core less under load (docs/benchmarks.md, 2026-12-07)."""
+    return _tally(
+        Appointment.objects.filter(
+            site=site, day__range=(first, last), status__in=ACTIVE_STATUSES
+        ).values_list("day", "advisor_id", "start", "estimated_hours")
+    )
+
+
+def _tally(rows) -> tuple[dict[date, tuple[Decimal, int]], set[tuple[int, datetime]]]:
+    """`_bookings` of active appointments given as (day, advisor id, start, hours) rows."""
     booked: dict[date, tuple[Decimal, int]] = {}
     taken: set[tuple[int, datetime]] = set()
-    for day, advisor_id, start, hours in Appointment.objects.filter(
-        site=site, day__range=(first, last), status__in=ACTIVE_STATUSES
-    ).values_list("day", "advisor_id", "start", "estimated_hours"):
+    for day, advisor_id, start, hours in rows:
         total, n = booked.get(day, (Decimal("0"), 0))
         booked[day] = (total + (hours or Decimal("0")), n + 1)
         taken.add((advisor_id, start))
@@ -388,13 +395,13 @@ def day_board(*, site: Site, day: date, now: datetime | None = None) -> dict:
             }
         )
     off_grid = [a for a in appts if a.start not in grid_starts]
-    # the day's load from the appointments read above, as day_load counts it (the active ones),
-    # with the opening already read: three queries fewer than asking day_load
-    booked, count = Decimal("0"), 0
-    for a in appts:
-        if a.status in ACTIVE_STATUSES:
-            booked += a.estimated_hours or Decimal("0")
-            count += 1
+    # the day's load from the appointments read above, counted as day_load counts them, with
+    # the opening already read: three queries fewer than asking day_load
+    booked, _taken = _tally(
+        (a.day, a.advisor_id, a.start, a.estimated_hours)
+        for a in appts
+        if a.status in ACTIVE_STATUSES
+    )
     return {
         "day": day,
         "open": opening is not None,
@@ -403,7 +410,7 @@ def day_board(*, site: Site, day: date, now: datetime | None = None) -> dict:
         "rows": rows,
         "off_grid": off_grid,
         "appointments": appts,
-        "load": _load_row(site, day, opening, booked, count),
+        "load": _load_row(site, day, opening, *booked.get(day, (Decimal("0"), 0))),
     }
 
 
