@@ -5,9 +5,9 @@ view module it imports, the reverse-lookup tables, each template's compilation (
 cached loader for the life of the process), each language's translation catalogue, the
 database pool's first connection. gunicorn replaces a process after `max_requests` (10,000 to
 20,000), so in production a new process starts now and then, and the requests it took first
-paid for all of that: in the load test (docs/benchmarks.md, 2026-12-06) the first requests of a new
-process took 0.7-0.9 s (a lookup, an API list) where they take 10-40 ms, and a request among
-the first 30 of a process was over 50 ms twice as often as a later one.
+paid for all of that: in the load test (docs/benchmarks.md, 2026-12-06) the first requests of
+a new process took 0.7-0.9 s (a lookup, an API list) where they take 10-40 ms, and a request
+among the first 30 of a process was over 50 ms twice as often as a later one.
 
 `warm()` does that work in the new process before gunicorn lets it accept connections
 (`post_worker_init` in deploy/gunicorn.conf.py), while the other processes serve, and then
