@@ -229,3 +229,24 @@ def test_welcome_board_shows_who_is_due_next(site, book, advisor):
         ("17:15", False),
     ]
     assert rows[0]["appointment"] == early
+
+
+def test_advisors_on_duty_are_the_sites_active_advisors_on_duty_by_name(
+    site, advisor, advisor2, make_user, django_assert_num_queries
+):
+    from dms.models import Role, StaffRole
+    from dms.tests.factories import SiteFactory
+
+    off_duty = make_user("advisor", first_name="芳", last_name="张")
+    StaffRole.objects.filter(user=off_duty).update(on_duty=False)
+    left = make_user("advisor", first_name="强", last_name="赵", is_active=False)
+    make_user("technician", first_name="伟", last_name="陈")
+    elsewhere = make_user("advisor", first_name="静", last_name="刘", at_site=SiteFactory())
+    # an advisor here who is also a technician here is listed once
+    StaffRole.objects.create(user=advisor2, site=site, role=Role.TECHNICIAN)
+    with django_assert_num_queries(1):
+        advisors = selectors.advisors_on_duty(site)
+        names = [(a.last_name, a.first_name) for a in advisors]
+    assert [a.pk for a in advisors] == [advisor.pk, advisor2.pk]  # 李, 王 by last name
+    assert names == [("李", "娜"), ("王", "磊")]
+    assert {off_duty.pk, left.pk, elsewhere.pk}.isdisjoint(a.pk for a in advisors)
