@@ -45,7 +45,7 @@ def advisors_on_duty(site: Site) -> list:
 
     One join (a user has one advisor role per site: `staff_role_unique`), not `id IN (roles)`
     with every column of the user: 1.3 -> 0.9 ms in-process, Postgres planning 0.25 -> 0.10
-    ms (docs/benchmarks.md, 2026-12-07 10:40); availability, the front desk and the booking
+    ms (docs/benchmarks.md, 2026-12-07 10:30); availability, the front desk and the booking
     ask it on every request."""
     return list(
         get_user_model()
