@@ -112,3 +112,49 @@ def test_a_wrong_password_is_checked_once_and_refused(client, make_user, setting
     assert response.status_code == 302
     assert client.session["_auth_user_backend"] == "dms.signin.StaffBackend"
     assert client.get(LOOKUP, **HTMX).status_code == 200
+
+
+def _fields(instance) -> dict:
+    return {k: v for k, v in instance.__dict__.items() if not k.startswith("_")}
+
+
+def test_the_roles_read_from_the_compiled_statement_are_the_orms(make_user, site):
+    from dms.signin import _StaffRolesRead, staff_roles_with_user
+
+    advisor = make_user(Role.ADVISOR, first_name="娜", last_name="李", email="li@example.com")
+    second = SiteFactory(name="4S店 二")
+    StaffRole.objects.create(user=advisor, site=second, role=Role.MANAGER, on_duty=False)
+    other = make_user(Role.TECHNICIAN)
+    expected = list(
+        StaffRole.objects.filter(user_id=advisor.pk).select_related("user", "site").order_by("pk")
+    )
+    read = _StaffRolesRead()
+    assert read._compile("default") is not None  # Postgres: the compiled path, not the ORM's
+    with CaptureQueriesContext(connection) as ctx:
+        got = sorted(read(advisor.pk), key=lambda r: r.pk)
+        # the user and the site come with each role: no query of their own
+        pairs = [(r.user.username, r.site.name) for r in got]
+    assert len(ctx.captured_queries) == 1
+    assert pairs == [(advisor.username, site.name), (advisor.username, "4S店 二")]
+    assert [_fields(r) for r in got] == [_fields(r) for r in expected]
+    assert [_fields(r.user) for r in got] == [_fields(r.user) for r in expected]
+    assert [_fields(r.site) for r in got] == [_fields(r.site) for r in expected]
+    assert all(not r._state.adding and r._state.db == "default" for r in got)
+    # another user's id reads that user's roles; an id with no roles reads none
+    assert [r.user_id for r in staff_roles_with_user(other.pk)] == [other.pk]
+    assert staff_roles_with_user(make_user(None).pk) == []
+
+
+def test_where_the_compiled_statement_cannot_be_used_the_orm_reads_the_roles(
+    make_user, site, monkeypatch
+):
+    from dms.signin import _StaffRolesRead
+
+    advisor = make_user(Role.ADVISOR)
+    read = _StaffRolesRead()
+    monkeypatch.setattr(read, "_compile", lambda alias: None)
+    with CaptureQueriesContext(connection) as ctx:
+        got = read(advisor.pk)
+        assert got[0].site.pk == site.pk
+    assert [r.user_id for r in got] == [advisor.pk]
+    assert len(ctx.captured_queries) == 1
