@@ -1,16 +1,18 @@
 """Sign-in protection: the client address django-axes counts failures by, and the answer to a
 locked-out attempt (a page on the login screens, a JSON error on the API)."""
 
+import functools
+
 from axes.backends import AxesStandaloneBackend
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.backends import ModelBackend
 from django.core.exceptions import PermissionDenied
-from django.db import connections, router
 from django.http import JsonResponse
 from django.shortcuts import render
 from django.utils.translation import gettext as _
 
+from .compiled import CompiledRead
 from .models import Site, StaffRole
 from .permissions import remember_staff_roles
 
@@ -70,76 +72,31 @@ class LockoutBackend(AxesStandaloneBackend):
         return super().authenticate(request, username, password, **kwargs)
 
 
-class _StaffRolesRead:
-    """A user's staff roles with their user and site rows, exactly as
-    `StaffRole.objects.filter(user_id=…).select_related("user", "site")` reads them, from the
-    SQL Django compiled for that queryset once per database.
-
-    Every signed-in request reads this first (the session's user). Through the ORM it cost
-    0.94 ms in-process, of which ~0.35 ms building and compiling the same statement again and
-    ~0.3 ms turning its rows into instances (related-object populators, converters); this way
-    0.29 ms, the same rows and instances (docs/benchmarks.md, 2026-12-07 11:35).
-
-    The statement is compiled with a user id no user has and that id's place among its
-    parameters is remembered. A database whose columns need converters (SQLite's dates and
-    booleans, under `make run`), or a compiled select that is not the three models' columns in
-    their order, is read through the ORM."""
-
-    _NO_USER = -(2**62)
-
-    def __init__(self):
-        self._compiled: dict[str, tuple | None] = {}
-
-    def _compile(self, alias: str) -> tuple | None:
-        qs = (
-            StaffRole.objects.using(alias)
-            .filter(user_id=self._NO_USER)
-            .select_related("user", "site")
-        )
-        compiler = qs.query.get_compiler(alias)
-        sql, params = compiler.as_sql()
-        columns = [expr for expr, _sql, _alias in compiler.select]
-        parts = [
-            (model, model._meta.concrete_fields) for model in (StaffRole, get_user_model(), Site)
-        ]
-        expected = [field for _model, fields in parts for field in fields]
-        if (
-            list(params).count(self._NO_USER) != 1
-            or compiler.get_converters(columns)
-            or [getattr(column, "target", None) for column in columns] != expected
-        ):
-            return None
-        names = [(model, [field.attname for field in fields]) for model, fields in parts]
-        return sql, list(params), list(params).index(self._NO_USER), names
-
-    def __call__(self, user_id) -> list[StaffRole]:
-        alias = router.db_for_read(StaffRole)
-        if alias not in self._compiled:
-            self._compiled[alias] = self._compile(alias)
-        compiled = self._compiled[alias]
-        if compiled is None:
-            return list(StaffRole.objects.filter(user_id=user_id).select_related("user", "site"))
-        sql, params, slot, names = compiled
-        params = list(params)
-        params[slot] = StaffRole._meta.get_field("user").get_prep_value(user_id)
-        with connections[alias].cursor() as cursor:
-            cursor.execute(sql, params)
-            rows = cursor.fetchall()
-        staff_roles = []
-        for row in rows:
-            instances, start = [], 0
-            for model, attnames in names:
-                end = start + len(attnames)
-                instances.append(model.from_db(alias, attnames, row[start:end]))
-                start = end
-            staff_role, user, site = instances
-            StaffRole.user.field.set_cached_value(staff_role, user)
-            StaffRole.site.field.set_cached_value(staff_role, site)
-            staff_roles.append(staff_role)
-        return staff_roles
+@functools.cache
+def _staff_roles_read() -> CompiledRead:
+    """The session user's roles with their user and site rows, compiled once (dms.compiled):
+    through the ORM this read cost 0.94 ms in-process on every signed-in request, compiled
+    0.29 ms (docs/benchmarks.md, 2026-12-07 11:35)."""
+    return CompiledRead(
+        StaffRole,
+        lambda user_id: StaffRole.objects.filter(user_id=user_id).select_related("user", "site"),
+        layout=(StaffRole, get_user_model(), Site),
+    )
 
 
-staff_roles_with_user = _StaffRolesRead()
+def staff_roles_with_user(user_id) -> list[StaffRole]:
+    """`StaffRole.objects.filter(user_id=…).select_related("user", "site")`, as its rows."""
+    user_id = StaffRole._meta.get_field("user").get_prep_value(user_id)
+    read = _staff_roles_read()
+    rows = read.rows(user_id)
+    if rows is None:
+        return list(read.build(user_id))
+    staff_roles = []
+    for staff_role, user, site in rows:
+        StaffRole.user.field.set_cached_value(staff_role, user)
+        StaffRole.site.field.set_cached_value(staff_role, site)
+        staff_roles.append(staff_role)
+    return staff_roles
 
 
 class StaffBackend(ModelBackend):

@@ -119,7 +119,7 @@ def _fields(instance) -> dict:
 
 
 def test_the_roles_read_from_the_compiled_statement_are_the_orms(make_user, site):
-    from dms.signin import _StaffRolesRead, staff_roles_with_user
+    from dms.signin import _staff_roles_read, staff_roles_with_user
 
     advisor = make_user(Role.ADVISOR, first_name="娜", last_name="李", email="li@example.com")
     second = SiteFactory(name="4S店 二")
@@ -128,10 +128,9 @@ def test_the_roles_read_from_the_compiled_statement_are_the_orms(make_user, site
     expected = list(
         StaffRole.objects.filter(user_id=advisor.pk).select_related("user", "site").order_by("pk")
     )
-    read = _StaffRolesRead()
-    assert read._compile("default") is not None  # Postgres: the compiled path, not the ORM's
+    assert _staff_roles_read().compiled("default")  # Postgres: the compiled path, not the ORM's
     with CaptureQueriesContext(connection) as ctx:
-        got = sorted(read(advisor.pk), key=lambda r: r.pk)
+        got = sorted(staff_roles_with_user(advisor.pk), key=lambda r: r.pk)
         # the user and the site come with each role: no query of their own
         pairs = [(r.user.username, r.site.name) for r in got]
     assert len(ctx.captured_queries) == 1
@@ -148,13 +147,12 @@ def test_the_roles_read_from_the_compiled_statement_are_the_orms(make_user, site
 def test_where_the_compiled_statement_cannot_be_used_the_orm_reads_the_roles(
     make_user, site, monkeypatch
 ):
-    from dms.signin import _StaffRolesRead
+    from dms.signin import _staff_roles_read, staff_roles_with_user
 
     advisor = make_user(Role.ADVISOR)
-    read = _StaffRolesRead()
-    monkeypatch.setattr(read, "_compile", lambda alias: None)
+    monkeypatch.setattr(_staff_roles_read(), "rows", lambda value: None)
     with CaptureQueriesContext(connection) as ctx:
-        got = read(advisor.pk)
+        got = staff_roles_with_user(advisor.pk)
         assert got[0].site.pk == site.pk
     assert [r.user_id for r in got] == [advisor.pk]
     assert len(ctx.captured_queries) == 1

@@ -1,0 +1,67 @@
+"""dms.compiled: a read compiled once answers what its queryset answers, and where the compiled
+select is not the declared layout (or its columns need converters) the queryset is read."""
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.db import connection
+from django.db.models import F
+from django.test.utils import CaptureQueriesContext
+from rest_framework.authtoken.models import Token
+
+from dms.api.authentication import TokenAuthentication, _token_read
+from dms.compiled import TEXT_PLACEHOLDER, CompiledRead
+from dms.models import Role, Site, StaffRole
+from dms.tests.factories import SiteFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def _roles(user_id):
+    return StaffRole.objects.filter(user_id=user_id).select_related("site")
+
+
+def test_rows_are_the_querysets_instances_and_annotations(make_user, site):
+    user = make_user(Role.ADVISOR)
+    StaffRole.objects.create(user=user, site=SiteFactory(), role=Role.MANAGER)
+    read = CompiledRead(
+        StaffRole,
+        lambda uid: _roles(uid).annotate(site_name=F("site__name")).order_by("pk"),
+        layout=(StaffRole, "site_name", Site),
+    )
+    assert read.compiled("default")
+    rows = read.rows(user.pk)
+    expected = list(read.build(user.pk))
+    assert [(r.pk, r.role, name, s.pk, s.name) for r, name, s in rows] == [
+        (e.pk, e.role, e.site_name, e.site.pk, e.site.name) for e in expected
+    ]
+    assert read.rows(-1) == []
+
+
+def test_a_layout_that_is_not_the_select_is_read_through_the_queryset(make_user, site):
+    user = make_user(Role.ADVISOR)
+    # the related site's columns come after the role's: declared the other way round
+    wrong = CompiledRead(StaffRole, _roles, layout=(Site, StaffRole))
+    assert not wrong.compiled("default")
+    assert wrong.rows(user.pk) is None
+    # a placeholder the filter turns into another value is never found: not compiled
+    text = CompiledRead(StaffRole, _roles, layout=(StaffRole, Site), placeholder=TEXT_PLACEHOLDER)
+    assert not text.compiled("default")
+
+
+def test_the_token_read_is_compiled_and_authenticates_with_the_users_roles(make_user, site):
+    user = make_user(Role.ADVISOR)
+    closed = SiteFactory(is_active=False)
+    StaffRole.objects.create(user=user, site=closed, role=Role.MANAGER)
+    token = Token.objects.create(user=user)
+    assert _token_read().compiled("default")
+    with CaptureQueriesContext(connection) as ctx:
+        got_user, got_token = TokenAuthentication().authenticate_credentials(token.key)
+        username = got_token.user.username
+    assert len(ctx.captured_queries) == 1
+    assert (got_user.pk, got_token.pk, username) == (user.pk, token.key, user.username)
+    # the role at the closed site counts for nothing
+    assert got_user._dms_roles == {site.pk: {Role.ADVISOR}}
+    other = make_user(None)
+    assert get_user_model().objects.filter(pk=other.pk).exists()
+    other_token = Token.objects.create(user=other)
+    assert TokenAuthentication().authenticate_credentials(other_token.key)[0].pk == other.pk
