@@ -4,7 +4,7 @@ Every request begins with the same read — the session's user with their roles 
 (`dms.signin.StaffBackend`), an API token with its user and roles
 (`dms.api.authentication`) — where only one value changes. Through the ORM each built and
 compiled the same statement again and turned its rows into instances through the related-object
-populators: ~0.65 of the session user's 0.94 ms in-process (docs/benchmarks.md, 2026-12-07
+populators: ~0.65 of the session user's ~0.95 ms in-process (docs/benchmarks.md, 2026-12-07
 11:35). Here the queryset is built once with a placeholder value no row has; the placeholder's
 place among the compiled parameters is remembered, and each read runs the SQL with the real
 value and makes the instances with `Model.from_db`, as the ORM does.

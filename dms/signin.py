@@ -75,8 +75,8 @@ class LockoutBackend(AxesStandaloneBackend):
 @functools.cache
 def _staff_roles_read() -> CompiledRead:
     """The session user's roles with their user and site rows, compiled once (dms.compiled):
-    through the ORM this read cost 0.94 ms in-process on every signed-in request, compiled
-    0.29 ms (docs/benchmarks.md, 2026-12-07 11:35)."""
+    through the ORM this read cost 0.93–0.98 ms in-process on every signed-in request, compiled
+    0.31 ms (docs/benchmarks.md, 2026-12-07 11:35)."""
     return CompiledRead(
         StaffRole,
         lambda user_id: StaffRole.objects.filter(user_id=user_id).select_related("user", "site"),
