@@ -28,8 +28,8 @@ TEXT_PLACEHOLDER = "\x1fdms-compiled-read\x1f"  # a text no row's key holds
 
 class CompiledRead:
     """`build(value)` is the queryset; `layout` names what its select holds, in order: a model
-    (its concrete columns) or an annotation's name. Each row read is a list with one item per
-    entry of the layout: a model instance or the annotation's value. `placeholder`: a value of
+    (its concrete columns) or the name of an annotation or of a `.values()` column. Each row
+    read is a list with one item per entry of the layout: a model instance or the named value. `placeholder`: a value of
     the filtered column's type that no row has (TEXT_PLACEHOLDER for a text key)."""
 
     def __init__(
@@ -58,7 +58,8 @@ class CompiledRead:
             return None
         params = list(params)
         columns = [expr for expr, _sql, _alias in compiler.select]
-        # an annotation's select entry carries its name; a model's column, none
+        # an annotation's or a .values() column's select entry carries its name; a model's
+        # column, none
         found = [
             ("annotation", name) if name is not None else ("field", getattr(expr, "target", None))
             for expr, _sql, name in compiler.select

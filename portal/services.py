@@ -13,6 +13,7 @@ their status or booking page through WeChat's web authorization (`wechat_authori
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import secrets
 from datetime import datetime, timedelta
@@ -33,6 +34,7 @@ from customers import services as customer_services
 from customers import validators
 from customers.models import Customer, Vehicle
 from dms import audit
+from dms.compiled import TEXT_PLACEHOLDER, CompiledRead
 from dms.exceptions import ApplicationError, ConflictError, NotFoundError
 from dms.models import Site
 from dms.names import person_name
@@ -142,17 +144,38 @@ def link_values(
     now = now or timezone.now()
     token = str(token or "")
     lookup = _resolvable(token)
-    row = (
-        CustomerLink.objects.filter(token_hash=lookup, purpose=purpose)
-        .values("token_hash", "revoked_at", "expires_at", *fields)
-        .first()
-        if lookup
-        else None
-    )
+    row = _link_values_row(lookup, purpose, tuple(fields)) if lookup else None
     if row is None:
         raise NotFoundError(_("This link is not valid."))
     _check_live(row["token_hash"], row["revoked_at"], row["expires_at"], token=token, now=now)
     return row
+
+
+@functools.cache
+def _link_values_read(purpose: str, fields: tuple[str, ...]) -> CompiledRead:
+    """The live-link read of `link_values`, compiled once per purpose and fields
+    (dms.compiled): the customer's status poll makes it every 10 s per open page, and its
+    statement was built and compiled again each time (docs/benchmarks.md, 2026-12-07 14:00)."""
+    names = ("token_hash", "revoked_at", "expires_at", *fields)
+    return CompiledRead(
+        CustomerLink,
+        lambda token_hash: (
+            CustomerLink.objects.filter(token_hash=token_hash, purpose=purpose)
+            .values(*names)
+            .order_by("pk")[:1]
+        ),
+        layout=names,
+        placeholder=TEXT_PLACEHOLDER,
+    )
+
+
+def _link_values_row(token_hash: str, purpose: str, fields: tuple[str, ...]) -> dict | None:
+    """`CustomerLink.objects.filter(token_hash=…, purpose=…).values(…).first()`."""
+    read = _link_values_read(purpose, fields)
+    rows = read.rows(token_hash)
+    if rows is None:
+        return next(iter(read.build(token_hash)), None)
+    return dict(zip(read.layout, rows[0], strict=True)) if rows else None
 
 
 _ROUTES = {P.STATUS: "portal:status", P.BOOKING: "portal:booking", P.SURVEY: "portal:survey"}

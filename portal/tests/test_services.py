@@ -4,6 +4,8 @@ through the front desk's rules, and the customer's answers audited with their li
 from datetime import timedelta
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from appointments.models import Appointment, AppointmentStatus
@@ -13,6 +15,8 @@ from dms.exceptions import ApplicationError, ConflictError, NotFoundError
 from dms.models import AuditEntry
 from portal import services
 from portal.models import CustomerLink, OneTimeCode
+from portal.selectors import STATUS_TAG_FIELDS
+from workorders.tests.factories import RepairOrderFactory
 
 from .conftest import local, next_open_day
 
@@ -60,6 +64,42 @@ def test_wrong_expired_revoked_and_never_made_links_get_the_same_answer(shop, ca
     with pytest.raises(NotFoundError) as exc:
         services.link_resolve(token=token, purpose=purpose)
     assert exc.value.message == "This link is not valid."
+    # the poll's read of a few values answers the same
+    with pytest.raises(NotFoundError) as exc:
+        services.link_values(token=token, purpose=purpose, fields=STATUS_TAG_FIELDS)
+    assert exc.value.message == "This link is not valid."
+
+
+@pytest.mark.parametrize("compiled", [True, False], ids=["compiled", "through-the-queryset"])
+def test_the_polls_link_values_are_the_querysets_in_one_query(shop, compiled):
+    site = shop["site"]
+    ro = RepairOrderFactory(site=site, customer=shop["customer"], vehicle=shop["vehicle"])
+    link, token = services.link_create(
+        site=site,
+        purpose="status",
+        expires_at=timezone.now() + timedelta(days=1),
+        repair_order=ro,
+    )
+    # another purpose's link of the same RO is not the status link's row
+    services.link_create(site=site, purpose="survey", expires_at=link.expires_at, repair_order=ro)
+    read = services._link_values_read("status", STATUS_TAG_FIELDS)
+    assert read.compiled("default") == (connection.vendor == "postgresql")
+    if not compiled:
+        read._compiled["default"] = None  # as where the statement cannot be compiled
+    try:
+        with CaptureQueriesContext(connection) as ctx:
+            values = services.link_values(token=token, purpose="status", fields=STATUS_TAG_FIELDS)
+    finally:
+        read._compiled.clear()
+    assert len(ctx.captured_queries) == 1
+    expected = (
+        CustomerLink.objects.filter(pk=link.pk)
+        .values("token_hash", "revoked_at", "expires_at", *STATUS_TAG_FIELDS)
+        .get()
+    )
+    assert values == expected
+    assert (values["repair_order_id"], values["repair_order__status"]) == (ro.pk, ro.status)
+    assert values["repair_order__updated_at"] == ro.updated_at
 
 
 # --- codes -----------------------------------------------------------------------------------
