@@ -65,3 +65,19 @@ def test_the_token_read_is_compiled_and_authenticates_with_the_users_roles(make_
     other_token = Token.objects.create(user=other)
     other_user, _token = TokenAuthentication().authenticate_credentials(other_token.key)
     assert (other_user.pk, other_user._dms_roles) == (other.pk, {})
+
+
+def test_the_requests_site_is_read_compiled_as_the_orm_reads_it(site):
+    from dms.permissions import _site_read, site_by_id
+
+    assert _site_read().compiled("default") == (connection.vendor == "postgresql")
+    with CaptureQueriesContext(connection) as ctx:
+        got = site_by_id(site.pk)
+    assert len(ctx.captured_queries) == 1
+    expected = Site.objects.get(pk=site.pk)
+    assert [getattr(got, f.attname) for f in Site._meta.concrete_fields] == [
+        getattr(expected, f.attname) for f in Site._meta.concrete_fields
+    ]
+    assert got.tzinfo == expected.tzinfo
+    with pytest.raises(Site.DoesNotExist):
+        site_by_id(site.pk + 10_000)
