@@ -29,8 +29,9 @@ TEXT_PLACEHOLDER = "\x1fdms-compiled-read\x1f"  # a text no row's key holds
 class CompiledRead:
     """`build(value)` is the queryset; `layout` names what its select holds, in order: a model
     (its concrete columns) or the name of an annotation or of a `.values()` column. Each row
-    read is a list with one item per entry of the layout: a model instance or the named value. `placeholder`: a value of
-    the filtered column's type that no row has (TEXT_PLACEHOLDER for a text key)."""
+    read is a list with one item per entry of the layout: a model instance or the named value.
+    `placeholder`: a value of the filtered column's type that no row has (TEXT_PLACEHOLDER for
+    a text key)."""
 
     def __init__(
         self,

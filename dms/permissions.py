@@ -155,7 +155,7 @@ def _site_read() -> CompiledRead:
     """A site's row by its id, compiled once (dms.compiled): an API call that uses its site
     (availability, bookings, every write) read it through the ORM, which built and compiled the
     same statement each time: 0.50 ms in-process, compiled 0.21 (docs/benchmarks.md,
-    2026-12-07 14:55)."""
+    2026-12-07 13:15)."""
     return CompiledRead(Site, lambda pk: Site.objects.filter(pk=pk), layout=(Site,))
 
 

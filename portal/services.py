@@ -155,7 +155,7 @@ def link_values(
 def _link_values_read(purpose: str, fields: tuple[str, ...]) -> CompiledRead:
     """The live-link read of `link_values`, compiled once per purpose and fields
     (dms.compiled): the customer's status poll makes it every 10 s per open page, and its
-    statement was built and compiled again each time (docs/benchmarks.md, 2026-12-07 14:00)."""
+    statement was built and compiled again each time (docs/benchmarks.md, 2026-12-07 13:15)."""
     names = ("token_hash", "revoked_at", "expires_at", *fields)
     return CompiledRead(
         CustomerLink,
