@@ -6,6 +6,8 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from datetime import date, time, timedelta
 
+from django.db.models import DateField, IntegerField, TimeField, Value
+
 from .models import ClosedDate, OpeningHours, Site
 
 Hours = tuple[time, time]
@@ -28,14 +30,47 @@ def open_hours(
 def site_calendar(
     site: Site, first: date, last: date, *, closed: Iterable[date] | None = None
 ) -> dict[date, Hours]:
-    """A site's open days in [first, last] with their hours (two queries; `closed`: the
-    site's closed dates, when already read; prefetched opening hours are used)."""
-    hours = {oh.weekday: (oh.opens, oh.closes) for oh in site.opening_hours.all()}
-    if closed is None:
-        closed = ClosedDate.objects.filter(site=site, date__range=(first, last)).values_list(
-            "date", flat=True
-        )
+    """A site's open days in [first, last] with their hours (one query; `closed`: the site's
+    closed dates, when already read; prefetched opening hours are used)."""
+    prefetched = "opening_hours" in getattr(site, "_prefetched_objects_cache", {})
+    if prefetched or closed is not None:
+        hours = {oh.weekday: (oh.opens, oh.closes) for oh in site.opening_hours.all()}
+        if closed is None:
+            closed = ClosedDate.objects.filter(site=site, date__range=(first, last)).values_list(
+                "date", flat=True
+            )
+        return open_hours(first, last, hours=hours, closed=closed)
+    hours, closed = {}, []
+    for weekday, opens, closes, closed_date in _hours_and_closed_dates(site, first, last):
+        if closed_date is None:
+            hours[weekday] = (opens, closes)
+        else:
+            closed.append(closed_date)
     return open_hours(first, last, hours=hours, closed=closed)
+
+
+def _hours_and_closed_dates(site: Site, first: date, last: date):
+    """The site's opening hours (weekday, opens, closes, None) and its closed dates in [first,
+    last] (None, None, None, date) in one statement (UNION ALL). Availability, the front desk's
+    day and a booking ask both on every request; each round trip is one more wait for a core
+    under load (docs/benchmarks.md, 2026-12-07 16:35). No ordering: the opening hours' default
+    one joins the site to order one site's rows by its name."""
+    hours = (
+        OpeningHours.objects.filter(site=site)
+        .order_by()
+        .values_list("weekday", "opens", "closes", Value(None, output_field=DateField()))
+    )
+    closed = (
+        ClosedDate.objects.filter(site=site, date__range=(first, last))
+        .order_by()
+        .values_list(
+            Value(None, output_field=IntegerField()),
+            Value(None, output_field=TimeField()),
+            Value(None, output_field=TimeField()),
+            "date",
+        )
+    )
+    return hours.union(closed, all=True)
 
 
 def open_days_of_sites(site_ids: Iterable[int], first: date, last: date) -> dict[int, list[date]]:

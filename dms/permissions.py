@@ -41,14 +41,19 @@ def remember_roles(user, pairs: Iterable[tuple[int, str]]) -> None:
     user._dms_roles = cached
 
 
-def remember_staff_roles(user, staff_roles: Iterable[StaffRole]) -> None:
+def remember_site_roles(user, site_roles: Iterable[tuple[Site, str]]) -> None:
     """Keep the user's roles and the rows of their sites, read with the user in one query
-    (`dms.signin.StaffBackend`), for this request: `_role_map` and
-    `current_site` then need no query of their own. A deactivated site's roles count for
-    nothing, as in `_role_map`."""
-    active = [staff_role for staff_role in staff_roles if staff_role.site.is_active]
-    remember_roles(user, ((staff_role.site_id, staff_role.role) for staff_role in active))
-    user._dms_sites = {staff_role.site_id: staff_role.site for staff_role in active}
+    (the session's `dms.signin.StaffBackend`, the API's token authentication), for this
+    request: `_role_map` and `current_site` then need no query of their own. A deactivated
+    site's roles count for nothing, as in `_role_map`."""
+    active = [(site, role) for site, role in site_roles if site.is_active]
+    remember_roles(user, ((site.pk, role) for site, role in active))
+    user._dms_sites = {site.pk: site for site, _role in active}
+
+
+def remember_staff_roles(user, staff_roles: Iterable[StaffRole]) -> None:
+    """`remember_site_roles` for StaffRole rows read with their sites."""
+    remember_site_roles(user, ((staff_role.site, staff_role.role) for staff_role in staff_roles))
 
 
 def site_ids_of(user) -> list[int]:

@@ -108,8 +108,8 @@ class StaffBackend(ModelBackend):
     (a superuser, a new account) is read as `ModelBackend` reads it. Measured on the group
     dataset (docs/benchmarks.md, 2026-12-06): a lookup 7 → 5 queries; the one query 1.07 ms
     in-process against 1.91 ms for the three it replaces (user 0.55, roles 0.76, site 0.60).
-    Token authentication keeps its own query (token, user and roles, no site): reading the
-    sites there too cost 0.4-0.5 ms more per API call, and the API lists never read the site.
+    Token authentication reads the token, its user, the roles and their sites the same way in
+    a query of its own (`dms.api.authentication`).
 
     `django.contrib.auth.backends.ModelBackend` stays listed after this one only for sessions
     signed in before it existed (Django keeps the backend's path in the session); a password is

@@ -1,9 +1,10 @@
-"""Token authentication that reads the user's roles in the same query.
+"""Token authentication that reads the user's roles and their sites in the same query.
 
-Every API view checks a role at a site (`dms.permissions.HasRole`), so every token request read
-the token with its user, then the user's roles: two round trips before any work. Here one query
-reads the token, the user and the (site, role) pairs (a LEFT JOIN: a user without roles is one
-row), and the roles are kept on the user for this request only, as `_role_map` would keep them.
+Every API view checks a role at a site (`dms.permissions.HasRole`), and most then work on that
+site (availability, bookings, every write): the token with its user, the user's roles and the
+site's row were three round trips before any work. Here one query reads the token, the user,
+the roles and each role's site row (a LEFT JOIN: a user without roles is one row), kept on the
+user for this request only as the session's `dms.signin.StaffBackend` keeps them.
 """
 
 import functools
@@ -15,8 +16,14 @@ from rest_framework import authentication, exceptions
 from rest_framework.authtoken.models import Token
 
 from dms.compiled import TEXT_PLACEHOLDER, CompiledRead
-from dms.permissions import remember_roles
+from dms.models import Site
+from dms.permissions import remember_site_roles
 from dms.tokens import is_expired
+
+
+def _site_columns() -> list[tuple[str, str]]:
+    """(annotation name, the site's column) for each column of a role's site."""
+    return [(f"role_site_{f.attname}", f.attname) for f in Site._meta.concrete_fields]
 
 
 def _token_query(key):
@@ -24,9 +31,8 @@ def _token_query(key):
         Token.objects.select_related("user")
         .filter(key=key)
         .annotate(
-            role_site=F("user__staff_roles__site_id"),
             role=F("user__staff_roles__role"),
-            role_site_active=F("user__staff_roles__site__is_active"),
+            **{name: F(f"user__staff_roles__site__{column}") for name, column in _site_columns()},
         )
     )
 
@@ -37,20 +43,34 @@ def _token_read() -> CompiledRead:
     return CompiledRead(
         Token,
         _token_query,
-        layout=(Token, "role_site", "role", "role_site_active", get_user_model()),
+        layout=(Token, "role", *(name for name, _column in _site_columns()), get_user_model()),
         placeholder=TEXT_PLACEHOLDER,
     )
 
 
-def _token_rows(key: str) -> list:
-    """(token with its user, role's site id, role, whether that site is active) per role."""
-    rows = _token_read().rows(key)
+def _site(alias: str, values) -> Site | None:
+    """A role's site from its columns' values; None for a user without roles."""
+    if values[0] is None:
+        return None
+    return Site.from_db(alias, [column for _name, column in _site_columns()], values)
+
+
+def _token_rows(key: str) -> list[tuple[Token, Site | None, str | None]]:
+    """(token with its user, a role's site, the role) per role of the token's user."""
+    read = _token_read()
+    rows = read.rows(key)
     if rows is None:
-        return [(t, t.role_site, t.role, t.role_site_active) for t in _token_query(key)]
+        names = [name for name, _column in _site_columns()]
+        return [
+            (t, _site(t._state.db, [getattr(t, name) for name in names]), t.role)
+            for t in _token_query(key)
+        ]
     out = []
-    for token, role_site, role, role_site_active, user in rows:
+    width = len(_site_columns())
+    for token, role, *rest in rows:
+        site_values, user = rest[:width], rest[width]
         Token.user.field.set_cached_value(token, user)
-        out.append((token, role_site, role, role_site_active))
+        out.append((token, _site(token._state.db, site_values), role))
     return out
 
 
@@ -66,8 +86,7 @@ class TokenAuthentication(authentication.TokenAuthentication):
             raise exceptions.AuthenticationFailed(
                 _("The token has expired: sign in again for a new one.")
             )
-        remember_roles(
-            token.user,
-            [(site, role) for _token, site, role, active in rows if site is not None and active],
+        remember_site_roles(
+            token.user, [(site, role) for _token, site, role in rows if site is not None]
         )
         return (token.user, token)

@@ -1,10 +1,13 @@
 """dms.compiled: a read compiled once answers what its queryset answers, and where the compiled
 select is not the declared layout (or its columns need converters) the queryset is read."""
 
+from datetime import timedelta
+
 import pytest
 from django.db import connection
 from django.db.models import F
 from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 from rest_framework.authtoken.models import Token
 
 from dms.api.authentication import TokenAuthentication, _token_read
@@ -60,11 +63,37 @@ def test_the_token_read_is_compiled_and_authenticates_with_the_users_roles(make_
     assert (got_user.pk, got_token.pk, username) == (user.pk, token.key, user.username)
     # the role at the closed site counts for nothing
     assert got_user._dms_roles == {site.pk: {Role.ADVISOR}}
+    # the role's site row came with it, as the ORM reads it: the request's site needs no query
+    assert list(got_user._dms_sites) == [site.pk]
+    _assert_same_site(got_user._dms_sites[site.pk], Site.objects.get(pk=site.pk))
     # a user without roles is one row: known, with no roles
     other = make_user(None)
     other_token = Token.objects.create(user=other)
     other_user, _token = TokenAuthentication().authenticate_credentials(other_token.key)
     assert (other_user.pk, other_user._dms_roles) == (other.pk, {})
+
+
+def _assert_same_site(got, expected):
+    assert [getattr(got, f.attname) for f in Site._meta.concrete_fields] == [
+        getattr(expected, f.attname) for f in Site._meta.concrete_fields
+    ]
+    assert got.tzinfo == expected.tzinfo
+
+
+def test_the_token_read_answers_the_same_through_the_queryset(make_user, site, monkeypatch):
+    """Where the statement is not compiled (SQLite under `make run`), the queryset's rows give
+    the same user, roles and site rows."""
+    user = make_user(Role.ADVISOR)
+    StaffRole.objects.create(user=user, site=site, role=Role.QC_INSPECTOR)
+    token = Token.objects.create(user=user)
+    monkeypatch.setattr(_token_read(), "_compiled", {"default": None})
+    assert not _token_read().compiled("default")
+    with CaptureQueriesContext(connection) as ctx:
+        got_user, got_token = TokenAuthentication().authenticate_credentials(token.key)
+    assert len(ctx.captured_queries) == 1
+    assert (got_user.pk, got_token.pk) == (user.pk, token.key)
+    assert got_user._dms_roles == {site.pk: {Role.ADVISOR, Role.QC_INSPECTOR}}
+    _assert_same_site(got_user._dms_sites[site.pk], Site.objects.get(pk=site.pk))
 
 
 def test_the_requests_site_is_read_compiled_as_the_orm_reads_it(site):
@@ -74,10 +103,29 @@ def test_the_requests_site_is_read_compiled_as_the_orm_reads_it(site):
     with CaptureQueriesContext(connection) as ctx:
         got = site_by_id(site.pk)
     assert len(ctx.captured_queries) == 1
-    expected = Site.objects.get(pk=site.pk)
-    assert [getattr(got, f.attname) for f in Site._meta.concrete_fields] == [
-        getattr(expected, f.attname) for f in Site._meta.concrete_fields
-    ]
-    assert got.tzinfo == expected.tzinfo
+    _assert_same_site(got, Site.objects.get(pk=site.pk))
     with pytest.raises(Site.DoesNotExist):
         site_by_id(site.pk + 10_000)
+
+
+def test_an_api_call_with_a_token_reads_its_site_with_the_token(make_user, site):
+    """Availability works on the token user's site: the site's row comes with the token's read,
+    never as a query of its own."""
+    from django.test import Client
+
+    user = make_user(Role.ADVISOR)
+    StaffRole.objects.create(user=user, site=SiteFactory(), role=Role.ADVISOR)
+    token = Token.objects.create(user=user)
+    day = (timezone.localdate() + timedelta(days=2)).isoformat()
+    with CaptureQueriesContext(connection) as ctx:
+        response = Client().get(
+            f"/api/v1/appointments/availability/?date={day}&hours=1.0",
+            HTTP_AUTHORIZATION=f"Token {token.key}",
+            HTTP_X_SITE=str(site.pk),
+        )
+    assert response.status_code == 200, response.content
+    site_reads = [
+        q["sql"] for q in ctx.captured_queries if q["sql"].startswith('SELECT "dms_site"."id"')
+    ]
+    assert site_reads == []
+    assert 'FROM "authtoken_token"' in ctx.captured_queries[0]["sql"]

@@ -43,3 +43,39 @@ def test_every_caller_gives_the_same_open_days():
     assert opening_of(shop, date(2026, 3, 5)) is None
     assert opening_of(shop, date(2026, 3, 8)) is None  # a Sunday
     assert opening_of(shop, date(2026, 3, 6)) == (time(8), time(18))
+
+
+def test_a_sites_calendar_is_one_query_with_each_days_hours():
+    """Opening hours and closed dates in one statement, with each weekday's own hours, a
+    closed date outside the range ignored and a prefetch used as before."""
+    from django.db import connection
+    from django.db.models import Prefetch
+    from django.test.utils import CaptureQueriesContext
+
+    from dms.models import Site
+
+    shop = _site([], closed=[date(2026, 3, 5), date(2026, 3, 20)])
+    OpeningHours.objects.create(site=shop, weekday=0, opens=time(8, 30), closes=time(17, 45))
+    OpeningHours.objects.create(site=shop, weekday=3, opens=time(9), closes=time(12))
+    OpeningHours.objects.create(site=shop, weekday=5, opens=time(10), closes=time(15))
+    with CaptureQueriesContext(connection) as ctx:
+        got = site_calendar(shop, FIRST, date(2026, 3, 21))
+    assert len(ctx.captured_queries) == 1
+    expected = {
+        date(2026, 3, 2): (time(8, 30), time(17, 45)),
+        date(2026, 3, 7): (time(10), time(15)),
+        date(2026, 3, 9): (time(8, 30), time(17, 45)),
+        date(2026, 3, 12): (time(9), time(12)),
+        date(2026, 3, 14): (time(10), time(15)),
+        date(2026, 3, 16): (time(8, 30), time(17, 45)),
+        date(2026, 3, 19): (time(9), time(12)),
+        # the 20th is closed
+        date(2026, 3, 21): (time(10), time(15)),
+    }
+    assert got == expected
+    # a closed date only just outside the range changes nothing inside it
+    assert site_calendar(shop, FIRST, date(2026, 3, 19)) == {
+        d: h for d, h in expected.items() if d <= date(2026, 3, 19)
+    }
+    prefetched = Site.objects.prefetch_related(Prefetch("opening_hours")).get(pk=shop.pk)
+    assert site_calendar(prefetched, FIRST, date(2026, 3, 21)) == expected
