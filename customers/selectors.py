@@ -9,7 +9,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from django.db.models import Count, F, Prefetch, Q, QuerySet
+from django.db.models import Count, F, Q, QuerySet
 from django.db.models.functions import Reverse, Right
 from django.utils import timezone
 
@@ -142,11 +142,7 @@ def lookup(*, site_ids: list[int], q: str, limit: int = 20) -> list[LookupHit]:
     matched, vehicle_hits = _customer_ids_for(list(site_ids), q, limit)
     if not matched:
         return []
-    # merged customers' vehicles moved to the kept one; plate/VIN hits are on live owners
-    customers = Customer.objects.filter(
-        pk__in=list(matched), merged_into__isnull=True
-    ).prefetch_related(Prefetch("vehicles", queryset=Vehicle.objects.order_by("plate", "id")))
-    by_id = {c.pk: c for c in customers}
+    by_id = _live_customers_with_vehicles(list(matched))
     order = {"vin": 0, "plate": 1, "vin_last6": 2, "phone": 3, "phone_tail": 4, "name": 5}
     ranked = sorted(
         (cid for cid in matched if cid in by_id),
@@ -163,6 +159,37 @@ def lookup(*, site_ids: list[int], q: str, limit: int = 20) -> list[LookupHit]:
     ]
     _attach_visits(hits)
     return hits
+
+
+def _live_customers_with_vehicles(ids: list[int]) -> dict[int, Customer]:
+    """{id: customer} of the live customers among `ids` (merged customers' vehicles moved to
+    the kept one; plate and VIN hits are on live owners), each with its vehicles by plate as
+    if prefetched. The vehicles come with their owner in one query; only customers without a
+    vehicle are read on their own. A lookup asks this on every key typed at the desk: one round
+    trip instead of two (customers, then their vehicles) is one wait for a core less under load
+    (docs/benchmarks.md, 2026-12-07 16:35)."""
+    by_id: dict[int, Customer] = {}
+    vehicles_of: dict[int, list[Vehicle]] = {}
+    for vehicle in (
+        Vehicle.objects.filter(owner_id__in=ids, owner__merged_into__isnull=True)
+        .select_related("owner")
+        .order_by("plate", "id")
+    ):
+        owner = by_id.setdefault(vehicle.owner_id, vehicle.owner)
+        Vehicle.owner.field.set_cached_value(vehicle, owner)
+        vehicles_of.setdefault(owner.pk, []).append(vehicle)
+    without = [pk for pk in ids if pk not in by_id]
+    if without:
+        by_id.update(
+            (c.pk, c) for c in Customer.objects.filter(pk__in=without, merged_into__isnull=True)
+        )
+    for customer in by_id.values():
+        # as prefetch_related leaves it: `customer.vehicles.all()` answers without a query
+        vehicles = customer.vehicles.all()
+        vehicles._result_cache = vehicles_of.get(customer.pk, [])
+        vehicles._prefetch_done = True
+        customer._prefetched_objects_cache = {"vehicles": vehicles}
+    return by_id
 
 
 def _attach_visits(hits: list[LookupHit]) -> None:

@@ -155,6 +155,33 @@ def test_query_count_does_not_grow(site, django_assert_max_num_queries):
         assert all(len(h.vehicles) == 2 for h in hits)
 
 
+def test_customers_and_their_vehicles_are_one_query_and_one_more_for_those_without(site):
+    """Each hit's vehicles by plate, as `customer.vehicles.all()` answers them with no query of
+    its own; a customer without a vehicle is still a hit, read by a second query only then."""
+    zhang = [CustomerFactory(site=site, name=f"张{i}") for i in range(3)]
+    for plate in ("沪C3", "沪A1", "沪B2"):
+        VehicleFactory(owner=zhang[0], plate=plate)
+    VehicleFactory(owner=zhang[1], plate="沪D4")
+    with CaptureQueriesContext(connection) as ctx:
+        hits = {h.customer.pk: h for h in lookup(site_ids=[site.pk], q="张")}
+    # the name match, the customers with their vehicles, the one without, the open work
+    assert len(ctx.captured_queries) == 4
+    assert [v.plate for v in hits[zhang[0].pk].vehicles] == ["沪A1", "沪B2", "沪C3"]
+    assert [v.plate for v in hits[zhang[1].pk].vehicles] == ["沪D4"]
+    assert hits[zhang[2].pk].vehicles == []
+    with CaptureQueriesContext(connection) as ctx:
+        listed = {pk: [v.plate for v in h.customer.vehicles.all()] for pk, h in hits.items()}
+        owners = {v.owner.pk for v in hits[zhang[0].pk].vehicles}
+    assert ctx.captured_queries == []
+    assert listed == {zhang[0].pk: ["沪A1", "沪B2", "沪C3"], zhang[1].pk: ["沪D4"], zhang[2].pk: []}
+    assert owners == {zhang[0].pk}
+    # with a vehicle each, one query fewer
+    VehicleFactory(owner=zhang[2], plate="沪E5")
+    with CaptureQueriesContext(connection) as ctx:
+        assert len(lookup(site_ids=[site.pk], q="张")) == 3
+    assert len(ctx.captured_queries) == 3
+
+
 def test_possible_duplicates_by_phone_or_name_and_plate(archive, site):
     assert possible_duplicates(site=site, phone="138-1234-5678") == [archive["wang"]]
     assert possible_duplicates(site=site, name="王建国", plate="沪AD 12345") == [archive["wang"]]
