@@ -157,10 +157,11 @@ def current_site(request, site_id: int | None = None) -> Site | None:
 
 @cache
 def _site_read() -> CompiledRead:
-    """A site's row by its id, compiled once (dms.compiled): an API call that uses its site
-    (availability, bookings, every write) read it through the ORM, which built and compiled the
-    same statement each time: 0.50 ms in-process, compiled 0.21 (docs/benchmarks.md,
-    2026-12-07 13:15)."""
+    """A site's row by its id, compiled once (dms.compiled), for a request whose user was not
+    read with that site's row (a superuser holds no roles): through the ORM, which built and
+    compiled the same statement each time, 0.50 ms in-process; compiled 0.21
+    (docs/benchmarks.md, 2026-12-07 13:15). Staff are read with their sites' rows, by session
+    (`dms.signin`) and by token (`dms.api.authentication`)."""
     return CompiledRead(Site, lambda pk: Site.objects.filter(pk=pk), layout=(Site,))
 
 
