@@ -95,7 +95,7 @@ def _weekday_name(day: date) -> str:
 
 
 def _calendar(site: Site, first: date, last: date) -> dict[date, tuple[time, time]]:
-    """{day: (opens, closes)} for the open days in [first, last] — two queries."""
+    """{day: (opens, closes)} for the open days in [first, last] — one query."""
     return site_calendar(site, first, last)
 
 
