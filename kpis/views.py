@@ -78,6 +78,11 @@ class _Query:
         self._base_qs: str | None = None
         self._paths: dict[str, str] = {}
 
+    def scope(self) -> selectors.Scope:
+        """The KPI scope of these sites and dates, from the site rows read above (what
+        `selectors.make_scope` would read again)."""
+        return selectors.Scope(tuple(self.sites), self.start, self.end)
+
     def qs(self, **extra) -> str:
         if self._base_qs is None:
             params = {"site": self.site_param or "all"}
@@ -164,8 +169,8 @@ def dashboard(request):
         for k in ("start", "end", "preset"):
             request.GET.pop(k, None)
         q, _e = _query_or_error(request)
-    now = selectors.kpis_compute(site_ids=q.site_ids, start=q.start, end=q.end, detail=True)
-    scope = selectors.make_scope(site_ids=q.site_ids, start=q.start, end=q.end)
+    scope = q.scope()
+    now = selectors.compute_for_scope(scope, detail=True)
     prev_scope = scope.previous()
     before = selectors.kpis_previous(scope)
     currency = q.sites[0].currency if q.sites else ""
@@ -473,7 +478,7 @@ def _records(request, key: str):
     q, error = _query_or_error(request)
     if error:
         raise Http404(error.message)
-    scope = selectors.make_scope(site_ids=q.site_ids, start=q.start, end=q.end)
+    scope = q.scope()
     advisor, technician = _int_param(request, "advisor"), _int_param(request, "technician")
     only = request.GET.get("only", "")
     rs, qs = selectors.kpi_records(
@@ -563,7 +568,7 @@ def export(request):
     q, error = _query_or_error(request)
     if error:
         raise Http404(error.message)
-    data = selectors.kpis_compute(site_ids=q.site_ids, start=q.start, end=q.end, detail=True)
+    data = selectors.compute_for_scope(q.scope(), detail=True)
 
     def rows():
         yield ["\ufeff" + _("KPI"), _("Value"), _("Definition")]

@@ -126,6 +126,30 @@ def test_dashboard_query_count_does_not_grow(world, manager, django_assert_max_n
     assert len(big.captured_queries) == len(small.captured_queries)
 
 
+def test_dashboard_and_its_csv_read_the_sites_rows_once(world, manager):
+    """The page's sites are read once and the KPI scope is made from those rows: the figures
+    and the previous period's do not read them again."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    params = {"site": world["site"].pk, **WEEK}
+    for path in ("/dashboard/", "/dashboard/export.csv"):
+        cache.clear()
+        with CaptureQueriesContext(connection) as ctx:
+            response = manager.get(path, params)
+            b"".join(response.streaming_content) if response.streaming else response.content
+        assert response.status_code == 200, path
+        site_rows = [
+            q["sql"]
+            for q in ctx.captured_queries
+            if q["sql"].startswith('SELECT "dms_site"."id"')
+            and 'WHERE "dms_site"."id" IN' in q["sql"]
+            and 'ORDER BY "dms_site"."id" ASC' in q["sql"]
+            and "LIMIT" not in q["sql"]
+        ]
+        assert len(site_rows) == 1, (path, site_rows)
+
+
 def test_all_sites_for_a_manager_whose_first_site_is_another_role(world):
     from dms.models import StaffRole
 
