@@ -167,7 +167,7 @@ def _live_customers_with_vehicles(ids: list[int]) -> dict[int, Customer]:
     if prefetched. The vehicles come with their owner in one query; only customers without a
     vehicle are read on their own. A lookup asks this on every key typed at the desk: one round
     trip instead of two (customers, then their vehicles) is one wait for a core less under load
-    (docs/benchmarks.md, 2026-12-07 16:35)."""
+    (docs/benchmarks.md, 2026-12-07 16:20)."""
     by_id: dict[int, Customer] = {}
     vehicles_of: dict[int, list[Vehicle]] = {}
     for vehicle in (

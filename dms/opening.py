@@ -53,7 +53,7 @@ def _hours_and_closed_dates(site: Site, first: date, last: date):
     """The site's opening hours (weekday, opens, closes, None) and its closed dates in [first,
     last] (None, None, None, date) in one statement (UNION ALL). Availability, the front desk's
     day and a booking ask both on every request; each round trip is one more wait for a core
-    under load (docs/benchmarks.md, 2026-12-07 16:35). No ordering: the opening hours' default
+    under load (docs/benchmarks.md, 2026-12-07 16:20). No ordering: the opening hours' default
     one joins the site to order one site's rows by its name."""
     hours = (
         OpeningHours.objects.filter(site=site)
