@@ -10,7 +10,7 @@ ALLOWED_HOSTS = ["*"]
 BENCH_DATABASE_URL = env(
     "BENCH_DATABASE_URL", default="postgres://postgres@127.0.0.1:5432/dms_bench"
 )
-DATABASES = {"default": env.db_url_config(BENCH_DATABASE_URL)}
+DATABASES = {"default": prepared_statements(env.db_url_config(BENCH_DATABASE_URL))}
 # As in production (dms.settings.production): the web processes of the load test use psycopg's
 # pool (DATABASE_POOL=true, set by bench/loadtest.py for gunicorn, as docker-compose.yml sets it
 # on `web`); other processes keep one persistent connection, checked before a request's first

@@ -252,9 +252,10 @@ def flag(condition: Q) -> Expression:
 def _server_cursor(using: str):
     """A cursor of the `using` connection that binds parameters on the server, so psycopg
     prepares a statement after its PREPARE_AFTER-th run on the connection and Postgres no
-    longer parses and plans it per page. Django's own cursors bind on the client and never
-    prepare, so the threshold (off by Django's default) changes nothing else. Wrapped as
-    Django wraps its cursors: the query is logged and counted like any other."""
+    longer parses and plans it per page. The settings bind every query that way
+    (`dms.settings.base.prepared_statements`); this cursor does it for a page whatever the
+    settings say, and reads date-times with psycopg's own loader. Wrapped as Django wraps its
+    cursors: the query is logged and counted like any other."""
     db = connections[using]
     db.ensure_connection()
     raw = db.connection

@@ -17,6 +17,7 @@ ALLOWED_HOSTS = env.list("ALLOWED_HOSTS")
 DATABASES = {"default": env.db_url_config(env("DATABASE_URL"))}
 if DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql":
     raise ImproperlyConfigured("Production runs on PostgreSQL only: set DATABASE_URL=postgres://…")
+prepared_statements(DATABASES["default"])  # dms.settings.base
 # DATABASE_POOL=true (the web service): psycopg's connection pool, shared by the threads of one
 # gunicorn process. Celery's prefork children keep one persistent connection each instead: a
 # pool's threads do not survive a fork, and a child runs one task at a time.
@@ -33,7 +34,7 @@ else:
 # An optional streaming replica: the KPI dashboard, its drill-downs and exports read from it
 # (dms.dbrouting); everything else, and every write, goes to the primary.
 if env("DATABASE_REPLICA_URL", default=""):
-    DATABASES["replica"] = env.db_url_config(env("DATABASE_REPLICA_URL"))
+    DATABASES["replica"] = prepared_statements(env.db_url_config(env("DATABASE_REPLICA_URL")))
     DATABASES["replica"]["CONN_MAX_AGE"] = DATABASES["default"].get("CONN_MAX_AGE", 0)
     DATABASES["replica"]["CONN_HEALTH_CHECKS"] = True
     DATABASES["replica"]["TEST"] = {"MIRROR": "default"}

@@ -40,6 +40,7 @@ if HAVE_POSTGRES:
         )
     }
     DATABASES["default"]["TEST"] = {"NAME": f"test_dms_{RUN_ID}"}
+    prepared_statements(DATABASES["default"])  # as in production (dms.settings.base)
 else:
     DATABASES = {
         "default": {
