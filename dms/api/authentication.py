@@ -21,9 +21,15 @@ from dms.permissions import remember_site_roles
 from dms.tokens import is_expired
 
 
-def _site_columns() -> list[tuple[str, str]]:
+@functools.cache
+def _site_columns() -> tuple[tuple[str, str], ...]:
     """(annotation name, the site's column) for each column of a role's site."""
-    return [(f"role_site_{f.attname}", f.attname) for f in Site._meta.concrete_fields]
+    return tuple((f"role_site_{f.attname}", f.attname) for f in Site._meta.concrete_fields)
+
+
+@functools.cache
+def _site_attnames() -> list[str]:
+    return [column for _name, column in _site_columns()]
 
 
 def _token_query(key):
@@ -52,7 +58,7 @@ def _site(alias: str, values) -> Site | None:
     """A role's site from its columns' values; None for a user without roles."""
     if values[0] is None:
         return None
-    return Site.from_db(alias, [column for _name, column in _site_columns()], values)
+    return Site.from_db(alias, _site_attnames(), values)
 
 
 def _token_rows(key: str) -> list[tuple[Token, Site | None, str | None]]:
