@@ -477,9 +477,11 @@ class CustomerViewSet(
         return qs.filter(merged_into__isnull=True)
 
     def list(self, request, *args, **kwargs):
-        qs = self.filter_queryset(self.get_queryset())
         if sqlrows.serves(request):
-            return sqlrows.page_response(self, qs, CUSTOMER_SQL_ROWS)
+            return sqlrows.page_response(
+                self, CUSTOMER_SQL_ROWS, lambda: self.filter_queryset(self.get_queryset())
+            )
+        qs = self.filter_queryset(self.get_queryset())
         page = self.paginate_queryset(CustomerRowSerializer.values_of(qs))
         rows = CustomerRowSerializer(page, many=True, context=self.get_serializer_context())
         return self.get_paginated_response(rows.data)
@@ -582,9 +584,11 @@ class VehicleViewSet(
         return _vehicles_of(self.request.user).select_related("owner").order_by("plate", "id")
 
     def list(self, request, *args, **kwargs):
-        qs = self.filter_queryset(self.get_queryset())
         if sqlrows.serves(request):
-            return sqlrows.page_response(self, qs, VEHICLE_SQL_ROWS)
+            return sqlrows.page_response(
+                self, VEHICLE_SQL_ROWS, lambda: self.filter_queryset(self.get_queryset())
+            )
+        qs = self.filter_queryset(self.get_queryset())
         page = self.paginate_queryset(VEHICLE_ROWS.values_of(qs))
         return self.get_paginated_response(VEHICLE_ROWS.write(page))
 

@@ -32,6 +32,14 @@ def _role_map(user) -> dict[int, set[str]]:
     return user._dms_roles
 
 
+def role_signature(user) -> tuple:
+    """The user's roles as one hashable value, ((site id, (roles…)), …) in order: what a
+    statement made for this user's sites may be kept under (`dms.api.sqlrows`)."""
+    return tuple(
+        (site_id, tuple(sorted(roles))) for site_id, roles in sorted(_role_map(user).items())
+    )
+
+
 def remember_roles(user, pairs: Iterable[tuple[int, str]]) -> None:
     """Keep the user's (site id, role) pairs for this request (`_role_map`; read with the user
     by token authentication)."""

@@ -213,9 +213,11 @@ class CallTaskViewSet(viewsets.ReadOnlyModelViewSet):
     def list(self, request, *args, **kwargs):
         """By deadline (`due_until`), 25 per page; follow `next`. Each row links to the full
         task (`url`)."""
-        qs = self.filter_queryset(self.get_queryset())
         if sqlrows.serves(request):
-            return sqlrows.page_response(self, qs, CALL_TASK_SQL_ROWS)
+            return sqlrows.page_response(
+                self, CALL_TASK_SQL_ROWS, lambda: self.filter_queryset(self.get_queryset())
+            )
+        qs = self.filter_queryset(self.get_queryset())
         page = self.paginate_queryset(CallTaskRowSerializer.values_of(qs))
         rows = CallTaskRowSerializer(page, many=True, context=self.get_serializer_context())
         return self.get_paginated_response(rows.data)
@@ -471,9 +473,11 @@ class ComplaintViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
         description="The most urgent first (by `respond_by`), 25 per page; follow `next`.",
     )
     def list(self, request, *args, **kwargs):
-        qs = self.filter_queryset(self.get_queryset())
         if sqlrows.serves(request):
-            return sqlrows.page_response(self, qs, COMPLAINT_SQL_ROWS)
+            return sqlrows.page_response(
+                self, COMPLAINT_SQL_ROWS, lambda: self.filter_queryset(self.get_queryset())
+            )
+        qs = self.filter_queryset(self.get_queryset())
         page = self.paginate_queryset(COMPLAINT_ROWS.values_of(qs))
         return self.get_paginated_response(COMPLAINT_ROWS.write(page))
 

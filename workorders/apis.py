@@ -574,9 +574,13 @@ class RepairOrderViewSet(viewsets.GenericViewSet):
     @extend_schema(responses={200: RepairOrderRowOut(many=True)})
     def list(self, request):
         """Newest first, 25 per page; follow `next`. Each row links to its detail (`url`)."""
-        qs = self.filter_queryset(selectors.repair_order_list(user=request.user))
         if sqlrows.serves(request):
-            return sqlrows.page_response(self, qs, REPAIR_ORDER_SQL_ROWS)
+            return sqlrows.page_response(
+                self,
+                REPAIR_ORDER_SQL_ROWS,
+                lambda: self.filter_queryset(selectors.repair_order_list(user=request.user)),
+            )
+        qs = self.filter_queryset(selectors.repair_order_list(user=request.user))
         page = self.paginate_queryset(RepairOrderRowOut.values_of(qs))
         rows = RepairOrderRowOut(page, many=True, context=self.get_serializer_context())
         return self.get_paginated_response(rows.data)

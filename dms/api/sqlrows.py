@@ -24,12 +24,16 @@ output; other databases (SQLite for `make run`) take the Python path (`dms.api.l
 
 from __future__ import annotations
 
+import copy
 import json
+import threading
+from collections import OrderedDict
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import date, datetime, time, timedelta
+from typing import NamedTuple
 
 import psycopg
-from django.db import DEFAULT_DB_ALIAS, connection, connections
+from django.db import DEFAULT_DB_ALIAS, connection, connections, router
 from django.db.models import (
     BooleanField,
     Case,
@@ -45,12 +49,12 @@ from django.db.models import (
 )
 from django.db.models.expressions import RawSQL
 from django.db.models.functions import Cast, Concat
-from django.db.models.query import BaseIterable
 from django.http import HttpResponse
 from django.utils import timezone
 from rest_framework import serializers
 from rest_framework.settings import api_settings
 
+from ..permissions import role_signature
 from .lists import DetailLink, detail_link_parts
 
 # what a page fills into the SQL made once (unique text no list could hold as a constant)
@@ -270,20 +274,6 @@ def _server_cursor(using: str):
     return db._prepare_cursor(cursor)
 
 
-class _ServerSideValues(BaseIterable):
-    """A `.values()` queryset's rows read through `_server_cursor` (the page query)."""
-
-    def __iter__(self):
-        qs = self.queryset
-        sql, params = qs.query.get_compiler(qs.db).as_sql()
-        with _server_cursor(qs.db) as cursor:
-            cursor.execute(sql, params)
-            names = [column.name for column in cursor.description]
-            rows = cursor.fetchall()
-        for row in rows:
-            yield dict(zip(names, row, strict=True))
-
-
 class SqlRows:
     """A list's rows as its serializer writes them, made by Postgres (see the module).
 
@@ -322,26 +312,11 @@ class SqlRows:
             made = self._made[model] = (sql, tuple(params), linked)
         return made
 
-    def row(self, model, *, link=None) -> RawSQL:
-        """The JSON text of each row of a `model` query, for this request (time zone, clock,
-        the link's prefix)."""
+    def row(self, model) -> RawSQL:
+        """The JSON text of each row of a `model` query, its request's values (time zone, clock,
+        the link's prefix) left as slots (`_fill` has them)."""
         sql, template, _linked = self._row_sql(model)
-        zone = timezone.get_current_timezone()
-        at = timezone.now()
-        offsets = zone_offsets(zone, at)
-        fill = {
-            ZONE: getattr(zone, "key", None) or str(zone),
-            OFFSET_A: offsets[0],
-            OFFSET_A_TEXT: offsets[1],
-            OFFSET_B: offsets[2],
-            OFFSET_B_TEXT: offsets[3],
-            NOW: at,
-            TODAY: timezone.localdate(at),
-            LINK_PREFIX: link[0] if link else "",
-            LINK_SUFFIX: link[1] if link else "",
-        }
-        params = [fill[p] if isinstance(p, str) and p in fill else p for p in template]
-        return RawSQL(sql, params, output_field=TextField())  # noqa: S611 - made from the ORM
+        return RawSQL(sql, template, output_field=TextField())  # noqa: S611 - made from the ORM
 
     def linked(self, model) -> bool:
         return self._row_sql(model)[2]
@@ -354,21 +329,245 @@ def serves(request) -> bool:
     return available() and renderer is not None and renderer.format == "json"
 
 
-def page_response(view, qs, rows: SqlRows) -> HttpResponse:
+# --- the page's statement, kept for the next request that asks the same -------------------------
+#
+# Building a page's statement is Python work that does not depend on the data: the view's
+# queryset, the values and the row's annotation, the cursor's ordering, position and slice, and
+# compiling it all to SQL. For a page of repair orders that was ~0.5 ms of a ~3 ms request (the
+# bare endpoint: ~1 ms), paid again for every page, although an API client asks for the same few
+# pages again and again (the newest repair orders, the next calls) and walks a list in pages of
+# one shape. So the statement is kept in the process for the request's *key* (the list, the
+# user, their roles and site, the page size) and the page's *shape* (its ordering, whether and
+# which way it starts at a position, its slice). A request whose key and shape were seen runs
+# the kept SQL with its own values: the cursor's position, the time zone, the clock, the link's
+# host. The data is read anew every time; only the statement's text is reused.
+#
+# Not kept: a list asked with a filter, a superuser's list (see `_request_key`), and a
+# statement whose parameters hold a date, time or duration besides those values (a value the
+# view computed from the clock) or whose position cannot be told from another parameter; those
+# pages are built for every request, as before. docs/benchmarks.md ("2026-12-07 20:00") has the
+# measurements.
+
+POSITION = "\x1fdms-position\x1f"
+STATEMENTS_KEPT = 256  # request keys per process; each holds a few shapes of ~2-7 KB of SQL
+
+
+class _Statement(NamedTuple):
+    sql: str
+    params: tuple  # with the request's slots (ZONE, NOW, POSITION, …) still in them
+    using: str | None  # the queryset's own database (`.using()`), else the router's per read
+
+
+class _KeptStatements:
+    """{request key: (model, {shape: _Statement})}, the least recently used key dropped."""
+
+    def __init__(self, size: int):
+        self.size = size
+        self._keys: OrderedDict = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key):
+        with self._lock:
+            kept = self._keys.get(key)
+            if kept is not None:
+                self._keys.move_to_end(key)
+            return kept
+
+    def add(self, key, model) -> dict:
+        with self._lock:
+            kept = self._keys.get(key)
+            if kept is None:
+                kept = self._keys[key] = (model, {})
+                while len(self._keys) > self.size:
+                    self._keys.popitem(last=False)
+            return kept[1]
+
+    def clear(self) -> None:
+        with self._lock:
+            self._keys.clear()
+
+
+KEPT = _KeptStatements(STATEMENTS_KEPT)
+
+
+PAGE_ONLY = frozenset({"cursor", "page_size", "format"})  # a query without a filter
+
+
+def _request_key(view, rows: SqlRows) -> tuple | None:
+    """What a list's statement depends on besides the page's shape and slots: the list (view
+    set, action, URL arguments, rows), the user with their roles per site and the site the
+    request works on, the page size. None: not kept — no user, a superuser (every active
+    site, read per request), or a filter: a filter may read in Python what it then compares
+    with (the lookup's hits, `customers.apis._lookup_ids`), which a kept statement would hold
+    fixed. A list's `get_queryset` must therefore be made from the user, their roles and the
+    request's site alone (the five lists are: `site_ids_of`, `request.site_id`, `has_role`)."""
+    request = view.request
+    user = request.user
+    if not getattr(user, "is_authenticated", False) or getattr(user, "is_superuser", False):
+        return None
+    if not PAGE_ONLY.issuperset(request.query_params):
+        return None
+    return (
+        type(view),
+        getattr(view, "action", None),
+        tuple(sorted(view.kwargs.items())),
+        id(rows),
+        user.pk,
+        role_signature(user),
+        getattr(request, "site_id", None),
+        tuple(request.query_params.getlist("page_size")),
+        tuple(request.query_params.getlist("format")),
+    )
+
+
+def _fill(link) -> dict:
+    """The request's values of the slots the row's SQL was made with."""
+    zone = timezone.get_current_timezone()
+    at = timezone.now()
+    offsets = zone_offsets(zone, at)
+    return {
+        ZONE: getattr(zone, "key", None) or str(zone),
+        OFFSET_A: offsets[0],
+        OFFSET_A_TEXT: offsets[1],
+        OFFSET_B: offsets[2],
+        OFFSET_B_TEXT: offsets[3],
+        NOW: at,
+        TODAY: timezone.localdate(at),
+        LINK_PREFIX: link[0] if link else "",
+        LINK_SUFFIX: link[1] if link else "",
+    }
+
+
+def _position_value(model, lookup: str, position, using: str):
+    """The cursor's position as the ORM passes it to the database for `lookup`
+    (`opened_at__lt`): prepared by the column's field, as a lookup prepares its value."""
+    field = model._meta.get_field(lookup.rsplit("__", 1)[0])
+    return field.get_db_prep_value(
+        field.get_prep_value(position), connections[using], prepared=True
+    )
+
+
+def _statement(sql: str, params, position, explicit_db) -> tuple[_Statement, bool]:
+    """The compiled page as a statement with the position's slot; and whether it may be kept
+    (no other value that a later request could see differently)."""
+    params = list(params)
+    keep = True
+    if position is not _NO_POSITION:
+        at = [i for i, p in enumerate(params) if type(p) is type(position) and p == position]
+        if len(at) == 1:
+            params[at[0]] = POSITION
+        else:
+            keep = False
+    if any(isinstance(p, (date, time, timedelta)) for p in params):
+        keep = False  # a value the view made from the clock (or a date the client gave)
+    return _Statement(sql, tuple(params), explicit_db), keep
+
+
+_NO_POSITION = object()
+
+
+def _run_page(statement: _Statement, model, values: dict) -> list[dict]:
+    """A page's rows: the statement run with this request's values, on a server-binding
+    cursor (prepared on the connection after PREPARE_AFTER runs)."""
+    using = statement.using or router.db_for_read(model) or DEFAULT_DB_ALIAS
+    params = [values[p] if isinstance(p, str) and p in values else p for p in statement.params]
+    with _server_cursor(using) as cursor:
+        cursor.execute(statement.sql, params)
+        names = [column.name for column in cursor.description]
+        rows = cursor.fetchall()
+    return [dict(zip(names, row, strict=True)) for row in rows]
+
+
+class _PageQuery:
+    """What the cursor pagination asks of a queryset — order it, filter it from the cursor's
+    position, slice a page, read it — answered with a kept statement when there is one for
+    this shape, else by building and compiling the page's queryset (`make`) and keeping the
+    statement when it may be kept (`shapes`: the request key's statements, None: keep none)."""
+
+    def __init__(self, model, make: Callable, shapes: dict | None, values: dict):
+        self.model = model
+        self._make = make
+        self._shapes = shapes
+        self._values = values
+        self._ordering: tuple = ()
+        self._lookup: str | None = None
+        self._position = None
+        self._bounds: tuple = (None, None)
+
+    def _changed(self, **changes) -> _PageQuery:
+        other = copy.copy(self)
+        other.__dict__.update(changes)
+        return other
+
+    def order_by(self, *ordering) -> _PageQuery:
+        return self._changed(_ordering=ordering)
+
+    def filter(self, **lookup) -> _PageQuery:
+        ((name, position),) = lookup.items()
+        return self._changed(_lookup=name, _position=position)
+
+    def __getitem__(self, bounds: slice) -> _PageQuery:
+        return self._changed(_bounds=(bounds.start, bounds.stop))
+
+    def __iter__(self):
+        return iter(self._rows())
+
+    def _rows(self) -> list[dict]:
+        shape = (self._ordering, self._lookup, self._bounds)
+        statement = self._shapes.get(shape) if self._shapes is not None else None
+        values = self._values
+        if statement is not None:
+            if self._lookup is not None:
+                using = statement.using or router.db_for_read(self.model) or DEFAULT_DB_ALIAS
+                values = {
+                    **values,
+                    POSITION: _position_value(self.model, self._lookup, self._position, using),
+                }
+            return _run_page(statement, self.model, values)
+        qs = self._make().order_by(*self._ordering)
+        position = _NO_POSITION
+        if self._lookup is not None:
+            qs = qs.filter(**{self._lookup: self._position})
+            position = _position_value(self.model, self._lookup, self._position, qs.db)
+        qs = qs[self._bounds[0] : self._bounds[1]]
+        sql, params = qs.query.get_compiler(qs.db).as_sql()
+        statement, keep = _statement(sql, params, position, qs._db)
+        if keep and self._shapes is not None:
+            self._shapes[shape] = statement
+        if position is not _NO_POSITION and POSITION in statement.params:
+            values = {**values, POSITION: position}
+        return _run_page(statement, self.model, values)
+
+
+def page_response(view, rows: SqlRows, queryset: Callable) -> HttpResponse:
     """The list's page in one statement: the view's cursor pagination reads the ordering
     columns and each row's JSON text (evaluated for the page's rows only: Postgres computes a
     costly output column after the sort and limit); `{"next", "previous", "results"}` as the
-    paginator answers."""
+    paginator answers.
+
+    `queryset()` makes the list's filtered queryset. It runs the first time a request of this
+    key comes (a bad filter is a 400 then, before the cursor is read, as for any list) and
+    whenever a page's statement must be built; otherwise the kept statement answers."""
     paginator = view.paginator
     columns = [name.lstrip("-") for name in paginator.ordering]
     if "id" not in columns:
         columns.append("id")
-    link = detail_link_parts(view) if rows.linked(qs.model) else None
-    page_qs = (
-        qs.prefetch_related(None).values(*columns).annotate(_dms_row=rows.row(qs.model, link=link))
-    )
-    page_qs._iterable_class = _ServerSideValues
-    page = view.paginate_queryset(page_qs)
+    key = _request_key(view, rows)
+    kept = KEPT.get(key) if key is not None else None
+    if kept is None:
+        built = queryset()
+        model = built.model
+        shapes = KEPT.add(key, model) if key is not None else None
+    else:
+        built = None
+        model, shapes = kept
+
+    def make():
+        qs = built if built is not None else queryset()
+        return qs.prefetch_related(None).values(*columns).annotate(_dms_row=rows.row(model))
+
+    link = detail_link_parts(view) if rows.linked(model) else None
+    page = view.paginate_queryset(_PageQuery(model, make, shapes, _fill(link)))
     body = (
         '{"next":'
         + json.dumps(paginator.get_next_link())
