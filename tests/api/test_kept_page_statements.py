@@ -165,3 +165,14 @@ def test_the_kept_statements_are_bounded():
     assert kept.get("a") is None
     assert kept.get("b") is not None
     assert kept.get("c") is not None
+
+
+def test_the_links_are_the_requests_host_and_scheme(site, make_user, built):
+    RepairOrderFactory(site=site)
+    client = token_client(make_user(Role.MANAGER))
+    url = "/api/v1/repair-orders/"
+    first = client.get(url, HTTP_HOST="dms-a.example").json()["results"][0]["url"]
+    second = client.get(url, HTTP_HOST="dms-b.example", secure=True).json()["results"][0]["url"]
+    assert first.startswith("http://dms-a.example/api/v1/repair-orders/")
+    assert second.startswith("https://dms-b.example/api/v1/repair-orders/")
+    assert len(built) == 1
