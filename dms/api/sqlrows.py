@@ -351,8 +351,8 @@ def serves(request) -> bool:
 # Not kept: a list asked with a filter, a superuser's list (see `_request_key`), and a
 # statement whose parameters hold a date, time or duration besides those values (a value the
 # view computed from the clock) or whose position cannot be told from another parameter; those
-# pages are built for every request, as before. docs/benchmarks.md ("2026-12-07 20:00") has the
-# measurements.
+# pages are built for every request, as before. The measurements: docs/benchmarks.md,
+# "2026-12-07 19:40–21:15".
 
 POSITION = "\x1fdms-position\x1f"
 STATEMENTS_KEPT = 256  # request keys per process; each holds a few shapes of ~2-7 KB of SQL
