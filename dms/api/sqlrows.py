@@ -355,7 +355,12 @@ def serves(request) -> bool:
 # "2026-12-07 19:40–21:15".
 
 POSITION = "\x1fdms-position\x1f"
-STATEMENTS_KEPT = 256  # request keys per process; each holds a few shapes of ~2-7 KB of SQL
+STATEMENTS_KEPT = 128  # request keys per process
+# shapes per key: a walk through a list needs two or three (the first page, the next ones from
+# a position); a cursor's offset (rows tied on the ordering column) is a shape of its own, so a
+# client walking offsets could otherwise make up to ~4,000 per key. At most 128 × 16 statements
+# of ~1-7 KB of SQL each: < 15 MB per process in the worst case, ~100 KB in practice.
+SHAPES_KEPT = 16
 
 
 class _Statement(NamedTuple):
@@ -554,7 +559,7 @@ class _PageQuery:
         qs = qs[self._bounds[0] : self._bounds[1]]
         sql, params = qs.query.get_compiler(qs.db).as_sql()
         statement, keep = _statement(sql, params, position, qs._db)
-        if keep and self._shapes is not None:
+        if keep and self._shapes is not None and len(self._shapes) < SHAPES_KEPT:
             self._shapes[shape] = statement
         if position is not _NO_POSITION and POSITION in statement.params:
             values = {**values, POSITION: position}

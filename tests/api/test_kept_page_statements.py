@@ -176,3 +176,14 @@ def test_the_links_are_the_requests_host_and_scheme(site, make_user, built):
     assert first.startswith("http://dms-a.example/api/v1/repair-orders/")
     assert second.startswith("https://dms-b.example/api/v1/repair-orders/")
     assert len(built) == 1
+
+
+def test_shapes_beyond_the_bound_are_built_not_kept(site, make_user, built, monkeypatch):
+    monkeypatch.setattr(sqlrows, "SHAPES_KEPT", 1)
+    for _ in range(3):
+        RepairOrderFactory(site=site)
+    client = token_client(make_user(Role.MANAGER))
+    first = client.get("/api/v1/repair-orders/?page_size=1").json()
+    for _ in range(2):
+        assert client.get(first["next"]).json()["results"]
+    assert len(built) == 3  # the first page kept, the next page's shape built twice
