@@ -57,6 +57,7 @@ from rest_framework import serializers
 from rest_framework.settings import api_settings
 
 from ..permissions import role_signature
+from .filters import ALWAYS_ALLOWED, PAGE_PARAMETERS
 from .lists import DetailLink, detail_link_parts
 
 # what a page fills into the SQL made once (unique text no list could hold as a constant)
@@ -393,15 +394,11 @@ class _KeptStatements:
                     self._keys.popitem(last=False)
             return kept[1]
 
-    def clear(self) -> None:
-        with self._lock:
-            self._keys.clear()
-
 
 KEPT = _KeptStatements(STATEMENTS_KEPT)
 
 
-PAGE_ONLY = frozenset({"cursor", "page_size", "format"})  # a query without a filter
+PAGE_ONLY = frozenset(PAGE_PARAMETERS + ALWAYS_ALLOWED)  # a query without a filter
 
 
 def _request_key(view, rows: SqlRows) -> tuple | None:
@@ -493,10 +490,9 @@ def _statement(sql: str, params, position, explicit_db) -> tuple[_Statement, boo
 _NO_POSITION = object()
 
 
-def _run_page(statement: _Statement, model, values: dict) -> list[dict]:
-    """A page's rows: the statement run with this request's values, on a server-binding
-    cursor (prepared on the connection after PREPARE_AFTER runs)."""
-    using = statement.using or router.db_for_read(model) or DEFAULT_DB_ALIAS
+def _run_page(statement: _Statement, using: str, values: dict) -> list[dict]:
+    """A page's rows: the statement run with this request's values on the `using` database,
+    on a server-binding cursor (prepared on the connection after PREPARE_AFTER runs)."""
     params = [values[p] if isinstance(p, str) and p in values else p for p in statement.params]
     with _server_cursor(using) as cursor:
         cursor.execute(statement.sql, params)
@@ -542,28 +538,30 @@ class _PageQuery:
     def _rows(self) -> list[dict]:
         shape = (self._ordering, self._lookup, self._bounds)
         statement = self._shapes.get(shape) if self._shapes is not None else None
-        values = self._values
-        if statement is not None:
+        if statement is None:
+            qs = self._make().order_by(*self._ordering)
             if self._lookup is not None:
-                using = statement.using or router.db_for_read(self.model) or DEFAULT_DB_ALIAS
-                values = {
-                    **values,
-                    POSITION: _position_value(self.model, self._lookup, self._position, using),
-                }
-            return _run_page(statement, self.model, values)
-        qs = self._make().order_by(*self._ordering)
-        position = _NO_POSITION
-        if self._lookup is not None:
-            qs = qs.filter(**{self._lookup: self._position})
-            position = _position_value(self.model, self._lookup, self._position, qs.db)
-        qs = qs[self._bounds[0] : self._bounds[1]]
-        sql, params = qs.query.get_compiler(qs.db).as_sql()
-        statement, keep = _statement(sql, params, position, qs._db)
-        if keep and self._shapes is not None and len(self._shapes) < SHAPES_KEPT:
-            self._shapes[shape] = statement
-        if position is not _NO_POSITION and POSITION in statement.params:
-            values = {**values, POSITION: position}
-        return _run_page(statement, self.model, values)
+                qs = qs.filter(**{self._lookup: self._position})
+            qs = qs[self._bounds[0] : self._bounds[1]]
+            using = qs.db
+            position = self._position_value(using)
+            sql, params = qs.query.get_compiler(using).as_sql()
+            statement, keep = _statement(sql, params, position, qs._db)
+            if keep and self._shapes is not None and len(self._shapes) < SHAPES_KEPT:
+                self._shapes[shape] = statement
+        else:
+            # as the queryset's `.db`: its own database, else the router's for this read
+            using = statement.using or router.db_for_read(self.model) or DEFAULT_DB_ALIAS
+            position = self._position_value(using)
+        values = self._values
+        if position is not _NO_POSITION:
+            values = {**values, POSITION: position}  # unused when the statement has no slot
+        return _run_page(statement, using, values)
+
+    def _position_value(self, using: str):
+        if self._lookup is None:
+            return _NO_POSITION
+        return _position_value(self.model, self._lookup, self._position, using)
 
 
 def page_response(view, rows: SqlRows, queryset: Callable) -> HttpResponse:

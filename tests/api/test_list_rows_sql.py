@@ -99,9 +99,9 @@ def both_ways(client, url: str, monkeypatch) -> tuple[dict, dict, int]:
     written = []
     run = sqlrows._run_page
 
-    def counted(statement, model, values):
-        written.append(model)
-        return run(statement, model, values)
+    def counted(statement, using, values):
+        written.append(statement.sql)
+        return run(statement, using, values)
 
     with monkeypatch.context() as m:
         m.setattr(sqlrows, "_run_page", counted)
