@@ -14,6 +14,8 @@ from datetime import date, datetime, time, timedelta
 from decimal import Decimal, InvalidOperation
 
 from django.db import IntegrityError, transaction
+from django.db.models import Subquery, Sum, Value
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -51,18 +53,33 @@ BOOKING_HORIZON_DAYS = 366  # bookings and availability reach a year ahead
 
 # --- helpers ---------------------------------------------------------------------------------
 def _lock_days(site: Site, days: Iterable[date]) -> dict[date, DayCapacity]:
-    """Create (if needed) and lock the capacity rows of `days`, in date order."""
+    """Lock the capacity rows of `days`, in date order, creating the ones not there yet (a day
+    nobody booked before). The row is locked by the read that finds it: one query a day where
+    a day's row exists, as it does for every day with a booking."""
     out = {}
     for day in sorted(set(days)):
-        DayCapacity.objects.get_or_create(site=site, day=day)
-        out[day] = DayCapacity.objects.select_for_update().get(site=site, day=day)
+        row = DayCapacity.objects.select_for_update().filter(site=site, day=day).first()
+        if row is None:
+            DayCapacity.objects.get_or_create(site=site, day=day)
+            row = DayCapacity.objects.select_for_update().get(site=site, day=day)
+        row.site = site
+        out[day] = row
     return out
 
 
-def _refresh_day(row: DayCapacity) -> None:
-    """Store the day's active booked hours on its (locked) capacity row."""
-    row.booked_hours = selectors.booked_hours(row.site, row.day)
-    row.save(update_fields=["booked_hours"])
+def _store_booked(site: Site, day: date) -> None:
+    """Store the day's active booked hours on its capacity row, which the transaction has locked
+    (`_lock_days`): the sum written by one UPDATE, without reading the row (or its site) again."""
+    booked = (
+        Appointment.objects.filter(site=site, day=day, status__in=ACTIVE_STATUSES)
+        .order_by()
+        .values("day")
+        .annotate(h=Sum("estimated_hours"))
+        .values("h")
+    )
+    DayCapacity.objects.filter(site=site, day=day).update(
+        booked_hours=Coalesce(Subquery(booked), Value(Decimal("0.0")))
+    )
 
 
 def _get(appointment_id, *, lock: bool = False) -> Appointment:
@@ -346,8 +363,8 @@ def _schedule_reminders(appointment: Appointment, *, now: datetime) -> list:
 def _task_schedule(appointment: Appointment, **fields):
     """The outreach engine's task for (kind, source_key), linked to `appointment` when made."""
     task, created = task_schedule(**fields)
-    if created:
-        task_link(task=task, appointment=appointment)
+    if created:  # a task made just now has no link yet: one INSERT, not an update_or_create
+        AppointmentCallTask.objects.create(task=task, appointment=appointment)
     return task
 
 
@@ -527,7 +544,7 @@ def appointment_book(
                 for o in offerings
                 for p in (o.parts or [])
             )
-            _refresh_day(DayCapacity.objects.get(site=site, day=day))
+            _store_booked(site, day)
             audit.record(
                 subject=appointment,
                 action="booked",
@@ -681,7 +698,7 @@ def appointment_reschedule(
                 ]
             )
             for day in {old_day, new_day}:
-                _refresh_day(DayCapacity.objects.get(site=site, day=day))
+                _store_booked(site, day)
             audit.record(
                 subject=appointment,
                 action="rescheduled",
@@ -770,7 +787,7 @@ def _release(appointment: Appointment, *, to: str, actor, note: str, reason_fiel
     )
     if changed:
         _cancel_reminders(appointment, actor=actor, note=note)
-        _refresh_day(DayCapacity.objects.get(site=appointment.site, day=appointment.day))
+        _store_booked(appointment.site, appointment.day)
     return changed
 
 

@@ -20,6 +20,7 @@ from datetime import datetime, timedelta
 
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import transaction
+from django.db.models import Subquery
 from django.utils import timezone
 from standardwebhooks import Webhook
 
@@ -100,7 +101,15 @@ def _matches(filters: list, event: str) -> bool:
 
 
 def events_publish(entry_id: int) -> list[int]:
-    """`dms.audit` listener (after commit): create the deliveries of one event and enqueue them."""
+    """`dms.audit` listener (after commit): create the deliveries of one event and enqueue them.
+
+    The active subscriptions of the entry's site are read first, by the entry's site in the
+    same query: an entry of a site without any — every write of a site with no integration —
+    costs that one small read, not also the entry's with its type, site and actor."""
+    entry_site = AuditEntry.objects.filter(pk=entry_id).values("site_id")[:1]
+    active = list(WebhookSubscription.objects.filter(site_id=Subquery(entry_site), active=True))
+    if not active:
+        return []
     entry = (
         AuditEntry.objects.select_related("content_type", "site", "actor")
         .filter(pk=entry_id)
@@ -111,11 +120,7 @@ def events_publish(entry_id: int) -> list[int]:
     subject = SUBJECTS.get(f"{entry.content_type.app_label}.{entry.content_type.model}")
     if subject is None:
         return []
-    subscriptions = [
-        s
-        for s in WebhookSubscription.objects.filter(site_id=entry.site_id, active=True)
-        if _matches(s.events, f"{subject}.{entry.action}")
-    ]
+    subscriptions = [s for s in active if _matches(s.events, f"{subject}.{entry.action}")]
     if not subscriptions:
         return []
     payload = json.loads(json.dumps(event_payload(entry, subject), cls=DjangoJSONEncoder))

@@ -562,6 +562,11 @@ class RepairOrderViewSet(viewsets.GenericViewSet):
     def _ro(self, pk) -> RepairOrder:
         return selectors.repair_order_get(user=self.request.user, pk=pk)
 
+    def _mine(self, pk) -> RepairOrder:
+        """The RO's own row, when the action only needs to know it is one of the user's (the
+        answer, if it shows the RO, is read after the change by `_detail`)."""
+        return selectors.repair_order_in_scope(user=self.request.user, pk=pk)
+
     def _detail(self, pk, code=status.HTTP_200_OK) -> Response:
         ro = self._ro(pk)
         return Response(RepairOrderDetailOut(ro, context={"request": self.request}).data, code)
@@ -631,9 +636,9 @@ class RepairOrderViewSet(viewsets.GenericViewSet):
     )
     @action(detail=True, methods=["get", "post"], pagination_class=None)
     def lines(self, request, pk=None):
-        ro = self._ro(pk)
         if request.method == "GET":
-            return Response(ROLineOut(ro.lines.all(), many=True).data)
+            return Response(ROLineOut(self._ro(pk).lines.all(), many=True).data)
+        ro = self._mine(pk)
         data = self._input(ROLineIn)
         job = services.job_line_add(repair_order_id=ro.pk, actor=request.user, **data)
         job = JobLine.objects.prefetch_related("parts").get(pk=job.pk)
@@ -643,7 +648,7 @@ class RepairOrderViewSet(viewsets.GenericViewSet):
     @extend_schema(methods=["DELETE"], request=None, responses={204: None, **ERRORS})
     @action(detail=True, methods=["patch", "delete"], url_path=r"lines/(?P<line_id>\d+)")
     def line_detail(self, request, pk=None, line_id=None):
-        ro = self._ro(pk)
+        ro = self._mine(pk)
         if not ro.lines.filter(pk=line_id).exists():
             raise NotFoundError(_("No such line."))
         if request.method == "DELETE":
@@ -656,14 +661,14 @@ class RepairOrderViewSet(viewsets.GenericViewSet):
     @extend_schema(request=ROIntakeIn, responses={200: RepairOrderDetailOut, **ERRORS})
     @action(detail=True, methods=["put"])
     def intake(self, request, pk=None):
-        ro = self._ro(pk)
+        ro = self._mine(pk)
         services.intake_record(repair_order_id=ro.pk, actor=request.user, **self._input(ROIntakeIn))
         return self._detail(pk)
 
     @_move_schema(ROEstimateIn, "Set the not-to-exceed amount and the promised time")
     @action(detail=True, methods=["post"])
     def estimate(self, request, pk=None):
-        ro = self._ro(pk)
+        ro = self._mine(pk)
         services.ro_update_estimate(
             repair_order_id=ro.pk, actor=request.user, **self._input(ROEstimateIn)
         )
@@ -674,7 +679,7 @@ class RepairOrderViewSet(viewsets.GenericViewSet):
     @action(detail=True, methods=["post"])
     def authorize(self, request, pk=None):
         services.ro_authorize(
-            repair_order_id=self._ro(pk).pk, actor=request.user, **self._input(ROAuthorizeIn)
+            repair_order_id=self._mine(pk).pk, actor=request.user, **self._input(ROAuthorizeIn)
         )
         return self._detail(pk)
 
@@ -682,7 +687,7 @@ class RepairOrderViewSet(viewsets.GenericViewSet):
     @action(detail=True, methods=["post"])
     def start(self, request, pk=None):
         services.ro_start(
-            repair_order_id=self._ro(pk).pk, actor=request.user, **self._input(RONoteIn)
+            repair_order_id=self._mine(pk).pk, actor=request.user, **self._input(RONoteIn)
         )
         return self._detail(pk)
 
@@ -690,7 +695,7 @@ class RepairOrderViewSet(viewsets.GenericViewSet):
     @action(detail=True, methods=["post"], url_path="request-approval")
     def request_approval(self, request, pk=None):
         services.ro_request_approval(
-            repair_order_id=self._ro(pk).pk, actor=request.user, **self._input(RONoteIn)
+            repair_order_id=self._mine(pk).pk, actor=request.user, **self._input(RONoteIn)
         )
         return self._detail(pk)
 
@@ -698,7 +703,7 @@ class RepairOrderViewSet(viewsets.GenericViewSet):
     @action(detail=True, methods=["post"], url_path="answer-approval")
     def answer_approval(self, request, pk=None):
         services.ro_answer_approval(
-            repair_order_id=self._ro(pk).pk, actor=request.user, **self._input(ROAnswerIn)
+            repair_order_id=self._mine(pk).pk, actor=request.user, **self._input(ROAnswerIn)
         )
         return self._detail(pk)
 
@@ -706,7 +711,7 @@ class RepairOrderViewSet(viewsets.GenericViewSet):
     @action(detail=True, methods=["post"], url_path="wait-parts")
     def wait_parts(self, request, pk=None):
         services.ro_wait_parts(
-            repair_order_id=self._ro(pk).pk, actor=request.user, **self._input(ROWaitPartsIn)
+            repair_order_id=self._mine(pk).pk, actor=request.user, **self._input(ROWaitPartsIn)
         )
         return self._detail(pk)
 
@@ -714,7 +719,7 @@ class RepairOrderViewSet(viewsets.GenericViewSet):
     @action(detail=True, methods=["post"])
     def resume(self, request, pk=None):
         services.ro_resume(
-            repair_order_id=self._ro(pk).pk, actor=request.user, **self._input(RONoteIn)
+            repair_order_id=self._mine(pk).pk, actor=request.user, **self._input(RONoteIn)
         )
         return self._detail(pk)
 
@@ -722,7 +727,7 @@ class RepairOrderViewSet(viewsets.GenericViewSet):
     @action(detail=True, methods=["post"], url_path="complete-work")
     def complete_work(self, request, pk=None):
         services.ro_complete_work(
-            repair_order_id=self._ro(pk).pk, actor=request.user, **self._input(RONoteIn)
+            repair_order_id=self._mine(pk).pk, actor=request.user, **self._input(RONoteIn)
         )
         return self._detail(pk)
 
@@ -730,7 +735,7 @@ class RepairOrderViewSet(viewsets.GenericViewSet):
     @action(detail=True, methods=["post"], url_path="qc-pass")
     def qc_pass(self, request, pk=None):
         services.ro_qc_pass(
-            repair_order_id=self._ro(pk).pk, actor=request.user, **self._input(ROQcPassIn)
+            repair_order_id=self._mine(pk).pk, actor=request.user, **self._input(ROQcPassIn)
         )
         return self._detail(pk)
 
@@ -738,21 +743,21 @@ class RepairOrderViewSet(viewsets.GenericViewSet):
     @action(detail=True, methods=["post"], url_path="qc-fail")
     def qc_fail(self, request, pk=None):
         services.ro_qc_fail(
-            repair_order_id=self._ro(pk).pk, actor=request.user, **self._input(ROQcFailIn)
+            repair_order_id=self._mine(pk).pk, actor=request.user, **self._input(ROQcFailIn)
         )
         return self._detail(pk)
 
     @_move_schema(None, "The car is washed")
     @action(detail=True, methods=["post"], url_path="wash-done")
     def wash_done(self, request, pk=None):
-        services.ro_wash_done(repair_order_id=self._ro(pk).pk, actor=request.user)
+        services.ro_wash_done(repair_order_id=self._mine(pk).pk, actor=request.user)
         return self._detail(pk)
 
     @_move_schema(ROFinalCheckIn, "The advisor's final check → ready")
     @action(detail=True, methods=["post"], url_path="final-check")
     def final_check(self, request, pk=None):
         services.ro_final_check(
-            repair_order_id=self._ro(pk).pk, actor=request.user, **self._input(ROFinalCheckIn)
+            repair_order_id=self._mine(pk).pk, actor=request.user, **self._input(ROFinalCheckIn)
         )
         return self._detail(pk)
 
@@ -760,7 +765,7 @@ class RepairOrderViewSet(viewsets.GenericViewSet):
     @action(detail=True, methods=["post"])
     def invoice(self, request, pk=None):
         services.ro_invoice(
-            repair_order_id=self._ro(pk).pk, actor=request.user, **self._input(RONoteIn)
+            repair_order_id=self._mine(pk).pk, actor=request.user, **self._input(RONoteIn)
         )
         return self._detail(pk)
 
@@ -768,7 +773,7 @@ class RepairOrderViewSet(viewsets.GenericViewSet):
     @action(detail=True, methods=["post"])
     def deliver(self, request, pk=None):
         services.ro_deliver(
-            repair_order_id=self._ro(pk).pk, actor=request.user, **self._input(RODeliverIn)
+            repair_order_id=self._mine(pk).pk, actor=request.user, **self._input(RODeliverIn)
         )
         return self._detail(pk)
 
@@ -776,7 +781,7 @@ class RepairOrderViewSet(viewsets.GenericViewSet):
     @action(detail=True, methods=["post"])
     def cancel(self, request, pk=None):
         services.ro_cancel(
-            repair_order_id=self._ro(pk).pk, actor=request.user, **self._input(ROCancelIn)
+            repair_order_id=self._mine(pk).pk, actor=request.user, **self._input(ROCancelIn)
         )
         return self._detail(pk)
 
@@ -785,7 +790,7 @@ class RepairOrderViewSet(viewsets.GenericViewSet):
     @action(detail=True, methods=["post"], url_path="record-delay")
     def record_delay(self, request, pk=None):
         services.ro_record_delay(
-            repair_order_id=self._ro(pk).pk, actor=request.user, **self._input(RODelayIn)
+            repair_order_id=self._mine(pk).pk, actor=request.user, **self._input(RODelayIn)
         )
         return self._detail(pk)
 
@@ -793,7 +798,7 @@ class RepairOrderViewSet(viewsets.GenericViewSet):
     @action(detail=True, methods=["post"], url_path="approve-total")
     def approve_total(self, request, pk=None):
         services.ro_approve_total(
-            repair_order_id=self._ro(pk).pk, actor=request.user, **self._input(ROApproveTotalIn)
+            repair_order_id=self._mine(pk).pk, actor=request.user, **self._input(ROApproveTotalIn)
         )
         return self._detail(pk)
 
@@ -801,7 +806,7 @@ class RepairOrderViewSet(viewsets.GenericViewSet):
     @action(detail=True, methods=["post"])
     def comeback(self, request, pk=None):
         services.ro_comeback_decide(
-            repair_order_id=self._ro(pk).pk, actor=request.user, **self._input(ROComebackIn)
+            repair_order_id=self._mine(pk).pk, actor=request.user, **self._input(ROComebackIn)
         )
         return self._detail(pk)
 

@@ -1,5 +1,6 @@
 import threading
 from datetime import date, timedelta
+from decimal import Decimal
 
 import pytest
 from django.db import connections
@@ -16,6 +17,9 @@ from .conftest import TZ
 
 pytestmark = pytest.mark.django_db
 URL = "/api/v1/appointments/"
+# the phone booking with both reminders and its cancellation (test below)
+BOOK_QUERIES = 30
+CANCEL_QUERIES = 19
 
 
 def next_weekday(n_days: int = 2) -> date:
@@ -365,3 +369,40 @@ def test_parallel_requests_for_one_car_book_it_once(site, advisor, customer, mak
     assert codes.count(409) == 29, [b for c, b in results if c not in (201, 409)]
     booked = Appointment.objects.get(vehicle=car)
     assert all(body["appointment"] == booked.pk for c, body in results if c == 409)
+
+
+def test_booking_and_cancelling_run_a_bounded_number_of_queries(
+    desk, vehicle, advisor, site, django_assert_max_num_queries
+):
+    """The phone booking and its cancellation are the load test's dearest writes (bench/
+    loadtest.py). Here a booking with both reminder calls ran 44 queries and its cancellation 23
+    until the day's capacity row was locked by the read that finds it, the day's hours written
+    by one UPDATE, a new reminder linked by a plain INSERT, and each audit entry's webhooks read
+    by the entry's site first (docs/benchmarks.md, 2026-12-07 23:00)."""
+    from appointments.models import AppointmentCallTask, DayCapacity
+
+    day = next_weekday(3)
+    other = VehicleFactory(owner=vehicle.owner)
+    warm = desk.post(URL, {"vehicle": other.pk, "start": f"{day}T15:00"}, format="json").json()
+    desk.post(f"{URL}{warm['id']}/cancel/", {"reason": "warm-up"}, format="json")
+    # when a car is booked with both reminders
+    with django_assert_max_num_queries(BOOK_QUERIES):
+        booked = desk.post(
+            URL,
+            {"vehicle": vehicle.pk, "start": f"{day}T14:00", "estimated_hours": "1.5"},
+            format="json",
+        )
+    assert booked.status_code == 201, booked.json()
+    pk = booked.json()["id"]
+    # then the day's hours hold it and both reminders are linked to it
+    assert DayCapacity.objects.get(site=site, day=day).booked_hours == Decimal("1.5")
+    links = AppointmentCallTask.objects.filter(appointment_id=pk)
+    assert links.count() == 2
+    # when it is cancelled, then the hours are freed and the reminders cancelled
+    with django_assert_max_num_queries(CANCEL_QUERIES):
+        cancelled = desk.post(f"{URL}{pk}/cancel/", {"reason": "出差"}, format="json")
+    assert cancelled.json()["status"] == "cancelled"
+    assert DayCapacity.objects.get(site=site, day=day).booked_hours == Decimal("0.0")
+    assert set(
+        CallTask.objects.filter(pk__in=links.values("task")).values_list("status", flat=True)
+    ) == {"cancelled"}

@@ -335,3 +335,25 @@ def test_admin_refuses_an_internal_url_and_offers_a_generated_secret(
     assert response.status_code == 200
     assert "not a public internet address" in response.content.decode()
     assert not WebhookSubscription.objects.exists()
+
+
+def test_an_event_of_a_site_without_a_subscription_costs_one_small_read(
+    site, django_assert_num_queries
+):
+    # given an active subscription at another site and an inactive one at this site
+    from dms.tests.factories import SiteFactory
+
+    _subscribe(SiteFactory(), "https://127.0.0.1:9/")
+    _subscribe(site, "https://127.0.0.1:9/").__class__.objects.filter(site=site).update(
+        active=False
+    )
+    entry = audit.record(subject=delivered_ro(site=site), action="deliver")
+    # when the event is published, then one query reads this site's active subscriptions by
+    # the entry's site (the entry itself, with its type, site and actor, is not read)
+    with django_assert_num_queries(1):
+        assert webhooks.events_publish(entry.pk) == []
+    assert not WebhookDelivery.objects.exists()
+    # and once the site's subscription is active again the same entry is delivered
+    WebhookSubscription.objects.filter(site=site).update(active=True)
+    assert len(webhooks.events_publish(entry.pk)) == 1
+    assert WebhookDelivery.objects.get().subscription.site == site

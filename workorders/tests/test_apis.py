@@ -2,6 +2,7 @@
 
 import base64
 from datetime import timedelta
+from decimal import Decimal
 
 import pytest
 from django.utils import timezone
@@ -197,3 +198,40 @@ def test_list_filters_by_state_and_shows_only_my_sites():
     assert r.status_code == 400
     r = client.get(f"{URL}{a.pk}/lines/")
     assert r.json()[0]["description"] == "Replace front brake pads"
+
+
+# the estimate line added, changed and removed through the API (test below)
+LINE_QUERIES = {"add": 15, "change": 20, "remove": 20}
+
+
+def test_estimate_line_writes_read_the_ro_once_and_stay_in_scope(django_assert_max_num_queries):
+    """An estimate line's add, change and removal (the load test's advisors edit estimates this
+    way) check the RO is the user's by its own row: until 2026-12-07 each first read the whole
+    RO page's data — lines, parts, photos, approvals, estimate versions — to use its key."""
+    ro = ro_in_state(S.IN_PROGRESS)
+    adv = _client(ro.advisor)
+    adv.post(f"{URL}{ro.pk}/lines/", {"description": "warm-up", "standard_hours": "0.1"})
+    with django_assert_max_num_queries(LINE_QUERIES["add"]):
+        added = adv.post(
+            f"{URL}{ro.pk}/lines/",
+            {"description": "Wiper blades", "standard_hours": "0.30"},
+            format="json",
+        )
+    assert added.status_code == 201, added.json()
+    line = added.json()["id"]
+    with django_assert_max_num_queries(LINE_QUERIES["change"]):
+        changed = adv.patch(
+            f"{URL}{ro.pk}/lines/{line}/", {"standard_hours": "0.40"}, format="json"
+        )
+    assert changed.json()["standard_hours"] == "0.40"
+    # another site's advisor finds neither the RO nor its line
+    stranger = _client(make_staff(role=Role.ADVISOR, site=VehicleFactory().site))
+    r = stranger.patch(f"{URL}{ro.pk}/lines/{line}/", {"standard_hours": "9"}, format="json")
+    assert r.status_code == 404
+    assert stranger.delete(f"{URL}{ro.pk}/lines/{line}/").status_code == 404
+    r = stranger.post(f"{URL}{ro.pk}/lines/", {"description": "x", "standard_hours": "1"})
+    assert r.status_code == 404
+    assert JobLine.objects.get(pk=line).standard_hours == Decimal("0.40")
+    with django_assert_max_num_queries(LINE_QUERIES["remove"]):
+        assert adv.delete(f"{URL}{ro.pk}/lines/{line}/").status_code == 204
+    assert not JobLine.objects.filter(pk=line).exists()
