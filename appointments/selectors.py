@@ -12,7 +12,8 @@ from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 
 from django.contrib.auth import get_user_model
-from django.db.models import Count, Prefetch, Q, Sum
+from django.db.models import Count, Prefetch, Q, Subquery, Sum, Value
+from django.db.models.functions import Coalesce
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
@@ -173,11 +174,17 @@ def _tally(rows) -> tuple[dict[date, tuple[Decimal, int]], set[tuple[int, dateti
     return booked, taken
 
 
-def booked_hours(site: Site, day: date) -> Decimal:
-    total = Appointment.objects.filter(site=site, day=day, status__in=ACTIVE_STATUSES).aggregate(
-        h=Sum("estimated_hours")
-    )["h"]
-    return (total or Decimal("0")).quantize(Decimal("0.1"))
+def booked_hours(site: Site, day: date) -> Coalesce:
+    """The day's active booked hours (0 when none), as an expression: the capacity row stores
+    it with one UPDATE (`services._store_booked`)."""
+    total = (
+        Appointment.objects.filter(site=site, day=day, status__in=ACTIVE_STATUSES)
+        .order_by()
+        .values("day")
+        .annotate(h=Sum("estimated_hours"))
+        .values("h")
+    )
+    return Coalesce(Subquery(total), Value(Decimal("0.0")))
 
 
 def _load_row(site: Site, day: date, opening, booked: Decimal, count: int) -> dict:

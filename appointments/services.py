@@ -14,8 +14,6 @@ from datetime import date, datetime, time, timedelta
 from decimal import Decimal, InvalidOperation
 
 from django.db import IntegrityError, transaction
-from django.db.models import Subquery, Sum, Value
-from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -52,33 +50,21 @@ BOOKING_HORIZON_DAYS = 366  # bookings and availability reach a year ahead
 
 
 # --- helpers ---------------------------------------------------------------------------------
-def _lock_days(site: Site, days: Iterable[date]) -> dict[date, DayCapacity]:
+def _lock_days(site: Site, days: Iterable[date]) -> None:
     """Lock the capacity rows of `days`, in date order, creating the ones not there yet (a day
-    nobody booked before). The row is locked by the read that finds it: one query a day where
-    a day's row exists, as it does for every day with a booking."""
-    out = {}
+    nobody booked before). A row is locked by the read that finds it: one query a day where
+    the row exists, as it does for every day with a booking."""
     for day in sorted(set(days)):
-        row = DayCapacity.objects.select_for_update().filter(site=site, day=day).first()
-        if row is None:
+        if DayCapacity.objects.select_for_update().filter(site=site, day=day).first() is None:
             DayCapacity.objects.get_or_create(site=site, day=day)
-            row = DayCapacity.objects.select_for_update().get(site=site, day=day)
-        row.site = site
-        out[day] = row
-    return out
+            DayCapacity.objects.select_for_update().get(site=site, day=day)
 
 
 def _store_booked(site: Site, day: date) -> None:
     """Store the day's active booked hours on its capacity row, which the transaction has locked
-    (`_lock_days`): the sum written by one UPDATE, without reading the row (or its site) again."""
-    booked = (
-        Appointment.objects.filter(site=site, day=day, status__in=ACTIVE_STATUSES)
-        .order_by()
-        .values("day")
-        .annotate(h=Sum("estimated_hours"))
-        .values("h")
-    )
+    (`_lock_days`): the sum written by one UPDATE, without reading the row again."""
     DayCapacity.objects.filter(site=site, day=day).update(
-        booked_hours=Coalesce(Subquery(booked), Value(Decimal("0.0")))
+        booked_hours=selectors.booked_hours(site, day)
     )
 
 

@@ -164,7 +164,7 @@ def repair_order_in_scope(*, user, pk) -> RepairOrder:
     theirs before a service changes it (the service reads and locks what it needs). The same
     404 as `repair_order_get`, without its eight reads of lines, parts, photos and approvals."""
     try:
-        return RepairOrder.objects.filter(site_id__in=site_ids_of(user)).get(pk=pk)
+        return _base(user).select_related(None).get(pk=pk)
     except (RepairOrder.DoesNotExist, ValueError, TypeError):
         raise NotFoundError(_("No such repair order.")) from None
 

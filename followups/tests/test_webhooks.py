@@ -344,9 +344,8 @@ def test_an_event_of_a_site_without_a_subscription_costs_one_small_read(
     from dms.tests.factories import SiteFactory
 
     _subscribe(SiteFactory(), "https://127.0.0.1:9/")
-    _subscribe(site, "https://127.0.0.1:9/").__class__.objects.filter(site=site).update(
-        active=False
-    )
+    _subscribe(site, "https://127.0.0.1:9/")
+    WebhookSubscription.objects.filter(site=site).update(active=False)
     entry = audit.record(subject=delivered_ro(site=site), action="deliver")
     # when the event is published, then one query reads this site's active subscriptions by
     # the entry's site (the entry itself, with its type, site and actor, is not read)
